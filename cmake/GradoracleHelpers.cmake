@@ -1,0 +1,36 @@
+# Shared build settings for every gradoracle target.
+function(gradoracle_target_defaults target)
+  target_compile_features(${target} PUBLIC cxx_std_20)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic
+    $<$<BOOL:${GRADORACLE_WERROR}>:-Werror>)
+  if(GRADORACLE_SANITIZE)
+    target_compile_options(${target} PUBLIC -fsanitize=address,undefined -fno-omit-frame-pointer
+      -fno-sanitize-recover=undefined)
+    target_link_options(${target} PUBLIC -fsanitize=address,undefined)
+  endif()
+endfunction()
+
+# gradoracle_add_library(NAME folder SOURCES ... DEPS ...): library gradoracle_<folder>
+# with alias gradoracle::<folder>, public headers in <folder>/include.
+function(gradoracle_add_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(gradoracle_${name} ${ARG_SOURCES})
+  add_library(gradoracle::${name} ALIAS gradoracle_${name})
+  target_include_directories(gradoracle_${name} PUBLIC
+    $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>)
+  target_link_libraries(gradoracle_${name} PUBLIC ${ARG_DEPS})
+  gradoracle_target_defaults(gradoracle_${name})
+endfunction()
+
+# gradoracle_add_test(NAME SOURCES ... DEPS ... [LABELS ...]): one GoogleTest executable,
+# its tests discovered into ctest.
+function(gradoracle_add_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
+  gradoracle_target_defaults(${name})
+  target_compile_definitions(${name} PRIVATE
+    GRADORACLE_FIXTURES_DIR="${PROJECT_SOURCE_DIR}/fixtures"
+    GRADORACLE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}")
+endfunction()

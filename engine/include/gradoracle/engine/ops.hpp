@@ -1,0 +1,90 @@
+#pragma once
+// The differentiable ops, with PyTorch 1.13's semantics, broadcasting and grad_fn names.
+// Each op's derivative is stated beside its implementation in engine/src/ops_*.cpp.
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "gradoracle/engine/tensor.hpp"
+
+namespace gradoracle {
+
+// ---- elementwise unary ----
+Tensor neg(const Tensor& a);
+Tensor exp(const Tensor& a);
+Tensor log(const Tensor& a);
+Tensor sqrt(const Tensor& a);
+Tensor sin(const Tensor& a);
+Tensor cos(const Tensor& a);
+Tensor tanh(const Tensor& a);
+Tensor sigmoid(const Tensor& a);
+Tensor relu(const Tensor& a);
+Tensor abs(const Tensor& a);
+
+// ---- elementwise binary, broadcasting; a double is a Python-number operand ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, double b);
+Tensor add(double a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, double b);
+Tensor sub(double a, const Tensor& b);  // 1 - y: RsubBackward1
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, double b);
+Tensor mul(double a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, double b);
+Tensor div(double a, const Tensor& b);  // 2 / x = x.reciprocal() * 2: MulBackward0
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, double b);
+Tensor pow(double a, const Tensor& b);
+
+Tensor operator-(const Tensor& a);
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator+(const Tensor& a, double b);
+Tensor operator+(double a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, double b);
+Tensor operator-(double a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, double b);
+Tensor operator*(double a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, double b);
+Tensor operator/(double a, const Tensor& b);
+
+// ---- linear algebra ----
+// torch.matmul: 1-D·1-D dot, 2-D mm, 1-D/2-D against batched with broadcast batch dims.
+Tensor matmul(const Tensor& a, const Tensor& b);
+// F.linear: x·weightᵀ + bias; bias may be undefined.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+// ---- shape ----
+Tensor t(const Tensor& a);  // at most 2-D
+Tensor transpose(const Tensor& a, int64_t dim0, int64_t dim1);
+Tensor reshape(const Tensor& a, const Shape& shape);  // one -1 may be inferred; shares storage
+// Broadcasts a to `shape` (a copy), summing nothing: the inverse of sum_to.
+Tensor expand(const Tensor& a, const Shape& shape);
+// Sums a down to `shape`, which a's shape must broadcast from (the broadcast-gradient reduction).
+Tensor sum_to(const Tensor& a, const Shape& shape);
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
+
+// ---- reductions ----
+Tensor sum(const Tensor& a);  // over all elements: SumBackward0
+// Over `dims` (empty = all, as PyTorch 1.13), keepdim as in PyTorch: SumBackward1.
+Tensor sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim = false);
+Tensor mean(const Tensor& a);
+Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim = false);
+inline constexpr double kInf = std::numeric_limits<double>::infinity();
+// torch.norm(a, p) over all elements; p may be kInf.
+Tensor norm(const Tensor& a, double p = 2.0);
+Tensor softmax(const Tensor& a, int64_t dim);
+Tensor log_softmax(const Tensor& a, int64_t dim);
+
+// ---- losses ----
+enum class Reduction { Mean, Sum, None };
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+
+// ---- autograd ----
+inline Tensor detach(const Tensor& a) { return a.detach(); }
+
+}  // namespace gradoracle

@@ -1,0 +1,117 @@
+#pragma once
+// Tensor: a handle to shared state, as torch.Tensor is. Copies share the tensor;
+// storage is contiguous, row-major, float32 or float64, of any rank (0-d included).
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gradoracle/engine/dtype.hpp"
+#include "gradoracle/engine/error.hpp"
+#include "gradoracle/engine/shape.hpp"
+
+namespace gradoracle {
+
+class Node;
+class Generator;
+
+// A flat, contiguous buffer of one dtype. Shared by a tensor and its detach()/reshape views.
+class Storage {
+ public:
+  Storage(DType dtype, int64_t numel);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  DType dtype() const { return dtype_; }
+  int64_t numel() const { return numel_; }
+  void* raw() const { return data_; }
+
+ private:
+  DType dtype_;
+  int64_t numel_;
+  void* data_;
+};
+
+struct TensorImpl {
+  Shape shape;
+  DType dtype = DType::Float32;
+  std::shared_ptr<Storage> storage;
+  bool requires_grad = false;       // a leaf's flag; for a non-leaf, true iff it has a grad_fn
+  std::shared_ptr<TensorImpl> grad;  // a leaf's .grad; null until a backward reaches it
+  std::shared_ptr<Node> grad_fn;     // null for leaves
+  std::weak_ptr<Node> grad_accumulator;  // a leaf's AccumulateGrad node, made on first use
+};
+
+class Tensor {
+ public:
+  Tensor() = default;  // undefined, as an absent optional tensor
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  // ---- construction ----
+  static Tensor empty(const Shape& shape, DType dtype = DType::Float32);
+  static Tensor zeros(const Shape& shape, DType dtype = DType::Float32);
+  static Tensor ones(const Shape& shape, DType dtype = DType::Float32);
+  static Tensor full(const Shape& shape, double value, DType dtype = DType::Float32);
+  static Tensor scalar(double value, DType dtype = DType::Float32);  // 0-d
+  // Row-major data; its size must equal numel(shape).
+  static Tensor from_data(const Shape& shape, const std::vector<double>& data, DType dtype = DType::Float32,
+                          bool requires_grad = false);
+  static Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::Float32);
+  static Tensor uniform(const Shape& shape, double low, double high, Generator& gen, DType dtype = DType::Float32);
+
+  // ---- metadata ----
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const { return impl().shape; }
+  int64_t dim() const { return static_cast<int64_t>(impl().shape.size()); }
+  int64_t size(int64_t d) const;  // d may be negative
+  int64_t numel() const { return gradoracle::numel(impl().shape); }
+  DType dtype() const { return impl().dtype; }
+  bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
+  bool shares_storage(const Tensor& other) const;
+
+  // ---- data ----
+  template <class T> T* data() const;  // T must match dtype(); throws otherwise
+  double item() const;                 // the one element of a one-element tensor
+  std::vector<double> to_vector() const;
+  double at(std::initializer_list<int64_t> index) const;  // bounds-checked element read
+  Tensor clone() const;                                    // a copy of the value, no history
+  Tensor to(DType dtype) const;                            // differentiable cast (ToCopyBackward0)
+  void fill_(double value);                                // in place, outside autograd
+  std::string to_string() const;
+
+  // ---- autograd ----
+  bool requires_grad() const { return impl().requires_grad; }
+  // Sets the flag on a leaf; throws PyTorch's error on a non-leaf.
+  Tensor& requires_grad_(bool flag = true);
+  bool is_leaf() const { return impl().grad_fn == nullptr; }
+  Tensor grad() const;  // undefined until a backward reaches this leaf
+  void set_grad(const Tensor& grad);  // undefined clears it (set_to_none)
+  const std::shared_ptr<Node>& grad_fn() const { return impl().grad_fn; }
+  std::string grad_fn_name() const;  // "" when grad_fn is null
+  // y.backward(grad, retain_graph): grad may be omitted only for one-element tensors.
+  void backward(const Tensor& grad = Tensor(), bool retain_graph = false) const;
+  Tensor detach() const;  // shares storage; requires_grad false, no grad_fn
+  Tensor& detach_();      // in place: drops grad_fn and requires_grad
+
+  TensorImpl& impl() const;
+  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+
+ private:
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+// Turns off graph recording in its scope (torch.no_grad()).
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+bool grad_mode_enabled();
+
+}  // namespace gradoracle

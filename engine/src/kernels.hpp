@@ -1,0 +1,120 @@
+#pragma once
+// Internal kernels: typed loops and Eigen maps over contiguous buffers. No autograd here.
+#include <Eigen/Core>
+#include <cmath>
+#include <vector>
+
+#include "gradoracle/engine/tensor.hpp"
+
+namespace gradoracle::kernels {
+
+template <class T> using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T> using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T> using MatrixRM = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T> using MatrixMap = Eigen::Map<MatrixRM<T>>;
+template <class T> using ConstMatrixMap = Eigen::Map<const MatrixRM<T>>;
+
+template <class T> ArrayMap<T> array(const Tensor& t) { return ArrayMap<T>(t.data<T>(), t.numel()); }
+template <class T> ConstArrayMap<T> carray(const Tensor& t) { return ConstArrayMap<T>(t.data<T>(), t.numel()); }
+// A tensor viewed as a rows × cols row-major matrix.
+template <class T> MatrixMap<T> matrix(const Tensor& t, int64_t rows, int64_t cols) {
+  return MatrixMap<T>(t.data<T>(), rows, cols);
+}
+
+// Strides of `shape` right-aligned against a rank-r output: 0 on broadcast (size-1 or missing) dims.
+inline std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out) {
+  const size_t r = out.size(), off = r - shape.size();
+  std::vector<int64_t> strides(r, 0);
+  int64_t s = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    strides[i + off] = shape[i] == 1 ? 0 : s;
+    s *= shape[i];
+  }
+  return strides;
+}
+
+// Calls body(offset_a, offset_b, out_offset_of_row, inner, inner_stride_a, inner_stride_b) for each
+// innermost row of `out`, walking a and b with the given strides: the one broadcasting loop.
+template <class Body>
+void for_each_row(const Shape& out, const std::vector<int64_t>& sa, const std::vector<int64_t>& sb, Body&& body) {
+  const int64_t n = numel(out);
+  if (n == 0) return;
+  if (out.empty()) {
+    body(int64_t{0}, int64_t{0}, int64_t{0}, int64_t{1}, int64_t{0}, int64_t{0});
+    return;
+  }
+  const size_t r = out.size();
+  const int64_t inner = out[r - 1];
+  std::vector<int64_t> idx(r, 0);
+  int64_t oa = 0, ob = 0;
+  for (int64_t o = 0; o < n; o += inner) {
+    body(oa, ob, o, inner, sa[r - 1], sb[r - 1]);
+    for (size_t d = r - 1; d-- > 0;) {
+      oa += sa[d];
+      ob += sb[d];
+      if (++idx[d] < out[d]) break;
+      oa -= sa[d] * out[d];
+      ob -= sb[d] * out[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+// out = f(a, b) elementwise with broadcasting; f is a scalar functor.
+template <class T, class F>
+void binary(const Tensor& a, const Tensor& b, const Tensor& out, F f) {
+  const T* pa = a.data<T>();
+  const T* pb = b.data<T>();
+  T* po = out.data<T>();
+  const int64_t n = out.numel();
+  if (a.shape() == out.shape() && b.shape() == out.shape()) {
+    for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], pb[i]);
+  } else if (a.shape() == out.shape() && b.numel() == 1) {
+    const T s = pb[0];
+    for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], s);
+  } else if (b.shape() == out.shape() && a.numel() == 1) {
+    const T s = pa[0];
+    for (int64_t i = 0; i < n; ++i) po[i] = f(s, pb[i]);
+  } else {
+    for_each_row(out.shape(), broadcast_strides(a.shape(), out.shape()), broadcast_strides(b.shape(), out.shape()),
+                 [&](int64_t oa, int64_t ob, int64_t o, int64_t inner, int64_t ia, int64_t ib) {
+                   for (int64_t j = 0; j < inner; ++j) po[o + j] = f(pa[oa + j * ia], pb[ob + j * ib]);
+                 });
+  }
+}
+
+// out (shape `out_shape`, which `in` broadcasts from... reversed): out[j] = Σ in[i] over the
+// elements i of `in` that map to j, where out's shape, right-aligned, has 1 on every summed dim.
+// Accumulates in double.
+template <class T>
+void sum_into(const Tensor& in, const Shape& out_shape, T* out) {
+  const int64_t m = numel(out_shape);
+  std::vector<double> acc(static_cast<size_t>(m), 0.0);
+  const T* pi = in.data<T>();
+  const std::vector<int64_t> so = broadcast_strides(out_shape, in.shape());
+  const std::vector<int64_t> zero(in.shape().size(), 0);
+  for_each_row(in.shape(), so, zero, [&](int64_t oo, int64_t, int64_t i, int64_t inner, int64_t io, int64_t) {
+    if (io == 0) {
+      double s = 0;
+      for (int64_t j = 0; j < inner; ++j) s += pi[i + j];
+      acc[oo] += s;
+    } else {
+      for (int64_t j = 0; j < inner; ++j) acc[oo + j * io] += pi[i + j];
+    }
+  });
+  for (int64_t j = 0; j < m; ++j) out[j] = static_cast<T>(acc[j]);
+}
+
+// out = in broadcast to out's shape.
+template <class T>
+void expand_into(const Tensor& in, const Tensor& out) {
+  const T* pi = in.data<T>();
+  T* po = out.data<T>();
+  const std::vector<int64_t> si = broadcast_strides(in.shape(), out.shape());
+  const std::vector<int64_t> zero(out.shape().size(), 0);
+  for_each_row(out.shape(), si, zero, [&](int64_t oi, int64_t, int64_t o, int64_t inner, int64_t ii, int64_t) {
+    for (int64_t j = 0; j < inner; ++j) po[o + j] = pi[oi + j * ii];
+  });
+}
+
+}  // namespace gradoracle::kernels

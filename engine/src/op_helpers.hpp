@@ -1,0 +1,53 @@
+#pragma once
+// Internal helpers shared by the op implementations.
+#include <vector>
+
+#include "gradoracle/engine/autograd.hpp"
+#include "gradoracle/engine/ops.hpp"
+#include "kernels.hpp"
+
+namespace gradoracle::detail {
+
+// out = f(A) where A is `a` as an Eigen array and f returns an array expression.
+template <class F>
+Tensor map(const Tensor& a, F f) {
+  Tensor out = Tensor::empty(a.shape(), a.dtype());
+  dispatch(a.dtype(), [&](auto s) {
+    using T = decltype(s);
+    kernels::array<T>(out) = f(kernels::carray<T>(a));
+  });
+  return out;
+}
+
+// out = f(A, B) for two tensors of one shape and dtype (a gradient and a saved tensor).
+template <class F>
+Tensor zip(const Tensor& a, const Tensor& b, F f) {
+  Tensor out = Tensor::empty(a.shape(), a.dtype());
+  dispatch(a.dtype(), [&](auto s) {
+    using T = decltype(s);
+    kernels::array<T>(out) = f(kernels::carray<T>(a), kernels::carray<T>(b));
+  });
+  return out;
+}
+
+// out = f(a, b) elementwise with broadcasting; f is a scalar functor; a and b share a dtype.
+template <class F>
+Tensor broadcast_zip(const Tensor& a, const Tensor& b, F f) {
+  Tensor out = Tensor::empty(broadcast_shapes(a.shape(), b.shape()), a.dtype());
+  dispatch(a.dtype(), [&](auto s) { kernels::binary<decltype(s)>(a, b, out, f); });
+  return out;
+}
+
+// A Python number as a 0-d tensor of `like`'s dtype (a wrapped number: no type promotion).
+inline Tensor wrap(double value, const Tensor& like) { return Tensor::scalar(value, like.dtype()); }
+
+// Brings both operands to their promoted dtype (a differentiable cast where needed).
+inline void promote_pair(Tensor& a, Tensor& b) {
+  const DType d = promote(a.dtype(), b.dtype());
+  if (a.dtype() != d) a = a.to(d);
+  if (b.dtype() != d) b = b.to(d);
+}
+
+inline std::vector<Tensor> grads(Tensor g) { return {std::move(g)}; }
+
+}  // namespace gradoracle::detail

@@ -1,0 +1,248 @@
+// Elementwise ops. Each backward returns gradients in the output's shape; the engine sums
+// them back to each input's shape (autograd.cpp), so no op here handles broadcasting twice.
+#include <cmath>
+
+#include "op_helpers.hpp"
+
+namespace gradoracle {
+
+using detail::grads;
+using detail::map;
+using detail::zip;
+
+// ---------------------------------------------------------------- unary
+// d/dx (-x) = -1
+Tensor neg(const Tensor& a) {
+  Tensor y = map(a, [](auto x) { return -x; });
+  record(y, "NegBackward0", {a}, [](const Tensor& g, NeedsGrad) { return grads(neg(g)); }, Saves::Nothing);
+  return y;
+}
+
+// d/dx exp x = exp x
+Tensor exp(const Tensor& a) {
+  Tensor y = map(a, [](auto x) { return x.exp(); });
+  record(y, "ExpBackward0", {a}, [y = y.detach()](const Tensor& g, NeedsGrad) {
+    return grads(zip(g, y, [](auto g, auto y) { return g * y; }));
+  });
+  return y;
+}
+
+// d/dx log x = 1/x
+Tensor log(const Tensor& a) {
+  Tensor y = map(a, [](auto x) { return x.log(); });
+  record(y, "LogBackward0", {a}, [a = a.detach()](const Tensor& g, NeedsGrad) {
+    return grads(zip(g, a, [](auto g, auto x) { return g / x; }));
+  });
+  return y;
+}
+
+// d/dx √x = 1/(2√x)
+Tensor sqrt(const Tensor& a) {
+  Tensor y = map(a, [](auto x) { return x.sqrt(); });
+  record(y, "SqrtBackward0", {a}, [y = y.detach()](const Tensor& g, NeedsGrad) {
+    return grads(zip(g, y, [](auto g, auto y) { return g / (2 * y); }));
+  });
+  return y;
+}
+
+// d/dx sin x = cos x
+Tensor sin(const Tensor& a) {
+  Tensor y = map(a, [](auto x) { return x.sin(); });
+  record(y, "SinBackward0", {a}, [a = a.detach()](const Tensor& g, NeedsGrad) {
+    return grads(zip(g, a, [](auto g, auto x) { return g * x.cos(); }));
+  });
+  return y;
+}
+
+// d/dx cos x = -sin x
+Tensor cos(const Tensor& a) {
+  Tensor y = map(a, [](auto x) { return x.cos(); });
+  record(y, "CosBackward0", {a}, [a = a.detach()](const Tensor& g, NeedsGrad) {
+    return grads(zip(g, a, [](auto g, auto x) { return g * -x.sin(); }));
+  });
+  return y;
+}
+
+// d/dx tanh x = 1 - tanh² x
+Tensor tanh(const Tensor& a) {
+  Tensor y = map(a, [](auto x) { return x.tanh(); });
+  record(y, "TanhBackward0", {a}, [y = y.detach()](const Tensor& g, NeedsGrad) {
+    return grads(zip(g, y, [](auto g, auto y) { return g * (1 - y * y); }));
+  });
+  return y;
+}
+
+// σ(x) = 1/(1 + e⁻ˣ); d/dx σ = σ(1 - σ)
+Tensor sigmoid(const Tensor& a) {
+  Tensor y = map(a, [](auto x) { return 1 / (1 + (-x).exp()); });
+  record(y, "SigmoidBackward0", {a}, [y = y.detach()](const Tensor& g, NeedsGrad) {
+    return grads(zip(g, y, [](auto g, auto y) { return g * y * (1 - y); }));
+  });
+  return y;
+}
+
+// NOTE: relu'(x) = 0 where relu(x) <= 0 (so relu'(0) = 0) and 1 elsewhere, NaN included, as PyTorch.
+Tensor relu(const Tensor& a) {
+  Tensor y = map(a, [](auto x) {
+    using T = typename decltype(x)::Scalar;
+    return (x <= T(0)).select(T(0), x);
+  });
+  record(y, "ReluBackward0", {a}, [y = y.detach()](const Tensor& g, NeedsGrad) {
+    return grads(zip(g, y, [](auto g, auto y) {
+      using T = typename decltype(y)::Scalar;
+      return (y <= T(0)).select(T(0), g);
+    }));
+  });
+  return y;
+}
+
+// NOTE: d/dx |x| = sgn x with sgn(0) = 0 and sgn(NaN) = 0, as PyTorch's sgn.
+Tensor abs(const Tensor& a) {
+  Tensor y = map(a, [](auto x) { return x.abs(); });
+  record(y, "AbsBackward0", {a}, [a = a.detach()](const Tensor& g, NeedsGrad) {
+    return grads(zip(g, a, [](auto g, auto x) {
+      using T = typename decltype(x)::Scalar;
+      return g * ((x > T(0)).template cast<T>() - (x < T(0)).template cast<T>());
+    }));
+  });
+  return y;
+}
+
+// 1/x, used by `number / tensor` as PyTorch's __rdiv__ does. d/dx (1/x) = -1/x²
+static Tensor reciprocal(const Tensor& a) {
+  Tensor y = map(a, [](auto x) { return x.inverse(); });
+  record(y, "ReciprocalBackward0", {a}, [y = y.detach()](const Tensor& g, NeedsGrad) {
+    return grads(zip(g, y, [](auto g, auto y) { return -g * y * y; }));
+  });
+  return y;
+}
+
+// ---------------------------------------------------------------- binary, broadcasting
+namespace {
+struct Add { template <class T> T operator()(T x, T y) const { return x + y; } };
+struct Sub { template <class T> T operator()(T x, T y) const { return x - y; } };
+struct Mul { template <class T> T operator()(T x, T y) const { return x * y; } };
+struct Div { template <class T> T operator()(T x, T y) const { return x / y; } };
+struct Pow { template <class T> T operator()(T x, T y) const { return std::pow(x, y); } };
+
+// d/da (a + b) = 1, d/db = 1
+Tensor add_impl(Tensor a, Tensor b) {
+  detail::promote_pair(a, b);
+  Tensor y = detail::broadcast_zip(a, b, Add{});
+  record(y, "AddBackward0", {a, b}, [](const Tensor& g, NeedsGrad) { return std::vector<Tensor>{g, g}; },
+         Saves::Nothing);
+  return y;
+}
+
+// d/da (a - b) = 1, d/db = -1
+Tensor sub_impl(Tensor a, Tensor b) {
+  detail::promote_pair(a, b);
+  Tensor y = detail::broadcast_zip(a, b, Sub{});
+  record(y, "SubBackward0", {a, b}, [](const Tensor& g, NeedsGrad needs) {
+    return std::vector<Tensor>{g, needs[1] ? neg(g) : Tensor()};
+  }, Saves::Nothing);
+  return y;
+}
+
+// d/da (a·b) = b, d/db = a
+Tensor mul_impl(Tensor a, Tensor b) {
+  detail::promote_pair(a, b);
+  Tensor y = detail::broadcast_zip(a, b, Mul{});
+  record(y, "MulBackward0", {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, NeedsGrad needs) {
+    return std::vector<Tensor>{needs[0] ? mul(g, b) : Tensor(), needs[1] ? mul(g, a) : Tensor()};
+  });
+  return y;
+}
+
+// d/da (a/b) = 1/b, d/db = -a/b²
+Tensor div_impl(Tensor a, Tensor b) {
+  detail::promote_pair(a, b);
+  Tensor y = detail::broadcast_zip(a, b, Div{});
+  record(y, "DivBackward0", {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, NeedsGrad needs) {
+    return std::vector<Tensor>{needs[0] ? div(g, b) : Tensor(), needs[1] ? neg(div(mul(g, a), mul(b, b))) : Tensor()};
+  });
+  return y;
+}
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) { return add_impl(a, b); }
+Tensor add(const Tensor& a, double b) { return add_impl(a, detail::wrap(b, a)); }
+Tensor add(double a, const Tensor& b) { return add_impl(b, detail::wrap(a, b)); }
+Tensor sub(const Tensor& a, const Tensor& b) { return sub_impl(a, b); }
+Tensor sub(const Tensor& a, double b) { return sub_impl(a, detail::wrap(b, a)); }
+// number - y is torch.rsub(y, number): d/dy = -1
+Tensor sub(double a, const Tensor& b) {
+  Tensor y = detail::broadcast_zip(detail::wrap(a, b), b, Sub{});
+  record(y, "RsubBackward1", {b}, [](const Tensor& g, NeedsGrad) { return grads(neg(g)); }, Saves::Nothing);
+  return y;
+}
+Tensor mul(const Tensor& a, const Tensor& b) { return mul_impl(a, b); }
+Tensor mul(const Tensor& a, double b) { return mul_impl(a, detail::wrap(b, a)); }
+Tensor mul(double a, const Tensor& b) { return mul_impl(b, detail::wrap(a, b)); }
+Tensor div(const Tensor& a, const Tensor& b) { return div_impl(a, b); }
+Tensor div(const Tensor& a, double b) { return div_impl(a, detail::wrap(b, a)); }
+Tensor div(double a, const Tensor& b) { return mul(reciprocal(b), a); }
+
+// NOTE: PyTorch's masks: d/da aᵇ = b·aᵇ⁻¹ but 0 where b = 0; d/db aᵇ = aᵇ·log a but 0 where
+// a = 0 and b >= 0.
+Tensor pow(const Tensor& base, const Tensor& exponent) {
+  Tensor a = base, b = exponent;
+  detail::promote_pair(a, b);
+  Tensor y = detail::broadcast_zip(a, b, Pow{});
+  record(y, "PowBackward1", {a, b}, [a = a.detach(), b = b.detach(), y = y.detach()](const Tensor& g, NeedsGrad needs) {
+    Tensor ga, gb;
+    if (needs[0]) {
+      ga = mul(g, detail::broadcast_zip(a, b, [](auto x, auto e) {
+        using T = decltype(x);
+        return e == T(0) ? T(0) : e * std::pow(x, e - 1);
+      }));
+    }
+    if (needs[1]) {
+      Tensor dlog = detail::broadcast_zip(a, b, [](auto x, auto e) {
+        using T = decltype(x);
+        return (x == T(0) && e >= T(0)) ? T(0) : std::log(x);
+      });
+      gb = detail::broadcast_zip(mul(g, y), dlog, [](auto gy, auto l) {
+        using T = decltype(gy);
+        return l == T(0) ? T(0) : gy * l;
+      });
+    }
+    return std::vector<Tensor>{ga, gb};
+  });
+  return y;
+}
+
+// d/da aᵉ = e·aᵉ⁻¹ (0 everywhere when e = 0)
+Tensor pow(const Tensor& a, double e) {
+  Tensor y = map(a, [e](auto x) {
+    using T = typename decltype(x)::Scalar;
+    return x.pow(static_cast<T>(e));
+  });
+  record(y, "PowBackward0", {a}, [a = a.detach(), e](const Tensor& g, NeedsGrad) {
+    if (e == 0.0) return grads(Tensor::zeros(a.shape(), a.dtype()));
+    return grads(zip(g, a, [e](auto g, auto x) {
+      using T = typename decltype(x)::Scalar;
+      return g * static_cast<T>(e) * x.pow(static_cast<T>(e - 1));
+    }));
+  });
+  return y;
+}
+
+Tensor pow(double a, const Tensor& b) { return pow(detail::wrap(a, b), b); }
+
+// ---------------------------------------------------------------- operators
+Tensor operator-(const Tensor& a) { return neg(a); }
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator+(const Tensor& a, double b) { return add(a, b); }
+Tensor operator+(double a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator-(const Tensor& a, double b) { return sub(a, b); }
+Tensor operator-(double a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator*(const Tensor& a, double b) { return mul(a, b); }
+Tensor operator*(double a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator/(const Tensor& a, double b) { return div(a, b); }
+Tensor operator/(double a, const Tensor& b) { return div(a, b); }
+
+}  // namespace gradoracle

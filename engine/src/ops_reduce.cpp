@@ -1,0 +1,265 @@
+// Reductions (sum, mean, norm), softmax and log_softmax, and mse_loss.
+#include <algorithm>
+#include <cmath>
+
+#include "op_helpers.hpp"
+
+namespace gradoracle {
+
+namespace {
+// The reduced dims as a mask over a's dims; empty `dims` means all, as in PyTorch 1.13.
+std::vector<bool> reduced_mask(const Tensor& a, const std::vector<int64_t>& dims) {
+  std::vector<bool> mask(a.shape().size(), dims.empty());
+  for (int64_t d : dims) {
+    const int64_t w = wrap_dim(d, a.dim());
+    if (a.dim() == 0) continue;
+    if (mask[w]) fail(ErrorKind::Dim, "dim " + std::to_string(w) + " appears multiple times in the list of dims");
+    mask[w] = true;
+  }
+  return mask;
+}
+
+Shape kept_shape(const Shape& s, const std::vector<bool>& mask) {
+  Shape k = s;
+  for (size_t i = 0; i < s.size(); ++i) if (mask[i]) k[i] = 1;
+  return k;
+}
+
+Shape result_shape(const Shape& s, const std::vector<bool>& mask, bool keepdim) {
+  if (keepdim) return kept_shape(s, mask);
+  Shape r;
+  for (size_t i = 0; i < s.size(); ++i) if (!mask[i]) r.push_back(s[i]);
+  return r;
+}
+
+Tensor sum_over(const Tensor& a, const std::vector<bool>& mask, bool keepdim) {
+  const Shape kept = kept_shape(a.shape(), mask);
+  Tensor y = Tensor::empty(result_shape(a.shape(), mask, keepdim), a.dtype());
+  dispatch(a.dtype(), [&](auto s) {
+    using T = decltype(s);
+    kernels::sum_into<T>(a, kept, y.data<T>());
+  });
+  return y;
+}
+
+// dY reshaped to keepdim form and broadcast back over the reduced dims.
+Tensor unreduce(const Tensor& g, const Shape& kept, const Shape& in_shape) {
+  return expand(reshape(g, kept), in_shape);
+}
+}  // namespace
+
+// d/da Σa = 1 everywhere
+Tensor sum(const Tensor& a) {
+  Tensor y = sum_over(a, std::vector<bool>(a.shape().size(), true), false);
+  record(y, "SumBackward0", {a}, [in_shape = a.shape()](const Tensor& g, NeedsGrad) {
+    return detail::grads(expand(g, in_shape));
+  }, Saves::Nothing);
+  return y;
+}
+
+Tensor sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
+  const auto mask = reduced_mask(a, dims);
+  Tensor y = sum_over(a, mask, keepdim);
+  record(y, "SumBackward1", {a}, [kept = kept_shape(a.shape(), mask), in_shape = a.shape()](const Tensor& g, NeedsGrad) {
+    return detail::grads(unreduce(g, kept, in_shape));
+  }, Saves::Nothing);
+  return y;
+}
+
+// d/da mean(a) = 1/N everywhere (NaN for N = 0, as PyTorch)
+Tensor mean(const Tensor& a) {
+  const double n = static_cast<double>(a.numel());
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    y = div(sum(a), n);
+  }
+  record(y, "MeanBackward0", {a}, [in_shape = a.shape(), n](const Tensor& g, NeedsGrad) {
+    return detail::grads(expand(div(g, n), in_shape));
+  }, Saves::Nothing);
+  return y;
+}
+
+Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
+  const auto mask = reduced_mask(a, dims);
+  double n = 1;
+  for (size_t i = 0; i < mask.size(); ++i) if (mask[i]) n *= static_cast<double>(a.shape()[i]);
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    y = div(sum_over(a, mask, keepdim), n);
+  }
+  record(y, "MeanBackward1", {a}, [kept = kept_shape(a.shape(), mask), in_shape = a.shape(), n](const Tensor& g, NeedsGrad) {
+    return detail::grads(unreduce(div(g, n), kept, in_shape));
+  });
+  return y;
+}
+
+// ‖a‖ₚ over all elements: p = 0 counts non-zeros, p = ±inf takes max/min |a|, else (Σ|a|ᵖ)^(1/p).
+// Derivatives, as PyTorch 1.13's norm_backward (N = ‖a‖ₚ):
+//   p = 0: none;  p = inf: sgn(a)·[|a| = N] / #{|a| = N};
+//   p < 1: sgn(a)·|a|^(p-1)·N^(1-p) (0 where a = 0);
+//   1 <= p < 2: sgn(a)·|a|^(p-1) / N^(p-1);  p >= 2: a·|a|^(p-2) / N^(p-1)  (both 0 where N = 0).
+Tensor norm(const Tensor& a, double p) {
+  Tensor y = Tensor::empty({}, a.dtype());
+  dispatch(a.dtype(), [&](auto s) {
+    using T = decltype(s);
+    const auto x = kernels::carray<T>(a);
+    double r;
+    if (a.numel() == 0) {
+      r = 0;
+    } else if (std::isinf(p)) {
+      const auto ax = x.abs().template cast<double>();
+      r = x.isNaN().any() ? NAN : (p > 0 ? ax.maxCoeff() : ax.minCoeff());
+    } else if (p == 0) {
+      r = static_cast<double>((x != T(0)).count());
+    } else if (p == 1) {
+      r = x.abs().template cast<double>().sum();
+    } else if (p == 2) {
+      r = std::sqrt(x.template cast<double>().square().sum());
+    } else {
+      r = std::pow(x.abs().template cast<double>().pow(p).sum(), 1.0 / p);
+    }
+    y.data<T>()[0] = static_cast<T>(r);
+  });
+  record(y, "NormBackward1", {a}, [a = a.detach(), y = y.detach(), p](const Tensor& g, NeedsGrad) {
+    if (p == 0) return detail::grads(Tensor());
+    Tensor grad = Tensor::empty(a.shape(), a.dtype());
+    dispatch(a.dtype(), [&](auto s) {
+      using T = decltype(s);
+      const auto x = kernels::carray<T>(a);
+      auto out = kernels::array<T>(grad);
+      const T n = y.data<T>()[0], gv = g.data<T>()[0];
+      const auto sgn = (x > T(0)).template cast<T>() - (x < T(0)).template cast<T>();
+      if (std::isinf(p)) {
+        const auto hit = (x.abs() == n || x.isNaN()).template cast<T>();
+        out = sgn * hit * (gv / hit.sum());
+      } else if (p < 1) {
+        out = (x == T(0)).select(T(0), sgn * x.abs().pow(T(p - 1))) * (gv * std::pow(n, T(1 - p)));
+      } else {
+        const T scale = n == T(0) ? T(0) : gv / std::pow(n, T(p - 1));
+        if (p == 1) out = sgn * scale;
+        else if (p == 2) out = x * scale;
+        else if (p < 2) out = sgn * x.abs().pow(T(p - 1)) * scale;
+        else out = x * x.abs().pow(T(p - 2)) * scale;
+      }
+    });
+    return detail::grads(grad);
+  });
+  return y;
+}
+
+namespace {
+// a viewed as (outer, n, inner) around dim d.
+struct Around {
+  int64_t outer, n, inner;
+};
+Around around(const Tensor& a, int64_t d) {
+  if (a.dim() == 0) return {1, 1, 1};
+  const Shape& s = a.shape();
+  return {numel(Shape(s.begin(), s.begin() + d)), s[d], numel(Shape(s.begin() + d + 1, s.end()))};
+}
+
+// For each (outer, inner) line along the dim, calls f(pointer offset, stride).
+template <class F>
+void for_each_line(const Around& v, F f) {
+  for (int64_t o = 0; o < v.outer; ++o) {
+    for (int64_t i = 0; i < v.inner; ++i) f(o * v.n * v.inner + i, v.inner);
+  }
+}
+
+Tensor softmax_impl(const Tensor& a, int64_t dim, bool log) {
+  const int64_t d = wrap_dim(dim, a.dim());
+  const Around v = around(a, d);
+  Tensor y = Tensor::empty(a.shape(), a.dtype());
+  dispatch(a.dtype(), [&](auto s) {
+    using T = decltype(s);
+    const T* px = a.data<T>();
+    T* py = y.data<T>();
+    for_each_line(v, [&](int64_t off, int64_t st) {
+      T m = -std::numeric_limits<T>::infinity();
+      for (int64_t j = 0; j < v.n; ++j) m = std::max(m, px[off + j * st]);
+      if (std::isinf(m) && m < 0) m = 0;  // all -inf: keep exp(x - m) defined
+      T total = 0;
+      for (int64_t j = 0; j < v.n; ++j) total += std::exp(px[off + j * st] - m);
+      const T lse = m + std::log(total);
+      for (int64_t j = 0; j < v.n; ++j) {
+        const T z = px[off + j * st] - lse;
+        py[off + j * st] = log ? z : std::exp(z);
+      }
+    });
+  });
+  return y;
+}
+}  // namespace
+
+// y = exp(x - max) / Σ exp(x - max) along dim; dx = y·(dy - Σ dy·y)
+Tensor softmax(const Tensor& a, int64_t dim) {
+  Tensor y = softmax_impl(a, dim, false);
+  const int64_t d = wrap_dim(dim, a.dim());
+  record(y, "SoftmaxBackward0", {a}, [y = y.detach(), d](const Tensor& g, NeedsGrad) {
+    Tensor grad = Tensor::empty(y.shape(), y.dtype());
+    dispatch(y.dtype(), [&](auto s) {
+      using T = decltype(s);
+      const T *py = y.data<T>(), *pg = g.data<T>();
+      T* po = grad.data<T>();
+      const Around v = around(y, d);
+      for_each_line(v, [&](int64_t off, int64_t st) {
+        T dot = 0;
+        for (int64_t j = 0; j < v.n; ++j) dot += pg[off + j * st] * py[off + j * st];
+        for (int64_t j = 0; j < v.n; ++j) po[off + j * st] = py[off + j * st] * (pg[off + j * st] - dot);
+      });
+    });
+    return detail::grads(grad);
+  });
+  return y;
+}
+
+// y = x - logΣexp(x) along dim; dx = dy - exp(y)·Σ dy
+Tensor log_softmax(const Tensor& a, int64_t dim) {
+  Tensor y = softmax_impl(a, dim, true);
+  const int64_t d = wrap_dim(dim, a.dim());
+  record(y, "LogSoftmaxBackward0", {a}, [y = y.detach(), d](const Tensor& g, NeedsGrad) {
+    Tensor grad = Tensor::empty(y.shape(), y.dtype());
+    dispatch(y.dtype(), [&](auto s) {
+      using T = decltype(s);
+      const T *py = y.data<T>(), *pg = g.data<T>();
+      T* po = grad.data<T>();
+      const Around v = around(y, d);
+      for_each_line(v, [&](int64_t off, int64_t st) {
+        T total = 0;
+        for (int64_t j = 0; j < v.n; ++j) total += pg[off + j * st];
+        for (int64_t j = 0; j < v.n; ++j) po[off + j * st] = pg[off + j * st] - std::exp(py[off + j * st]) * total;
+      });
+    });
+    return detail::grads(grad);
+  });
+  return y;
+}
+
+// ℓ = (x - t)² elementwise (broadcast), then mean, sum or none.
+// dℓ/dx = 2(x - t)·dY (÷N for mean), dℓ/dt = -dℓ/dx.
+Tensor mse_loss(const Tensor& input_in, const Tensor& target_in, Reduction reduction) {
+  Tensor x = input_in, t = target_in;
+  detail::promote_pair(x, t);
+  Tensor diff;
+  {
+    NoGradGuard no_grad;
+    diff = sub(x, t);
+  }
+  Tensor sq = detail::map(diff, [](auto v) { return v.square(); });
+  const double n = static_cast<double>(sq.numel());
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    y = reduction == Reduction::None ? sq : reduction == Reduction::Sum ? sum(sq) : div(sum(sq), n);
+  }
+  record(y, "MseLossBackward0", {x, t}, [diff = diff.detach(), reduction, n](const Tensor& g, NeedsGrad needs) {
+    const double scale = reduction == Reduction::Mean ? 2.0 / n : 2.0;
+    const Tensor gx = mul(mul(diff, g), scale);  // g broadcasts: 0-d for mean and sum
+    return std::vector<Tensor>{needs[0] ? gx : Tensor(), needs[1] ? neg(gx) : Tensor()};
+  });
+  return y;
+}
+
+}  // namespace gradoracle

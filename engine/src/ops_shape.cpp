@@ -1,0 +1,203 @@
+// Shape ops: copies into contiguous row-major storage, except reshape, which shares it.
+#include <cstring>
+
+#include "op_helpers.hpp"
+
+namespace gradoracle {
+
+namespace {
+// Copies `a` with dims d0 and d1 swapped.
+Tensor swap_dims_copy(const Tensor& a, int64_t d0, int64_t d1) {
+  Shape out_shape = a.shape();
+  std::swap(out_shape[d0], out_shape[d1]);
+  std::vector<int64_t> in_strides = contiguous_strides(a.shape());
+  std::swap(in_strides[d0], in_strides[d1]);
+  Tensor out = Tensor::empty(out_shape, a.dtype());
+  const std::vector<int64_t> zero(out_shape.size(), 0);
+  dispatch(a.dtype(), [&](auto s) {
+    using T = decltype(s);
+    const T* pi = a.data<T>();
+    T* po = out.data<T>();
+    kernels::for_each_row(out_shape, in_strides, zero, [&](int64_t oi, int64_t, int64_t o, int64_t inner, int64_t si, int64_t) {
+      for (int64_t j = 0; j < inner; ++j) po[o + j] = pi[oi + j * si];
+    });
+  });
+  return out;
+}
+
+// A tensor sharing a's storage under another shape of the same numel.
+Tensor alias(const Tensor& a, const Shape& shape) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->shape = shape;
+  impl->dtype = a.dtype();
+  impl->storage = a.impl().storage;
+  return Tensor(std::move(impl));
+}
+}  // namespace
+
+// d/da aᵀ = (dY)ᵀ
+Tensor t(const Tensor& a) {
+  if (a.dim() > 2) {
+    fail(ErrorKind::Dim, "t() expects a tensor with <= 2 dimensions, but self is " + std::to_string(a.dim()) + "D");
+  }
+  Tensor y = a.dim() == 2 ? swap_dims_copy(a, 0, 1) : a.clone();
+  record(y, "TBackward0", {a}, [](const Tensor& g, NeedsGrad) { return detail::grads(t(g)); }, Saves::Nothing);
+  return y;
+}
+
+// d/da transpose(a, i, j) = transpose(dY, i, j)
+Tensor transpose(const Tensor& a, int64_t dim0, int64_t dim1) {
+  const int64_t d0 = wrap_dim(dim0, a.dim()), d1 = wrap_dim(dim1, a.dim());
+  Tensor y = a.dim() < 2 || d0 == d1 ? a.clone() : swap_dims_copy(a, d0, d1);
+  record(y, "TransposeBackward0", {a}, [d0, d1](const Tensor& g, NeedsGrad) {
+    return detail::grads(transpose(g, d0, d1));
+  }, Saves::Nothing);
+  return y;
+}
+
+// d/da reshape(a) = reshape(dY, a.shape)
+Tensor reshape(const Tensor& a, const Shape& requested) {
+  Shape shape = requested;
+  int64_t infer = -1, known = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1) {
+      if (infer >= 0) fail(ErrorKind::Value, "only one dimension can be inferred");
+      infer = static_cast<int64_t>(i);
+    } else if (shape[i] < 0) {
+      fail(ErrorKind::Value, "invalid shape dimension " + std::to_string(shape[i]));
+    } else {
+      check_shape(Shape{known, shape[i]}, "reshape");
+      known *= shape[i];
+    }
+  }
+  const int64_t n = a.numel();
+  const auto invalid = [&] {
+    fail(ErrorKind::Shape, "shape '" + to_string(requested) + "' is invalid for input of size " + std::to_string(n));
+  };
+  if (infer >= 0) {
+    if (known == 0 || n % known != 0) invalid();
+    shape[static_cast<size_t>(infer)] = n / known;
+  } else if (known != n) {
+    invalid();
+  }
+  Tensor y = alias(a, shape);
+  record(y, "ReshapeAliasBackward0", {a}, [in_shape = a.shape()](const Tensor& g, NeedsGrad) {
+    return detail::grads(reshape(g, in_shape));
+  }, Saves::Nothing);
+  return y;
+}
+
+// d/da expand(a) = sum_to(dY, a.shape)
+Tensor expand(const Tensor& a, const Shape& shape) {
+  check_shape(shape, "expand");
+  if (shape.size() < a.shape().size() || broadcast_shapes(shape, a.shape()) != shape) {
+    fail(ErrorKind::Shape, "The expanded size of the tensor must match the existing size: cannot expand " +
+                               to_string(a.shape()) + " to " + to_string(shape));
+  }
+  Tensor y = Tensor::empty(shape, a.dtype());
+  dispatch(a.dtype(), [&](auto s) { kernels::expand_into<decltype(s)>(a, y); });
+  record(y, "ExpandBackward0", {a}, [in_shape = a.shape()](const Tensor& g, NeedsGrad) {
+    return detail::grads(sum_to(g, in_shape));
+  }, Saves::Nothing);
+  return y;
+}
+
+// d/da sum_to(a, s) = expand(dY, a.shape)
+Tensor sum_to(const Tensor& a, const Shape& shape) {
+  if (a.shape() == shape) return a;
+  if (shape.size() > a.shape().size() || broadcast_shapes(a.shape(), shape) != a.shape()) {
+    fail(ErrorKind::Shape, "sum_to: shape " + to_string(a.shape()) + " is not a broadcast of " + to_string(shape));
+  }
+  Tensor y = Tensor::empty(shape, a.dtype());
+  dispatch(a.dtype(), [&](auto s) {
+    using T = decltype(s);
+    kernels::sum_into<T>(a, shape, y.data<T>());
+  });
+  record(y, "SumToSizeBackward0", {a}, [in_shape = a.shape()](const Tensor& g, NeedsGrad) {
+    return detail::grads(expand(g, in_shape));
+  }, Saves::Nothing);
+  return y;
+}
+
+// cat along dim; the gradient of each input is its slice of dY. A 1-D tensor of size 0 is
+// skipped, as PyTorch 1.13 skips legacy empty tensors.
+Tensor cat(const std::vector<Tensor>& tensors_in, int64_t dim) {
+  if (tensors_in.empty()) fail(ErrorKind::Value, "torch.cat(): expected a non-empty list of Tensors");
+  DType dtype = tensors_in[0].dtype();
+  for (size_t i = 0; i < tensors_in.size(); ++i) {
+    if (tensors_in[i].dim() == 0) {
+      fail(ErrorKind::Shape, "zero-dimensional tensor (at position " + std::to_string(i) + ") cannot be concatenated");
+    }
+    dtype = promote(dtype, tensors_in[i].dtype());
+  }
+  std::vector<Tensor> tensors;
+  for (const Tensor& t : tensors_in) tensors.push_back(t.dtype() == dtype ? t : t.to(dtype));
+  const auto skipped = [](const Tensor& t) { return t.dim() == 1 && t.numel() == 0; };
+  const Tensor* ref = &tensors[0];
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (!skipped(tensors[i])) {
+      ref = &tensors[i];
+      break;
+    }
+  }
+  const int64_t d = wrap_dim(dim, ref->dim());
+  Shape out_shape = ref->shape();
+  out_shape[d] = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const Tensor& t = tensors[i];
+    if (skipped(t)) continue;
+    if (t.dim() != ref->dim()) {
+      fail(ErrorKind::Shape, "Tensors must have same number of dimensions: got " + std::to_string(ref->dim()) +
+                                 " and " + std::to_string(t.dim()));
+    }
+    for (int64_t k = 0; k < t.dim(); ++k) {
+      if (k != d && t.shape()[k] != ref->shape()[k]) {
+        fail(ErrorKind::Shape, "Sizes of tensors must match except in dimension " + std::to_string(d) +
+                                   ". Expected size " + std::to_string(ref->shape()[k]) + " but got size " +
+                                   std::to_string(t.shape()[k]) + " for tensor number " + std::to_string(i) +
+                                   " in the list.");
+      }
+    }
+    out_shape[d] += t.shape()[d];
+  }
+  check_shape(out_shape, "cat");
+  Tensor y = Tensor::empty(out_shape, dtype);
+  const int64_t outer = numel(Shape(out_shape.begin(), out_shape.begin() + d));
+  const int64_t inner = numel(Shape(out_shape.begin() + d + 1, out_shape.end()));
+  const int64_t row = out_shape[d] * inner;
+  const size_t elem = static_cast<size_t>(element_size(dtype));
+  std::vector<int64_t> offsets;  // each input's first column in a row of y
+  int64_t offset = 0;
+  auto* po = static_cast<char*>(y.impl().storage->raw());
+  for (const Tensor& t : tensors) {
+    offsets.push_back(offset);
+    if (skipped(t)) continue;
+    const int64_t chunk = t.shape()[d] * inner;
+    const auto* pi = static_cast<const char*>(t.impl().storage->raw());
+    for (int64_t o = 0; o < outer && chunk > 0; ++o) {
+      std::memcpy(po + (o * row + offset) * elem, pi + o * chunk * elem, static_cast<size_t>(chunk) * elem);
+    }
+    offset += chunk;
+  }
+  std::vector<Shape> shapes;
+  for (const Tensor& t : tensors) shapes.push_back(t.shape());
+  record(y, "CatBackward0", tensors, [shapes, offsets, outer, row, inner, d](const Tensor& g, NeedsGrad needs) {
+    std::vector<Tensor> grads(shapes.size());
+    const size_t elem = static_cast<size_t>(element_size(g.dtype()));
+    const auto* pg = static_cast<const char*>(g.impl().storage->raw());
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      if (!needs[i]) continue;
+      grads[i] = Tensor::zeros(shapes[i], g.dtype());
+      if (shapes[i].size() == 1 && shapes[i][0] == 0) continue;
+      const int64_t chunk = shapes[i][d] * inner;
+      auto* pi = static_cast<char*>(grads[i].impl().storage->raw());
+      for (int64_t o = 0; o < outer && chunk > 0; ++o) {
+        std::memcpy(pi + o * chunk * elem, pg + (o * row + offsets[i]) * elem, static_cast<size_t>(chunk) * elem);
+      }
+    }
+    return grads;
+  }, Saves::Nothing);
+  return y;
+}
+
+}  // namespace gradoracle
