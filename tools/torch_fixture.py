@@ -1021,20 +1021,19 @@ class ProgramGenerator:
         ok = False
         if spec:
             args, attrs = spec
+            raw = {"let": let, "op": op, "args": args, **({"attrs": attrs} if attrs else {})}
+            st = parse_statement(len(self.program), raw, DTYPES[self.dtype], 0.0, 0.0)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                result = OPS[op].fn([self.values[a] if isinstance(a, str) else a for a in args], **attrs)
-            v = result.detach()
+                run_statement(st, self.values)
+            v = self.values.pop(let).detach()
             ok = v.numel() <= 256 and v.dim() <= 3 and bool(torch.isfinite(v).all()) and (
                 v.numel() == 0 or float(v.abs().max()) < 1e3)
         if not ok:
             self.tensors, self.values = snapshot
             return False
-        st = {"let": let, "op": op, "args": args}
-        if attrs:
-            st["attrs"] = attrs
-        self.program.append(st)
-        self.values[let] = result
+        self.program.append(raw)
+        run_statement(st, self.values)
         self.last = let
         return True
 
