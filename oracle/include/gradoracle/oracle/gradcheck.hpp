@@ -1,0 +1,192 @@
+#pragma once
+// GradChecker: the engine's Jacobian against float64 finite differences.
+//
+// Full mode passes when every checked entry (analytic a from backward, numeric n) satisfies
+//
+//     |a − n| ≤ atol + rtol·max(|a|, |n|) + k·estimate          (k = estimate_weight)
+//
+// where `estimate` bounds the numeric side's own error (rounding 16·ε₆₄·|f|/h, plus, under the
+// Richardson scheme, the truncation estimate |R − D(h/2)|). NaN matches NaN only.
+//
+// Fast mode (torch's fast_mode, made not to go blind): q probes of Gaussian u (input-sized,
+// scaled by the step's per-element scale s) and v (output-sized) compare, for each selected
+// input/output pair, a = vᵀ·J·u (one backward with upstream v, dotted with u) with
+// n = vᵀ·(f(x+εu) − f(x−εu))/2ε, passing when
+//
+//     |a − n| ≤ atol·‖u‖·‖v‖ + rtol·‖Jᵀv‖·‖u‖/√N + k·estimate        (N = the input's numel)
+//
+// i.e. the tolerance scales with the norms involved (≈ atol·√(NM) + rtol·‖J‖_F), not with N·M;
+// plus `spot_checks` random single entries under the full-mode inequality. A failing pair gets
+// its full Jacobian computed, so the report names the element.
+//
+// Fast mode guarantee: let E = A − J be the engine's error on one input/output pair and
+// τ = atol·√(N·M) + rtol·‖J‖_F (the probe tolerance, up to the norms' fluctuation). Each probe
+// sees vᵀEu, of standard deviation ‖E‖_F; a rank-one error (one wrong entry, the hardest case)
+// escapes one probe with probability P(|Z₁Z₂| < τ/‖E‖_F) (Z₁, Z₂ standard normals), which is
+// ≤ 0.22 at ‖E‖_F = 10τ, ≤ 0.05 at 100τ, ≤ 0.007 at 1000τ. With q independent probes, an error
+// of ‖E‖_F ≥ 100τ escapes with probability ≤ 0.05^q (1.3e-4 at q = 3), ≥ 1000τ with ≤ 0.007^q
+// (3e-7 at q = 3). Errors below τ are invisible to the probes (full mode catches them down to
+// atol + rtol·|J_kl| per entry); the spot checks catch a wrong entry with probability ≈ s/(N·M).
+//
+// Detached values: the numeric side must see a detach as a constant fixed at the unperturbed
+// run's value, as the analytic side does. A function that detaches calls `hold(t)` instead of
+// `t.detach()` (and rebinds instead of `t.detach_()`): outside a check, or on the analytic
+// run, it is `t.detach()`; on the checker's unperturbed float64 run it records the value; on
+// every perturbed run it returns that recorded value (the k-th hold call gets the k-th value).
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "gradoracle/engine/tensor.hpp"
+#include "gradoracle/oracle/tolerance.hpp"
+
+namespace gradoracle::oracle {
+
+// The function under check: tensors in, tensors out. It must build its outputs from its
+// arguments with engine ops (so backward reaches them) and be deterministic.
+using Function = std::function<std::vector<Tensor>(const std::vector<Tensor>& inputs)>;
+
+// A detach that the checker holds at the unperturbed run's value (see above).
+Tensor hold(const Tensor& t);
+
+enum class Scheme {
+  Central,     // (f(x+h) − f(x−h)) / 2h: error O(h²)
+  Richardson,  // R = (4·D(h/2) − D(h))/3: error O(h⁴), estimate |R − D(h/2)|; twice the evaluations
+};
+enum class Step {
+  Relative,  // h = eps·max(1, |x|): right across scales
+  Absolute,  // h = eps
+};
+
+struct GradCheckOptions {
+  double eps = 1e-6;                      // the finite-difference step (see `step`); 1e-6
+  Step step = Step::Relative;             // h = eps·max(1, |x|) by default
+  Scheme scheme = Scheme::Central;        // central differences by default
+  std::optional<double> atol;             // default: gradcheck_tolerance(dtype).atol, loosest over inputs
+  std::optional<double> rtol;             // default: gradcheck_tolerance(dtype).rtol, loosest over inputs
+  double estimate_weight = 1.0;           // k, the weight of the numeric error estimate; 1
+  double nondet_tol = 0.0;                // backward run twice must agree within this; 0 (exactly)
+  bool check_nondeterminism = true;       // run each backward twice and compare; true
+  bool raise_exception = false;           // throw GradCheckError on failure instead of returning; false
+  bool check_undefined_grad = true;       // a zero upstream must give zero or absent grads; true
+  bool check_grad_dtypes = true;          // each .grad has its input's dtype and shape; true
+  bool check_output_stability = true;     // outputs keep shape and dtype under perturbation; true
+  bool detect_kinks = true;               // flag entries whose one-sided differences disagree; true
+  bool kinks_fail = false;                // count a kink as a failure; false (reported apart)
+  std::vector<int> inputs;                // indices of the inputs to check; empty = all
+  std::vector<int> outputs;               // indices of the outputs to check; empty = all
+  bool fast_mode = false;                 // vᵀJu probes instead of the full Jacobian; false
+  int probes = 3;                         // q, fast mode's Gaussian probes per pair (≥ 1); 3
+  int spot_checks = 4;                    // fast mode's random single-entry checks per pair; 4
+  bool explain_fast_failures = true;      // on a fast-mode mismatch, full Jacobian of that pair; true
+  uint64_t seed = 0;                      // seeds fast mode's u, v and spot checks; 0
+  int worst_k = 5;                        // entries kept in the report's worst list; 5
+};
+
+// One Jacobian entry: d outputs[output][output_index] / d inputs[input][input_index].
+struct EntryReport {
+  int input = 0;                       // input position
+  int output = 0;                      // output position
+  std::vector<int64_t> input_index;    // element multi-index in the input
+  std::vector<int64_t> output_index;   // element multi-index in the output
+  double analytic = 0.0;               // from backward
+  double numeric = 0.0;                // finite differences, float64
+  double abs_error = 0.0;              // |a − n|
+  double rel_error = 0.0;              // |a − n| / max(|a|, |n|) (0 when both are 0)
+  double estimate = 0.0;               // the numeric side's error estimate
+  double allowed = 0.0;                // atol + rtol·max(|a|, |n|) + k·estimate
+  bool kink = false;                   // one-sided differences disagree: not differentiable here
+  double left = 0.0;                   // backward one-sided difference (f(x) − f(x−h))/h
+  double right = 0.0;                  // forward one-sided difference (f(x+h) − f(x))/h
+  bool passed() const { return !kink && abs_error <= allowed; }
+};
+
+// One fast-mode probe of an input/output pair.
+struct ProbeReport {
+  int input = 0;
+  int output = 0;
+  int probe = 0;          // 0..q−1
+  double analytic = 0.0;  // vᵀ·J·u from backward
+  double numeric = 0.0;   // vᵀ·(f(x+εu) − f(x−εu))/2ε
+  double abs_error = 0.0;
+  double allowed = 0.0;   // atol·‖u‖‖v‖ + rtol·‖Jᵀv‖‖u‖/√N + k·estimate
+  bool passed = true;
+};
+
+// One input/output pair's summary.
+struct PairReport {
+  int input = 0;
+  int output = 0;
+  Shape input_shape;
+  Shape output_shape;
+  int64_t checked = 0;     // entries compared (full mode, or fast mode's spot checks)
+  int64_t failures = 0;    // entries outside the inequality
+  int64_t kinks = 0;       // entries flagged as non-differentiable points
+  bool probes_passed = true;  // fast mode: every probe of this pair passed
+  bool full_jacobian = false; // the full Jacobian was computed (full mode, or explaining a fast failure)
+};
+
+struct GradCheckResult {
+  bool passed = true;                 // no failing entry, probe or structural problem
+  bool fast_mode = false;
+  uint64_t seed = 0;                  // fast mode's seed, to replay
+  double eps = 0.0;                   // the step and scheme used
+  Step step = Step::Relative;
+  Scheme scheme = Scheme::Central;
+  Tolerance tolerance;                // the atol and rtol applied
+  double estimate_weight = 1.0;
+  std::vector<Shape> input_shapes;
+  std::vector<DType> input_dtypes;
+  std::vector<Shape> output_shapes;
+  std::vector<PairReport> pairs;      // per checked input/output pair
+  std::vector<EntryReport> worst;     // the worst failing entries (largest abs_error/allowed), ≤ worst_k
+  std::vector<EntryReport> kinks;     // entries flagged as kinks (≤ worst_k shown; see kink_count)
+  std::vector<ProbeReport> probes;    // fast mode's probes
+  std::vector<std::string> problems;  // structural failures: nondeterminism, zero upstream, dtype, shape
+  int64_t failure_count = 0;          // failing entries, all pairs
+  int64_t kink_count = 0;             // kink entries, all pairs
+  std::string advice;                 // what to try, when something failed or kinked
+
+  explicit operator bool() const { return passed; }
+  bool has_kinks() const { return kink_count > 0; }  // property generators draw again
+  // A diagnosis: the worst entry by input/output/element, values, errors, shapes, seed, advice.
+  std::string to_string() const;
+  nlohmann::json to_json() const;
+};
+std::ostream& operator<<(std::ostream& os, const GradCheckResult& r);
+std::ostream& operator<<(std::ostream& os, const EntryReport& e);
+
+// Thrown by check() when raise_exception is set and the check failed.
+class GradCheckError : public std::runtime_error {
+ public:
+  explicit GradCheckError(GradCheckResult result);
+  const GradCheckResult& result() const { return result_; }
+
+ private:
+  GradCheckResult result_;
+};
+
+class GradChecker {
+ public:
+  explicit GradChecker(GradCheckOptions options = {}) : options_(std::move(options)) {}
+  const GradCheckOptions& options() const { return options_; }
+  // Checks f at `inputs` (left untouched: the checker works on copies). Only inputs of a
+  // floating dtype that are selected are differentiated; the others are passed as given.
+  GradCheckResult check(const Function& f, const std::vector<Tensor>& inputs) const;
+
+ private:
+  GradCheckOptions options_;
+};
+
+// GradChecker(options).check(f, inputs).
+inline GradCheckResult gradcheck(const Function& f, const std::vector<Tensor>& inputs,
+                                 const GradCheckOptions& options = {}) {
+  return GradChecker(options).check(f, inputs);
+}
+
+}  // namespace gradoracle::oracle

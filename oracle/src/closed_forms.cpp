@@ -1,0 +1,1 @@
+#include "gradoracle/oracle/closed_forms.hpp"
