@@ -504,6 +504,8 @@ def parse_expect(st, raw, path, tdtype, atol, rtol):
             raise FixtureError(path, '"grad": null excludes "shape", "data" and "fill"')
         st.expected = None
     elif kind in ("value", "grad"):
+        # NOTE: the expected literal is a tensor of the fixture's dtype like any other, so in a
+        # float32 fixture 14.30769861897899 means float32(14.30769861897899).
         st.expected = parse_literal(raw, path, tdtype)
     else:
         if "is" not in raw:
@@ -521,8 +523,15 @@ def load_fixture(file) -> Fixture:
         text = Path(file).read_text(encoding="utf-8")
     except OSError as e:
         raise FixtureError("", f"cannot read: {e.strerror}") from None
+    def no_duplicates(pairs):
+        keys = [k for k, _ in pairs]
+        for k in keys:
+            if keys.count(k) > 1:
+                raise FixtureError("", f"duplicate key {show(k)} in one object")
+        return dict(pairs)
+
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, object_pairs_hook=no_duplicates)
     except json.JSONDecodeError as e:
         raise FixtureError("", f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
     return parse_fixture(doc, str(file))
@@ -587,10 +596,8 @@ class Outcome:
 def observe(st: Statement, t: torch.Tensor):
     if st.expect == "value":
         return t.detach().clone()
-    if st.expect == "grad":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # .grad of a non-leaf
-            return None if t.grad is None else t.grad.detach().clone()
+    if st.expect == "grad":  # of a non-leaf this is None (torch warns; execute() silences it)
+        return None if t.grad is None else t.grad.detach().clone()
     if st.expect == "requires_grad":
         return t.requires_grad
     return None if t.grad_fn is None else type(t.grad_fn).__name__
@@ -624,18 +631,16 @@ def run_statement(st: Statement, env: dict):
     elif st.kind == "zero_grad":  # PyTorch 1.x Module.zero_grad(set_to_none)
         for name in st.names:
             p = env[name]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                if p.grad is None:
-                    continue
-                if st.set_to_none:
-                    p.grad = None
+            if p.grad is None:  # NOTE: a leaf without .grad keeps none, as in PyTorch
+                continue
+            if st.set_to_none:
+                p.grad = None
+            else:
+                if p.grad.grad_fn is not None:
+                    p.grad.detach_()
                 else:
-                    if p.grad.grad_fn is not None:
-                        p.grad.detach_()
-                    else:
-                        p.grad.requires_grad_(False)
-                    p.grad.zero_()
+                    p.grad.requires_grad_(False)
+                p.grad.zero_()
     elif st.kind == "detach_":
         env[st.names[0]].detach_()
 
@@ -821,6 +826,10 @@ def cmd_record(args) -> int:
 
 # ---------------------------------------------------------------- random programs
 
+def broadcastable(a, b) -> bool:
+    return len(a) <= 3 and len(b) <= 3 and all(x == y or 1 in (x, y) for x, y in zip(a[::-1], b[::-1]))
+
+
 class ProgramGenerator:
     """Builds one random, valid program, evaluating it in torch as it goes so that every op
     sees inputs well inside its domain (positive for log/sqrt/pow bases, away from 0 for
@@ -840,7 +849,7 @@ class ProgramGenerator:
     def __init__(self, rng: random.Random, dtype: str):
         self.rng, self.dtype = rng, dtype
         self.tensors, self.values, self.program = {}, {}, []
-        self.last = None
+        self.last, self.used = None, set()
 
     # -- leaves and operands
     def shape(self, rank=None):
@@ -860,15 +869,20 @@ class ProgramGenerator:
         self.values[name] = parse_literal(self.tensors[name], "", DTYPES[self.dtype]).requires_grad_(rg)
         return name
 
-    def pick(self, pred=lambda v: True, rank=None):
-        """The last result (often), another pool tensor satisfying pred, or None."""
+    def pick(self, pred=lambda v: True, rank=None, shape=None):
+        """A pool tensor satisfying pred, or None (then the caller makes a leaf). Results
+        nothing has used yet come first, so that few branches end up off the loss's graph."""
         def fits(name):
             v = self.values[name].detach()
-            return (rank is None or v.dim() in rank) and bool(pred(v))
-        if self.last is not None and self.rng.random() < 0.6 and fits(self.last):
+            return ((rank is None or v.dim() in rank) and (shape is None or shape(list(v.shape)))
+                    and bool(pred(v)))
+        if self.last is not None and self.rng.random() < 0.8 and fits(self.last):
             return self.last
+        unused = [n for n in self.values if n.startswith("v") and n not in self.used and fits(n)]
+        if unused and self.rng.random() < 0.8:
+            return self.rng.choice(unused)
         names = [n for n in self.values if fits(n)]
-        return self.rng.choice(names) if names and self.rng.random() < 0.7 else None
+        return self.rng.choice(names) if names and self.rng.random() < 0.5 else None
 
     def operand(self, pred=lambda v: True, domain="any", rank=None):
         name = self.pick(pred, rank)
@@ -993,7 +1007,10 @@ class ProgramGenerator:
         a = self.operand()
         if rng.random() < 0.1 and (op != "div" or nonzero(self.values[a].detach())):
             return [a, a], {}
-        b = self.leaf(self.partner_shape(list(self.values[a].shape)))
+        sa = list(self.values[a].shape)
+        b = self.pick(nonzero if op == "div" else (lambda v: True),
+                      shape=lambda sb: sb != sa and broadcastable(sa, sb)) if rng.random() < 0.5 else None
+        b = b or self.leaf(self.partner_shape(sa))
         if rng.random() < 0.4 and op != "div":
             a, b = b, a
         return [a, b], {}
@@ -1016,38 +1033,39 @@ class ProgramGenerator:
 
     # -- a whole program
     def try_op(self, op, let):
+        """Add `let = op(...)` if this attempt fits; otherwise leave no trace."""
         snapshot = (dict(self.tensors), dict(self.values))
         spec = self.gen(op)
-        ok = False
         if spec:
             args, attrs = spec
             raw = {"let": let, "op": op, "args": args, **({"attrs": attrs} if attrs else {})}
-            st = parse_statement(len(self.program), raw, DTYPES[self.dtype], 0.0, 0.0)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                run_statement(st, self.values)
-            v = self.values.pop(let).detach()
-            ok = v.numel() <= 256 and v.dim() <= 3 and bool(torch.isfinite(v).all()) and (
-                v.numel() == 0 or float(v.abs().max()) < 1e3)
-        if not ok:
-            self.tensors, self.values = snapshot
-            return False
-        self.program.append(raw)
-        run_statement(st, self.values)
-        self.last = let
-        return True
+                run_statement(parse_statement(len(self.program), raw, DTYPES[self.dtype], 0.0, 0.0),
+                              self.values)
+            v = self.values[let].detach()
+            if (v.numel() <= 256 and bool(torch.isfinite(v).all())
+                    and (v.numel() == 0 or float(v.abs().max()) < 1e3)):
+                self.program.append(raw)
+                self.used.update(a for a in args if isinstance(a, str))
+                self.last = let
+                return True
+        self.tensors, self.values = snapshot
+        return False
 
     def build(self, n_ops):
-        ops = [(w, names) for w, names in self.FAMILIES]
+        """n_ops - 1 random ops, then `loss = sum|mean(last)` and its backward.
+
+        Returns whether loss requires grad (if not, the caller draws again)."""
         for k in range(1, n_ops):
             while True:
-                names = self.rng.choices([n for _, n in ops], weights=[w for w, _ in ops])[0]
+                names = self.rng.choices([n for _, n in self.FAMILIES],
+                                         weights=[w for w, _ in self.FAMILIES])[0]
                 if self.try_op(self.rng.choice(names), f"v{k}"):
                     break
-        final = self.rng.choice(["sum", "sum", "mean"])
-        self.program.append({"let": "loss", "op": final, "args": [self.last]})
-        self.values["loss"] = OPS[final].fn([self.values[self.last]])
-        self.program.append({"backward": "loss"})
+        final = {"let": "loss", "op": self.rng.choice(["sum", "sum", "mean"]), "args": [self.last]}
+        run_statement(parse_statement(len(self.program), final, DTYPES[self.dtype], 0.0, 0.0), self.values)
+        self.program += [final, {"backward": "loss"}]
         return self.values["loss"].requires_grad
 
 
