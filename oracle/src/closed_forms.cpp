@@ -1,1 +1,122 @@
 #include "gradoracle/oracle/closed_forms.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace gradoracle::oracle::closed_forms {
+
+namespace {
+// A (rows, cols) view of a tensor's values in float64; 1-D x is one row.
+struct Mat {
+  int64_t rows = 0, cols = 0;
+  std::vector<double> v;
+  double operator()(int64_t r, int64_t c) const { return v[static_cast<size_t>(r * cols + c)]; }
+};
+Mat mat(const Tensor& t) {
+  Mat m;
+  m.v = t.to_vector();
+  m.cols = t.dim() == 0 ? 1 : t.size(-1);
+  m.rows = m.cols == 0 ? 0 : t.numel() / m.cols;
+  return m;
+}
+Tensor make(const Shape& shape, std::vector<double> v) { return Tensor::from_data(shape, v, DType::Float64); }
+std::vector<double> column_sums(const Mat& m) {
+  std::vector<double> s(static_cast<size_t>(m.cols), 0.0);
+  for (int64_t r = 0; r < m.rows; ++r)
+    for (int64_t c = 0; c < m.cols; ++c) s[static_cast<size_t>(c)] += m(r, c);
+  return s;
+}
+// Every row of an (rows, cols) matrix equal to `row`.
+std::vector<double> repeat_rows(const std::vector<double>& row, int64_t rows) {
+  std::vector<double> out;
+  for (int64_t r = 0; r < rows; ++r) out.insert(out.end(), row.begin(), row.end());
+  return out;
+}
+}  // namespace
+
+LinearGrads linear(const Tensor& x, const Tensor& weight, const Tensor& upstream) {
+  const Mat X = mat(x), W = mat(weight), G = mat(upstream);  // X (N, in), W (out, in), G (N, out)
+  const int64_t n = X.rows, in = X.cols, out = W.rows;
+  std::vector<double> dw(static_cast<size_t>(out * in), 0.0), dx(static_cast<size_t>(n * in), 0.0);
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t i = 0; i < in; ++i)
+      for (int64_t r = 0; r < n; ++r) dw[static_cast<size_t>(o * in + i)] += G(r, o) * X(r, i);  // dW = Gᵀx
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t i = 0; i < in; ++i)
+      for (int64_t o = 0; o < out; ++o) dx[static_cast<size_t>(r * in + i)] += G(r, o) * W(o, i);  // dx = G·W
+  return {make(weight.shape(), dw), make({out}, column_sums(G)), make(x.shape(), dx)};      // db = G.sum(0)
+}
+
+LinearGrads weighted_batches(const std::vector<Tensor>& batches, const std::vector<double>& weights,
+                             int64_t out_features) {
+  const int64_t in = batches.empty() ? 0 : batches.front().size(-1);
+  double db = 0.0;
+  std::vector<double> row(static_cast<size_t>(in), 0.0);
+  for (size_t k = 0; k < batches.size(); ++k) {
+    const Mat X = mat(batches[k]);
+    db -= weights[k] * static_cast<double>(X.rows);                           // db = −Σₖ cₖ·Nₖ
+    const std::vector<double> s = column_sums(X);
+    for (int64_t i = 0; i < in; ++i) row[static_cast<size_t>(i)] -= weights[k] * s[static_cast<size_t>(i)];  // −Σₖ cₖ·xₖ.sum(0)
+  }
+  return {make({out_features, in}, repeat_rows(row, out_features)),
+          make({out_features}, std::vector<double>(static_cast<size_t>(out_features), db)), Tensor()};
+}
+
+ClipGradNorm clip_grad_norm(const std::vector<Tensor>& grads, double max_norm, double norm_type) {
+  ClipGradNorm r;
+  double acc = 0.0;
+  for (const Tensor& g : grads) {
+    if (!g.defined()) continue;
+    for (double x : g.to_vector()) {
+      if (std::isinf(norm_type)) {
+        acc = std::max(acc, std::abs(x));  // ‖·‖∞ = max |g|
+      } else {
+        acc += std::pow(std::abs(x), norm_type);  // ‖·‖ₚ = (Σ|g|ᵖ)^(1/p); the norm of norms is the same sum
+      }
+    }
+  }
+  r.total_norm = std::isinf(norm_type) ? acc : std::pow(acc, 1.0 / norm_type);
+  r.coefficient = max_norm / (r.total_norm + 1e-6);
+  const double scale = std::min(1.0, r.coefficient);
+  for (const Tensor& g : grads) {
+    if (!g.defined()) {
+      r.clipped.emplace_back();
+      continue;
+    }
+    std::vector<double> v = g.to_vector();
+    for (double& x : v) x *= scale;
+    r.clipped.push_back(make(g.shape(), v));
+  }
+  return r;
+}
+
+LinearGrads shared_chain(const Tensor& x, const Tensor& weight, const Tensor& bias, bool detach_middle) {
+  const Mat X = mat(x), W = mat(weight);
+  const std::vector<double> b = bias.to_vector();
+  const int64_t n = X.rows, d = W.rows;
+  // y1 = x·Wᵀ + b
+  Mat Y1;
+  Y1.rows = n;
+  Y1.cols = d;
+  Y1.v.assign(static_cast<size_t>(n * d), 0.0);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t o = 0; o < d; ++o) {
+      double s = b[static_cast<size_t>(o)];
+      for (int64_t i = 0; i < W.cols; ++i) s += X(r, i) * W(o, i);
+      Y1.v[static_cast<size_t>(r * d + o)] = s;
+    }
+  const std::vector<double> y1_sum = column_sums(Y1), w_sum = column_sums(W), x_sum = column_sums(X);
+  const double nn = static_cast<double>(n);
+  std::vector<double> db(static_cast<size_t>(d), nn);  // the second linear: N per entry
+  std::vector<double> dw = repeat_rows(y1_sum, d);      // the second linear: rows y1.sum(0)
+  if (!detach_middle) {
+    for (int64_t o = 0; o < d; ++o) {
+      db[static_cast<size_t>(o)] += nn * w_sum[static_cast<size_t>(o)];  // + N·W.sum(0)
+      for (int64_t i = 0; i < W.cols; ++i)
+        dw[static_cast<size_t>(o * W.cols + i)] += w_sum[static_cast<size_t>(o)] * x_sum[static_cast<size_t>(i)];
+    }
+  }
+  return {make(weight.shape(), dw), make(bias.shape(), db), Tensor()};
+}
+
+}  // namespace gradoracle::oracle::closed_forms

@@ -23,9 +23,9 @@
 // τ = atol·√(N·M) + rtol·‖J‖_F (the probe tolerance, up to the norms' fluctuation). Each probe
 // sees vᵀEu, of standard deviation ‖E‖_F; a rank-one error (one wrong entry, the hardest case)
 // escapes one probe with probability P(|Z₁Z₂| < τ/‖E‖_F) (Z₁, Z₂ standard normals), which is
-// ≤ 0.22 at ‖E‖_F = 10τ, ≤ 0.05 at 100τ, ≤ 0.007 at 1000τ. With q independent probes, an error
-// of ‖E‖_F ≥ 100τ escapes with probability ≤ 0.05^q (1.3e-4 at q = 3), ≥ 1000τ with ≤ 0.007^q
-// (3e-7 at q = 3). Errors below τ are invisible to the probes (full mode catches them down to
+// ≈ 0.22 at ‖E‖_F = 10τ, ≈ 0.036 at 100τ, ≈ 0.005 at 1000τ. With q independent probes, an error
+// of ‖E‖_F ≥ 100τ escapes with probability ≤ 0.036^q (5e-5 at q = 3), ≥ 1000τ with ≤ 0.005^q
+// (1.4e-7 at q = 3). Errors below τ are invisible to the probes (full mode catches them down to
 // atol + rtol·|J_kl| per entry); the spot checks catch a wrong entry with probability ≈ s/(N·M).
 //
 // Detached values: the numeric side must see a detach as a constant fixed at the unperturbed

@@ -1,0 +1,204 @@
+#include "gradoracle/oracle/gradcheck.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <sstream>
+
+#include "gradoracle/engine/nn.hpp"
+#include "op_cases.hpp"
+
+namespace gradoracle::oracle {
+namespace {
+
+using testing::as_function;
+using testing::draw_inputs;
+using testing::op_cases;
+
+// Seeds per case: a few by default (the suite stays fast); GRADORACLE_GRADCHECK_SEEDS=N for more.
+int seeds() {
+  const char* s = std::getenv("GRADORACLE_GRADCHECK_SEEDS");
+  return s ? std::max(1, std::atoi(s)) : 3;
+}
+
+// Every registered differentiable op, at several shapes, both dtypes, default tolerances:
+// no false alarm, no kink inside the op's domain.
+TEST(GradCheck, EveryRegistryOpPassesFullMode) {
+  const auto cases = op_cases();
+  ASSERT_GT(cases.size(), 50u);
+  int checks = 0;
+  for (const auto& c : cases) {
+    for (DType dtype : {DType::Float64, DType::Float32}) {
+      for (int seed = 0; seed < seeds(); ++seed) {
+        Generator gen(static_cast<uint64_t>(seed) * 7919 + 1);
+        const auto xs = draw_inputs(c, dtype, gen);
+        const GradCheckResult r = gradcheck(as_function(c), xs);
+        ++checks;
+        EXPECT_TRUE(r.passed) << c.label << " " << name(dtype) << " seed " << seed << "\n" << r;
+        EXPECT_FALSE(r.has_kinks()) << c.label << " " << name(dtype) << " seed " << seed << "\n" << r;
+      }
+    }
+  }
+  RecordProperty("checks", checks);
+}
+
+// Fast mode agrees with full mode on correct ops: it passes too, under other seeds.
+TEST(GradCheck, FastModeAgreesWithFullModeOnEveryOp) {
+  for (const auto& c : op_cases()) {
+    for (DType dtype : {DType::Float64, DType::Float32}) {
+      for (int seed = 0; seed < seeds(); ++seed) {
+        Generator gen(static_cast<uint64_t>(seed) * 104729 + 3);
+        const auto xs = draw_inputs(c, dtype, gen);
+        GradCheckOptions o;
+        o.fast_mode = true;
+        o.seed = static_cast<uint64_t>(seed);
+        const GradCheckResult fast = gradcheck(as_function(c), xs, o);
+        const GradCheckResult full = gradcheck(as_function(c), xs);
+        EXPECT_EQ(fast.passed, full.passed) << c.label << " " << name(dtype) << "\n" << fast << full;
+        EXPECT_TRUE(fast.passed) << c.label << " " << name(dtype) << "\n" << fast;
+      }
+    }
+  }
+}
+
+TEST(GradCheck, RichardsonAndAbsoluteStepPassOnEveryOp) {
+  for (const auto& c : op_cases()) {
+    Generator gen(11);
+    const auto xs = draw_inputs(c, DType::Float64, gen);
+    GradCheckOptions o;
+    o.scheme = Scheme::Richardson;
+    o.eps = 1e-4;
+    const GradCheckResult r = gradcheck(as_function(c), xs, o);
+    EXPECT_TRUE(r.passed) << c.label << "\n" << r;
+    o = {};
+    o.step = Step::Absolute;
+    EXPECT_TRUE(gradcheck(as_function(c), xs, o).passed) << c.label;
+  }
+}
+
+// Scale: the relative step keeps working where an absolute step breaks down (x ~ 1e8).
+TEST(GradCheck, RelativeStepWorksAcrossScales) {
+  const Function f = [](const std::vector<Tensor>& x) { return std::vector<Tensor>{x[0] * x[0]}; };
+  const Tensor big = Tensor::from_data({3}, {1e8, -3e7, 2e8}, DType::Float64);
+  EXPECT_TRUE(gradcheck(f, {big}).passed) << gradcheck(f, {big});
+  GradCheckOptions o;
+  o.step = Step::Absolute;  // h = 1e-6 against x = 1e8: the difference is rounding noise
+  const GradCheckResult r = gradcheck(f, {big}, o);
+  EXPECT_TRUE(r.passed || r.worst.front().estimate > 0.0) << r;
+}
+
+// A kink is reported as a non-differentiable point, not as a wrong gradient.
+TEST(GradCheck, KinkIsFlaggedNotFailed) {
+  const Function f = [](const std::vector<Tensor>& x) { return std::vector<Tensor>{relu(x[0])}; };
+  const Tensor x = Tensor::from_data({3}, {0.0, 1.0, -1.0}, DType::Float64);
+  const GradCheckResult r = gradcheck(f, {x});
+  EXPECT_TRUE(r.passed) << r;
+  ASSERT_TRUE(r.has_kinks()) << r;
+  EXPECT_EQ(r.kink_count, 1);
+  EXPECT_EQ(r.kinks.front().input_index, std::vector<int64_t>{0});
+  EXPECT_EQ(r.kinks.front().output_index, std::vector<int64_t>{0});
+  EXPECT_NEAR(r.kinks.front().left, 0.0, 1e-9);
+  EXPECT_NEAR(r.kinks.front().right, 1.0, 1e-9);
+  GradCheckOptions o;
+  o.kinks_fail = true;
+  EXPECT_FALSE(gradcheck(f, {x}, o).passed);
+  // abs at 0 in float32 too; a smooth, strongly curved function is not a kink.
+  const Function g = [](const std::vector<Tensor>& x) { return std::vector<Tensor>{abs(x[0]), exp(x[0] * 8.0)}; };
+  const GradCheckResult rg = gradcheck(g, {Tensor::from_data({2}, {0.0, 2.0}, DType::Float32)});
+  EXPECT_EQ(rg.kink_count, 1) << rg;
+  EXPECT_TRUE(rg.passed) << rg;
+}
+
+// A detach held by hold() is a constant on both sides: d(x·hold(x))/dx = hold(x) = x.
+TEST(GradCheck, HeldDetachIsAConstantOnTheNumericSide) {
+  const Tensor x = Tensor::from_data({3}, {0.5, -1.0, 2.0}, DType::Float64);
+  const Function held = [](const std::vector<Tensor>& v) { return std::vector<Tensor>{v[0] * hold(v[0])}; };
+  EXPECT_TRUE(gradcheck(held, {x}).passed) << gradcheck(held, {x});
+  // A plain detach is a constant only on the analytic side: numeric 2x, analytic x.
+  const Function plain = [](const std::vector<Tensor>& v) { return std::vector<Tensor>{v[0] * v[0].detach()}; };
+  const GradCheckResult r = gradcheck(plain, {x});
+  EXPECT_FALSE(r.passed);
+  EXPECT_EQ(r.failure_count, 3);
+  // Outside a check, hold is detach.
+  EXPECT_FALSE(hold(x.clone().requires_grad_()).requires_grad());
+}
+
+TEST(GradCheck, ShapeDtypeStabilityAndSelection) {
+  // Output shape depending on the input values is reported.
+  const Function unstable = [](const std::vector<Tensor>& v) {
+    const double first = v[0].to_vector()[0];
+    return std::vector<Tensor>{first > 0.5 ? v[0] * 2.0 : sum(v[0])};
+  };
+  const GradCheckResult r = gradcheck(unstable, {Tensor::from_data({2}, {0.5, 1.0}, DType::Float64)});
+  EXPECT_FALSE(r.passed);
+  ASSERT_FALSE(r.problems.empty());
+  EXPECT_NE(r.problems.front().find("changed under perturbation"), std::string::npos) << r;
+
+  // Per-input/output selection: only the selected pair is checked.
+  const Function two = [](const std::vector<Tensor>& v) {
+    return std::vector<Tensor>{v[0] * v[1], v[0].detach() * 3.0 + v[1]};
+  };
+  const std::vector<Tensor> xs = {Tensor::from_data({2}, {1, 2}, DType::Float64), Tensor::from_data({2}, {3, 4}, DType::Float64)};
+  GradCheckOptions o;
+  o.inputs = {1};
+  o.outputs = {1};
+  const GradCheckResult sel = gradcheck(two, xs, o);
+  EXPECT_TRUE(sel.passed) << sel;
+  ASSERT_EQ(sel.pairs.size(), 1u);
+  EXPECT_EQ(sel.pairs[0].input, 1);
+  EXPECT_EQ(sel.pairs[0].output, 1);
+  EXPECT_EQ(sel.pairs[0].checked, 4);
+  o.inputs = {0};  // out1 = detach(x0)·3 + x1: the unheld detach is a mismatch on input 0
+  EXPECT_FALSE(gradcheck(two, xs, o).passed);
+}
+
+TEST(GradCheck, MixedDtypesUseTheLoosestTolerance) {
+  const Function f = [](const std::vector<Tensor>& v) { return std::vector<Tensor>{v[0] * v[1]}; };
+  const GradCheckResult r = gradcheck(f, {Tensor::ones({2}, DType::Float32), Tensor::ones({2}, DType::Float64)});
+  EXPECT_EQ(r.tolerance.atol, gradcheck_tolerance(DType::Float32).atol);
+  EXPECT_TRUE(r.passed) << r;
+  GradCheckOptions o;
+  o.atol = 1e-3;
+  o.rtol = 0.0;
+  const GradCheckResult over = gradcheck(f, {Tensor::ones({2}, DType::Float64), Tensor::ones({2}, DType::Float64)}, o);
+  EXPECT_EQ(over.tolerance.rtol, 0.0);
+  EXPECT_EQ(over.tolerance.atol, 1e-3);
+}
+
+TEST(GradCheck, RaiseExceptionCarriesTheResult) {
+  const Function plain = [](const std::vector<Tensor>& v) { return std::vector<Tensor>{v[0] * v[0].detach()}; };
+  GradCheckOptions o;
+  o.raise_exception = true;
+  try {
+    gradcheck(plain, {Tensor::from_data({2}, {1.0, 2.0}, DType::Float64)}, o);
+    FAIL() << "no exception";
+  } catch (const GradCheckError& e) {
+    EXPECT_FALSE(e.result().passed);
+    EXPECT_NE(std::string(e.what()).find("FAILED"), std::string::npos);
+  }
+}
+
+TEST(GradCheck, ConstantOutputsAndMultipleOutputs) {
+  const Function f = [](const std::vector<Tensor>& v) {
+    return std::vector<Tensor>{Tensor::ones({2}, DType::Float64), sin(v[0]), v[0] * v[0]};
+  };
+  const GradCheckResult r = gradcheck(f, {Tensor::from_data({2, 2}, {1, 2, 3, 4}, DType::Float64)});
+  EXPECT_TRUE(r.passed) << r;
+  EXPECT_EQ(r.pairs.size(), 3u);
+}
+
+// The default sweep of every op stays well inside the budget of a unit test.
+TEST(GradCheck, FullSweepIsFast) {
+  const auto start = std::chrono::steady_clock::now();
+  int n = 0;
+  for (const auto& c : op_cases()) {
+    Generator gen(5);
+    n += gradcheck(as_function(c), draw_inputs(c, DType::Float32, gen)).passed ? 1 : 0;
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 2.0) << n;
+}
+
+}  // namespace
+}  // namespace gradoracle::oracle

@@ -1,0 +1,163 @@
+#pragma once
+// Test-only: concrete calls of every differentiable registry op at several shapes, with inputs
+// drawn inside each argument's Domain, as functions the gradient checker takes.
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "gradoracle/engine/random.hpp"
+#include "gradoracle/engine/registry.hpp"
+#include "gradoracle/oracle/gradcheck.hpp"
+
+namespace gradoracle::oracle::testing {
+
+// One call: argument shapes (nullopt-like: `number` marks a Python-number argument) and attrs.
+struct OpCase {
+  const registry::OpSpec* op = nullptr;
+  std::vector<Shape> shapes;      // one per tensor argument
+  std::vector<int> number_args;   // positions that are Python numbers instead (value 1.5)
+  registry::Attrs attrs;
+  std::string label;              // "pow([2, 3], 1.5)"
+};
+
+inline double draw(registry::Domain d, Generator& gen) {
+  using D = registry::Domain;
+  const double sign = gen.uniform() < 0.5 ? -1.0 : 1.0;
+  switch (d) {
+    case D::Real: return gen.normal();
+    case D::Positive: return gen.uniform(0.5, 2.0);
+    case D::NonZero: return sign * gen.uniform(0.5, 2.0);
+    case D::AwayFromKink: return sign * gen.uniform(0.2, 2.0);
+    case D::Bounded: return gen.uniform(-2.0, 2.0);
+  }
+  return 0.0;
+}
+
+// The tensor inputs of a case, drawn in `dtype`.
+inline std::vector<Tensor> draw_inputs(const OpCase& c, DType dtype, Generator& gen) {
+  std::vector<Tensor> xs;
+  size_t pos = 0;
+  for (size_t t = 0; t < c.shapes.size(); ++t, ++pos) {
+    while (std::find(c.number_args.begin(), c.number_args.end(), static_cast<int>(pos)) != c.number_args.end()) ++pos;
+    std::vector<double> v(static_cast<size_t>(numel(c.shapes[t])));
+    for (double& x : v) x = draw(c.op->domain_of(pos), gen);
+    xs.push_back(Tensor::from_data(c.shapes[t], v, dtype));
+  }
+  return xs;
+}
+
+// The case as a function of its tensor arguments.
+inline Function as_function(const OpCase& c) {
+  return [c](const std::vector<Tensor>& xs) {
+    std::vector<registry::Arg> args;
+    size_t t = 0;
+    const size_t total = c.shapes.size() + c.number_args.size();
+    for (size_t pos = 0; pos < total; ++pos) {
+      if (std::find(c.number_args.begin(), c.number_args.end(), static_cast<int>(pos)) != c.number_args.end()) {
+        args.emplace_back(1.5);
+      } else {
+        args.emplace_back(xs[t++]);
+      }
+    }
+    return std::vector<Tensor>{c.op->call(args, c.attrs)};
+  };
+}
+
+inline std::vector<OpCase> op_cases() {
+  using R = registry::ShapeRule;
+  std::vector<OpCase> cases;
+  auto add = [&](const registry::OpSpec& op, std::vector<Shape> shapes, registry::Attrs attrs = {},
+                 std::vector<int> numbers = {}) {
+    OpCase c{&op, std::move(shapes), std::move(numbers), std::move(attrs), op.name + "("};
+    size_t t = 0;
+    for (size_t pos = 0; pos < c.shapes.size() + c.number_args.size(); ++pos) {
+      const bool number = std::find(c.number_args.begin(), c.number_args.end(), static_cast<int>(pos)) != c.number_args.end();
+      c.label += (pos ? ", " : "") + (number ? std::string("1.5") : to_string(c.shapes[t++]));
+    }
+    for (const auto& [k, v] : c.attrs) {
+      c.label += ", " + k + "=";
+      if (const int64_t* i = std::get_if<int64_t>(&v)) c.label += std::to_string(*i);
+      else if (const double* d = std::get_if<double>(&v)) c.label += std::to_string(*d);
+      else if (const bool* b = std::get_if<bool>(&v)) c.label += *b ? "true" : "false";
+      else if (const std::string* s = std::get_if<std::string>(&v)) c.label += *s;
+      else c.label += to_string(std::get<std::vector<int64_t>>(v));
+    }
+    c.label += ")";
+    cases.push_back(std::move(c));
+  };
+  using V = std::vector<int64_t>;
+  for (const registry::OpSpec& op : registry::all()) {
+    if (!op.differentiable) continue;
+    switch (op.shape) {
+      case R::Unary:
+        for (Shape s : {Shape{}, Shape{4}, Shape{2, 3}, Shape{2, 1, 3}}) add(op, {s});
+        break;
+      case R::Broadcast:
+        add(op, {{2, 3}, {2, 3}});
+        add(op, {{2, 3}, {3}});
+        add(op, {{2, 1}, {1, 3}});
+        add(op, {{}, {2, 2}});
+        add(op, {{2, 3}}, {}, {1});
+        add(op, {{3}}, {}, {0});
+        break;
+      case R::Matmul:
+        add(op, {{3}, {3}});
+        add(op, {{2, 3}, {3, 4}});
+        add(op, {{3}, {3, 2}});
+        add(op, {{2, 3}, {3}});
+        add(op, {{2, 2, 3}, {3, 2}});
+        add(op, {{2, 1, 2, 3}, {3, 3, 2}});
+        break;
+      case R::Linear:
+        add(op, {{4, 3}, {2, 3}, {2}});
+        add(op, {{3}, {2, 3}, {2}});
+        add(op, {{2, 2, 3}, {2, 3}, {2}});
+        add(op, {{4, 3}, {2, 3}});
+        break;
+      case R::Transpose2D:
+        for (Shape s : {Shape{}, Shape{3}, Shape{2, 3}}) add(op, {s});
+        break;
+      case R::Transpose:
+        add(op, {{2, 3, 4}}, {{"dim0", int64_t{0}}, {"dim1", int64_t{2}}});
+        add(op, {{2, 3}}, {{"dim0", int64_t{-1}}, {"dim1", int64_t{0}}});
+        break;
+      case R::Reshape:
+        add(op, {{2, 3}}, {{"shape", V{3, 2}}});
+        add(op, {{6}}, {{"shape", V{-1, 2}}});
+        add(op, {{2, 3, 1}}, {{"shape", V{6}}});
+        break;
+      case R::Reduction:
+        add(op, {{2, 3}});
+        add(op, {{}});
+        add(op, {{2, 3}}, {{"dim", int64_t{1}}});
+        add(op, {{2, 3}}, {{"dim", V{0, 1}}, {"keepdim", true}});
+        add(op, {{2, 3, 4}}, {{"dim", int64_t{-1}}, {"keepdim", true}});
+        break;
+      case R::Norm:
+        for (double p : {2.0, 1.0, 3.0, gradoracle::kInf}) add(op, {{2, 3}}, {{"p", p}});
+        add(op, {{5}});
+        break;
+      case R::SoftmaxDim:
+        add(op, {{2, 3}}, {{"dim", int64_t{1}}});
+        add(op, {{2, 3}}, {{"dim", int64_t{0}}});
+        add(op, {{4}}, {{"dim", int64_t{0}}});
+        add(op, {{2, 3, 2}}, {{"dim", int64_t{-1}}});
+        break;
+      case R::Cat:
+        add(op, {{2, 3}, {1, 3}});
+        add(op, {{2, 1}, {2, 2}}, {{"dim", int64_t{1}}});
+        add(op, {{3}});
+        break;
+      case R::Loss:
+        for (const char* red : {"mean", "sum", "none"}) add(op, {{2, 3}, {2, 3}}, {{"reduction", std::string(red)}});
+        add(op, {{4}, {4}});
+        break;
+      default:
+        break;
+    }
+  }
+  return cases;
+}
+
+}  // namespace gradoracle::oracle::testing
