@@ -1,5 +1,7 @@
 #include "gradoracle/engine/registry.hpp"
 
+#include <limits>
+
 #include "gradoracle/engine/nn.hpp"
 
 namespace gradoracle::registry {
@@ -54,11 +56,22 @@ OpSpec binary_op(std::string name, std::string grad_fn, std::vector<Domain> doma
   return s;
 }
 
-std::vector<int64_t> dims_attr(const Attrs& attrs) {
-  auto it = attrs.find("dim");
-  if (it == attrs.end()) return {};
-  if (const int64_t* d = std::get_if<int64_t>(&it->second)) return {*d};
-  return std::get<std::vector<int64_t>>(it->second);
+std::vector<int64_t> dims_attr(const Attrs& attrs) { return attr_int_list(attrs, "dim"); }
+
+// Every call checks its argument count first, in one place: PyTorch's TypeError wording.
+void check_arity(OpSpec& s) {
+  auto inner = std::move(s.call);
+  s.call = [inner = std::move(inner), name = s.name, lo = s.min_args, hi = s.max_args](
+                                    const std::vector<Arg>& args, const Attrs& attrs) {
+    const auto n = static_cast<int64_t>(args.size());
+    if (n < lo || (hi >= 0 && n > hi)) {
+      const std::string want = lo == hi ? std::to_string(lo) : hi < 0 ? "at least " + std::to_string(lo)
+                                                                          : std::to_string(lo) + " to " + std::to_string(hi);
+      fail(ErrorKind::Value, name + "() takes " + want + " argument" + (want == "1" ? "" : "s") + " but " +
+                                 std::to_string(n) + (n == 1 ? " was" : " were") + " given");
+    }
+    return inner(args, attrs);
+  };
 }
 
 std::vector<OpSpec> build() {
@@ -216,6 +229,7 @@ std::vector<OpSpec> build() {
     s.attrs = {{"reduction", AttrType::Choice, false, {"mean", "sum", "none"}}};
     s.call = [](const std::vector<Arg>& args, const Attrs& attrs) {
       const std::string r = attr_string(attrs, "reduction", "mean");
+      if (r != "mean" && r != "sum" && r != "none") fail(ErrorKind::Value, r + " is not a valid value for reduction");
       const Reduction red = r == "sum" ? Reduction::Sum : r == "none" ? Reduction::None : Reduction::Mean;
       return gradoracle::mse_loss(tensor_arg(args, 0, "mse_loss"), tensor_arg(args, 1, "mse_loss"), red);
     };
@@ -264,6 +278,7 @@ std::vector<OpSpec> build() {
     };
     ops.push_back(std::move(s));
   }
+  for (OpSpec& s : ops) check_arity(s);
   return ops;
 }
 }  // namespace
@@ -273,7 +288,23 @@ const std::vector<OpSpec>& all() {
   return table;
 }
 
+namespace {
+std::vector<const std::vector<OpSpec>*>& extra_ops() {
+  static std::vector<const std::vector<OpSpec>*> scopes;
+  return scopes;
+}
+}  // namespace
+
+ScopedExtraOps::ScopedExtraOps(std::vector<OpSpec> ops) : ops_(std::move(ops)) { extra_ops().push_back(&ops_); }
+
+ScopedExtraOps::~ScopedExtraOps() { std::erase(extra_ops(), &ops_); }
+
 const OpSpec* find(std::string_view name) {
+  for (auto it = extra_ops().rbegin(); it != extra_ops().rend(); ++it) {
+    for (const OpSpec& s : **it) {
+      if (s.name == name) return &s;
+    }
+  }
   for (const OpSpec& s : all()) {
     if (s.name == name) return &s;
   }
@@ -299,6 +330,11 @@ double attr_number(const Attrs& attrs, const std::string& name, double fallback)
   if (it == attrs.end()) return fallback;
   if (const double* v = std::get_if<double>(&it->second)) return *v;
   if (const int64_t* v = std::get_if<int64_t>(&it->second)) return static_cast<double>(*v);
+  if (const auto* v = std::get_if<std::string>(&it->second)) {  // the fixture format's non-finite numbers
+    if (*v == "inf") return kInf;
+    if (*v == "-inf") return -kInf;
+    if (*v == "nan") return std::numeric_limits<double>::quiet_NaN();
+  }
   fail(ErrorKind::Value, "attr " + name + " must be a number");
 }
 

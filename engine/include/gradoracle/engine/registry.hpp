@@ -85,7 +85,22 @@ struct OpSpec {
 };
 
 const std::vector<OpSpec>& all();
-const OpSpec* find(std::string_view name);  // null if unknown
+const OpSpec* find(std::string_view name);  // null if unknown; extra ops (below) first
+
+// Test hook: while alive, find() also resolves these ops (before the table; all() does not list
+// them), so the fixture interpreter and the property suite can run planted broken ops
+// (tests/properties/broken_ops.hpp). Scopes nest; not thread-safe.
+class ScopedExtraOps {
+ public:
+  explicit ScopedExtraOps(std::vector<OpSpec> ops);
+  ~ScopedExtraOps();
+  ScopedExtraOps(const ScopedExtraOps&) = delete;
+  ScopedExtraOps& operator=(const ScopedExtraOps&) = delete;
+  const std::vector<OpSpec>& ops() const { return ops_; }
+
+ private:
+  std::vector<OpSpec> ops_;
+};
 
 // Attr readers with the defaults the fixture format gives.
 int64_t attr_int(const Attrs& attrs, const std::string& name, int64_t fallback);
