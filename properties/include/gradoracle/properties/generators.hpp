@@ -1,0 +1,161 @@
+#pragma once
+// RapidCheck generators over the op registry: shapes, broadcast pairs, tensors inside an op's
+// Domain, attrs from its ShapeRule and AttrSpecs, whole op cases, and random programs (DAGs
+// of registered ops) expressed as format-v1 fixture programs. Every generator reads the
+// registry, so registering an op is all it takes for it to be fuzzed.
+//
+// Shrinking order: a case's structure (op layout, shapes, attrs, program wiring) is drawn
+// before its values, so RapidCheck shrinks shapes before values.
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <rapidcheck.h>
+
+#include "gradoracle/engine/registry.hpp"
+
+namespace gradoracle::properties {
+
+inline constexpr int kMaxRank = 4;         // shapes have rank 0..4
+inline constexpr int64_t kMaxDim = 6;      // and dims 0..6
+inline constexpr int64_t kMaxNumel = 48;   // per tensor, so that a full Jacobian stays cheap
+
+// A leaf: a tensor literal (row-major data) and whether it requires grad.
+struct TensorCase {
+  Shape shape;
+  std::vector<double> data;
+  bool requires_grad = true;
+};
+
+// An argument of an op: a tensor or a Python number (as in `1 - y`).
+using ArgCase = std::variant<TensorCase, double>;
+
+// One op applied to generated leaves: the unit of the per-op gradcheck property.
+struct OpCase {
+  std::string op;
+  DType dtype = DType::Float64;
+  std::vector<ArgCase> args;
+  registry::Attrs attrs;
+};
+
+// A random program: leaves, then `let` statements over registered ops (each argument a bound
+// name or a number), then one backward statement (retain_graph) per root. It is a format-v1
+// program (see to_fixture in fixture_io.hpp), gradchecked as one function of its leaves.
+struct ProgramCase {
+  using Operand = std::variant<std::string, double>;
+  struct Step {
+    std::string let;
+    std::string op;
+    std::vector<Operand> args;
+    registry::Attrs attrs;
+  };
+  std::string name = "program";
+  DType dtype = DType::Float64;
+  std::vector<std::pair<std::string, TensorCase>> leaves;
+  std::vector<Step> steps;
+  std::vector<std::string> roots;  // the results no step consumes; each is backward-ed
+  std::vector<Shape> root_shapes;  // their shapes (for the backward statements' grad literals)
+};
+
+// The one-step program of an op case: leaves a0, a1, ..., `let y = op(...)`, root y.
+ProgramCase to_program(const OpCase& c);
+
+// ---- structure: shapes, layouts ----
+
+// A shape of rank [min_rank, max_rank], dims 0..6, numel at most kMaxNumel (larger draws
+// are trimmed, largest dim first). Dims shrink towards 0 and 1, ranks towards min_rank.
+rc::Gen<Shape> gen_shape(int min_rank = 0, int max_rank = kMaxRank);
+
+// Two broadcast-compatible shapes, in either order (one is derived from the other by
+// dropping leading dims and setting dims to 1).
+struct BroadcastPair {
+  Shape a;
+  Shape b;
+};
+rc::Gen<BroadcastPair> gen_broadcast_pair();
+rc::Gen<Shape> gen_broadcast_partner(const Shape& shape);
+
+// The structure of an op case: each argument's shape (nullopt: a Python number) and attrs.
+struct OpLayout {
+  std::vector<std::optional<Shape>> args;
+  registry::Attrs attrs;
+  size_t first_at = 0;  // which argument is the given first shape (1 for `number - y`)
+};
+// Whether the property suite can draw cases for this op (differentiable, a ShapeRule with a
+// generator). Non-fuzzable ops (detach, clip_*) are covered by the structural properties.
+bool fuzzable(const registry::OpSpec& op);
+// Whether `op` can take a tensor of shape `first` as its first argument.
+bool accepts_first(const registry::OpSpec& op, const Shape& first);
+// The layout for `op` given its first argument's shape, from its ShapeRule and AttrSpecs.
+rc::Gen<OpLayout> gen_layout(const registry::OpSpec& op, const Shape& first);
+// A first-argument shape for `op` (rank limits from its ShapeRule).
+rc::Gen<Shape> gen_first_shape(const registry::OpSpec& op);
+
+// ---- values ----
+
+// A value inside `domain`, on a 1/2000 grid; shrinks towards 0 (towards the domain's
+// edge nearest 0 where 0 is excluded).
+rc::Gen<double> gen_value(registry::Domain domain);
+// n values inside `domain`; for the kink domains magnitudes are made pairwise distinct, so
+// that max-like ops (norm with p = inf) see no ties.
+rc::Gen<std::vector<double>> gen_values(registry::Domain domain, int64_t n);
+rc::Gen<TensorCase> gen_tensor(const Shape& shape, registry::Domain domain);
+
+// ---- cases ----
+
+// A whole case for `op` in `dtype`: structure first, then values inside the op's Domain.
+rc::Gen<OpCase> gen_op_case(const registry::OpSpec& op, DType dtype);
+
+struct ProgramOptions {
+  int max_depth = 3;   // longest chain of ops from a leaf to a root (domain adapters excluded)
+  int max_steps = 5;   // ops drawn (domain adapters excluded)
+  // Ops to draw from; empty: every fuzzable op in the registry.
+  std::vector<const registry::OpSpec*> ops;
+};
+// A random DAG of registered ops. An argument whose op has a Domain gets either a fresh leaf
+// inside it or an earlier result passed through a domain adapter (sigmoid(v) + 0.5, in
+// (0.5, 1.5); tanh(v) for Bounded), so every program is differentiable where it is drawn.
+rc::Gen<ProgramCase> gen_program(DType dtype, const ProgramOptions& options = {});
+
+// ---- evaluation helpers (engine only) ----
+
+// The tensor of a literal, in `dtype`; requires_grad as the literal says.
+Tensor make_tensor(const TensorCase& t, DType dtype);
+// Fresh leaves for an op case, in order (numbers stay numbers).
+std::vector<registry::Arg> make_args(const OpCase& c);
+// Runs the op on `args`; throws what the op throws.
+Tensor call_op(const OpCase& c, const std::vector<registry::Arg>& args);
+// The op's output shape for the case (a forward on zeros without grad).
+Shape output_shape(const OpCase& c);
+
+// ---- showValue: counterexamples as readable as fixtures ----
+void showValue(const TensorCase& t, std::ostream& os);
+void showValue(const OpCase& c, std::ostream& os);
+void showValue(const ProgramCase& p, std::ostream& os);
+void showValue(const BroadcastPair& p, std::ostream& os);
+void show_attrs(const registry::Attrs& attrs, std::ostream& os);
+std::string domain_name(registry::Domain d);
+std::string shape_rule_name(registry::ShapeRule r);
+
+}  // namespace gradoracle::properties
+
+namespace rc {
+template <>
+struct Arbitrary<gradoracle::properties::BroadcastPair> {
+  static Gen<gradoracle::properties::BroadcastPair> arbitrary() { return gradoracle::properties::gen_broadcast_pair(); }
+};
+template <>
+struct Arbitrary<gradoracle::DType> {
+  static Gen<gradoracle::DType> arbitrary() { return gen::element(gradoracle::DType::Float64, gradoracle::DType::Float32); }
+};
+// A program in float64 by default; use gen_program(dtype) for float32.
+template <>
+struct Arbitrary<gradoracle::properties::ProgramCase> {
+  static Gen<gradoracle::properties::ProgramCase> arbitrary() {
+    return gradoracle::properties::gen_program(gradoracle::DType::Float64);
+  }
+};
+}  // namespace rc

@@ -1,0 +1,72 @@
+#pragma once
+// The properties, as RapidCheck property bodies: each draws its case with `*gen`, asserts with
+// RC_ASSERT, and draws again (RC_DISCARD) where the checker reports a kink or a domain edge.
+// tests/properties wraps each in RC_GTEST_PROP (one test per op for the gradchecks); the
+// runner (runner.hpp) runs the same bodies in-process for `gradoracle check`.
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gradoracle/fixtures/fixture.hpp"
+#include "gradoracle/oracle/gradcheck.hpp"
+#include "gradoracle/properties/generators.hpp"
+
+namespace gradoracle::properties {
+
+// What a gradcheck property saw over the cases it ran (kept across cases by the caller).
+struct CaseStats {
+  int cases = 0;            // cases checked (passed or failed)
+  int discarded = 0;        // cases drawn again: kinks, domain edges
+  double worst_abs = 0.0;   // largest |analytic - numeric| over failing entries seen
+  double worst_rel = 0.0;   // largest relative error over failing entries seen
+  std::optional<ProgramCase> last_failure;  // the last failing case: after shrinking, the shrunk one
+  std::string last_diagnosis;               // the checker's report for it
+  std::filesystem::path last_fixture;       // where it was written, if it was
+};
+
+// The case as a format-v1 fixture: its leaves, its steps, one backward (retain_graph, ones
+// upstream) per root. `gradoracle gradcheck FILE` checks it as the property did; `replay` runs it.
+fixtures::Fixture to_fixture(const ProgramCase& p, const std::string& description = "");
+
+// The fixture gradcheck of a case: its program as one function of its leaves.
+oracle::GradCheckResult gradcheck_case(const ProgramCase& p);
+
+// Where shrunk counterexamples go: $GRADORACLE_COUNTEREXAMPLE_DIR, else build/counterexamples
+// under the current directory.
+std::filesystem::path counterexample_dir();
+
+// ---- gradient checks (finite differences through the fixtures library) ----
+
+// Gradcheck of `op` on a case drawn by gen_op_case. On failure the case is written as a
+// fixture `<dir>/<property>.json` (overwritten by each failing shrink step, so the file ends
+// as the shrunk case) and the assertion names op, element, analytic vs numeric and the file.
+void prop_op_gradcheck(const registry::OpSpec& op, DType dtype, CaseStats* stats = nullptr,
+                       const std::filesystem::path& dir = counterexample_dir());
+// Gradcheck of a random program (gen_program) as one function of its leaves.
+void prop_program_gradcheck(DType dtype, CaseStats* stats = nullptr, const ProgramOptions& options = {},
+                            const std::filesystem::path& dir = counterexample_dir());
+
+// ---- structural properties (engine and closed forms only) ----
+
+// Two backward calls (retain_graph) through a random op give exactly twice one call's grads.
+void prop_backward_twice(DType dtype);
+// Grads are linear in the upstream: g(a·u + b·v) = a·g(u) + b·g(v).
+void prop_linear_in_upstream(DType dtype);
+// Tutorial section 2 generalised: a random row-wise model (linear, activation, linear) gives
+// the same grads on a batch as on its two parts, each weighted, backward-ed one after the
+// other (accumulating); with no activation, the closed form of weighted_batches.
+void prop_split_batch(DType dtype);
+// clip_grad_norm_ returns the closed-form total norm, leaves a total norm <= max_norm and
+// keeps each grad's direction (grads scaled by min(1, max_norm / (total + 1e-6))).
+void prop_clip_grad_norm(DType dtype);
+// y = op(args) + op(args with one detached): the detached leaf gets only y's path, the others both.
+void prop_detach_cuts_path(DType dtype);
+// Values are equal with and without grad tracking; no_grad results carry no graph.
+void prop_values_without_grad(DType dtype);
+
+// The ops the gradcheck sweep covers: every fuzzable op of `table` (default: the registry).
+std::vector<const registry::OpSpec*> fuzzable_ops(const std::vector<registry::OpSpec>* table = nullptr);
+
+}  // namespace gradoracle::properties

@@ -1,0 +1,93 @@
+#pragma once
+// The property suite as a library: runs the properties in-process with RapidCheck, without
+// GoogleTest, for `gradoracle check` (issue 6) and for tests that inspect a failure.
+//
+//     properties::RunOptions o;
+//     o.seed = 42;
+//     o.ops = {"softmax"};
+//     for (const auto& r : properties::run_op_sweep(o))
+//       if (!r.passed) std::cout << r.name << "\n" << r.counterexample << r.reproduce << "\n";
+//
+// Every property has a stable id ("op/softmax/float64", "program/float32",
+// "structural/split_batch/float64"); RapidCheck's reproduce string is keyed by it.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "gradoracle/properties/properties.hpp"
+
+namespace gradoracle::properties {
+
+struct PropertyResult {
+  std::string id;              // "op/exp/float64"
+  std::string op;              // the op, for the op sweep; "" otherwise
+  DType dtype = DType::Float64;
+  bool passed = false;         // every case passed
+  bool gave_up = false;        // too many discards: reported as a failure of the generators
+  int cases = 0;               // cases checked (RapidCheck's successes, plus the failing one)
+  int discarded = 0;           // drawn again: kinks, domain edges
+  double worst_abs = 0.0;      // largest |analytic - numeric| among failing entries (0 when all pass)
+  double worst_rel = 0.0;      // largest relative error among failing entries
+  double seconds = 0.0;
+  uint64_t seed = 0;
+  std::string message;         // the failure: the checker's diagnosis of the shrunk case
+  std::string counterexample;  // the shrunk case, as showValue prints it
+  std::string reproduce;       // RC_PARAMS value replaying exactly this failure, e.g. "seed=1 reproduce=..."
+  std::filesystem::path fixture;  // the shrunk case as a format-v1 fixture ("" if none)
+};
+
+struct RunOptions {
+  uint64_t seed = 0;                    // RapidCheck's seed: same seed, same cases; 0
+  int cases = 0;                        // cases per property (max_success); 0: each property's default
+  std::vector<std::string> ops;         // op sweep: these ops only; empty: every fuzzable op
+  std::vector<DType> dtypes = {DType::Float64, DType::Float32};  // both by default
+  int shard_index = 0;                  // run the tasks i with i % shard_count == shard_index; 0
+  int shard_count = 1;                  // 1: no sharding
+  std::filesystem::path counterexample_dir = properties::counterexample_dir();  // shrunk fixtures go here
+  const std::vector<registry::OpSpec>* table = nullptr;  // sweep these ops instead of the registry's; null
+  int max_size = 100;                   // RapidCheck's max_size; 100
+  bool shrink = true;                   // shrink failures; true
+  std::string reproduce;                // an RC_PARAMS string with reproduce=...: replay those failures; ""
+  std::function<void(const PropertyResult&)> on_result;  // called after each property; none
+};
+
+// Default cases per property, sized for the whole suite to run in < 60 s on 2 cores.
+inline constexpr int kOpCases = 30;
+inline constexpr int kProgramCases = 60;
+inline constexpr int kStructuralCases = 50;
+
+// One task of the suite: a property with its id and default case count.
+struct Task {
+  std::string id;
+  std::string op;
+  DType dtype = DType::Float64;
+  int default_cases = 0;
+  std::function<void(CaseStats*)> body;  // the RapidCheck property body
+};
+
+// Tasks in a fixed order: op sweep (ops x dtypes), programs, structural; filtered by
+// options.ops (the op sweep only), dtypes and the shard.
+std::vector<Task> op_sweep_tasks(const RunOptions& options);
+std::vector<Task> program_tasks(const RunOptions& options);
+std::vector<Task> structural_tasks(const RunOptions& options);
+std::vector<Task> all_tasks(const RunOptions& options);
+
+// Runs one task with RapidCheck (no GoogleTest, nothing printed).
+PropertyResult run_task(const Task& task, const RunOptions& options);
+std::vector<PropertyResult> run_tasks(const std::vector<Task>& tasks, const RunOptions& options);
+
+// Gradcheck of every fuzzable op (or options.ops) in each dtype: one result per op and dtype.
+std::vector<PropertyResult> run_op_sweep(const RunOptions& options);
+// Random programs, one result per dtype.
+std::vector<PropertyResult> run_program_sweep(const RunOptions& options);
+// The structural properties, one result per property and dtype.
+std::vector<PropertyResult> run_structural(const RunOptions& options);
+// All of the above (sharded together).
+std::vector<PropertyResult> run_all(const RunOptions& options);
+
+// RC_PARAMS for replaying one failure: "seed=S reproduce=..." (what RapidCheck itself prints).
+std::string reproduce_string(const std::string& id, uint64_t seed, const rc::detail::Reproduce& reproduce);
+
+}  // namespace gradoracle::properties

@@ -1,0 +1,147 @@
+// The gradient-check properties: every fuzzable op, and random programs, against finite
+// differences. A case is a fixture program; a failing case is written as a fixture.
+#include <cstdlib>
+#include <map>
+#include <sstream>
+
+#include "gradoracle/properties/properties.hpp"
+
+namespace gradoracle::properties {
+
+namespace fs = std::filesystem;
+using registry::OpSpec;
+
+fixtures::Fixture to_fixture(const ProgramCase& p, const std::string& description) {
+  fixtures::Fixture f;
+  f.name = "counterexample/" + p.name;
+  f.description = description;
+  f.dtype = p.dtype;
+  f.source = {{"engine", "gradoracle"}, {"generator", "properties"}};
+  for (const auto& [name, t] : p.leaves) {
+    f.tensors.push_back(fixtures::TensorDecl{name, fixtures::Literal{t.shape, t.data, std::nullopt}, t.requires_grad});
+  }
+  for (const ProgramCase::Step& s : p.steps) {
+    fixtures::OpStatement op;
+    op.let = s.let;
+    op.op = s.op;
+    for (const auto& a : s.args) op.args.push_back(a);
+    op.attrs = s.attrs;
+    f.program.push_back(fixtures::Statement{op, std::nullopt});
+  }
+  for (size_t i = 0; i < p.roots.size(); ++i) {
+    fixtures::BackwardStatement b;
+    b.of = p.roots[i];
+    b.grad = fixtures::Literal{i < p.root_shapes.size() ? p.root_shapes[i] : Shape{}, {}, 1.0};
+    b.retain_graph = true;
+    f.program.push_back(fixtures::Statement{b, std::nullopt});
+  }
+  return f;
+}
+
+fs::path counterexample_dir() {
+  if (const char* dir = std::getenv("GRADORACLE_COUNTEREXAMPLE_DIR"); dir && *dir) return dir;
+  return fs::path("build") / "counterexamples";
+}
+
+namespace {
+
+// The program as a function of its leaves that require grad. (The fixture library's
+// interpreter replays the written fixture; this is the same program, step for step.)
+oracle::Function program_function(const ProgramCase& p) {
+  return [p](const std::vector<Tensor>& inputs) {
+    std::map<std::string, Tensor> env;
+    size_t next = 0;
+    for (const auto& [name, t] : p.leaves) env[name] = t.requires_grad ? inputs.at(next++) : make_tensor(t, p.dtype);
+    for (const ProgramCase::Step& s : p.steps) {
+      const OpSpec* op = registry::find(s.op);
+      if (!op) throw Error(ErrorKind::Value, "unknown op " + s.op);
+      std::vector<registry::Arg> args;
+      for (const auto& a : s.args) {
+        if (const auto* n = std::get_if<std::string>(&a)) {
+          args.emplace_back(env.at(*n));
+        } else {
+          args.emplace_back(std::get<double>(a));
+        }
+      }
+      env[s.let] = op->call(args, s.attrs);
+    }
+    std::vector<Tensor> out;
+    for (const std::string& r : p.roots) out.push_back(env.at(r));
+    return out;
+  };
+}
+
+std::string file_stem(const std::string& property) {
+  std::string s;
+  for (char c : property) s += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '-';
+  return s;
+}
+
+// Writes the case; returns the path, or empty if it could not be written (reported, not fatal).
+fs::path write_counterexample(const ProgramCase& p, const std::string& property, const std::string& diagnosis,
+                              const fs::path& dir) {
+  const fs::path path = dir / (file_stem(property) + ".json");
+  try {
+    fs::create_directories(dir);
+    fixtures::write_fixture(to_fixture(p, property + ": " + diagnosis), path);
+    return fs::absolute(path);
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+void check_case(const ProgramCase& p, const std::string& property, CaseStats* stats, const fs::path& dir) {
+  oracle::GradCheckResult r;
+  std::string error;
+  try {
+    r = gradcheck_case(p);
+  } catch (const std::exception& e) {
+    error = std::string("the program threw: ") + e.what();
+  }
+  if (error.empty() && r.has_kinks()) {
+    // A kink or a domain edge inside the finite-difference step: not a point to judge at.
+    if (stats) ++stats->discarded;
+    RC_DISCARD("the checker reports a non-differentiable point");
+  }
+  if (stats) {
+    ++stats->cases;
+    for (const oracle::EntryReport& e : r.worst) {
+      stats->worst_abs = std::max(stats->worst_abs, e.abs_error);
+      stats->worst_rel = std::max(stats->worst_rel, e.rel_error);
+    }
+  }
+  if (error.empty() && r.passed) return;
+  const std::string diagnosis = error.empty() ? r.to_string() : error;
+  const fs::path fixture = write_counterexample(p, property, diagnosis, dir);
+  if (stats) {
+    stats->last_failure = p;
+    stats->last_diagnosis = diagnosis;
+    stats->last_fixture = fixture;
+  }
+  std::ostringstream msg;
+  msg << property << ": " << diagnosis;
+  if (!fixture.empty()) msg << "\n  counterexample fixture: " << fixture.string() << "\n  replay: gradoracle gradcheck " << fixture.string();
+  RC_FAIL(msg.str());
+}
+
+}  // namespace
+
+oracle::GradCheckResult gradcheck_case(const ProgramCase& p) {
+  std::vector<Tensor> inputs;
+  for (const auto& [name, t] : p.leaves) {
+    if (t.requires_grad) inputs.push_back(make_tensor(t, p.dtype));
+  }
+  return oracle::gradcheck(program_function(p), inputs);
+}
+
+void prop_op_gradcheck(const OpSpec& op, DType dtype, CaseStats* stats, const fs::path& dir) {
+  const OpCase c = *gen_op_case(op, dtype);
+  check_case(to_program(c), "op-" + op.name + "-" + name(dtype), stats, dir);
+}
+
+void prop_program_gradcheck(DType dtype, CaseStats* stats, const ProgramOptions& options, const fs::path& dir) {
+  ProgramCase p = *gen_program(dtype, options);
+  check_case(p, std::string("program-") + name(dtype), stats, dir);
+}
+
+}  // namespace gradoracle::properties

@@ -1,0 +1,165 @@
+#include "gradoracle/properties/runner.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <sstream>
+
+namespace gradoracle::properties {
+
+namespace rcd = rc::detail;
+using registry::OpSpec;
+
+namespace {
+
+// Nothing printed: results come back as PropertyResult.
+class SilentListener final : public rcd::TestListener {
+ public:
+  void onTestCaseFinished(const rcd::CaseDescription&) override {}
+  void onShrinkTried(const rcd::CaseDescription&, bool) override {}
+  void onTestFinished(const rcd::TestMetadata&, const rcd::TestResult&) override {}
+};
+
+std::vector<Task> sharded(std::vector<Task> tasks, const RunOptions& o) {
+  if (o.shard_count <= 1) return tasks;
+  std::vector<Task> mine;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (static_cast<int>(i % static_cast<size_t>(o.shard_count)) == o.shard_index) mine.push_back(std::move(tasks[i]));
+  }
+  return mine;
+}
+
+std::vector<Task> op_tasks_unsharded(const RunOptions& o) {
+  std::vector<Task> tasks;
+  const std::filesystem::path dir = o.counterexample_dir;
+  for (const OpSpec* op : fuzzable_ops(o.table)) {
+    if (!o.ops.empty() && std::find(o.ops.begin(), o.ops.end(), op->name) == o.ops.end()) continue;
+    for (DType dtype : o.dtypes) {
+      tasks.push_back(Task{"op/" + op->name + "/" + name(dtype), op->name, dtype, kOpCases,
+                           [op, dtype, dir](CaseStats* s) { prop_op_gradcheck(*op, dtype, s, dir); }});
+    }
+  }
+  return tasks;
+}
+
+std::vector<Task> program_tasks_unsharded(const RunOptions& o) {
+  std::vector<Task> tasks;
+  ProgramOptions po;
+  if (o.table) po.ops = fuzzable_ops(o.table);
+  const std::filesystem::path dir = o.counterexample_dir;
+  for (DType dtype : o.dtypes) {
+    tasks.push_back(Task{std::string("program/") + name(dtype), "", dtype, kProgramCases,
+                         [dtype, po, dir](CaseStats* s) { prop_program_gradcheck(dtype, s, po, dir); }});
+  }
+  return tasks;
+}
+
+std::vector<Task> structural_tasks_unsharded(const RunOptions& o) {
+  const std::vector<std::pair<const char*, void (*)(DType)>> props = {
+      {"backward_twice", prop_backward_twice},       {"linear_in_upstream", prop_linear_in_upstream},
+      {"split_batch", prop_split_batch},             {"clip_grad_norm", prop_clip_grad_norm},
+      {"detach_cuts_path", prop_detach_cuts_path},   {"values_without_grad", prop_values_without_grad},
+  };
+  std::vector<Task> tasks;
+  for (const auto& [prop, fn] : props) {
+    for (DType dtype : o.dtypes) {
+      tasks.push_back(Task{std::string("structural/") + prop + "/" + name(dtype), "", dtype, kStructuralCases,
+                           [f = fn, dtype](CaseStats*) { f(dtype); }});
+    }
+  }
+  return tasks;
+}
+
+std::string show_example(const rcd::Example& example) {
+  std::ostringstream os;
+  for (const auto& [type, value] : example) os << value << '\n';
+  return os.str();
+}
+
+}  // namespace
+
+std::string reproduce_string(const std::string& id, uint64_t seed, const rcd::Reproduce& reproduce) {
+  rcd::Configuration config;
+  config.testParams.seed = seed;
+  config.reproduce[id] = reproduce;
+  return rcd::configToMinimalString(config);
+}
+
+std::vector<Task> op_sweep_tasks(const RunOptions& o) { return sharded(op_tasks_unsharded(o), o); }
+std::vector<Task> program_tasks(const RunOptions& o) { return sharded(program_tasks_unsharded(o), o); }
+std::vector<Task> structural_tasks(const RunOptions& o) { return sharded(structural_tasks_unsharded(o), o); }
+std::vector<Task> all_tasks(const RunOptions& o) {
+  std::vector<Task> tasks = op_tasks_unsharded(o);
+  for (auto* more : {program_tasks_unsharded, structural_tasks_unsharded}) {
+    std::vector<Task> t = more(o);
+    tasks.insert(tasks.end(), std::make_move_iterator(t.begin()), std::make_move_iterator(t.end()));
+  }
+  return sharded(std::move(tasks), o);
+}
+
+PropertyResult run_task(const Task& task, const RunOptions& o) {
+  // Ops outside the registry (a test's table of planted broken ops) must resolve by name.
+  std::unique_ptr<registry::ScopedExtraOps> extra;
+  if (o.table && o.table != &registry::all()) extra = std::make_unique<registry::ScopedExtraOps>(*o.table);
+
+  rcd::TestParams params;
+  params.seed = o.seed;
+  params.maxSuccess = o.cases > 0 ? o.cases : task.default_cases;
+  params.maxSize = o.max_size;
+  params.disableShrinking = !o.shrink;
+  std::unordered_map<std::string, rcd::Reproduce> reproduce;
+  if (!o.reproduce.empty()) reproduce = rcd::configFromString(o.reproduce).reproduce;
+
+  CaseStats stats;
+  SilentListener listener;
+  const rcd::TestMetadata metadata{task.id, task.id};
+  const auto start = std::chrono::steady_clock::now();
+  const rcd::TestResult result =
+      rcd::checkProperty(rcd::toProperty([&task, &stats] { task.body(&stats); }), metadata, params, listener, reproduce);
+  const auto stop = std::chrono::steady_clock::now();
+
+  PropertyResult r;
+  r.id = task.id;
+  r.op = task.op;
+  r.dtype = task.dtype;
+  r.seed = o.seed;
+  r.seconds = std::chrono::duration<double>(stop - start).count();
+  r.discarded = stats.discarded;
+  r.worst_abs = stats.worst_abs;
+  r.worst_rel = stats.worst_rel;
+  rcd::SuccessResult success;
+  rcd::FailureResult failure;
+  rcd::GaveUpResult gave_up;
+  rcd::Error error;
+  if (result.match(success)) {
+    r.passed = true;
+    r.cases = success.numSuccess;
+  } else if (result.match(failure)) {
+    r.cases = failure.numSuccess + 1;
+    r.message = failure.description;
+    r.counterexample = show_example(failure.counterExample);
+    r.reproduce = reproduce_string(task.id, o.seed, failure.reproduce);
+    r.fixture = stats.last_fixture;
+  } else if (result.match(gave_up)) {
+    r.gave_up = true;
+    r.cases = gave_up.numSuccess;
+    r.message = "gave up: " + gave_up.description;
+  } else if (result.match(error)) {
+    r.message = "error: " + error.description;
+  }
+  if (o.on_result) o.on_result(r);
+  return r;
+}
+
+std::vector<PropertyResult> run_tasks(const std::vector<Task>& tasks, const RunOptions& o) {
+  std::vector<PropertyResult> results;
+  for (const Task& t : tasks) results.push_back(run_task(t, o));
+  return results;
+}
+
+std::vector<PropertyResult> run_op_sweep(const RunOptions& o) { return run_tasks(op_sweep_tasks(o), o); }
+std::vector<PropertyResult> run_program_sweep(const RunOptions& o) { return run_tasks(program_tasks(o), o); }
+std::vector<PropertyResult> run_structural(const RunOptions& o) { return run_tasks(structural_tasks(o), o); }
+std::vector<PropertyResult> run_all(const RunOptions& o) { return run_tasks(all_tasks(o), o); }
+
+}  // namespace gradoracle::properties
