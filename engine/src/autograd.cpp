@@ -48,6 +48,24 @@ Tensor validate(const Node& node, size_t i, Tensor grad, const Edge& edge) {
 }
 }  // namespace
 
+Node::~Node() {
+  // Destroying a chain of N nodes through shared_ptr would recurse N deep: instead take the edges
+  // of every node we are the last owner of, and let each die with no edges left.
+  std::vector<std::shared_ptr<Node>> stack;
+  for (Edge& e : next_) {
+    if (e.fn) stack.push_back(std::move(e.fn));
+  }
+  while (!stack.empty()) {
+    std::shared_ptr<Node> n = std::move(stack.back());
+    stack.pop_back();
+    if (n.use_count() == 1) {
+      for (Edge& e : n->next_) {
+        if (e.fn) stack.push_back(std::move(e.fn));
+      }
+    }
+  }
+}
+
 std::vector<Tensor> Node::apply(const Tensor& grad_output) {
   if (released_ || !backward_) fail(ErrorKind::Autograd, kFreedMessage);
   std::vector<Tensor> grads = backward_(grad_output, NeedsGrad(next_));

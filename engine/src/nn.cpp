@@ -50,7 +50,7 @@ Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
   for (const Tensor& p : params) {
     if (p.grad().defined()) grads.push_back(p.grad());
   }
-  if (grads.empty()) return Tensor::scalar(0.0, params.empty() ? DType::Float32 : params[0].dtype());
+  if (grads.empty()) return Tensor::scalar(0.0, DType::Float32);  // torch.tensor(0.), as 1.13
   NoGradGuard no_grad;
   // The per-parameter norms, then the norm of those norms (torch.stack then torch.norm).
   std::vector<double> each;
@@ -66,7 +66,8 @@ Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
   // NOTE: as 1.13, grads are always multiplied by the clamped coefficient, also when it is 1.
   dispatch(total.dtype(), [&](auto s) {
     using T = decltype(s);
-    const T coef = static_cast<T>(max_norm) / (static_cast<T>(total_v) + static_cast<T>(1e-6));
+    // max_norm / (total + 1e-6) as PyTorch evaluates it in T: number / tensor is reciprocal() * number.
+    const T coef = (T(1) / (static_cast<T>(total_v) + static_cast<T>(1e-6))) * static_cast<T>(max_norm);
     const T clamped = std::min(coef, T(1));  // NaN stays NaN, as torch.clamp
     for (const Tensor& g : grads) {
       if (g.dtype() == total.dtype()) {
@@ -90,7 +91,9 @@ void clip_grad_value_(const std::vector<Tensor>& params, double clip_value) {
       using T = decltype(s);
       const T c = static_cast<T>(clip_value);
       auto a = kernels::array<T>(g);
-      a = (a > c).select(c, (a < -c).select(-c, a));  // NaN stays NaN, as torch.clamp
+      // torch.clamp(min=-c, max=c) = min(max(a, -c), c): c wins when c < 0; NaN stays NaN.
+      a = (a < -c).select(-c, a);
+      a = (a > c).select(c, a);
     });
   }
 }

@@ -41,11 +41,34 @@ Tensor broadcast_zip(const Tensor& a, const Tensor& b, F f) {
 // A Python number as a 0-d tensor of `like`'s dtype (a wrapped number: no type promotion).
 inline Tensor wrap(double value, const Tensor& like) { return Tensor::scalar(value, like.dtype()); }
 
+// The dtype PyTorch's type promotion gives a and b: the wider one, except that a 0-d tensor
+// does not widen a dimensioned one (float32 (3,) + float64 0-d is float32), as in PyTorch.
+inline DType result_dtype(const Tensor& a, const Tensor& b) {
+  if (a.dim() == 0 && b.dim() > 0) return b.dtype();
+  if (b.dim() == 0 && a.dim() > 0) return a.dtype();
+  return promote(a.dtype(), b.dtype());
+}
+
 // Brings both operands to their promoted dtype (a differentiable cast where needed).
 inline void promote_pair(Tensor& a, Tensor& b) {
-  const DType d = promote(a.dtype(), b.dtype());
+  const DType d = result_dtype(a, b);
   if (a.dtype() != d) a = a.to(d);
   if (b.dtype() != d) b = b.to(d);
+}
+
+// PyTorch's mm/addmm do not promote: mixed dtypes raise "expected scalar type Float but found Double".
+inline void require_same_dtype(const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype()) {
+    const auto torch_name = [](DType d) { return d == DType::Float32 ? "Float" : "Double"; };
+    fail(ErrorKind::DType, std::string("expected scalar type ") + torch_name(a.dtype()) + " but found " +
+                               torch_name(b.dtype()));
+  }
+}
+
+// Marks `t` as a view (PyTorch's reshape, t, transpose): detach_() refuses it.
+inline Tensor& mark_view(Tensor& t) {
+  t.impl().is_view = true;
+  return t;
 }
 
 inline std::vector<Tensor> grads(Tensor g) { return {std::move(g)}; }

@@ -189,7 +189,7 @@ Tensor pow(const Tensor& base, const Tensor& exponent) {
   Tensor a = base, b = exponent;
   detail::promote_pair(a, b);
   Tensor y = detail::broadcast_zip(a, b, Pow{});
-  record(y, "PowBackward1", {a, b}, [a = a.detach(), b = b.detach(), y = y.detach()](const Tensor& g, NeedsGrad needs) {
+  record(y, "PowBackward1", {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, NeedsGrad needs) {
     Tensor ga, gb;
     if (needs[0]) {
       ga = mul(g, detail::broadcast_zip(a, b, [](auto x, auto e) {
@@ -198,14 +198,10 @@ Tensor pow(const Tensor& base, const Tensor& exponent) {
       }));
     }
     if (needs[1]) {
-      Tensor dlog = detail::broadcast_zip(a, b, [](auto x, auto e) {
+      gb = mul(g, detail::broadcast_zip(a, b, [](auto x, auto e) {
         using T = decltype(x);
-        return (x == T(0) && e >= T(0)) ? T(0) : std::log(x);
-      });
-      gb = detail::broadcast_zip(mul(g, y), dlog, [](auto gy, auto l) {
-        using T = decltype(gy);
-        return l == T(0) ? T(0) : gy * l;
-      });
+        return (x == T(0) && e >= T(0)) ? T(0) : std::pow(x, e) * std::log(x);
+      }));
     }
     return std::vector<Tensor>{ga, gb};
   });

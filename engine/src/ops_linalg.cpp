@@ -4,15 +4,6 @@
 namespace gradoracle {
 
 namespace {
-std::string dims_x(const Shape& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (i) out += 'x';
-    out += std::to_string(s[i]);
-  }
-  return out;
-}
-
 // op(A)·op(B) over broadcast batch dims: A (..., n, k) or, with trans_a, (..., k, n); likewise B.
 // Both of rank >= 2. Returns (batch..., n, m).
 Tensor batched_matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
@@ -22,14 +13,8 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans
   const int64_t n = trans_a ? as[ar - 1] : as[ar - 2], k = trans_a ? as[ar - 2] : as[ar - 1];
   const int64_t kb = trans_b ? bs[br - 1] : bs[br - 2], m = trans_b ? bs[br - 2] : bs[br - 1];
   const Shape a_batch(as.begin(), as.end() - 2), b_batch(bs.begin(), bs.end() - 2);
-  if (k != kb) {
-    if (a_batch.empty() && b_batch.empty()) {
-      fail(ErrorKind::Shape, "mat1 and mat2 shapes cannot be multiplied (" + std::to_string(n) + "x" +
-                                 std::to_string(k) + " and " + std::to_string(kb) + "x" + std::to_string(m) + ")");
-    }
-    fail(ErrorKind::Shape, "Expected size for first two dimensions of batch2 tensor to be: [" +
-                               std::to_string(numel(b_batch)) + ", " + std::to_string(k) + "] but got: [" +
-                               std::to_string(numel(b_batch)) + ", " + std::to_string(kb) + "].");
+  if (k != kb) {  // callers check shapes first (check_matmul_shapes): this is an engine bug
+    fail(ErrorKind::Shape, "batched_matmul: inner dims differ (" + std::to_string(k) + " and " + std::to_string(kb) + ")");
   }
   Shape batch = broadcast_shapes(a_batch, b_batch);
   Shape out_shape = batch;
@@ -83,6 +68,49 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans
   return out;
 }
 
+std::string mm_mismatch(int64_t n, int64_t k, int64_t kb, int64_t m) {
+  return "mat1 and mat2 shapes cannot be multiplied (" + std::to_string(n) + "x" + std::to_string(k) + " and " +
+         std::to_string(kb) + "x" + std::to_string(m) + ")";
+}
+std::string mv_mismatch(int64_t n, int64_t k, int64_t kb) {
+  return "size mismatch, got " + std::to_string(n) + ", " + std::to_string(n) + "x" + std::to_string(k) + "," +
+         std::to_string(kb);
+}
+
+// torch.matmul's shape errors, worded by the path PyTorch 1.13 takes for the operands' ranks:
+// dot, mv, mm, a batched operand folded into a matrix (mv/mm), or bmm over broadcast batch dims.
+void check_matmul_shapes(const Shape& as, const Shape& bs) {
+  const size_t ra = as.size(), rb = bs.size();
+  const int64_t k = as[ra - 1], kb = rb == 1 ? bs[0] : bs[rb - 2];
+  const auto prod = [](const Shape& s, size_t from, size_t to) { return numel(Shape(s.begin() + from, s.begin() + to)); };
+  if (ra == 1 && rb == 1) {
+    if (k != kb) {
+      fail(ErrorKind::Shape, "inconsistent tensor size, expected tensor [" + std::to_string(k) + "] and src [" +
+                                 std::to_string(kb) + "] to have the same number of elements, but got " +
+                                 std::to_string(k) + " and " + std::to_string(kb) + " elements respectively");
+    }
+    return;
+  }
+  if (k == kb && (ra <= 2 || rb <= 2)) return;
+  if (rb <= 2 && k != kb) {  // a (…, n, k) folded to (N, k): mv or mm
+    const int64_t rows = ra == 1 ? 1 : prod(as, 0, ra - 1);
+    if (rb == 1) fail(ErrorKind::Shape, mv_mismatch(rows, k, kb));
+    fail(ErrorKind::Shape, mm_mismatch(rows, k, kb, bs[1]));
+  }
+  if (ra <= 2 && k != kb) {  // PyTorch folds bᵀ (…, m, k) to (M, k) and multiplies by aᵀ
+    const int64_t rows = prod(bs, 0, rb - 2) * bs[rb - 1];
+    if (ra == 1) fail(ErrorKind::Shape, mv_mismatch(rows, kb, k));
+    fail(ErrorKind::Shape, mm_mismatch(rows, kb, k, as[0]));
+  }
+  // Both batched: bmm over the broadcast batch dims.
+  const Shape batch = broadcast_shapes(Shape(as.begin(), as.end() - 2), Shape(bs.begin(), bs.end() - 2));
+  if (k != kb) {
+    fail(ErrorKind::Shape, "Expected size for first two dimensions of batch2 tensor to be: [" +
+                               std::to_string(numel(batch)) + ", " + std::to_string(k) + "] but got: [" +
+                               std::to_string(numel(batch)) + ", " + std::to_string(kb) + "].");
+  }
+}
+
 // The grad_fn PyTorch 1.13 reports for torch.matmul, by the operands' ranks.
 const char* matmul_name(int64_t ra, int64_t rb) {
   if (ra == 1 && rb == 1) return "DotBackward0";
@@ -98,22 +126,13 @@ const char* matmul_name(int64_t ra, int64_t rb) {
 // and the added dim removed after. dA = dC·Bᵀ, dB = Aᵀ·dC, each summed over broadcast batch dims.
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   Tensor a = a_in, b = b_in;
-  detail::promote_pair(a, b);
   const int64_t ra = a.dim(), rb = b.dim();
   if (ra == 0 || rb == 0) {
     fail(ErrorKind::Shape, "both arguments to matmul need to be at least 1D, but they are " + std::to_string(ra) +
                                "D and " + std::to_string(rb) + "D");
   }
-  if (ra == 1 && rb == 1 && a.numel() != b.numel()) {
-    fail(ErrorKind::Shape, "inconsistent tensor size, expected tensor [" + std::to_string(a.numel()) +
-                               "] and src [" + std::to_string(b.numel()) +
-                               "] to have the same number of elements, but got " + std::to_string(a.numel()) +
-                               " and " + std::to_string(b.numel()) + " elements respectively");
-  }
-  if (ra == 2 && rb == 1 && a.shape()[1] != b.numel()) {
-    fail(ErrorKind::Shape, "size mismatch, got " + std::to_string(a.shape()[0]) + ", " + dims_x(a.shape()) + "," +
-                               std::to_string(b.numel()));
-  }
+  detail::require_same_dtype(a, b);
+  check_matmul_shapes(a.shape(), b.shape());
   // The operands as matrices (1-D a is a row, 1-D b a column), sharing storage.
   const Shape a2 = ra == 1 ? Shape{1, a.numel()} : a.shape();
   const Shape b2 = rb == 1 ? Shape{b.numel(), 1} : b.shape();
@@ -131,6 +150,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   {
     NoGradGuard no_grad;
     y = reshape(y, out_shape);
+    y.impl().is_view = false;  // a fresh result, not a view of an input
   }
   record(y, matmul_name(ra, rb), {a, b},
          [am = am.detach(), bm = bm.detach(), y2, a_shape = a.shape(), b_shape = b.shape()](const Tensor& g,
@@ -155,9 +175,12 @@ const char* linear_name(int64_t rank, bool has_bias) {
 // Y = X·Wᵀ + b over X viewed as (N, in). dX = dY·W, dW = dYᵀ·X, db = dY summed to b's shape.
 Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
   Tensor x = x_in, w = w_in, b = b_in;
-  detail::promote_pair(x, w);
-  if (b.defined()) detail::promote_pair(x, b), detail::promote_pair(w, b);
-  if (x.dim() == 0) fail(ErrorKind::Shape, "linear: the input must be at least 1-D, got a 0-d tensor");
+  if (x.dim() == 0) {
+    fail(ErrorKind::Shape, "both arguments to matmul need to be at least 1D, but they are 0D and " +
+                               std::to_string(w.dim()) + "D");
+  }
+  detail::require_same_dtype(x, w);
+  if (b.defined()) detail::require_same_dtype(x, b);
   if (w.dim() != 2) fail(ErrorKind::Shape, "mat2 must be a matrix, got " + std::to_string(w.dim()) + "-D tensor");
   const int64_t in = x.shape().back(), out = w.shape()[0];
   const int64_t rows = in == 0 ? numel(Shape(x.shape().begin(), x.shape().end() - 1)) : x.numel() / in;
@@ -168,9 +191,23 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
   }
   Shape y_shape(x.shape().begin(), x.shape().end() - 1);
   y_shape.push_back(out);
-  if (b.defined() && broadcast_shapes(y_shape, b.shape()) != y_shape) {
-    fail(ErrorKind::Shape, "linear: bias of shape " + to_string(b.shape()) + " does not broadcast to the output shape " +
-                               to_string(y_shape));
+  if (b.defined()) {
+    // PyTorch expands the bias to the output: its error names the first dim, from the right, at fault.
+    const Shape& bs = b.shape();
+    bool ok = bs.size() <= y_shape.size();
+    for (size_t i = 0; ok && i < bs.size(); ++i) {
+      const size_t yi = y_shape.size() - bs.size() + i;
+      if (bs[i] != 1 && bs[i] != y_shape[yi]) {
+        fail(ErrorKind::Shape, "The expanded size of the tensor (" + std::to_string(y_shape[yi]) +
+                                   ") must match the existing size (" + std::to_string(bs[i]) +
+                                   ") at non-singleton dimension " + std::to_string(yi) + ".  Target sizes: " +
+                                   to_string(y_shape) + ".  Tensor sizes: " + to_string(bs));
+      }
+    }
+    if (!ok) {
+      fail(ErrorKind::Shape, "The expanded size of the tensor must match the existing size: bias of shape " +
+                                 to_string(bs) + " has more dims than the output " + to_string(y_shape));
+    }
   }
   Tensor y = Tensor::empty(y_shape, x.dtype());
   dispatch(x.dtype(), [&](auto s) {
@@ -214,6 +251,7 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
            if (has_bias && needs[2]) grads[2] = g;  // the engine sums dY to the bias's shape
            return grads;
          });
+  if (has_bias && x.dim() == 3) detail::mark_view(y);  // PyTorch's fused 3-D path ends in a view
   return y;
 }
 

@@ -136,11 +136,14 @@ Tensor norm(const Tensor& a, double p) {
         out = sgn * hit * (gv / hit.sum());
       } else if (p < 1) {
         out = (x == T(0)).select(T(0), sgn * x.abs().pow(T(p - 1))) * (gv * std::pow(n, T(1 - p)));
+      } else if (p == 1) {
+        out = sgn * gv;
+      } else if (p == 2) {
+        out = (x / n) * gv;
+        if (n == T(0)) out.setZero();
       } else {
         const T scale = n == T(0) ? T(0) : gv / std::pow(n, T(p - 1));
-        if (p == 1) out = sgn * scale;
-        else if (p == 2) out = x * scale;
-        else if (p < 2) out = sgn * x.abs().pow(T(p - 1)) * scale;
+        if (p < 2) out = sgn * x.abs().pow(T(p - 1)) * scale;
         else out = x * x.abs().pow(T(p - 2)) * scale;
       }
     });

@@ -42,7 +42,7 @@ Tensor t(const Tensor& a) {
   }
   Tensor y = a.dim() == 2 ? swap_dims_copy(a, 0, 1) : a.clone();
   record(y, "TBackward0", {a}, [](const Tensor& g, NeedsGrad) { return detail::grads(t(g)); }, Saves::Nothing);
-  return y;
+  return detail::mark_view(y);
 }
 
 // d/da transpose(a, i, j) = transpose(dY, i, j)
@@ -52,7 +52,7 @@ Tensor transpose(const Tensor& a, int64_t dim0, int64_t dim1) {
   record(y, "TransposeBackward0", {a}, [d0, d1](const Tensor& g, NeedsGrad) {
     return detail::grads(transpose(g, d0, d1));
   }, Saves::Nothing);
-  return y;
+  return detail::mark_view(y);
 }
 
 // d/da reshape(a) = reshape(dY, a.shape)
@@ -75,7 +75,12 @@ Tensor reshape(const Tensor& a, const Shape& requested) {
     fail(ErrorKind::Shape, "shape '" + to_string(requested) + "' is invalid for input of size " + std::to_string(n));
   };
   if (infer >= 0) {
-    if (known == 0 || n % known != 0) invalid();
+    if (known == 0 && n != 0) invalid();
+    if (known == 0) {
+      fail(ErrorKind::Shape, "cannot reshape tensor of 0 elements into shape " + to_string(requested) +
+                                 " because the unspecified dimension size -1 can be any value and is ambiguous");
+    }
+    if (n % known != 0) invalid();
     shape[static_cast<size_t>(infer)] = n / known;
   } else if (known != n) {
     invalid();
@@ -84,7 +89,7 @@ Tensor reshape(const Tensor& a, const Shape& requested) {
   record(y, "ReshapeAliasBackward0", {a}, [in_shape = a.shape()](const Tensor& g, NeedsGrad) {
     return detail::grads(reshape(g, in_shape));
   }, Saves::Nothing);
-  return y;
+  return detail::mark_view(y);
 }
 
 // d/da expand(a) = sum_to(dY, a.shape)
@@ -133,14 +138,16 @@ Tensor cat(const std::vector<Tensor>& tensors_in, int64_t dim) {
   std::vector<Tensor> tensors;
   for (const Tensor& t : tensors_in) tensors.push_back(t.dtype() == dtype ? t : t.to(dtype));
   const auto skipped = [](const Tensor& t) { return t.dim() == 1 && t.numel() == 0; };
-  const Tensor* ref = &tensors[0];
+  const Tensor* ref = nullptr;
   for (size_t i = 0; i < tensors.size(); ++i) {
     if (!skipped(tensors[i])) {
       ref = &tensors[i];
       break;
     }
   }
-  const int64_t d = wrap_dim(dim, ref->dim());
+  // NOTE: when every input is a legacy empty tensor PyTorch checks no dim and returns one: shape [0].
+  const int64_t d = ref ? wrap_dim(dim, ref->dim()) : 0;
+  if (!ref) ref = &tensors[0];
   Shape out_shape = ref->shape();
   out_shape[d] = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {

@@ -93,7 +93,12 @@ TensorImpl& Tensor::impl() const {
   return *impl_;
 }
 
-int64_t Tensor::size(int64_t d) const { return shape()[static_cast<size_t>(wrap_dim(d, dim()))]; }
+int64_t Tensor::size(int64_t d) const {
+  if (dim() == 0) {
+    fail(ErrorKind::Dim, "Dimension specified as " + std::to_string(d) + " but tensor has no dimensions");
+  }
+  return shape()[static_cast<size_t>(wrap_dim(d, dim()))];
+}
 
 bool Tensor::shares_storage(const Tensor& other) const { return impl().storage == other.impl().storage; }
 
@@ -161,7 +166,7 @@ Tensor Tensor::to(DType target) const {
   const DType source = dtype();
   record(out, "ToCopyBackward0", {*this}, [source](const Tensor& g, NeedsGrad) {
     return std::vector<Tensor>{g.to(source)};
-  });
+  }, Saves::Nothing);
   return out;
 }
 
@@ -185,6 +190,7 @@ std::string Tensor::to_string() const {
 // ---------------------------------------------------------------- autograd surface
 Tensor& Tensor::requires_grad_(bool flag) {
   if (!is_leaf()) {
+    if (flag) return *this;  // NOTE: a non-leaf already requires grad; PyTorch accepts true as a no-op
     fail(ErrorKind::Autograd,
          "you can only change requires_grad flags of leaf variables. If you want to use a computed variable in a "
          "subgraph that doesn't require differentiation use var_no_grad = var.detach().");
@@ -217,6 +223,9 @@ Tensor Tensor::detach() const {
 }
 
 Tensor& Tensor::detach_() {
+  if (impl().is_view) {
+    fail(ErrorKind::Autograd, "Can't detach views in-place. Use detach() instead.");
+  }
   impl().grad_fn = nullptr;
   impl().requires_grad = false;
   return *this;
@@ -240,8 +249,10 @@ double Generator::normal() {
 
 int64_t Generator::integer(int64_t low, int64_t high) {
   if (high <= low) return low;
-  const uint64_t span = static_cast<uint64_t>(high - low) + 1;
-  return low + static_cast<int64_t>(next_u64() % span);
+  // Unsigned arithmetic: high - low may not fit in int64_t. span 0 is the full 2⁶⁴ range.
+  const uint64_t span = static_cast<uint64_t>(high) - static_cast<uint64_t>(low) + 1;
+  const uint64_t r = span == 0 ? next_u64() : next_u64() % span;
+  return static_cast<int64_t>(static_cast<uint64_t>(low) + r);
 }
 
 }  // namespace gradoracle

@@ -41,7 +41,7 @@ class Node {
  public:
   Node(std::string name, std::vector<Edge> next, BackwardFn backward, bool saves_tensors)
       : name_(std::move(name)), next_(std::move(next)), backward_(std::move(backward)), saves_tensors_(saves_tensors) {}
-  virtual ~Node() = default;
+  virtual ~Node();  // unlinks a deep graph iteratively, never one stack frame per node
 
   const std::string& name() const { return name_; }
   const std::vector<Edge>& next_edges() const { return next_; }

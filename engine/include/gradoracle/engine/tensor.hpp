@@ -41,6 +41,7 @@ struct TensorImpl {
   std::shared_ptr<TensorImpl> grad;  // a leaf's .grad; null until a backward reaches it
   std::shared_ptr<Node> grad_fn;     // null for leaves
   std::weak_ptr<Node> grad_accumulator;  // a leaf's AccumulateGrad node, made on first use
+  bool is_view = false;  // made by a view op in PyTorch (reshape, t, transpose): detach_() refuses it
 };
 
 class Tensor {
@@ -82,7 +83,7 @@ class Tensor {
 
   // ---- autograd ----
   bool requires_grad() const { return impl().requires_grad; }
-  // Sets the flag on a leaf; throws PyTorch's error on a non-leaf.
+  // Sets the flag on a leaf; on a non-leaf only true is accepted (a no-op), as in PyTorch.
   Tensor& requires_grad_(bool flag = true);
   bool is_leaf() const { return impl().grad_fn == nullptr; }
   Tensor grad() const;  // undefined until a backward reaches this leaf
@@ -92,7 +93,7 @@ class Tensor {
   // y.backward(grad, retain_graph): grad may be omitted only for one-element tensors.
   void backward(const Tensor& grad = Tensor(), bool retain_graph = false) const;
   Tensor detach() const;  // shares storage; requires_grad false, no grad_fn
-  Tensor& detach_();      // in place: drops grad_fn and requires_grad
+  Tensor& detach_();      // in place: drops grad_fn and requires_grad; throws on a view, as PyTorch
 
   TensorImpl& impl() const;
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }

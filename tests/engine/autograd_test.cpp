@@ -1,0 +1,233 @@
+// The backward engine (autograd.cpp): graph recording, backward, accumulation, freed buffers,
+// retain_graph, no-grad mode, detach, and the one place where gradients are cast and summed.
+#include "test_util.hpp"
+
+namespace gradoracle {
+namespace {
+using namespace test;
+
+TEST(Autograd, LeavesAndRecording) {
+  const Tensor x = leaf({2}, {1, 2});
+  const Tensor c = lit({2}, {3, 4});
+  EXPECT_TRUE(x.is_leaf());
+  EXPECT_TRUE(x.requires_grad());
+  EXPECT_FALSE(x.grad().defined());  // absent until a backward reaches it
+  const Tensor y = x * c;
+  EXPECT_FALSE(y.is_leaf());
+  EXPECT_TRUE(y.requires_grad());
+  EXPECT_EQ(y.grad_fn_name(), "MulBackward0");
+  const Tensor z = c * c;  // no input requires grad: no graph
+  EXPECT_TRUE(z.is_leaf());
+  EXPECT_FALSE(z.requires_grad());
+  EXPECT_EQ(z.grad_fn_name(), "");
+}
+
+TEST(Autograd, ImplicitOnesOnlyForOneElementRoots) {
+  for (const Shape& s : {Shape{}, Shape{1}, Shape{1, 1}}) {
+    const Tensor x = Tensor::full(s, 3.0, kF64).requires_grad_();
+    (x * x).backward();  // d/dx x² = 2x = 6
+    EXPECT_TENSOR_NEAR(x.grad(), {6.0}, s, 0.0);
+  }
+  const Tensor x = leaf({2}, {1, 2});
+  EXPECT_ERROR((x * 2).backward(), Autograd, "grad can be implicitly created only for scalar outputs");
+  const Tensor empty = Tensor::zeros({0}, kF64).requires_grad_();
+  EXPECT_ERROR((empty * 2).backward(), Autograd, "grad can be implicitly created only for scalar outputs");
+}
+
+TEST(Autograd, BackwardErrors) {
+  const Tensor c = lit({2}, {1, 2});
+  EXPECT_ERROR(sum(c).backward(), Autograd, "element 0 of tensors does not require grad and does not have a grad_fn");
+  const Tensor x = leaf({3}, {1, 2, 3});
+  EXPECT_ERROR((x * 2).backward(Tensor::ones({2}, kF64)), Shape,
+               "Mismatch in shape: grad_output[0] has a shape of torch.Size([2]) and output[0] has a shape of "
+               "torch.Size([3]).");
+  EXPECT_ERROR(Tensor().backward(), Value, "undefined");
+}
+
+TEST(Autograd, UpstreamOfAnotherDTypeIsCastToTheRoots) {
+  const Tensor x = leaf({2}, {1, 2}, kF32);
+  (x * 3).backward(Tensor::ones({2}, kF64));
+  EXPECT_EQ(x.grad().dtype(), kF32);
+  EXPECT_TENSOR_NEAR(x.grad(), (std::vector<double>{3, 3}), Shape{2}, 0.0);
+}
+
+TEST(Autograd, GradsAccumulateOverRepeatedBackward) {
+  const Tensor x = leaf({2}, {1, 2});
+  const Tensor y = sum(x * x);  // dy/dx = 2x
+  y.backward(Tensor(), /*retain_graph=*/true);
+  EXPECT_TENSOR_NEAR(x.grad(), (std::vector<double>{2, 4}), Shape{2}, 0.0);
+  const Tensor first = x.grad();
+  y.backward(Tensor(), true);
+  EXPECT_TRUE(x.grad().is_same(first));  // accumulated in place
+  EXPECT_TENSOR_NEAR(x.grad(), (std::vector<double>{4, 8}), Shape{2}, 0.0);
+  sum(3 * x).backward();  // a second graph adds 3
+  EXPECT_TENSOR_NEAR(x.grad(), (std::vector<double>{7, 11}), Shape{2}, 0.0);
+}
+
+TEST(Autograd, SecondBackwardThroughFreedBuffersRaises) {
+  const Tensor x = leaf({2}, {1, 2});
+  const Tensor y = sum(x * x);
+  y.backward();
+  EXPECT_ERROR(y.backward(), Autograd, "Trying to backward through the graph a second time",
+               "Specify retain_graph=True");
+  EXPECT_TENSOR_NEAR(x.grad(), (std::vector<double>{2, 4}), Shape{2}, 0.0);
+}
+
+TEST(Autograd, NodesThatSavedNothingRunAgain) {
+  // AddBackward0, SumBackward0, NegBackward0, RsubBackward1, TBackward0, ReshapeAliasBackward0,
+  // CatBackward0, MeanBackward0, ToCopyBackward0 save no tensors: a second backward runs, as in PyTorch.
+  const Tensor x = leaf({2}, {1, 2});
+  const Tensor y = sum(reshape(t(cat({-(x + x), 1 - x})), {4})) + mean(x.to(kF32).to(kF64));
+  const double dy = -2 - 1 + 0.5;  // per element of x
+  y.backward();
+  y.backward();
+  EXPECT_TENSOR_NEAR(x.grad(), (std::vector<double>{2 * dy, 2 * dy}), Shape{2}, 1e-12);
+}
+
+TEST(Autograd, RetainGraphKeepsBuffers) {
+  const Tensor x = leaf({}, {3});
+  const Tensor y = exp(x);
+  y.backward(Tensor(), true);
+  y.backward(Tensor(), true);
+  y.backward();
+  EXPECT_TENSOR_NEAR(x.grad(), {3 * std::exp(3.0)}, Shape{}, 1e-12);
+  EXPECT_ERROR(y.backward(), Autograd, "second time");
+}
+
+TEST(Autograd, NoGradGuard) {
+  const Tensor x = leaf({2}, {1, 2});
+  EXPECT_TRUE(grad_mode_enabled());
+  {
+    NoGradGuard outer;
+    {
+      NoGradGuard inner;
+      EXPECT_FALSE(grad_mode_enabled());
+    }
+    EXPECT_FALSE(grad_mode_enabled());  // nested guards restore what they found
+    const Tensor y = x * 2;
+    EXPECT_FALSE(y.requires_grad());
+    EXPECT_EQ(y.grad_fn(), nullptr);
+    EXPECT_TENSOR_NEAR(y, (std::vector<double>{2, 4}), Shape{2}, 0.0);
+  }
+  EXPECT_TRUE(grad_mode_enabled());
+  EXPECT_TRUE((x * 2).requires_grad());
+}
+
+TEST(Autograd, RequiresGradFlag) {
+  Tensor x = lit({2}, {1, 2});
+  EXPECT_FALSE(x.requires_grad());
+  x.requires_grad_();
+  EXPECT_TRUE(x.requires_grad());
+  x.requires_grad_(false);
+  EXPECT_FALSE(x.requires_grad());
+  x.requires_grad_(true);
+  Tensor y = x * 2;
+  EXPECT_ERROR(y.requires_grad_(false), Autograd, "you can only change requires_grad flags of leaf variables");
+  EXPECT_NO_THROW(y.requires_grad_(true));  // a no-op on a non-leaf, as PyTorch
+  EXPECT_TRUE(y.requires_grad());
+}
+
+TEST(Autograd, DetachSharesStorageAndCutsTheGraph) {
+  const Tensor x = leaf({2}, {1, 2});
+  const Tensor y = x * 3;
+  const Tensor d = y.detach();
+  EXPECT_TRUE(d.shares_storage(y));
+  EXPECT_FALSE(d.requires_grad());
+  EXPECT_TRUE(d.is_leaf());
+  EXPECT_EQ(d.grad_fn(), nullptr);
+  const Tensor z = sum(d * x);  // d is a constant 3x: dz/dx = d
+  z.backward();
+  EXPECT_TENSOR_NEAR(x.grad(), (std::vector<double>{3, 6}), Shape{2}, 0.0);
+  EXPECT_TRUE(detach(y).shares_storage(y));
+}
+
+TEST(Autograd, DetachInPlace) {
+  const Tensor x = leaf({2}, {1, 2});
+  Tensor y = x * 3;
+  const Tensor z = y * 2;  // recorded before the detach: still flows to x
+  y.detach_();
+  EXPECT_FALSE(y.requires_grad());
+  EXPECT_EQ(y.grad_fn(), nullptr);
+  EXPECT_FALSE((y * 2).requires_grad());
+  sum(z).backward();
+  EXPECT_TENSOR_NEAR(x.grad(), (std::vector<double>{6, 6}), Shape{2}, 0.0);
+  Tensor v = reshape(x, {2, 1});
+  EXPECT_ERROR(v.detach_(), Autograd, "Can't detach views in-place. Use detach() instead.");
+  EXPECT_NO_THROW(x.detach().detach_());
+}
+
+TEST(Autograd, DiamondSumsEveryPath) {
+  // y = x·x + x: dy/dx = 2x + 1, x reached by three edges.
+  const Tensor x = leaf({3}, {-1, 0.5, 2});
+  sum(x * x + x).backward();
+  EXPECT_TENSOR_NEAR(x.grad(), apply({-1, 0.5, 2}, [](double v) { return 2 * v + 1; }), Shape{3}, 0.0);
+}
+
+TEST(Autograd, OnlyInputsThatRequireGradGetOne) {
+  const Tensor x = leaf({2}, {1, 2});
+  const Tensor c = lit({2}, {5, 7});
+  sum(x * c).backward();
+  EXPECT_TENSOR_NEAR(x.grad(), (std::vector<double>{5, 7}), Shape{2}, 0.0);
+  EXPECT_FALSE(c.grad().defined());
+}
+
+TEST(Autograd, LeafRootAccumulatesItsUpstream) {
+  const Tensor x = leaf({2}, {1, 2});
+  x.backward(lit({2}, {4, 5}));
+  EXPECT_TENSOR_NEAR(x.grad(), (std::vector<double>{4, 5}), Shape{2}, 0.0);
+}
+
+TEST(Autograd, GradientsSummedToShapeAndCastToDTypeInOnePlace) {
+  // a (2, 3) float32 + b (3) float64 + c (1, 1) float64: each grad is the upstream summed to its
+  // shape and cast to its dtype.
+  const Tensor a = leaf({2, 3}, {1, 2, 3, 4, 5, 6}, kF32);
+  const Tensor b = leaf({3}, {1, 1, 1});
+  const Tensor c = leaf({1, 1}, {2});
+  const Tensor y = a * b + c;
+  EXPECT_EQ(y.dtype(), kF64);
+  y.backward(lit({2, 3}, {1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(a.grad().dtype(), kF32);
+  EXPECT_TENSOR_NEAR(a.grad(), (std::vector<double>{1, 2, 3, 4, 5, 6}), (Shape{2, 3}), 0.0);
+  EXPECT_TENSOR_NEAR(b.grad(), (std::vector<double>{1 * 1 + 4 * 4, 2 * 2 + 5 * 5, 3 * 3 + 6 * 6}), Shape{3}, 1e-6);
+  EXPECT_TENSOR_NEAR(c.grad(), {21}, (Shape{1, 1}), 0.0);
+}
+
+TEST(Autograd, UndefinedGradientLeavesGradAbsent) {
+  const Tensor x = leaf({2}, {1, -2});
+  norm(x, 0).backward();  // ‖x‖₀ has no gradient (PyTorch leaves .grad None)
+  EXPECT_FALSE(x.grad().defined());
+}
+
+TEST(Autograd, SetGradValidates) {
+  Tensor x = leaf({2}, {1, 2});
+  x.set_grad(lit({2}, {7, 8}));
+  EXPECT_TENSOR_NEAR(x.grad(), (std::vector<double>{7, 8}), Shape{2}, 0.0);
+  sum(x).backward();
+  EXPECT_TENSOR_NEAR(x.grad(), (std::vector<double>{8, 9}), Shape{2}, 0.0);
+  EXPECT_ERROR(x.set_grad(lit({3}, {1, 2, 3})), Shape, "assigned grad has data of a different size or type");
+  EXPECT_ERROR(x.set_grad(lit({2}, {1, 2}, kF32)), Shape, "float32");
+  x.set_grad(Tensor());
+  EXPECT_FALSE(x.grad().defined());
+}
+
+TEST(Autograd, DeepGraphNeedsNoRecursion) {
+  // 50000 chained ops: backward and graph destruction must not use the call stack per node.
+  const Tensor x = leaf({}, {1});
+  {
+    Tensor y = x;
+    for (int i = 0; i < 50000; ++i) y = y + 1.0;
+    y.backward();
+  }
+  EXPECT_TENSOR_NEAR(x.grad(), {1}, Shape{}, 0.0);
+}
+
+TEST(Autograd, BackwardUnderNoGradStillWorks) {
+  const Tensor x = leaf({2}, {1, 2});
+  const Tensor y = sum(x * x);
+  NoGradGuard no_grad;
+  y.backward();
+  EXPECT_TENSOR_NEAR(x.grad(), (std::vector<double>{2, 4}), Shape{2}, 0.0);
+}
+
+}  // namespace
+}  // namespace gradoracle
