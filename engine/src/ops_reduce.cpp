@@ -185,10 +185,12 @@ Tensor softmax_impl(const Tensor& a, int64_t dim, bool log) {
       if (std::isinf(m) && m < 0) m = 0;  // all -inf: keep exp(x - m) defined
       T total = 0;
       for (int64_t j = 0; j < v.n; ++j) total += std::exp(px[off + j * st] - m);
-      const T lse = m + std::log(total);
+      // NOTE: as PyTorch, exp(x - m)/Σ and (x - m) - log Σ: forming m + log Σ first would lose
+      // the low bits of x - m when |m| is large.
+      const T log_total = std::log(total);
       for (int64_t j = 0; j < v.n; ++j) {
-        const T z = px[off + j * st] - lse;
-        py[off + j * st] = log ? z : std::exp(z);
+        const T z = px[off + j * st] - m;
+        py[off + j * st] = log ? z - log_total : std::exp(z) / total;
       }
     });
   });

@@ -92,12 +92,34 @@ Tensor reshape(const Tensor& a, const Shape& requested) {
   return detail::mark_view(y);
 }
 
+// The first dim of `to` (right-aligned) that `from` cannot broadcast to: -1 if none, -2 if `from`
+// has more dims than `to`.
+static int64_t broadcast_mismatch(const Shape& from, const Shape& to) {
+  if (from.size() > to.size()) return -2;
+  for (size_t i = 0; i < from.size(); ++i) {
+    const size_t ti = to.size() - from.size() + i;
+    if (from[i] != 1 && from[i] != to[ti]) return static_cast<int64_t>(ti);
+  }
+  return -1;
+}
+
 // d/da expand(a) = sum_to(dY, a.shape)
 Tensor expand(const Tensor& a, const Shape& shape) {
   check_shape(shape, "expand");
-  if (shape.size() < a.shape().size() || broadcast_shapes(shape, a.shape()) != shape) {
-    fail(ErrorKind::Shape, "The expanded size of the tensor must match the existing size: cannot expand " +
-                               to_string(a.shape()) + " to " + to_string(shape));
+  const int64_t bad = broadcast_mismatch(a.shape(), shape);
+  if (bad == -2) {
+    fail(ErrorKind::Shape, "expand(" + to_string(a.shape()) + ", size=" + to_string(shape) +
+                               "): the number of sizes provided (" + std::to_string(shape.size()) +
+                               ") must be greater or equal to the number of dimensions in the tensor (" +
+                               std::to_string(a.dim()) + ")");
+  }
+  if (bad >= 0) {
+    const auto i = static_cast<size_t>(bad);
+    fail(ErrorKind::Shape, "The expanded size of the tensor (" + std::to_string(shape[i]) +
+                               ") must match the existing size (" +
+                               std::to_string(a.shape()[i - (shape.size() - a.shape().size())]) +
+                               ") at non-singleton dimension " + std::to_string(bad) + ".  Target sizes: " +
+                               to_string(shape) + ".  Tensor sizes: " + to_string(a.shape()));
   }
   Tensor y = Tensor::empty(shape, a.dtype());
   dispatch(a.dtype(), [&](auto s) { kernels::expand_into<decltype(s)>(a, y); });
@@ -110,7 +132,7 @@ Tensor expand(const Tensor& a, const Shape& shape) {
 // d/da sum_to(a, s) = expand(dY, a.shape)
 Tensor sum_to(const Tensor& a, const Shape& shape) {
   if (a.shape() == shape) return a;
-  if (shape.size() > a.shape().size() || broadcast_shapes(a.shape(), shape) != a.shape()) {
+  if (broadcast_mismatch(shape, a.shape()) != -1) {
     fail(ErrorKind::Shape, "sum_to: shape " + to_string(a.shape()) + " is not a broadcast of " + to_string(shape));
   }
   Tensor y = Tensor::empty(shape, a.dtype());
