@@ -10,6 +10,7 @@
 #include "gradoracle/engine/random.hpp"
 #include "gradoracle/oracle/closed_forms.hpp"
 #include "gradoracle/oracle/compare.hpp"
+#include "op_cases.hpp"
 #include "planted_bugs.hpp"
 
 using namespace gradoracle;
@@ -121,6 +122,52 @@ int main(int argc, char** argv) {
     }
     std::printf(" %.2g%% | %.2g%% |\n", 100 * bound1[bi], 100 * std::pow(bound1[bi], 3));
     ++bi;
+  }
+
+  // Cost at a larger size: the correct linear op, x (64, 32), W (32, 32), b (32), float64.
+  {
+    Generator gen(1);
+    const std::vector<Tensor> xs = {Tensor::randn({64, 32}, gen, DType::Float64), Tensor::randn({32, 32}, gen, DType::Float64),
+                                    Tensor::randn({32}, gen, DType::Float64)};
+    for (bool fast : {false, true}) {
+      GradCheckOptions o;
+      o.fast_mode = fast;
+      const auto start = std::chrono::steady_clock::now();
+      const bool passed = gradcheck(testing::planted_function(Bug::None), xs, o).passed;
+      const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::printf("\n%s mode, linear x (64, 32), W (32, 32): %s in %.1f ms", fast ? "fast" : "full",
+                  passed ? "passed" : "FAILED", 1e3 * t);
+    }
+    std::printf("\n\n");
+  }
+
+  // False alarms over the registry sweep at the default tolerances, and the margin: the largest
+  // |a - n| / (atol + rtol*max(|a|, |n|) + k*estimate) seen (a false alarm needs > 1).
+  {
+    const auto cases = testing::op_cases();
+    const int sweep = std::max(1, seeds / 4);
+    std::printf("Registry sweep: %zu op cases x %d draws per dtype, default tolerances:\n\n", cases.size(), sweep);
+    std::printf("| dtype | full-mode checks | false alarms | kinks | fast-mode false alarms | worst |a-n|/allowed |\n|---|---|---|---|---|---|\n");
+    for (DType dtype : {DType::Float64, DType::Float32}) {
+      int checks = 0, alarms = 0, kinks = 0, fast_alarms = 0;
+      double worst = 0.0;
+      for (const auto& c : cases) {
+        for (int s = 0; s < sweep; ++s) {
+          Generator gen(static_cast<uint64_t>(s) * 7919 + 12345);
+          const auto xs = testing::draw_inputs(c, dtype, gen);
+          const GradCheckResult r = gradcheck(testing::as_function(c), xs);
+          ++checks;
+          alarms += r.passed ? 0 : 1;
+          kinks += r.has_kinks() ? 1 : 0;
+          if (!r.worst.empty()) worst = std::max(worst, r.worst.front().abs_error / r.worst.front().allowed);
+          GradCheckOptions o;
+          o.fast_mode = true;
+          o.seed = static_cast<uint64_t>(s);
+          fast_alarms += gradcheck(testing::as_function(c), xs, o).passed ? 0 : 1;
+        }
+      }
+      std::printf("| %s | %d | %d | %d | %d | %.3g |\n", name(dtype), checks, alarms, kinks, fast_alarms, worst);
+    }
   }
   return 0;
 }

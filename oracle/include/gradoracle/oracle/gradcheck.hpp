@@ -92,6 +92,8 @@ struct GradCheckOptions {
 struct EntryReport {
   int input = 0;                       // input position
   int output = 0;                      // output position
+  int64_t input_flat = 0;              // element row-major offset in the input
+  int64_t output_flat = 0;             // element row-major offset in the output
   std::vector<int64_t> input_index;    // element multi-index in the input
   std::vector<int64_t> output_index;   // element multi-index in the output
   double analytic = 0.0;               // from backward
