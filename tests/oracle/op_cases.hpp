@@ -108,12 +108,14 @@ inline std::vector<OpCase> op_cases() {
         add(op, {{2, 3}, {3}});
         add(op, {{2, 2, 3}, {3, 2}});
         add(op, {{2, 1, 2, 3}, {3, 3, 2}});
+        add(op, {{8, 48}, {48, 6}});  // float32 accumulation over 48 terms
         break;
       case R::Linear:
         add(op, {{4, 3}, {2, 3}, {2}});
         add(op, {{3}, {2, 3}, {2}});
         add(op, {{2, 2, 3}, {2, 3}, {2}});
         add(op, {{4, 3}, {2, 3}});
+        add(op, {{6, 40}, {5, 40}, {5}});
         break;
       case R::Transpose2D:
         for (Shape s : {Shape{}, Shape{3}, Shape{2, 3}}) add(op, {s});
@@ -133,16 +135,19 @@ inline std::vector<OpCase> op_cases() {
         add(op, {{2, 3}}, {{"dim", int64_t{1}}});
         add(op, {{2, 3}}, {{"dim", V{0, 1}}, {"keepdim", true}});
         add(op, {{2, 3, 4}}, {{"dim", int64_t{-1}}, {"keepdim", true}});
+        add(op, {{24, 24}});
         break;
       case R::Norm:
         for (double p : {2.0, 1.0, 3.0, gradoracle::kInf}) add(op, {{2, 3}}, {{"p", p}});
         add(op, {{5}});
+        add(op, {{60}}, {{"p", 3.0}});
         break;
       case R::SoftmaxDim:
         add(op, {{2, 3}}, {{"dim", int64_t{1}}});
         add(op, {{2, 3}}, {{"dim", int64_t{0}}});
         add(op, {{4}}, {{"dim", int64_t{0}}});
         add(op, {{2, 3, 2}}, {{"dim", int64_t{-1}}});
+        add(op, {{3, 40}}, {{"dim", int64_t{1}}});
         break;
       case R::Cat:
         add(op, {{2, 3}, {1, 3}});
@@ -152,6 +157,7 @@ inline std::vector<OpCase> op_cases() {
       case R::Loss:
         for (const char* red : {"mean", "sum", "none"}) add(op, {{2, 3}, {2, 3}}, {{"reduction", std::string(red)}});
         add(op, {{4}, {4}});
+        add(op, {{60}, {60}});
         break;
       default:
         break;
