@@ -188,6 +188,18 @@ TEST(GradCheck, ConstantOutputsAndMultipleOutputs) {
   EXPECT_EQ(r.pairs.size(), 3u);
 }
 
+// The README's example, as written there.
+TEST(GradCheck, ReadmeExample) {
+  Function f = [](const std::vector<Tensor>& in) {
+    return std::vector<Tensor>{tanh(matmul(in[0], in[1])) * sum(hold(in[1]))};
+  };
+  Generator gen(0);
+  GradCheckResult r = gradcheck(f, {Tensor::randn({3, 4}, gen), Tensor::randn({4, 2}, gen)});
+  EXPECT_TRUE(r.passed) << r;
+  EXPECT_EQ(r.input_dtypes[0], DType::Float32);
+  EXPECT_EQ(r.pairs.size(), 2u);
+}
+
 // The default sweep of every op stays well inside the budget of a unit test.
 TEST(GradCheck, FullSweepIsFast) {
   const auto start = std::chrono::steady_clock::now();
