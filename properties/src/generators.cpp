@@ -24,7 +24,7 @@ std::string numbered(const char* prefix, size_t i) {
 
 // A dim in 0..6, small ones likelier; shrinks towards 0, then 1.
 rc::Gen<int64_t> gen_dim() {
-  return gen::weightedElement<int64_t>(
+  return gen_weighted<int64_t>(
       {{1, int64_t{0}}, {4, int64_t{1}}, {4, int64_t{2}}, {3, int64_t{3}}, {2, int64_t{4}}, {1, int64_t{5}}, {1, int64_t{6}}});
 }
 
@@ -48,7 +48,7 @@ rc::Gen<int64_t> gen_dim_index(int64_t rank) {
   const int64_t r = std::max<int64_t>(rank, 1);  // a 0-d tensor takes dim 0 and -1
   for (int64_t d = 0; d < r; ++d) dims.push_back(d);
   for (int64_t d = -1; d >= -r; --d) dims.push_back(d);
-  return gen::elementOf(dims);
+  return gen_choice(dims);
 }
 
 // k in [0, 2n) as 0, -1, 1, -2, 2, ...: shrinks towards 0 through small magnitudes.
@@ -82,7 +82,7 @@ bool satisfies(Range have, Domain want) {
 }
 
 // Optional attrs are left out (the op's default) a third of the time.
-rc::Gen<bool> gen_present() { return gen::weightedElement<bool>({{1, false}, {2, true}}); }
+rc::Gen<bool> gen_present() { return gen_weighted<bool>({{1, false}, {2, true}}); }
 
 // Attrs no ShapeRule sets, from their AttrSpec alone.
 void fill_generic_attrs(const OpSpec& op, registry::Attrs& attrs) {
@@ -92,9 +92,9 @@ void fill_generic_attrs(const OpSpec& op, registry::Attrs& attrs) {
     switch (spec.type) {
       case AttrType::Bool: attrs[spec.name] = *gen::arbitrary<bool>(); break;
       case AttrType::Choice:
-        if (!spec.choices.empty()) attrs[spec.name] = *gen::elementOf(spec.choices);
+        if (!spec.choices.empty()) attrs[spec.name] = *gen_choice(spec.choices);
         break;
-      case AttrType::Number: attrs[spec.name] = *gen::element(1.0, 2.0, 0.5, 3.0); break;
+      case AttrType::Number: attrs[spec.name] = *gen_choice<double>({1.0, 2.0, 0.5, 3.0}); break;
       case AttrType::Int:
       case AttrType::IntOrList:
       case AttrType::IntList: break;  // dims and shapes need the ShapeRule's meaning
@@ -124,7 +124,7 @@ rc::Gen<Shape> gen_reshape_target(const Shape& s) {
       targets.push_back(u);
     }
   }
-  return gen::elementOf(targets);
+  return gen_choice(targets);
 }
 
 }  // namespace
@@ -140,7 +140,7 @@ rc::Gen<Shape> gen_broadcast_partner(const Shape& full) {
     const auto drop = static_cast<size_t>(*gen::inRange<int64_t>(0, static_cast<int64_t>(full.size()) + 1));
     Shape s(full.begin() + static_cast<std::ptrdiff_t>(drop), full.end());
     for (int64_t& d : s) {
-      if (*gen::weightedElement<bool>({{3, false}, {1, true}})) d = 1;
+      if (*gen_weighted<bool>({{3, false}, {1, true}})) d = 1;
     }
     return s;
   });
@@ -148,7 +148,9 @@ rc::Gen<Shape> gen_broadcast_partner(const Shape& full) {
 
 rc::Gen<BroadcastPair> gen_broadcast_pair() {
   return gen::mapcat(gen_shape(), [](const Shape& full) {
-    return gen::build<BroadcastPair>(gen::set(&BroadcastPair::a, gen::oneOf(gen::just(full), gen_broadcast_partner(full))),
+    return gen::build<BroadcastPair>(gen::set(&BroadcastPair::a, gen::mapcat(gen::arbitrary<bool>(), [full](bool derive) {
+                                       return derive ? gen_broadcast_partner(full) : gen::just(full);
+                                     })),
                                      gen::set(&BroadcastPair::b, gen_broadcast_partner(full)));
   });
 }
@@ -215,7 +217,7 @@ rc::Gen<OpLayout> gen_layout(const OpSpec& op_ref, const Shape& first) {
         break;
       case ShapeRule::Reduction: {
         l.args = {first};
-        const int kind = *gen::weightedElement<int>({{1, 0}, {2, 1}, {1, 2}});  // all, one dim, a list
+        const int kind = *gen_weighted<int>({{1, 0}, {2, 1}, {1, 2}});  // all, one dim, a list
         if (kind == 1) {
           l.attrs["dim"] = *gen_dim_index(rank);
         } else if (kind == 2) {
@@ -229,14 +231,15 @@ rc::Gen<OpLayout> gen_layout(const OpSpec& op_ref, const Shape& first) {
       }
       case ShapeRule::Norm:
         l.args = {first};
-        if (*gen_present()) l.attrs["p"] = *gen::element(2.0, 1.0, 3.0, 1.5, kInf);
+        if (*gen_present()) l.attrs["p"] = *gen_choice<double>({2.0, 1.0, 3.0, 1.5, kInf});
         break;
       case ShapeRule::SoftmaxDim:
         l.args = {first};
         l.attrs["dim"] = *gen_dim_index(rank);
         break;
       case ShapeRule::Cat: {
-        const int64_t dim = *gen_dim_index(rank);
+        const bool has_dim = *gen_present();  // absent: the default, 0
+        const int64_t dim = has_dim ? *gen_dim_index(rank) : 0;
         const auto d = static_cast<size_t>(dim < 0 ? dim + rank : dim);
         l.args = {first};
         const int64_t max_more = op->max_args < 0 ? 2 : std::min<int64_t>(2, op->max_args - 1);
@@ -247,14 +250,14 @@ rc::Gen<OpLayout> gen_layout(const OpSpec& op_ref, const Shape& first) {
           s[d] = fit(*gen_dim(), numel(s));
           l.args.push_back(s);
         }
-        if (*gen_present()) l.attrs["dim"] = dim;
+        if (has_dim) l.attrs["dim"] = dim;
         break;
       }
       case ShapeRule::Broadcast:
       case ShapeRule::Loss: {
         std::optional<Shape> other;
-        if (!(op->accepts_numbers && *gen::weightedElement<bool>({{3, false}, {1, true}}))) {
-          other = *gen::oneOf(gen::just(first), gen_broadcast_partner(first));
+        if (!(op->accepts_numbers && *gen_weighted<bool>({{3, false}, {1, true}}))) {
+          other = *gen::arbitrary<bool>() ? *gen_broadcast_partner(first) : first;
         }
         if (*gen::arbitrary<bool>()) {
           l.args = {first, other};
@@ -476,14 +479,14 @@ rc::Gen<ProgramCase> gen_program(DType dtype, const ProgramOptions& options) {
         if (nodes[i].depth < options.max_depth && nodes[i].name[0] != 't') eligible.push_back(i);
       }
       if (eligible.empty()) break;
-      const size_t from = *gen::elementOf(eligible);
+      const size_t from = *gen_choice(eligible);
       const Shape first = nodes[from].shape;
       std::vector<const OpSpec*> fitting;
       for (const OpSpec* op : ops) {
         if (accepts_first(*op, first)) fitting.push_back(op);
       }
       if (fitting.empty()) continue;
-      const OpSpec* op = *gen::elementOf(fitting);
+      const OpSpec* op = *gen_choice(fitting);
       const OpLayout layout = *gen_layout(*op, first);
       std::vector<double> numbers;
       for (size_t i = 0; i < layout.args.size(); ++i) {
@@ -511,8 +514,8 @@ rc::Gen<ProgramCase> gen_program(DType dtype, const ProgramOptions& options) {
               same.push_back(j);
             }
           }
-          if (!same.empty() && *gen::weightedElement<bool>({{2, false}, {1, true}})) {
-            index = *gen::elementOf(same);
+          if (!same.empty() && *gen_weighted<bool>({{2, false}, {1, true}})) {
+            index = *gen_choice(same);
           } else {
             index = new_leaf(*layout.args[i], want);
           }

@@ -1,5 +1,6 @@
 // The gradient-check properties: every fuzzable op, and random programs, against finite
 // differences. A case is a fixture program; a failing case is written as a fixture.
+#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <sstream>
@@ -90,13 +91,34 @@ fs::path write_counterexample(const ProgramCase& p, const std::string& property,
   }
 }
 
+bool outputs_finite(const ProgramCase& p) {
+  NoGradGuard no_grad;
+  std::vector<Tensor> inputs;
+  for (const auto& [name, t] : p.leaves) {
+    if (t.requires_grad) inputs.push_back(make_tensor(t, p.dtype));
+  }
+  for (const Tensor& y : program_function(p)(inputs)) {
+    for (double v : y.to_vector()) {
+      if (!std::isfinite(v)) return false;
+    }
+  }
+  return true;
+}
+
 void check_case(const ProgramCase& p, const std::string& property, CaseStats* stats, const fs::path& dir) {
   oracle::GradCheckResult r;
   std::string error;
+  bool finite = true;
   try {
-    r = gradcheck_case(p);
+    finite = outputs_finite(p);
+    if (finite) r = gradcheck_case(p);
   } catch (const std::exception& e) {
     error = std::string("the program threw: ") + e.what();
+  }
+  if (error.empty() && !finite) {
+    // A domain edge (a mean over no elements, an overflow): not a point to judge at.
+    if (stats) ++stats->discarded;
+    RC_DISCARD("the program's value is not finite here");
   }
   if (error.empty() && r.has_kinks()) {
     // A kink or a domain edge inside the finite-difference step: not a point to judge at.

@@ -70,7 +70,7 @@ Tensor draw_upstream(const Shape& shape, DType dtype) {
 
 const OpSpec* draw_op() {
   static const std::vector<const OpSpec*> ops = fuzzable_ops();
-  return *gen::elementOf(ops);
+  return *gen_choice(ops);
 }
 
 OpCase draw_case(DType dtype) {
@@ -131,8 +131,8 @@ void prop_linear_in_upstream(DType dtype) {
   const Shape out = output_shape(c);
   const std::vector<double> u = *gen_values(Domain::Real, numel(out));
   const std::vector<double> v = *gen_values(Domain::Real, numel(out));
-  const double a = *gen::element(1.0, -1.0, 2.0, 0.5, -3.0);
-  const double b = *gen::element(1.0, 2.0, -0.5, 3.0);
+  const double a = *gen_choice<double>({1.0, -1.0, 2.0, 0.5, -3.0});
+  const double b = *gen_choice<double>({1.0, 2.0, -0.5, 3.0});
   auto grads_for = [&](const std::vector<double>& upstream) {
     Run r = forward(c);
     r.out.backward(Tensor::from_data(out, upstream, dtype));
@@ -172,7 +172,7 @@ void prop_detach_cuts_path(DType dtype) {
   for (size_t i = 0; i < c.args.size(); ++i) {
     if (std::holds_alternative<TensorCase>(c.args[i])) tensor_args.push_back(i);
   }
-  const size_t cut = *gen::elementOf(tensor_args);
+  const size_t cut = *gen_choice(tensor_args);
   const Shape out = output_shape(c);
   const Tensor u = draw_upstream(out, dtype);
 
@@ -219,9 +219,9 @@ void prop_split_batch(DType dtype) {
       activations.push_back(op->name);
     }
   }
-  const std::string activation = *gen::elementOf(activations);
-  const double c1 = *gen::element(1.0, 2.0, -1.0, 0.5);
-  const double c2 = *gen::element(2.0, 1.0, -1.0, 0.5);
+  const std::string activation = *gen_choice(activations);
+  const double c1 = *gen_choice<double>({1.0, 2.0, -1.0, 0.5});
+  const double c2 = *gen_choice<double>({2.0, 1.0, -1.0, 0.5});
   auto leaf = [&](const Shape& s) { return make_tensor(*gen_tensor(s, Domain::Real), dtype); };
   const Tensor w1 = leaf({activation.empty() ? out : hidden, in});
   const Tensor b1 = leaf({w1.size(0)});
@@ -268,7 +268,7 @@ void prop_clip_grad_norm(DType dtype) {
   for (int i = 0; i < count; ++i) {
     const Shape s = *gen_shape(0, 3);
     Tensor p = Tensor::zeros(s, dtype).requires_grad_();
-    if (*gen::weightedElement<bool>({{3, true}, {1, false}})) {
+    if (*gen_weighted<bool>({{3, true}, {1, false}})) {
       p.set_grad(Tensor::from_data(s, *gen_values(Domain::Real, numel(s)), dtype));
       before.push_back(p.grad().clone());
     } else {
@@ -276,8 +276,8 @@ void prop_clip_grad_norm(DType dtype) {
     }
     params.push_back(p);
   }
-  const double max_norm = *gen::element(1.0, 0.5, 3.0, 10.0, 100.0);
-  const double norm_type = *gen::element(2.0, 1.0, 3.0, kInf);
+  const double max_norm = *gen_choice<double>({1.0, 0.5, 3.0, 10.0, 100.0});
+  const double norm_type = *gen_choice<double>({2.0, 1.0, 3.0, kInf});
   const auto expected = oracle::closed_forms::clip_grad_norm(before, max_norm, norm_type);
   const Tensor total = nn::clip_grad_norm_(params, max_norm, norm_type);
   const Tolerance tol = oracle::default_tolerance(dtype);

@@ -63,6 +63,28 @@ struct ProgramCase {
 // The one-step program of an op case: leaves a0, a1, ..., `let y = op(...)`, root y.
 ProgramCase to_program(const OpCase& c);
 
+// ---- choices that shrink (rc::gen::elementOf and weightedElement do not shrink) ----
+
+// One of `options`, uniformly; shrinks towards the first.
+template <class T>
+rc::Gen<T> gen_choice(std::vector<T> options) {
+  const auto n = options.size();
+  return rc::gen::map(rc::gen::inRange<size_t>(0, n), [options = std::move(options)](size_t i) { return options[i]; });
+}
+// One of the weighted options; shrinks towards the first.
+template <class T>
+rc::Gen<T> gen_weighted(std::vector<std::pair<int, T>> options) {
+  int total = 0;
+  for (const auto& o : options) total += o.first;
+  return rc::gen::map(rc::gen::inRange(0, total), [options = std::move(options)](int k) {
+    for (const auto& [w, v] : options) {
+      if (k < w) return v;
+      k -= w;
+    }
+    return options.back().second;
+  });
+}
+
 // ---- structure: shapes, layouts ----
 
 // A shape of rank [min_rank, max_rank], dims 0..6, numel at most kMaxNumel (larger draws
