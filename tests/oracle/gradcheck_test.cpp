@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "gradoracle/engine/autograd.hpp"
 #include "gradoracle/engine/nn.hpp"
 #include "op_cases.hpp"
 
@@ -186,6 +187,53 @@ TEST(GradCheck, ConstantOutputsAndMultipleOutputs) {
   const GradCheckResult r = gradcheck(f, {Tensor::from_data({2, 2}, {1, 2, 3, 4}, DType::Float64)});
   EXPECT_TRUE(r.passed) << r;
   EXPECT_EQ(r.pairs.size(), 3u);
+}
+
+// Structural checks: a backward that is not linear in its upstream, or not deterministic.
+TEST(GradCheck, ZeroUpstreamAndNondeterminism) {
+  const Function affine = [](const std::vector<Tensor>& v) {
+    Tensor out = v[0].detach() * 2.0;
+    record(out, "AffineBackward", {v[0]}, [](const Tensor& g, NeedsGrad) { return std::vector<Tensor>{g * 2.0 + 1e-3}; });
+    return std::vector<Tensor>{out};
+  };
+  const Tensor x = Tensor::from_data({2}, {1.0, 2.0}, DType::Float64);
+  const GradCheckResult r = gradcheck(affine, {x});
+  EXPECT_FALSE(r.passed);
+  ASSERT_FALSE(r.problems.empty());
+  EXPECT_NE(r.problems.front().find("zero upstream"), std::string::npos) << r;
+  GradCheckOptions lax;
+  lax.check_undefined_grad = false;
+  lax.atol = 1e-2;
+  EXPECT_TRUE(gradcheck(affine, {x}, lax).passed);
+
+  auto counter = std::make_shared<int>(0);
+  const Function noisy = [counter](const std::vector<Tensor>& v) {
+    Tensor out = v[0].detach() * 2.0;
+    record(out, "NoisyBackward", {v[0]}, [counter](const Tensor& g, NeedsGrad) {
+      return std::vector<Tensor>{g * (2.0 + 1e-9 * ++*counter)};
+    });
+    return std::vector<Tensor>{out};
+  };
+  const GradCheckResult n = gradcheck(noisy, {x});
+  EXPECT_FALSE(n.passed);
+  ASSERT_FALSE(n.problems.empty());
+  EXPECT_NE(n.problems.front().find("nondeterministic"), std::string::npos) << n;
+  GradCheckOptions tol;
+  tol.nondet_tol = 1e-6;
+  EXPECT_TRUE(gradcheck(noisy, {x}, tol).passed) << gradcheck(noisy, {x}, tol);
+  // a backward that raises is a reported problem, not a crash
+  const Function raising = [](const std::vector<Tensor>& v) {
+    Tensor out = v[0].detach() * 2.0;
+    record(out, "RaisingBackward", {v[0]}, [](const Tensor&, NeedsGrad) -> std::vector<Tensor> {
+      fail(ErrorKind::Value, "planted");
+    });
+    return std::vector<Tensor>{out};
+  };
+  const GradCheckResult e = gradcheck(raising, {x});
+  EXPECT_FALSE(e.passed);
+  EXPECT_NE(e.to_string().find("planted"), std::string::npos) << e;
+  const nlohmann::json j = e.to_json();
+  EXPECT_FALSE(j["problems"].empty());
 }
 
 // The README's example, as written there.
