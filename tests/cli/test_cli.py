@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""gradoracle end to end: exit codes 0/1/2, --json parses, --junit validates (xmllint).
+
+usage: test_cli.py GRADORACLE SOURCE_DIR"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+
+exe, src = sys.argv[1], sys.argv[2]
+tutorial = os.path.join(src, "fixtures", "tutorial")
+examples = os.path.join(src, "fixtures", "examples")
+bad = os.path.join(src, "fixtures", "bad")
+failures = []
+
+
+def run(*args):
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=120)
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def junit_ok(path):
+    if shutil.which("xmllint"):
+        r = subprocess.run(["xmllint", "--noout", path], capture_output=True, text=True)
+        if r.returncode != 0:
+            print(r.stderr)
+            return False
+    root = ET.parse(path).getroot()
+    return root.tag == "testsuites" and root.find("testsuite") is not None
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    # A failing fixture: the spec example with one wrong number.
+    with open(os.path.join(examples, "spec-example.json")) as f:
+        doc = json.load(f)
+    doc["name"] = "planted/wrong-grad"
+    doc["program"][4]["data"] = [5, 7, 9.5]
+    failing = os.path.join(tmp, "failing.json")
+    with open(failing, "w") as f:
+        json.dump(doc, f)
+
+    r = run("replay", tutorial, examples)
+    check(r.returncode == 0, f"replay tutorial+examples exits 0 (got {r.returncode})")
+    check(len(r.stdout.strip().splitlines()) >= 7 and all(l.startswith("PASS") for l in r.stdout.splitlines()),
+          "replay prints one PASS line per fixture")
+    r = run("replay", tutorial, failing)
+    check(r.returncode == 1, f"a failing fixture exits 1 (got {r.returncode})")
+    check("program[4]" in r.stdout and "FAIL planted/wrong-grad" in r.stdout, "the failure names its statement")
+    r = run("replay", failing, os.path.join(bad, "unknown-name.json"))
+    check(r.returncode == 2, f"bad input exits 2, even beside a failure (got {r.returncode})")
+    check('program[1].args[0]: no tensor named "y9"' in r.stdout, "bad input names its JSON path")
+    r = run("replay", os.path.join(tmp, "missing.json"))
+    check(r.returncode == 2, "a missing file exits 2")
+    for usage in (["replay"], ["nope"], [], ["gradcheck", "--eps", "-1", tutorial], ["generate", "--out", tmp],
+                  ["generate", "--op", "nope", "--out", tmp], ["replay", "--bogus", tutorial]):
+        r = run(*usage)
+        check(r.returncode == 2, f"usage error {usage} exits 2 (got {r.returncode})")
+
+    # --json on every subcommand, --junit on every subcommand.
+    out = os.path.join(tmp, "gen")
+    cases = {
+        "replay": ["replay", tutorial, failing],
+        "gradcheck": ["gradcheck", "--fast", tutorial, examples],
+        "generate": ["generate", "--op", "linear", "--op", "softmax", "--programs", "3", "--seed", "5", "--out", out],
+        "ops": ["ops"],
+    }
+    for name, args in cases.items():
+        junit = os.path.join(tmp, name + ".xml")
+        r = run(*args, "--json", "--junit", junit)
+        try:
+            report = json.loads(r.stdout)
+            parsed = True
+        except json.JSONDecodeError:
+            parsed = False
+        check(parsed, f"{name} --json prints one JSON document")
+        if parsed:
+            check(report.get("exit_code") == r.returncode, f"{name} --json exit_code matches the exit status")
+        check(os.path.exists(junit) and junit_ok(junit), f"{name} --junit validates as XML")
+        check(not any(n.startswith(name + ".xml.tmp") for n in os.listdir(tmp)), f"{name} leaves no temporary report")
+    r = run("replay", failing, "--json")
+    report = json.loads(r.stdout)
+    check(report["summary"]["failed"] == 1 and report["cases"][0]["detail"]["failures"][0]["path"] == "program[4]",
+          "--json carries the failing path")
+    root = ET.parse(os.path.join(tmp, "replay.xml")).getroot()
+    check(root.find("testsuite").get("failures") == "1", "--junit counts the failure")
+
+    # generate writes fixtures that replay and gradcheck.
+    r = run("generate", "--all", "--programs", "20", "--seed", "11", "--out", out)
+    check(r.returncode == 0, "generate --all --programs exits 0")
+    r = run("replay", out)
+    check(r.returncode == 0, f"generated fixtures replay (exit {r.returncode})")
+    r = run("gradcheck", out)
+    check(r.returncode == 0, f"generated fixtures gradcheck (exit {r.returncode})")
+    r = run("gradcheck", "--eps", "1e-6", "--atol", "1e-7", "--rtol", "1e-5", tutorial)
+    check(r.returncode == 0, "gradcheck with explicit --eps/--atol/--rtol exits 0")
+
+    # bad inputs: each with its expected error, exit 2.
+    n = 0
+    for name in sorted(os.listdir(bad)):
+        if not name.endswith(".json"):
+            continue
+        with open(os.path.join(bad, name[:-5] + ".expected")) as f:
+            expected = f.readline().rstrip("\n")
+        r = run("replay", "--json", os.path.join(bad, name))
+        msg = json.loads(r.stdout)["cases"][0]["message"] if r.returncode == 2 else None
+        check(r.returncode == 2 and msg == expected, f"bad/{name} exits 2 with: {expected}")
+        n += 1
+    check(n >= 30, f"{n} bad-input cases")
+
+print(f"{len(failures)} failures")
+sys.exit(1 if failures else 0)

@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""The engine against PyTorch through fixtures, both ways:
+  1. `gradoracle generate` (every op, random programs, float64 and float32) replayed in torch;
+  2. `torch_fixture.py random-programs` (recorded by torch) replayed and gradchecked by gradoracle.
+
+usage: torch_crosscheck.py GRADORACLE SOURCE_DIR [PROGRAMS_PER_SIDE]"""
+import os
+import subprocess
+import sys
+import tempfile
+
+exe, src = sys.argv[1], sys.argv[2]
+n = int(sys.argv[3]) if len(sys.argv) > 3 else 160
+torch_fixture = os.path.join(src, "tools", "torch_fixture.py")
+python = sys.executable
+
+
+def run(cmd, what):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    lines = (r.stdout + r.stderr).splitlines()
+    bad = [l for l in lines if not l.startswith("PASS") and l.strip()]
+    print(f"{what}: exit {r.returncode}, {sum(l.startswith('PASS') for l in lines)} PASS lines")
+    for l in bad[:20]:
+        print("   ", l)
+    return r.returncode
+
+
+try:
+    import torch  # noqa: F401
+except ImportError:
+    print("python3-torch is missing: the cross-check cannot run (tools/install-deps.sh installs it)")
+    sys.exit(1)
+
+status = 0
+with tempfile.TemporaryDirectory() as tmp:
+    for dtype, seed in (("float64", 1000), ("float32", 2000)):
+        out = os.path.join(tmp, "engine-" + dtype)
+        status |= run([exe, "generate", "--all", "--programs", str(n // 2), "--seed", str(seed), "--dtype", dtype,
+                       "--out", out], f"gradoracle generate ({dtype})")
+        status |= run([python, torch_fixture, "replay", out], f"torch replays the engine's {dtype} fixtures")
+    for dtype, seed in (("float64", 3000), ("float32", 4000)):
+        out = os.path.join(tmp, "torch-" + dtype)
+        status |= run([python, torch_fixture, "random-programs", str(n // 2), "--seed", str(seed), "--dtype", dtype,
+                       "--out", out], f"torch_fixture.py random-programs ({dtype})")
+        status |= run([exe, "replay", out], f"gradoracle replays torch's {dtype} fixtures")
+        status |= run([exe, "gradcheck", out], f"gradoracle gradchecks torch's {dtype} fixtures")
+sys.exit(1 if status else 0)
