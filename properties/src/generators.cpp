@@ -56,7 +56,7 @@ int64_t zigzag(int64_t k) { return (k % 2) ? -(k + 1) / 2 : k / 2; }
 
 bool is_kink_domain(Domain d) { return d == Domain::NonZero || d == Domain::AwayFromKink; }
 
-// Whether a value known to lie in `have` lies in `want`. Unit stands for the adapter's (0.5, 1.5).
+// Whether a value known to lie in `have` lies in `want`. Unit stands for the adapter's [0.5, 1.5].
 enum class Range { Real, Positive, NonZero, AwayFromKink, Bounded, Unit };
 Range range_of(Domain d) {
   switch (d) {
@@ -130,14 +130,14 @@ rc::Gen<Shape> gen_reshape_target(const Shape& s) {
 }  // namespace
 
 rc::Gen<Shape> gen_shape(int min_rank, int max_rank) {
-  return gen::mapcat(gen::inRange(min_rank, max_rank + 1), [](int rank) {
+  return gen::mapcat(in_range(min_rank, max_rank + 1), [](int rank) {
     return gen::map(gen::container<Shape>(static_cast<size_t>(rank), gen_dim()), trim);
   });
 }
 
 rc::Gen<Shape> gen_broadcast_partner(const Shape& full) {
   return gen::exec([full] {
-    const auto drop = static_cast<size_t>(*gen::inRange<int64_t>(0, static_cast<int64_t>(full.size()) + 1));
+    const auto drop = static_cast<size_t>(*in_range<int64_t>(0, static_cast<int64_t>(full.size()) + 1));
     Shape s(full.begin() + static_cast<std::ptrdiff_t>(drop), full.end());
     for (int64_t& d : s) {
       if (*gen_weighted<bool>({{3, false}, {1, true}})) d = 1;
@@ -243,7 +243,7 @@ rc::Gen<OpLayout> gen_layout(const OpSpec& op_ref, const Shape& first) {
         const auto d = static_cast<size_t>(dim < 0 ? dim + rank : dim);
         l.args = {first};
         const int64_t max_more = op->max_args < 0 ? 2 : std::min<int64_t>(2, op->max_args - 1);
-        const int64_t more = *gen::inRange<int64_t>(0, max_more + 1);
+        const int64_t more = *in_range<int64_t>(0, max_more + 1);
         for (int64_t i = 0; i < more; ++i) {
           Shape s = first;
           s[d] = 1;
@@ -269,7 +269,7 @@ rc::Gen<OpLayout> gen_layout(const OpSpec& op_ref, const Shape& first) {
       }
       case ShapeRule::Matmul: {
         const int64_t k = first.back();
-        const int kind = *gen::inRange(0, 3);  // vector, matrix, batched matrix
+        const int kind = *in_range(0, 3);  // vector, matrix, batched matrix
         Shape b;
         if (kind == 0) {
           b = {k};
@@ -299,14 +299,14 @@ rc::Gen<double> gen_value(Domain domain) {
   constexpr double step = 1.0 / 2000;
   switch (domain) {
     case Domain::Real:
-      return gen::map(gen::inRange<int64_t>(0, 12000), [](int64_t k) { return zigzag(k) * step; });
+      return gen::map(in_range<int64_t>(0, 12000), [](int64_t k) { return zigzag(k) * step; });
     case Domain::Bounded:
-      return gen::map(gen::inRange<int64_t>(0, 8000), [](int64_t k) { return zigzag(k) * step; });
+      return gen::map(in_range<int64_t>(0, 8000), [](int64_t k) { return zigzag(k) * step; });
     case Domain::Positive:
-      return gen::map(gen::inRange<int64_t>(0, 5500), [](int64_t k) { return 0.25 + k * step; });
+      return gen::map(in_range<int64_t>(0, 5500), [](int64_t k) { return 0.25 + k * step; });
     case Domain::NonZero:
     case Domain::AwayFromKink:
-      return gen::map(gen::inRange<int64_t>(0, 11000), [](int64_t k) {
+      return gen::map(in_range<int64_t>(0, 11000), [](int64_t k) {
         const double m = 0.25 + static_cast<double>(k / 2) * step;
         return (k % 2) ? -m : m;
       });
@@ -453,12 +453,16 @@ rc::Gen<ProgramCase> gen_program(DType dtype, const ProgramOptions& options) {
       const std::string a = numbered("t", adapters++);
       const Shape shape = n.shape;
       const std::string from = n.name;
+      // sin rather than tanh or sigmoid: no saturation, whose float32 backward (1 - y²)
+      // cancels and would read as a wrong gradient.
       if (want == Domain::Bounded) {
-        p.steps.push_back({a, "tanh", {from}, {}});
+        p.steps.push_back({a, "sin", {from}, {}});
       } else {
         const std::string b = numbered("t", adapters++);
-        p.steps.push_back({b, "sigmoid", {from}, {}});
-        p.steps.push_back({a, "add", {b, 0.5}, {}});
+        const std::string c = numbered("t", adapters++);
+        p.steps.push_back({b, "sin", {from}, {}});
+        p.steps.push_back({c, "mul", {b, 0.5}, {}});
+        p.steps.push_back({a, "add", {c, 1.0}, {}});
       }
       ProgramNode adapted;
       adapted.name = a;
@@ -471,7 +475,7 @@ rc::Gen<ProgramCase> gen_program(DType dtype, const ProgramOptions& options) {
     };
 
     new_leaf(*gen_shape(), Domain::Real);
-    const int steps = *gen::inRange(1, options.max_steps + 1);
+    const int steps = *in_range(1, options.max_steps + 1);
     int made = 0;
     for (int s = 0; s < steps || (made == 0 && s < steps + 8); ++s) {
       std::vector<size_t> eligible;

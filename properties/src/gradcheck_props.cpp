@@ -5,6 +5,8 @@
 #include <map>
 #include <sstream>
 
+#include "gradoracle/fixtures/check.hpp"
+#include "gradoracle/fixtures/interpreter.hpp"
 #include "gradoracle/properties/properties.hpp"
 
 namespace gradoracle::properties {
@@ -46,32 +48,6 @@ fs::path counterexample_dir() {
 
 namespace {
 
-// The program as a function of its leaves that require grad. (The fixture library's
-// interpreter replays the written fixture; this is the same program, step for step.)
-oracle::Function program_function(const ProgramCase& p) {
-  return [p](const std::vector<Tensor>& inputs) {
-    std::map<std::string, Tensor> env;
-    size_t next = 0;
-    for (const auto& [name, t] : p.leaves) env[name] = t.requires_grad ? inputs.at(next++) : make_tensor(t, p.dtype);
-    for (const ProgramCase::Step& s : p.steps) {
-      const OpSpec* op = registry::find(s.op);
-      if (!op) throw Error(ErrorKind::Value, "unknown op " + s.op);
-      std::vector<registry::Arg> args;
-      for (const auto& a : s.args) {
-        if (const auto* n = std::get_if<std::string>(&a)) {
-          args.emplace_back(env.at(*n));
-        } else {
-          args.emplace_back(std::get<double>(a));
-        }
-      }
-      env[s.let] = op->call(args, s.attrs);
-    }
-    std::vector<Tensor> out;
-    for (const std::string& r : p.roots) out.push_back(env.at(r));
-    return out;
-  };
-}
-
 std::string file_stem(const std::string& property) {
   std::string s;
   for (char c : property) s += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '-';
@@ -91,27 +67,45 @@ fs::path write_counterexample(const ProgramCase& p, const std::string& property,
   }
 }
 
-bool outputs_finite(const ProgramCase& p) {
-  NoGradGuard no_grad;
-  std::vector<Tensor> inputs;
-  for (const auto& [name, t] : p.leaves) {
-    if (t.requires_grad) inputs.push_back(make_tensor(t, p.dtype));
+// The values of the roots at the drawn point, by replaying the fixture; throws what the
+// program throws.
+bool outputs_finite(const fixtures::Fixture& f, std::string* error) {
+  fixtures::ReplayOptions options;
+  options.check_expects = false;
+  const fixtures::ReplayResult ref = fixtures::replay(f, options);
+  if (!ref.passed()) {
+    *error = "the program failed: " + ref.failures.front().to_string();
+    return true;
   }
-  for (const Tensor& y : program_function(p)(inputs)) {
-    for (double v : y.to_vector()) {
-      if (!std::isfinite(v)) return false;
+  for (const fixtures::Statement& s : f.program) {
+    if (const auto* b = s.as<fixtures::BackwardStatement>()) {
+      for (double v : ref.env.at(b->of).to_vector()) {
+        if (!std::isfinite(v)) return false;
+      }
     }
   }
   return true;
 }
 
-void check_case(const ProgramCase& p, const std::string& property, CaseStats* stats, const fs::path& dir) {
+// Programs only: a float32 failure below this relative error that float64 passes is rounding.
+constexpr double kFloat32Conditioning = 0.02;
+
+void check_case(const ProgramCase& p, const std::string& property, CaseStats* stats, const fs::path& dir,
+                bool programs) {
   oracle::GradCheckResult r;
   std::string error;
   bool finite = true;
   try {
-    finite = outputs_finite(p);
-    if (finite) r = gradcheck_case(p);
+    const fixtures::Fixture f = to_fixture(p);
+    finite = outputs_finite(f, &error);
+    if (finite && error.empty()) {
+      const fixtures::FixtureCheck check = fixtures::gradcheck_fixture(f);
+      if (check.result) {
+        r = *check.result;
+      } else if (check.status == fixtures::CheckStatus::Fail) {
+        error = check.reason;
+      }  // skipped (no leaf requires grad): nothing to check, a pass
+    }
   } catch (const std::exception& e) {
     error = std::string("the program threw: ") + e.what();
   }
@@ -133,6 +127,17 @@ void check_case(const ProgramCase& p, const std::string& property, CaseStats* st
     }
   }
   if (error.empty() && r.passed) return;
+  if (programs && error.empty() && p.dtype == DType::Float32 && !r.worst.empty() && r.worst.front().rel_error < kFloat32Conditioning) {
+    // A small relative error in float32 that float64 does not show: rounding amplified by
+    // an ill-conditioned composition (1 - tanh² near saturation), not a wrong gradient.
+    ProgramCase wide = p;
+    wide.dtype = DType::Float64;
+    const fixtures::FixtureCheck again = gradcheck_case(wide);
+    if (again.passed()) {
+      if (stats) ++stats->discarded;
+      RC_DISCARD("float32 rounding under ill-conditioning (float64 passes)");
+    }
+  }
   const std::string diagnosis = error.empty() ? r.to_string() : error;
   const fs::path fixture = write_counterexample(p, property, diagnosis, dir);
   if (stats) {
@@ -148,22 +153,16 @@ void check_case(const ProgramCase& p, const std::string& property, CaseStats* st
 
 }  // namespace
 
-oracle::GradCheckResult gradcheck_case(const ProgramCase& p) {
-  std::vector<Tensor> inputs;
-  for (const auto& [name, t] : p.leaves) {
-    if (t.requires_grad) inputs.push_back(make_tensor(t, p.dtype));
-  }
-  return oracle::gradcheck(program_function(p), inputs);
-}
+fixtures::FixtureCheck gradcheck_case(const ProgramCase& p) { return fixtures::gradcheck_fixture(to_fixture(p)); }
 
 void prop_op_gradcheck(const OpSpec& op, DType dtype, CaseStats* stats, const fs::path& dir) {
   const OpCase c = *gen_op_case(op, dtype);
-  check_case(to_program(c), "op-" + op.name + "-" + name(dtype), stats, dir);
+  check_case(to_program(c), "op-" + op.name + "-" + name(dtype), stats, dir, false);
 }
 
 void prop_program_gradcheck(DType dtype, CaseStats* stats, const ProgramOptions& options, const fs::path& dir) {
   ProgramCase p = *gen_program(dtype, options);
-  check_case(p, std::string("program-") + name(dtype), stats, dir);
+  check_case(p, std::string("program-") + name(dtype), stats, dir, true);
 }
 
 }  // namespace gradoracle::properties

@@ -207,11 +207,11 @@ void prop_detach_cuts_path(DType dtype) {
 }
 
 void prop_split_batch(DType dtype) {
-  const int64_t in = *gen::inRange<int64_t>(1, 5);
-  const int64_t hidden = *gen::inRange<int64_t>(1, 5);
-  const int64_t out = *gen::inRange<int64_t>(1, 4);
-  const int64_t n1 = *gen::inRange<int64_t>(0, 4);
-  const int64_t n2 = *gen::inRange<int64_t>(0, 4);
+  const int64_t in = *in_range<int64_t>(1, 5);
+  const int64_t hidden = *in_range<int64_t>(1, 5);
+  const int64_t out = *in_range<int64_t>(1, 4);
+  const int64_t n1 = *in_range<int64_t>(0, 4);
+  const int64_t n2 = *in_range<int64_t>(0, 4);
   // The activation: none (one linear layer, with a closed form), or any registered unary op over the reals.
   std::vector<std::string> activations = {""};
   for (const OpSpec* op : fuzzable_ops()) {
@@ -262,7 +262,7 @@ void prop_split_batch(DType dtype) {
 }
 
 void prop_clip_grad_norm(DType dtype) {
-  const int count = *gen::inRange(1, 4);
+  const int count = *in_range(1, 4);
   std::vector<Tensor> params;
   std::vector<Tensor> before;
   for (int i = 0; i < count; ++i) {

@@ -1,1 +1,58 @@
+// The generators draw what they promise: shapes in bounds, broadcastable pairs, values inside
+// each Domain, and programs that are valid format-v1 fixtures.
+#include "gradoracle/fixtures/interpreter.hpp"
 #include "property_test.hpp"
+
+namespace gradoracle::properties {
+namespace {
+
+GRADORACLE_PROP(Generators, ShapesHaveRankAtMost4AndDimsAtMost6, 300, ()) {
+  const Shape s = *gen_shape();
+  RC_ASSERT(s.size() <= 4u);
+  for (int64_t d : s) RC_ASSERT(d >= 0 && d <= kMaxDim);
+  RC_ASSERT(numel(s) <= kMaxNumel);
+  RC_CLASSIFY(numel(s) == 0, "zero-size");
+  RC_CLASSIFY(s.empty(), "0-d");
+}
+
+GRADORACLE_PROP(Generators, BroadcastPairsBroadcast, 300, (const BroadcastPair& p)) {
+  RC_ASSERT(broadcast_shapes(p.a, p.b).size() == std::max(p.a.size(), p.b.size()));
+}
+
+GRADORACLE_PROP(Generators, ValuesLieInsideTheirDomain, 300, ()) {
+  using registry::Domain;
+  const Domain d = *gen_choice<Domain>(
+      {Domain::Real, Domain::Positive, Domain::NonZero, Domain::AwayFromKink, Domain::Bounded});
+  for (double v : *gen_values(d, 8)) {
+    switch (d) {
+      case Domain::Real: RC_ASSERT(std::abs(v) <= 3.0); break;
+      case Domain::Bounded: RC_ASSERT(std::abs(v) <= 2.0); break;
+      case Domain::Positive: RC_ASSERT(v >= 0.25); break;
+      case Domain::NonZero:
+      case Domain::AwayFromKink: RC_ASSERT(std::abs(v) >= 0.25); break;
+    }
+  }
+}
+
+GRADORACLE_PROP(Generators, OpCasesRunForwardForEveryOp, 100, ()) {
+  const auto ops = fuzzable_ops();
+  const registry::OpSpec* op = *gen_choice(ops);
+  const OpCase c = *gen_op_case(*op, DType::Float64);
+  RC_ASSERT(to_program(c).root_shapes.size() == 1u);
+  (void)output_shape(c);  // throws if the engine refuses the drawn layout
+}
+
+GRADORACLE_PROP(Generators, ProgramsAreValidFixturesThatReplay, 200, ()) {
+  const ProgramCase p = *gen_program(*rc::gen::arbitrary<DType>());
+  RC_ASSERT(!p.roots.empty());
+  const fixtures::Fixture f = to_fixture(p);
+  RC_ASSERT(fixtures::parse_fixture(fixtures::to_json(f)) == f);
+  fixtures::ReplayOptions o;
+  o.check_expects = false;
+  const auto r = fixtures::replay(f, o);
+  RC_ASSERT(r.passed());
+  RC_CLASSIFY(p.steps.size() > 3, "more than 3 steps");
+}
+
+}  // namespace
+}  // namespace gradoracle::properties

@@ -1,1 +1,98 @@
+// The in-process runner that `gradoracle check` calls: coverage, budgets, shards, determinism.
+#include <set>
+
+#include "broken_ops.hpp"
 #include "property_test.hpp"
+
+namespace gradoracle::properties {
+namespace {
+
+TEST(Runner, SweepsEveryFuzzableOpInBothDtypes) {
+  RunOptions o;
+  o.seed = 1;
+  o.cases = 10;
+  const auto results = run_op_sweep(o);
+  EXPECT_EQ(results.size(), 2 * fuzzable_ops().size());
+  for (const PropertyResult& r : results) {
+    EXPECT_TRUE(r.passed) << r.id << ": " << r.message << "\n" << r.counterexample;
+    EXPECT_EQ(r.cases, 10) << r.id;
+    EXPECT_LT(r.discarded, r.cases) << r.id << ": too many draws land on kinks or domain edges";
+  }
+}
+
+TEST(Runner, FiltersByOpAndDtype) {
+  RunOptions o;
+  o.cases = 5;
+  o.ops = {"softmax", "matmul"};
+  o.dtypes = {DType::Float32};
+  const auto results = run_op_sweep(o);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].id, "op/matmul/float32");
+  EXPECT_EQ(results[1].id, "op/softmax/float32");
+  EXPECT_EQ(results[1].op, "softmax");
+}
+
+TEST(Runner, ProgramsAreMostlyCheckedNotDiscarded) {
+  RunOptions o;
+  o.seed = 3;
+  o.cases = 100;
+  for (const PropertyResult& r : run_program_sweep(o)) {
+    EXPECT_TRUE(r.passed) << r.message << "\n" << r.counterexample;
+    EXPECT_LT(r.discarded, r.cases / 2) << r.id;
+  }
+}
+
+TEST(Runner, StructuralPropertiesPass) {
+  RunOptions o;
+  o.seed = 5;
+  o.cases = 20;
+  const auto results = run_structural(o);
+  EXPECT_EQ(results.size(), 12u);
+  for (const PropertyResult& r : results) EXPECT_TRUE(r.passed) << r.id << ": " << r.message << "\n" << r.counterexample;
+}
+
+TEST(Runner, ShardsPartitionTheTasks) {
+  RunOptions o;
+  std::vector<std::string> all;
+  for (const Task& t : all_tasks(o)) all.push_back(t.id);
+  std::multiset<std::string> seen;
+  o.shard_count = 3;
+  for (int i = 0; i < 3; ++i) {
+    o.shard_index = i;
+    const auto tasks = all_tasks(o);
+    EXPECT_GE(tasks.size(), all.size() / 3);
+    for (const Task& t : tasks) seen.insert(t.id);
+  }
+  EXPECT_EQ(seen, std::multiset<std::string>(all.begin(), all.end()));
+}
+
+TEST(Runner, SameSeedSameCounterexample) {
+  const registry::ScopedExtraOps extra(broken::table());
+  RunOptions o;
+  o.seed = 99;
+  o.table = &broken::table();
+  o.ops = {"broken_softmax"};
+  o.dtypes = {DType::Float64};
+  o.counterexample_dir = std::filesystem::path(GRADORACLE_COUNTEREXAMPLES) / "planted";
+  const auto a = run_op_sweep(o);
+  const auto b = run_op_sweep(o);
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_FALSE(a[0].passed);
+  EXPECT_EQ(a[0].counterexample, b[0].counterexample);
+  EXPECT_EQ(a[0].reproduce, b[0].reproduce);
+  EXPECT_NE(a[0].reproduce.find("seed=99"), std::string::npos) << a[0].reproduce;
+}
+
+TEST(Runner, ReportsProgressPerProperty) {
+  RunOptions o;
+  o.cases = 2;
+  o.ops = {"exp"};
+  std::vector<std::string> seen;
+  o.on_result = [&](const PropertyResult& r) { seen.push_back(r.id); };
+  run_op_sweep(o);
+  EXPECT_EQ(seen, (std::vector<std::string>{"op/exp/float64", "op/exp/float32"}));
+}
+
+}  // namespace
+}  // namespace gradoracle::properties

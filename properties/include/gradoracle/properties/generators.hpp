@@ -63,20 +63,27 @@ struct ProgramCase {
 // The one-step program of an op case: leaves a0, a1, ..., `let y = op(...)`, root y.
 ProgramCase to_program(const OpCase& c);
 
-// ---- choices that shrink (rc::gen::elementOf and weightedElement do not shrink) ----
+// ---- draws over their whole range at every RapidCheck size, shrinking ----
+
+// An integer in [min, max), uniformly whatever the case's size (rc::gen::inRange narrows the
+// range at small sizes); shrinks towards min.
+template <class T>
+rc::Gen<T> in_range(T min, T max) {
+  return rc::gen::resize(rc::kNominalSize, rc::gen::inRange<T>(min, max));
+}
 
 // One of `options`, uniformly; shrinks towards the first.
 template <class T>
 rc::Gen<T> gen_choice(std::vector<T> options) {
   const auto n = options.size();
-  return rc::gen::map(rc::gen::inRange<size_t>(0, n), [options = std::move(options)](size_t i) { return options[i]; });
+  return rc::gen::map(in_range<size_t>(0, n), [options = std::move(options)](size_t i) { return options[i]; });
 }
 // One of the weighted options; shrinks towards the first.
 template <class T>
 rc::Gen<T> gen_weighted(std::vector<std::pair<int, T>> options) {
   int total = 0;
   for (const auto& o : options) total += o.first;
-  return rc::gen::map(rc::gen::inRange(0, total), [options = std::move(options)](int k) {
+  return rc::gen::map(in_range(0, total), [options = std::move(options)](int k) {
     for (const auto& [w, v] : options) {
       if (k < w) return v;
       k -= w;
@@ -132,14 +139,14 @@ rc::Gen<TensorCase> gen_tensor(const Shape& shape, registry::Domain domain);
 rc::Gen<OpCase> gen_op_case(const registry::OpSpec& op, DType dtype);
 
 struct ProgramOptions {
-  int max_depth = 3;   // longest chain of ops from a leaf to a root (domain adapters excluded)
-  int max_steps = 5;   // ops drawn (domain adapters excluded)
+  int max_depth = 4;   // longest chain of ops from a leaf to a root (domain adapters excluded)
+  int max_steps = 6;   // ops drawn (domain adapters excluded)
   // Ops to draw from; empty: every fuzzable op in the registry.
   std::vector<const registry::OpSpec*> ops;
 };
 // A random DAG of registered ops. An argument whose op has a Domain gets either a fresh leaf
-// inside it or an earlier result passed through a domain adapter (sigmoid(v) + 0.5, in
-// (0.5, 1.5); tanh(v) for Bounded), so every program is differentiable where it is drawn.
+// inside it or an earlier result passed through a domain adapter (sin(v)·0.5 + 1, in
+// [0.5, 1.5]; sin(v) for Bounded), so every program is differentiable where it is drawn.
 rc::Gen<ProgramCase> gen_program(DType dtype, const ProgramOptions& options = {});
 
 // ---- evaluation helpers (engine only) ----

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "gradoracle/fixtures/fixture.hpp"
+#include "gradoracle/fixtures/check.hpp"
 #include "gradoracle/oracle/gradcheck.hpp"
 #include "gradoracle/properties/generators.hpp"
 
@@ -30,8 +30,8 @@ struct CaseStats {
 // upstream) per root. `gradoracle gradcheck FILE` checks it as the property did; `replay` runs it.
 fixtures::Fixture to_fixture(const ProgramCase& p, const std::string& description = "");
 
-// The fixture gradcheck of a case: its program as one function of its leaves.
-oracle::GradCheckResult gradcheck_case(const ProgramCase& p);
+// The fixture gradcheck of a case (fixtures::gradcheck_fixture of to_fixture(p)).
+fixtures::FixtureCheck gradcheck_case(const ProgramCase& p);
 
 // Where shrunk counterexamples go: $GRADORACLE_COUNTEREXAMPLE_DIR, else build/counterexamples
 // under the current directory.

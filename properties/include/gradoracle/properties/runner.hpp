@@ -54,9 +54,9 @@ struct RunOptions {
 };
 
 // Default cases per property, sized for the whole suite to run in < 60 s on 2 cores.
-inline constexpr int kOpCases = 30;
-inline constexpr int kProgramCases = 60;
-inline constexpr int kStructuralCases = 50;
+inline constexpr int kOpCases = 200;
+inline constexpr int kProgramCases = 500;
+inline constexpr int kStructuralCases = 200;
 
 // One task of the suite: a property with its id and default case count.
 struct Task {
