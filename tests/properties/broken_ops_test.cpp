@@ -38,6 +38,8 @@ TEST_P(BrokenOps, AreCaughtAndShrunkToASmallCase) {
       if (const auto* op = s.as<fixtures::OpStatement>()) names_op |= op->op == GetParam();
     }
     EXPECT_TRUE(names_op);
+    // `gradoracle gradcheck FILE` sees the same failure.
+    EXPECT_FALSE(fixtures::gradcheck_fixture(f).passed()) << r.fixture;
     // Replaying the reproduce string runs exactly the shrunk case, which fails again.
     RunOptions again = o;
     again.reproduce = r.reproduce;

@@ -5,8 +5,18 @@
 namespace gradoracle::properties::testing {
 
 namespace {
-// Counterexample fixtures go to the build tree unless GRADORACLE_COUNTEREXAMPLE_DIR says otherwise.
-const bool kDirSet = [] { return setenv("GRADORACLE_COUNTEREXAMPLE_DIR", GRADORACLE_COUNTEREXAMPLES, 0) == 0; }();
+// Before RapidCheck reads its configuration (on first use): counterexample fixtures go to the
+// build tree unless GRADORACLE_COUNTEREXAMPLE_DIR says otherwise, and under ctest the fixed
+// seed GRADORACLE_PROPERTY_SEED applies unless RC_PARAMS names one.
+const bool kDirSet = [] {
+  const char* seed = std::getenv("GRADORACLE_PROPERTY_SEED");
+  const char* params = std::getenv("RC_PARAMS");
+  const std::string given = params ? params : "";
+  if (seed && *seed && given.find("seed=") == std::string::npos) {
+    setenv("RC_PARAMS", ("seed=" + std::string(seed) + " " + given).c_str(), 1);
+  }
+  return setenv("GRADORACLE_COUNTEREXAMPLE_DIR", GRADORACLE_COUNTEREXAMPLES, 0) == 0;
+}();
 }  // namespace
 
 bool rc_params_sets(const std::string& key) {
