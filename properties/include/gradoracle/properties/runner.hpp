@@ -28,8 +28,8 @@ struct PropertyResult {
   bool gave_up = false;        // too many discards: reported as a failure of the generators
   int cases = 0;               // cases checked (RapidCheck's successes, plus the failing one)
   int discarded = 0;           // drawn again: kinks, domain edges
-  double worst_abs = 0.0;      // largest |analytic - numeric| among failing entries (0 when all pass)
-  double worst_rel = 0.0;      // largest relative error among failing entries
+  double worst_abs = 0.0;      // largest |analytic - numeric| among the checker's worst entries, all cases
+  double worst_rel = 0.0;      // largest relative error among them
   double seconds = 0.0;
   uint64_t seed = 0;
   std::string message;         // the failure: the checker's diagnosis of the shrunk case
