@@ -81,6 +81,7 @@ const char* step_name(Step s) { return s == Step::Relative ? "relative" : "absol
 // The full-mode inequality, NaN matching NaN only: fills abs/rel error and allowed.
 void judge(EntryReport& e, const Tolerance& tol, double k) {
   const double a = e.analytic, n = e.numeric;
+  e.nonfinite = !std::isfinite(a) || !std::isfinite(n);
   const double scale = std::max(std::abs(a), std::abs(n));
   e.allowed = tol.atol + tol.rtol * (std::isfinite(scale) ? scale : 0.0) + k * e.estimate;
   if (std::isnan(a) || std::isnan(n)) {
@@ -149,8 +150,8 @@ class Run {
   Values base_;                        // the unperturbed float64 outputs
   std::vector<DType> base_dtypes_;
   HoldState hold_;
-  std::vector<EntryReport> failing_, kinks_, worst_;  // the worst few of each (bounded)
-  double failing_floor_ = -1, kinks_floor_ = -1, worst_floor_ = -1;  // below these, an entry cannot make the list
+  std::vector<EntryReport> failing_, kinks_, worst_, nonfinite_;  // the worst few of each (bounded)
+  double failing_floor_ = -1, kinks_floor_ = -1, worst_floor_ = -1, nonfinite_floor_ = -1;  // below these, an entry cannot make the list
   // Whether every failing entry has analytic = ratio·numeric (a wrong factor), tracked over all.
   double ratio_ = kNaN;
   bool same_ratio_ = true;
@@ -476,6 +477,13 @@ void Run::take(const EntryReport& e) {
   PairReport& p = pair(e.input, e.output);
   ++p.checked;
   bool failed = false;
+  if (e.nonfinite) {  // not judged by the inequality: counted and listed apart
+    ++p.nonfinite;
+    ++r_.nonfinite_count;
+    if (!(o_.allow_nonfinite && e.nonfinite_agree())) ++r_.nonfinite_failures;
+    keep(nonfinite_, nonfinite_floor_, e, false);
+    return;
+  }
   if (e.kink) {
     ++p.kinks;
     ++r_.kink_count;
@@ -547,10 +555,11 @@ void Run::fast() {
         }
         pr.analytic = a;
         pr.numeric = n;
+        pr.nonfinite = !std::isfinite(a) || !std::isfinite(n);
         pr.abs_error = std::isnan(a) != std::isnan(n) ? kInf : (std::isnan(a) ? 0.0 : std::abs(a - n));
         pr.allowed = r_.tolerance.atol * wn * norm2(v[J]) + r_.tolerance.rtol * norm2(gi) * wn / sqrt_n +
                      o_.estimate_weight * e;
-        pr.passed = pr.abs_error <= pr.allowed;
+        pr.passed = !pr.nonfinite && pr.abs_error <= pr.allowed;
         if (!pr.passed) {
           pair_failed[I][J] = 1;
           pair(i, j).probes_passed = false;
@@ -587,7 +596,7 @@ void Run::fast() {
       if (pair_failed[static_cast<size_t>(i)][static_cast<size_t>(j)] && o_.explain_fast_failures) {
         full_pairs({i}, {j});
         PairReport& q = pair(i, j);
-        if (q.failures == 0 && !q.probes_passed) {  // the entries are authoritative: a note, not a failure
+        if (q.failures == 0 && q.nonfinite == 0 && !q.probes_passed) {  // the entries are authoritative: a note, not a failure
           notes_.push_back("a probe of input " + std::to_string(i) + " / output " + std::to_string(j) +
                            " exceeded its tolerance but every entry of the full Jacobian passes (an error spread "
                            "below the per-entry tolerance: tighten rtol to see it entrywise)");
@@ -605,12 +614,7 @@ std::string Run::advise() const {
   std::vector<std::string> tips;
   if (!failing_.empty()) {
     const EntryReport& w = failing_.front();
-    if (!std::isfinite(w.numeric)) {
-      tips.push_back("the numeric derivative is not finite: the input lies outside the function's domain (draw from "
-                     "the op's registry Domain) or the step crosses a pole; try a smaller eps");
-    } else if (!std::isfinite(w.analytic)) {
-      tips.push_back("backward produced a non-finite gradient where the function is differentiable");
-    } else if (std::abs(w.analytic + w.numeric) <= w.allowed && std::abs(w.numeric) > w.allowed) {
+    if (std::abs(w.analytic + w.numeric) <= w.allowed && std::abs(w.numeric) > w.allowed) {
       tips.push_back("analytic = -numeric: a sign flip in backward");
     } else if (w.analytic == 0.0) {
       tips.push_back("analytic gradient is 0 where the numeric one is not: backward does not reach this element "
@@ -635,6 +639,22 @@ std::string Run::advise() const {
       tips.push_back("the numeric side is noisy here (estimate " + num(w.estimate) +
                      "): try Scheme::Richardson, a larger eps, or Step::Relative");
     }
+  }
+  if (!nonfinite_.empty()) {
+    const EntryReport& w = nonfinite_.front();
+    const bool a_ok = std::isfinite(w.analytic), n_ok = std::isfinite(w.numeric);
+    std::string tip = std::to_string(r_.nonfinite_count) + " entries have a NaN/Inf side (first: analytic " +
+                      num(w.analytic) + ", numeric " + num(w.numeric) + "): ";
+    if (a_ok && !n_ok)
+      tip += "the function is not finite near this input (outside its domain, at a pole, or overflowing under "
+             "the step); draw inputs inside the op's Domain or try a smaller eps";
+    else if (!a_ok && n_ok)
+      tip += "backward produced a non-finite gradient where finite differences are finite (0*inf in a chain "
+             "rule, a division by a saved zero, an overflow in the input dtype)";
+    else
+      tip += "both sides are non-finite: the function itself is NaN/Inf here, nothing can be verified" +
+             std::string(o_.allow_nonfinite ? "" : " (allow_nonfinite accepts entries whose sides agree)");
+    tips.push_back(tip);
   }
   if (r_.kink_count > 0) {
     tips.push_back(std::to_string(r_.kink_count) +
@@ -741,7 +761,9 @@ GradCheckResult Run::go() {
   if (worst.size() > k) worst.resize(k);
   r_.worst = worst;
   r_.kinks.assign(kinks_.begin(), kinks_.begin() + static_cast<std::ptrdiff_t>(std::min(k, kinks_.size())));
-  r_.passed = r_.failure_count == 0 && r_.problems.empty() && !probe_unexplained_;
+  std::stable_sort(nonfinite_.begin(), nonfinite_.end(), by_badness);
+  r_.nonfinite.assign(nonfinite_.begin(), nonfinite_.begin() + static_cast<std::ptrdiff_t>(std::min(k, nonfinite_.size())));
+  r_.passed = r_.failure_count == 0 && r_.nonfinite_failures == 0 && r_.problems.empty() && !probe_unexplained_;
   r_.advice = advise();
   return std::move(r_);
 }
@@ -756,6 +778,35 @@ GradCheckResult GradChecker::check(const Function& f, const std::vector<Tensor>&
 GradCheckError::GradCheckError(GradCheckResult result)
     : std::runtime_error(result.to_string()), result_(std::move(result)) {}
 
+bool EntryReport::nonfinite_agree() const {
+  return nonfinite && ((std::isnan(analytic) && std::isnan(numeric)) || (std::isinf(analytic) && analytic == numeric));
+}
+const char* EntryReport::status() const {
+  if (nonfinite) return "nonfinite";
+  if (kink) return "kink";
+  return passed() ? "pass" : "fail";
+}
+
+const char* name(GradCheckStatus s) {
+  switch (s) {
+    case GradCheckStatus::Passed: return "passed";
+    case GradCheckStatus::Failed: return "failed";
+    case GradCheckStatus::NonFinite: return "nonfinite";
+  }
+  return "?";
+}
+
+GradCheckStatus GradCheckResult::status() const {
+  if (passed) return GradCheckStatus::Passed;
+  int failed_probes = 0;
+  for (const ProbeReport& p : probes) failed_probes += (!p.passed && !p.nonfinite) ? 1 : 0;
+  bool explained = true;  // every failed finite probe's pair got its full Jacobian
+  for (const PairReport& p : pairs) explained = explained && (p.probes_passed || p.full_jacobian);
+  if (failure_count == 0 && problems.empty() && nonfinite_failures > 0 && (failed_probes == 0 || explained))
+    return GradCheckStatus::NonFinite;
+  return GradCheckStatus::Failed;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reports
 
@@ -764,7 +815,9 @@ std::string entry_line(const EntryReport& e) {
   std::ostringstream os;
   os << "d out" << e.output << index_string(e.output_index) << " / d in" << e.input << index_string(e.input_index)
      << ": analytic " << num(e.analytic) << ", numeric " << num(e.numeric);
-  if (e.kink) {
+  if (e.nonfinite) {
+    os << "  NON-FINITE" << (e.nonfinite_agree() ? " (both sides)" : "");
+  } else if (e.kink) {
     os << " (kink: left " << num(e.left) << ", right " << num(e.right) << ")";
   } else {
     os << ", abs err " << num(e.abs_error) << ", rel err " << num(e.rel_error) << ", estimate " << num(e.estimate)
@@ -777,7 +830,8 @@ nlohmann::json entry_json(const EntryReport& e) {
                         {"output_index", e.output_index}, {"analytic", jnum(e.analytic)}, {"numeric", jnum(e.numeric)},
                         {"abs_error", jnum(e.abs_error)}, {"rel_error", jnum(e.rel_error)},
                         {"estimate", jnum(e.estimate)},   {"allowed", jnum(e.allowed)},   {"kink", e.kink},
-                        {"left", jnum(e.left)},           {"right", jnum(e.right)},       {"passed", e.passed()}};
+                        {"left", jnum(e.left)},           {"right", jnum(e.right)},       {"passed", e.passed()},
+                        {"nonfinite", e.nonfinite},       {"status", e.status()}};
 }
 }  // namespace
 
@@ -785,7 +839,9 @@ std::ostream& operator<<(std::ostream& os, const EntryReport& e) { return os << 
 
 std::string GradCheckResult::to_string() const {
   std::ostringstream os;
-  os << "gradcheck " << (passed ? "passed" : "FAILED") << " (" << (fast_mode ? "fast" : "full") << " mode, "
+  const GradCheckStatus st = status();
+  os << "gradcheck " << (st == GradCheckStatus::Passed ? "passed" : st == GradCheckStatus::NonFinite ? "FAILED: non-finite" : "FAILED")
+     << " (" << (fast_mode ? "fast" : "full") << " mode, "
      << scheme_name(scheme) << " differences, " << step_name(step) << " eps " << num(eps) << ", atol "
      << num(tolerance.atol) << ", rtol " << num(tolerance.rtol) << ", k " << num(estimate_weight);
   if (fast_mode) os << ", seed " << seed;
@@ -800,6 +856,7 @@ std::string GradCheckResult::to_string() const {
   for (const PairReport& p : pairs) checked += p.checked;
   os << "  " << failure_count << " failing of " << checked << " entries checked";
   if (kink_count) os << ", " << kink_count << " at kinks";
+  if (nonfinite_count) os << ", " << nonfinite_count << " non-finite (NaN/Inf on a side, not judged; " << nonfinite_failures << " failing)";
   os << "\n";
   if (!worst.empty() && !worst.front().passed()) os << "  worst: " << entry_line(worst.front()) << "\n";
   if (!worst.empty()) {
@@ -810,6 +867,10 @@ std::string GradCheckResult::to_string() const {
     os << "  kinks:\n";
     for (const EntryReport& e : kinks) os << "    " << entry_line(e) << "\n";
   }
+  if (!nonfinite.empty()) {
+    os << "  non-finite " << nonfinite.size() << " of " << nonfinite_count << ":\n";
+    for (const EntryReport& e : nonfinite) os << "    " << entry_line(e) << "\n";
+  }
   int failed_probes = 0;
   for (const ProbeReport& p : probes) failed_probes += p.passed ? 0 : 1;
   if (fast_mode) {
@@ -817,7 +878,8 @@ std::string GradCheckResult::to_string() const {
     for (const ProbeReport& p : probes) {
       if (p.passed) continue;
       os << "    probe " << p.probe << " in" << p.input << "/out" << p.output << ": v'Ju analytic " << num(p.analytic)
-         << ", numeric " << num(p.numeric) << ", abs err " << num(p.abs_error) << ", allowed " << num(p.allowed) << "\n";
+         << ", numeric " << num(p.numeric) << ", abs err " << num(p.abs_error) << ", allowed " << num(p.allowed)
+         << (p.nonfinite ? "  NON-FINITE" : "") << "\n";
     }
   }
   for (const std::string& p : problems) os << "  problem: " << p << "\n";
@@ -830,6 +892,7 @@ std::ostream& operator<<(std::ostream& os, const GradCheckResult& r) { return os
 nlohmann::json GradCheckResult::to_json() const {
   nlohmann::json j;
   j["passed"] = passed;
+  j["status"] = name(status());
   j["mode"] = fast_mode ? "fast" : "full";
   j["seed"] = seed;
   j["eps"] = eps;
@@ -845,6 +908,8 @@ nlohmann::json GradCheckResult::to_json() const {
   j["output_shapes"] = output_shapes;
   j["failure_count"] = failure_count;
   j["kink_count"] = kink_count;
+  j["nonfinite_count"] = nonfinite_count;
+  j["nonfinite_failures"] = nonfinite_failures;
   j["pairs"] = nlohmann::json::array();
   for (const PairReport& p : pairs) {
     j["pairs"].push_back({{"input", p.input},
@@ -854,6 +919,7 @@ nlohmann::json GradCheckResult::to_json() const {
                           {"checked", p.checked},
                           {"failures", p.failures},
                           {"kinks", p.kinks},
+                          {"nonfinite", p.nonfinite},
                           {"probes_passed", p.probes_passed},
                           {"full_jacobian", p.full_jacobian}});
   }
@@ -861,6 +927,8 @@ nlohmann::json GradCheckResult::to_json() const {
   for (const EntryReport& e : worst) j["worst"].push_back(entry_json(e));
   j["kinks"] = nlohmann::json::array();
   for (const EntryReport& e : kinks) j["kinks"].push_back(entry_json(e));
+  j["nonfinite"] = nlohmann::json::array();
+  for (const EntryReport& e : nonfinite) j["nonfinite"].push_back(entry_json(e));
   j["probes"] = nlohmann::json::array();
   for (const ProbeReport& p : probes) {
     j["probes"].push_back({{"input", p.input},
@@ -870,7 +938,8 @@ nlohmann::json GradCheckResult::to_json() const {
                            {"numeric", jnum(p.numeric)},
                            {"abs_error", jnum(p.abs_error)},
                            {"allowed", jnum(p.allowed)},
-                           {"passed", p.passed}});
+                           {"passed", p.passed},
+                           {"nonfinite", p.nonfinite}});
   }
   j["problems"] = problems;
   j["advice"] = advice;

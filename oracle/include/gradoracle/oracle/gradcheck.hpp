@@ -6,7 +6,13 @@
 //     |a − n| ≤ atol + rtol·max(|a|, |n|) + k·estimate          (k = estimate_weight)
 //
 // where `estimate` bounds the numeric side's own error (rounding 16·ε₆₄·|f|/h, plus, under the
-// Richardson scheme, the truncation estimate |R − D(h/2)|). NaN matches NaN only.
+// Richardson scheme, the truncation estimate |R − D(h/2)|).
+//
+// Non-finite entries: where the analytic or the numeric side is NaN or ±Inf, the inequality
+// says nothing, so such an entry is not judged by it: it is flagged `nonfinite`, counted in
+// `nonfinite_count`, listed in `nonfinite` (not in `worst`), and fails the check (as in
+// torch.autograd.gradcheck, whose allclose has equal_nan=False) — unless both sides are the
+// same non-finite value and `allow_nonfinite` is set. The result's status() is then NonFinite.
 //
 // Fast mode (torch's fast_mode, made not to go blind): q probes of Gaussian u (input-sized,
 // scaled by the step's per-element scale s) and v (output-sized) compare, for each selected
@@ -78,6 +84,7 @@ struct GradCheckOptions {
   bool check_output_stability = true;     // outputs keep shape and dtype under perturbation; true
   bool detect_kinks = true;               // flag entries whose one-sided differences disagree; true
   bool kinks_fail = false;                // count a kink as a failure; false (reported apart)
+  bool allow_nonfinite = false;           // an entry whose two sides are the same NaN/±Inf passes; false
   std::vector<int> inputs;                // indices of the inputs to check; empty = all
   std::vector<int> outputs;               // indices of the outputs to check; empty = all
   bool fast_mode = false;                 // vᵀJu probes instead of the full Jacobian; false
@@ -103,9 +110,13 @@ struct EntryReport {
   double estimate = 0.0;               // the numeric side's error estimate
   double allowed = 0.0;                // atol + rtol·max(|a|, |n|) + k·estimate
   bool kink = false;                   // one-sided differences disagree: not differentiable here
+  bool nonfinite = false;              // analytic or numeric is NaN or ±Inf: not judged by the inequality
   double left = 0.0;                   // backward one-sided difference (f(x) − f(x−h))/h
   double right = 0.0;                  // forward one-sided difference (f(x+h) − f(x))/h
-  bool passed() const { return !kink && abs_error <= allowed; }
+  bool passed() const { return !kink && !nonfinite && abs_error <= allowed; }
+  // Both sides the same non-finite value (NaN and NaN, or equal infinities).
+  bool nonfinite_agree() const;
+  const char* status() const;          // "pass", "fail", "kink", "nonfinite"
 };
 
 // One fast-mode probe of an input/output pair.
@@ -118,6 +129,7 @@ struct ProbeReport {
   double abs_error = 0.0;
   double allowed = 0.0;   // atol·‖u‖‖v‖ + rtol·‖Jᵀv‖‖u‖/√N + k·estimate
   bool passed = true;
+  bool nonfinite = false; // vᵀJu or its difference is NaN/±Inf (the pair's full Jacobian says where)
 };
 
 // One input/output pair's summary.
@@ -129,9 +141,17 @@ struct PairReport {
   int64_t checked = 0;     // entries compared (full mode, or fast mode's spot checks)
   int64_t failures = 0;    // entries outside the inequality
   int64_t kinks = 0;       // entries flagged as non-differentiable points
+  int64_t nonfinite = 0;   // entries with a NaN/±Inf analytic or numeric side
   bool probes_passed = true;  // fast mode: every probe of this pair passed
   bool full_jacobian = false; // the full Jacobian was computed (full mode, or explaining a fast failure)
 };
+
+enum class GradCheckStatus {
+  Passed,     // every entry within tolerance, no problem
+  Failed,     // a finite entry or probe outside its tolerance, or a structural problem
+  NonFinite,  // nothing else wrong, but some entry's analytic or numeric side is NaN/±Inf
+};
+const char* name(GradCheckStatus s);  // "passed", "failed", "nonfinite"
 
 struct GradCheckResult {
   bool passed = true;                 // no failing entry, probe or structural problem
@@ -148,14 +168,19 @@ struct GradCheckResult {
   std::vector<PairReport> pairs;      // per checked input/output pair
   std::vector<EntryReport> worst;     // the worst failing entries (largest abs_error/allowed), ≤ worst_k
   std::vector<EntryReport> kinks;     // entries flagged as kinks (≤ worst_k shown; see kink_count)
+  std::vector<EntryReport> nonfinite; // entries with a NaN/±Inf side (≤ worst_k shown; see nonfinite_count)
   std::vector<ProbeReport> probes;    // fast mode's probes
   std::vector<std::string> problems;  // structural failures: nondeterminism, zero upstream, dtype, shape
   int64_t failure_count = 0;          // failing entries, all pairs
   int64_t kink_count = 0;             // kink entries, all pairs
+  int64_t nonfinite_count = 0;        // non-finite entries, all pairs (not in failure_count)
+  int64_t nonfinite_failures = 0;     // of those, the ones that fail (all, unless allow_nonfinite)
   std::string advice;                 // what to try, when something failed or kinked
 
   explicit operator bool() const { return passed; }
   bool has_kinks() const { return kink_count > 0; }  // property generators draw again
+  bool has_nonfinite() const { return nonfinite_count > 0; }
+  GradCheckStatus status() const;
   // A diagnosis: the worst entry by input/output/element, values, errors, shapes, seed, advice.
   std::string to_string() const;
   nlohmann::json to_json() const;
