@@ -5,10 +5,12 @@
 #include "gradoracle/engine/autograd.hpp"
 #include "gradoracle/engine/ops.hpp"
 #include "kernels.hpp"
+#include "layout.hpp"
 
 namespace gradoracle::detail {
 
-// out = f(A) where A is `a` as an Eigen array and f returns an array expression.
+// out = f(A) where A is `a` as an Eigen array and f returns an array expression; out has a's
+// PyTorch layout, as an elementwise op's result in PyTorch.
 template <class F>
 Tensor map(const Tensor& a, F f) {
   Tensor out = Tensor::empty(a.shape(), a.dtype());
@@ -16,6 +18,7 @@ Tensor map(const Tensor& a, F f) {
     using T = decltype(s);
     kernels::array<T>(out) = f(kernels::carray<T>(a));
   });
+  layout::follow(out, a);
   return out;
 }
 
@@ -31,10 +34,12 @@ Tensor zip(const Tensor& a, const Tensor& b, F f) {
 }
 
 // out = f(a, b) elementwise with broadcasting; f is a scalar functor; a and b share a dtype.
+// out's PyTorch layout is TensorIterator's for (a, b).
 template <class F>
 Tensor broadcast_zip(const Tensor& a, const Tensor& b, F f) {
   Tensor out = Tensor::empty(broadcast_shapes(a.shape(), b.shape()), a.dtype());
   dispatch(a.dtype(), [&](auto s) { kernels::binary<decltype(s)>(a, b, out, f); });
+  layout::follow(out, a, b);
   return out;
 }
 

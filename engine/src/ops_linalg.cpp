@@ -165,9 +165,14 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
 }
 
 namespace {
-// The grad_fn PyTorch 1.13 reports for F.linear, by the input's rank and whether there is a bias.
-const char* linear_name(int64_t rank, bool has_bias) {
-  if (has_bias) return rank == 2 ? "AddmmBackward0" : rank == 3 ? "ViewBackward0" : "AddBackward0";
+// PyTorch 1.13's F.linear takes a fused addmm path, ending in a view, for a 3-D contiguous input
+// with a bias; any other input with a bias is matmul then add.
+bool linear_fused_3d(const Tensor& x, bool has_bias) { return has_bias && x.dim() == 3 && x.is_contiguous(); }
+
+// The grad_fn PyTorch 1.13 reports for F.linear, by the input's rank and layout and the bias.
+const char* linear_name(const Tensor& x, bool has_bias) {
+  const int64_t rank = x.dim();
+  if (has_bias) return rank == 2 ? "AddmmBackward0" : linear_fused_3d(x, has_bias) ? "ViewBackward0" : "AddBackward0";
   return rank == 2 ? "MmBackward0" : rank == 1 ? "SqueezeBackward3" : "UnsafeViewBackward0";
 }
 }  // namespace
@@ -231,7 +236,7 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
   std::vector<Tensor> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
   const bool has_bias = b.defined();
-  record(y, linear_name(x.dim(), has_bias), inputs,
+  record(y, linear_name(x, has_bias), inputs,
          [x = x.detach(), w = w.detach(), rows, in, out, has_bias](const Tensor& g, NeedsGrad needs) {
            std::vector<Tensor> grads(has_bias ? 3 : 2);
            dispatch(g.dtype(), [&](auto s) {
@@ -251,7 +256,7 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
            if (has_bias && needs[2]) grads[2] = g;  // the engine sums dY to the bias's shape
            return grads;
          });
-  if (has_bias && x.dim() == 3) detail::mark_view(y);  // PyTorch's fused 3-D path ends in a view
+  if (linear_fused_3d(x, has_bias)) detail::mark_view(y);
   return y;
 }
 

@@ -1,5 +1,7 @@
 // Shape ops: copies into contiguous row-major storage, except reshape, which shares it.
+// t, transpose and reshape also carry PyTorch's strides (layout.hpp), as PyTorch's views do.
 #include <cstring>
+#include <optional>
 
 #include "op_helpers.hpp"
 
@@ -25,6 +27,13 @@ Tensor swap_dims_copy(const Tensor& a, int64_t d0, int64_t d1) {
   return out;
 }
 
+// The PyTorch strides of transpose(a, d0, d1): a's with d0 and d1 swapped.
+std::vector<int64_t> swapped_strides(const Tensor& a, int64_t d0, int64_t d1) {
+  std::vector<int64_t> s = layout::strides(a.impl());
+  if (a.dim() >= 2) std::swap(s[static_cast<size_t>(d0)], s[static_cast<size_t>(d1)]);
+  return s;
+}
+
 // A tensor sharing a's storage under another shape of the same numel.
 Tensor alias(const Tensor& a, const Shape& shape) {
   auto impl = std::make_shared<TensorImpl>();
@@ -41,6 +50,7 @@ Tensor t(const Tensor& a) {
     fail(ErrorKind::Dim, "t() expects a tensor with <= 2 dimensions, but self is " + std::to_string(a.dim()) + "D");
   }
   Tensor y = a.dim() == 2 ? swap_dims_copy(a, 0, 1) : a.clone();
+  layout::set(y.impl(), swapped_strides(a, 0, 1));
   record(y, "TBackward0", {a}, [](const Tensor& g, NeedsGrad) { return detail::grads(t(g)); }, Saves::Nothing);
   return detail::mark_view(y);
 }
@@ -49,6 +59,7 @@ Tensor t(const Tensor& a) {
 Tensor transpose(const Tensor& a, int64_t dim0, int64_t dim1) {
   const int64_t d0 = wrap_dim(dim0, a.dim()), d1 = wrap_dim(dim1, a.dim());
   Tensor y = a.dim() < 2 || d0 == d1 ? a.clone() : swap_dims_copy(a, d0, d1);
+  layout::set(y.impl(), swapped_strides(a, d0, d1));
   record(y, "TransposeBackward0", {a}, [d0, d1](const Tensor& g, NeedsGrad) {
     return detail::grads(transpose(g, d0, d1));
   }, Saves::Nothing);
@@ -85,11 +96,17 @@ Tensor reshape(const Tensor& a, const Shape& requested) {
   } else if (known != n) {
     invalid();
   }
+  // PyTorch views the input when its strides allow (_reshape_alias), else copies it contiguous
+  // (_unsafe_view of a clone): the same values, another grad_fn, and not a view.
   Tensor y = alias(a, shape);
-  record(y, "ReshapeAliasBackward0", {a}, [in_shape = a.shape()](const Tensor& g, NeedsGrad) {
-    return detail::grads(reshape(g, in_shape));
-  }, Saves::Nothing);
-  return detail::mark_view(y);
+  std::optional<std::vector<int64_t>> view;
+  if (!a.is_contiguous()) view = layout::view_strides(a.shape(), a.stride(), shape);
+  if (view) layout::set(y.impl(), std::move(*view));
+  const bool is_view = a.is_contiguous() || view.has_value();
+  record(y, is_view ? "ReshapeAliasBackward0" : "UnsafeViewBackward0", {a},
+         [in_shape = a.shape()](const Tensor& g, NeedsGrad) { return detail::grads(reshape(g, in_shape)); },
+         Saves::Nothing);
+  return is_view ? detail::mark_view(y) : y;
 }
 
 // The first dim of `to` (right-aligned) that `from` cannot broadcast to: -1 if none, -2 if `from`

@@ -10,6 +10,7 @@
 #include "gradoracle/engine/ops.hpp"
 #include "gradoracle/engine/random.hpp"
 #include "kernels.hpp"
+#include "layout.hpp"
 
 namespace gradoracle {
 
@@ -163,6 +164,7 @@ Tensor Tensor::to(DType target) const {
       kernels::array<To>(out) = kernels::carray<From>(*this).template cast<To>();
     });
   });
+  out.impl().torch_strides = impl().torch_strides;  // preserve_format keeps a dense layout
   const DType source = dtype();
   record(out, "ToCopyBackward0", {*this}, [source](const Tensor& g, NeedsGrad) {
     return std::vector<Tensor>{g.to(source)};
@@ -219,8 +221,11 @@ Tensor Tensor::detach() const {
   impl->shape = shape();
   impl->dtype = dtype();
   impl->storage = this->impl().storage;
+  impl->torch_strides = this->impl().torch_strides;
   return Tensor(std::move(impl));
 }
+
+std::vector<int64_t> Tensor::stride() const { return layout::strides(impl()); }
 
 Tensor& Tensor::detach_() {
   if (impl().is_view) {

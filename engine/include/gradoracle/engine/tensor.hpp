@@ -42,6 +42,9 @@ struct TensorImpl {
   std::shared_ptr<Node> grad_fn;     // null for leaves
   std::weak_ptr<Node> grad_accumulator;  // a leaf's AccumulateGrad node, made on first use
   bool is_view = false;  // made by a view op in PyTorch (reshape, t, transpose): detach_() refuses it
+  // The strides PyTorch would give this tensor, empty when contiguous. Storage is row-major
+  // whatever they are; they model PyTorch's layout, which decides some grad_fn names.
+  std::vector<int64_t> torch_strides;
 };
 
 class Tensor {
@@ -70,6 +73,9 @@ class Tensor {
   DType dtype() const { return impl().dtype; }
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
   bool shares_storage(const Tensor& other) const;
+  // PyTorch's layout of this tensor (t() gives strides (1, n)); the data here is row-major always.
+  std::vector<int64_t> stride() const;
+  bool is_contiguous() const { return impl().torch_strides.empty(); }
 
   // ---- data ----
   template <class T> T* data() const;  // T must match dtype(); throws otherwise
