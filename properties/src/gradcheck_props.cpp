@@ -102,6 +102,25 @@ bool point_ok(const fixtures::Fixture& f, bool program, std::string* error) {
 // Programs only: a float32 failure below this relative error that float64 passes is rounding.
 constexpr double kFloat32Conditioning = 0.05;
 
+// FNV-1a over the bytes of `data`, continuing from `h`.
+uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; ++i) h = (h ^ bytes[i]) * 1099511628211ull;
+  return h;
+}
+
+// The case's fingerprint, chained onto `h`: leaf names, shapes and values, then the ops.
+uint64_t fingerprint(uint64_t h, const ProgramCase& p) {
+  if (h == 0) h = 14695981039346656037ull;
+  for (const auto& [name, t] : p.leaves) {
+    h = fnv1a(h, name.data(), name.size());
+    h = fnv1a(h, t.shape.data(), t.shape.size() * sizeof(t.shape[0]));
+    h = fnv1a(h, t.data.data(), t.data.size() * sizeof(double));
+  }
+  for (const ProgramCase::Step& s : p.steps) h = fnv1a(h, s.op.data(), s.op.size());
+  return h;
+}
+
 void check_case(const ProgramCase& p, const std::string& property, CaseStats* stats, const fs::path& dir,
                 bool programs) {
   oracle::GradCheckResult r;
@@ -133,6 +152,7 @@ void check_case(const ProgramCase& p, const std::string& property, CaseStats* st
   }
   if (stats) {
     ++stats->cases;
+    stats->digest = fingerprint(stats->digest, p);
     for (const oracle::EntryReport& e : r.worst) {
       stats->worst_abs = std::max(stats->worst_abs, e.abs_error);
       stats->worst_rel = std::max(stats->worst_rel, e.rel_error);

@@ -70,6 +70,49 @@ std::vector<Task> structural_tasks_unsharded(const RunOptions& o) {
   return tasks;
 }
 
+// Runs a task's cases for RapidCheck: counts the cases checked until the first failure
+// (discards and shrink steps are not cases), reports each, and once the deadline has passed
+// with no failure seen, stops the task.
+struct CaseCounter {
+  const Task& task;
+  const RunOptions& options;
+  CaseStats* stats;
+  int checked = 0;
+  bool budget_spent = false;
+  bool failed = false;
+  uint64_t digest_at_failure = 0;
+
+  void run_case() {
+    if (failed) return task.body(stats);  // a shrink step
+    if (options.deadline && std::chrono::steady_clock::now() >= *options.deadline) {
+      // Ends RapidCheck's loop at once: a "failure" that draws nothing has no shrinks.
+      budget_spent = true;
+      throw rcd::CaseResult(rcd::CaseResult::Type::Failure, "time budget spent");
+    }
+    try {
+      task.body(stats);
+    } catch (const rcd::CaseResult& result) {
+      if (result.type == rcd::CaseResult::Type::Failure) count(true);
+      throw;
+    } catch (const rc::GenerationFailure&) {
+      throw;  // a discard
+    } catch (...) {
+      count(true);
+      throw;
+    }
+    count(false);
+  }
+
+  void count(bool failure) {
+    ++checked;
+    if (failure) {
+      failed = true;
+      digest_at_failure = stats->digest;
+    }
+    if (options.on_case) options.on_case(task.id, checked, failure);
+  }
+};
+
 std::string show_example(const rcd::Example& example) {
   std::ostringstream os;
   for (const auto& [type, value] : example) os << value << '\n';
@@ -111,11 +154,12 @@ PropertyResult run_task(const Task& task, const RunOptions& o) {
   if (!o.reproduce.empty()) reproduce = rcd::configFromString(o.reproduce).reproduce;
 
   CaseStats stats;
+  CaseCounter counter{task, o, &stats};
   SilentListener listener;
   const rcd::TestMetadata metadata{task.id, task.id};
   const auto start = std::chrono::steady_clock::now();
   const rcd::TestResult result =
-      rcd::checkProperty(rcd::toProperty([&task, &stats] { task.body(&stats); }), metadata, params, listener, reproduce);
+      rcd::checkProperty(rcd::toProperty([&counter] { counter.run_case(); }), metadata, params, listener, reproduce);
   const auto stop = std::chrono::steady_clock::now();
 
   PropertyResult r;
@@ -127,22 +171,23 @@ PropertyResult run_task(const Task& task, const RunOptions& o) {
   r.discarded = stats.discarded;
   r.worst_abs = stats.worst_abs;
   r.worst_rel = stats.worst_rel;
+  r.planned = params.maxSuccess;
+  r.stopped_early = counter.budget_spent;
+  r.cases = counter.checked;
+  r.digest = counter.failed ? counter.digest_at_failure : stats.digest;
   rcd::SuccessResult success;
   rcd::FailureResult failure;
   rcd::GaveUpResult gave_up;
   rcd::Error error;
-  if (result.match(success)) {
+  if (result.match(success) || counter.budget_spent) {
     r.passed = true;
-    r.cases = success.numSuccess;
   } else if (result.match(failure)) {
-    r.cases = failure.numSuccess + 1;
     r.message = failure.description;
     r.counterexample = show_example(failure.counterExample);
     r.reproduce = reproduce_string(task.id, o.seed, failure.reproduce);
     r.fixture = stats.last_fixture;
   } else if (result.match(gave_up)) {
     r.gave_up = true;
-    r.cases = gave_up.numSuccess;
     r.message = "gave up: " + gave_up.description;
   } else if (result.match(error)) {
     r.message = "error: " + error.description;

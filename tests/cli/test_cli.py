@@ -4,37 +4,22 @@
 usage: test_cli.py GRADORACLE SOURCE_DIR"""
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_helpers import check, failures, junit_ok  # noqa: E402
+
 exe, src = sys.argv[1], sys.argv[2]
 tutorial = os.path.join(src, "fixtures", "tutorial")
 examples = os.path.join(src, "fixtures", "examples")
 bad = os.path.join(src, "fixtures", "bad")
-failures = []
 
 
 def run(*args):
     return subprocess.run([exe, *args], capture_output=True, text=True, timeout=120)
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-
-
-def junit_ok(path):
-    if shutil.which("xmllint"):
-        r = subprocess.run(["xmllint", "--noout", path], capture_output=True, text=True)
-        if r.returncode != 0:
-            print(r.stderr)
-            return False
-    root = ET.parse(path).getroot()
-    return root.tag == "testsuites" and root.find("testsuite") is not None
 
 
 with tempfile.TemporaryDirectory() as tmp:

@@ -94,5 +94,44 @@ TEST(Runner, ReportsProgressPerProperty) {
   EXPECT_EQ(seen, (std::vector<std::string>{"op/exp/float64", "op/exp/float32"}));
 }
 
+TEST(Runner, DeadlineStopsATaskEarlyAndSaysSo) {
+  RunOptions o;
+  o.cases = 1000000;
+  o.ops = {"exp"};
+  o.dtypes = {DType::Float64};
+  o.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+  const auto results = run_op_sweep(o);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results[0].passed) << results[0].message;
+  EXPECT_TRUE(results[0].stopped_early);
+  EXPECT_GT(results[0].cases, 0);
+  EXPECT_LT(results[0].cases, 1000000);
+  EXPECT_EQ(results[0].planned, 1000000);
+  EXPECT_LT(results[0].seconds, 1.0);
+}
+
+TEST(Runner, ReportsEachCaseAndFingerprintsTheSequence) {
+  RunOptions o;
+  o.seed = 4;
+  o.cases = 7;
+  o.ops = {"tanh"};
+  o.dtypes = {DType::Float32};
+  int calls = 0, last = 0;
+  o.on_case = [&](const std::string& id, int cases, bool failed) {
+    EXPECT_EQ(id, "op/tanh/float32");
+    EXPECT_FALSE(failed);
+    ++calls;
+    last = cases;
+  };
+  const PropertyResult a = run_op_sweep(o).at(0);
+  EXPECT_EQ(calls, 7);
+  EXPECT_EQ(last, 7);
+  EXPECT_FALSE(a.stopped_early);
+  o.on_case = nullptr;
+  EXPECT_EQ(run_op_sweep(o).at(0).digest, a.digest);
+  o.seed = 5;
+  EXPECT_NE(run_op_sweep(o).at(0).digest, a.digest);
+}
+
 }  // namespace
 }  // namespace gradoracle::properties

@@ -24,6 +24,7 @@ struct CaseStats {
   std::optional<ProgramCase> last_failure;  // the last failing case: after shrinking, the shrunk one
   std::string last_diagnosis;               // the checker's report for it
   std::filesystem::path last_fixture;       // where it was written, if it was
+  uint64_t digest = 0;      // fingerprint of the sequence of cases checked (FNV-1a over leaves and steps)
 };
 
 // The case as a format-v1 fixture: its leaves, its steps, one backward (retain_graph, ones

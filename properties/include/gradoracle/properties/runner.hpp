@@ -10,9 +10,11 @@
 //
 // Every property has a stable id ("op/softmax/float64", "program/float32",
 // "structural/split_batch/float64"); RapidCheck's reproduce string is keyed by it.
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,10 @@ struct PropertyResult {
   std::string counterexample;  // the shrunk case, as showValue prints it
   std::string reproduce;       // RC_PARAMS value replaying exactly this failure, e.g. "seed=1 reproduce=..."
   std::filesystem::path fixture;  // the shrunk case as a format-v1 fixture ("" if none)
+  int planned = 0;             // cases asked for (RapidCheck's max_success)
+  bool stopped_early = false;  // the deadline passed before `planned` cases were checked
+  uint64_t digest = 0;         // fingerprint of the sequence of cases checked (gradcheck tasks; 0 otherwise):
+                               // equal digests, same cases, whatever the shard
 };
 
 struct RunOptions {
@@ -51,6 +57,12 @@ struct RunOptions {
   bool shrink = true;                   // shrink failures; true
   std::string reproduce;                // an RC_PARAMS string with reproduce=...: replay those failures; ""
   std::function<void(const PropertyResult&)> on_result;  // called after each property; none
+  // Time budget: past this instant a task draws no new case (a failure found before it is
+  // still shrunk) and its result says stopped_early; none: every case runs.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  // Called after each case a task checks (discards and shrink steps excluded): the task's id,
+  // its cases so far, and whether one failed.
+  std::function<void(const std::string& id, int cases, bool failed)> on_case;
 };
 
 // Default cases per property, sized for the whole suite to run in < 60 s on 2 cores.

@@ -1,0 +1,251 @@
+// `gradoracle check`: the tasks (embedded tutorial fixtures, given fixtures, the property
+// suite), focus (--op, --task, --dtype), the shard, the budget, and the run.
+#include "check.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <random>
+#include <set>
+
+#include "commands.hpp"
+#include "embedded.hpp"
+#include "gradoracle/fixtures/check.hpp"
+#include "gradoracle/fixtures/fixture.hpp"
+#include "gradoracle/fixtures/interpreter.hpp"
+
+namespace gradoracle::cli {
+
+namespace {
+
+using properties::PropertyResult;
+using properties::RunOptions;
+
+// Bad input or usage: a message naming the option or file at fault.
+struct BadInput : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// "I/N" with 0 <= I < N.
+std::pair<int, int> parse_shard(const std::string& s) {
+  int index = -1, count = 0;
+  char tail = 0;
+  if (std::sscanf(s.c_str(), "%d/%d%c", &index, &count, &tail) != 2 || count < 1 || index < 0 || index >= count)
+    throw BadInput("--shard " + s + ": expected I/N with N >= 1 and 0 <= I < N (e.g. 0/4 ... 3/4)");
+  return {index, count};
+}
+
+uint64_t parse_seed(const std::string& s) {
+  if (s == "random") return std::random_device{}() * 0x100000000ull + std::random_device{}();
+  return std::stoull(s);  // validated by the option's check
+}
+
+// `pattern` with '*' matching any run of characters, against the whole of `text`.
+bool glob(const char* pattern, const char* text) {
+  if (*pattern == '\0') return *text == '\0';
+  if (*pattern == '*') return glob(pattern + 1, text) || (*text && glob(pattern, text + 1));
+  return *text == *pattern && glob(pattern + 1, text + 1);
+}
+
+// Replays the fixture (its expects) and gradchecks it: one case; the worst errors are the
+// checker's, the failure the first broken expect or the checker's diagnosis.
+PropertyResult run_fixture(const fixtures::Fixture& f, const std::string& id, const RunOptions& o) {
+  PropertyResult r;
+  r.id = id;
+  r.dtype = f.dtype;
+  r.seed = o.seed;
+  r.planned = 1;
+  if (o.deadline && std::chrono::steady_clock::now() >= *o.deadline) {
+    r.passed = r.stopped_early = true;
+    return r;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  r.cases = 1;
+  try {
+    const fixtures::ReplayResult replayed = fixtures::replay(f);
+    const fixtures::FixtureCheck checked = fixtures::gradcheck_fixture(f);
+    if (checked.result) {
+      for (const oracle::EntryReport& e : checked.result->worst) {
+        r.worst_abs = std::max(r.worst_abs, e.abs_error);
+        r.worst_rel = std::max(r.worst_rel, e.rel_error);
+      }
+    }
+    r.passed = replayed.passed() && checked.passed();
+    if (!replayed.passed()) r.message = replayed.failures.front().to_string();
+    if (!checked.passed()) {
+      if (!r.message.empty()) r.message += '\n';
+      r.message += checked.to_string();
+    }
+  } catch (const std::exception& e) {
+    r.message = std::string("the fixture could not run: ") + e.what();
+  }
+  r.seconds = since(t0);
+  if (o.on_case) o.on_case(id, 1, !r.passed);
+  return r;
+}
+
+// The fixtures: the embedded tutorial, then the given paths (a given fixture of the same name
+// as an embedded one replaces it). Unreadable or invalid files, and those whose program is bad
+// input when run, are errors in `errors`: the gate refuses them before running anything.
+std::vector<GateTask> fixture_tasks(const std::vector<std::string>& paths, std::vector<Case>& errors) {
+  std::vector<std::pair<fixtures::Fixture, std::string>> found;
+  for (const EmbeddedFixture& e : embedded_fixtures())
+    found.emplace_back(fixtures::parse_fixture_text(e.text), std::string(e.path) + " (embedded)");
+  Report expanded{"check", {}};
+  for (const std::string& file : expand(paths, expanded)) {
+    try {
+      fixtures::Fixture f = fixtures::read_fixture(file);
+      fixtures::replay(f);  // bad input found only by running (an unknown op, mismatched shapes) throws here
+      std::erase_if(found, [&](const auto& p) { return p.first.name == f.name; });
+      found.emplace_back(std::move(f), file);
+    } catch (const std::exception& e) {
+      errors.push_back({file, file, "error", e.what(), 0, nullptr, "gradoracle.check.fixture"});
+    }
+  }
+  for (Case& c : expanded.cases) errors.push_back(std::move(c));
+  std::vector<GateTask> tasks;
+  for (auto& [f, source] : found) {
+    const std::string id = "fixture/" + f.name;
+    tasks.push_back({id, "fixture", "", f.dtype, 1, source,
+                     [f = std::move(f), id](const RunOptions& o) { return run_fixture(f, id, o); }});
+  }
+  return tasks;
+}
+
+std::vector<GateTask> property_tasks(const RunOptions& o) {
+  std::vector<GateTask> tasks;
+  for (properties::Task& t : properties::all_tasks(o)) {
+    const std::string kind = t.id.substr(0, t.id.find('/'));
+    GateTask g{t.id, kind, t.op, t.dtype, t.default_cases, "", nullptr};
+    g.run = [t = std::move(t)](const RunOptions& options) { return properties::run_task(t, options); };
+    tasks.push_back(std::move(g));
+  }
+  return tasks;
+}
+
+// --op, --task and --dtype: what to run. Unknown ops and patterns matching nothing are bad input.
+std::vector<GateTask> select(std::vector<GateTask> tasks, const CheckArgs& a, const std::vector<registry::OpSpec>& table) {
+  for (const std::string& op : a.ops) {
+    const auto it = std::find_if(table.begin(), table.end(), [&](const auto& s) { return s.name == op; });
+    if (it == table.end()) throw BadInput("--op " + op + ": unknown op (`gradoracle ops` lists them)");
+    if (!std::any_of(tasks.begin(), tasks.end(), [&](const GateTask& t) { return t.op == op; }))
+      throw BadInput("--op " + op + ": not swept (not differentiable, or no generator for its arguments)");
+  }
+  for (const std::string& pattern : a.tasks) {
+    if (!std::any_of(tasks.begin(), tasks.end(), [&](const GateTask& t) { return glob(pattern.c_str(), t.id.c_str()); }))
+      throw BadInput("--task " + pattern + ": matches no task (`gradoracle check --list` lists them)");
+  }
+  std::erase_if(tasks, [&](const GateTask& t) {
+    const bool focused = !a.ops.empty() || !a.tasks.empty();
+    const bool by_op = std::find(a.ops.begin(), a.ops.end(), t.op) != a.ops.end() && t.kind == "op";
+    const bool by_id = std::any_of(a.tasks.begin(), a.tasks.end(),
+                                   [&](const std::string& p) { return glob(p.c_str(), t.id.c_str()); });
+    const bool by_dtype = a.dtypes.empty() || std::find(a.dtypes.begin(), a.dtypes.end(), name(t.dtype)) != a.dtypes.end();
+    return (focused && !by_op && !by_id) || !by_dtype;
+  });
+  return tasks;
+}
+
+// The tasks t with t % count == index: over index = 0..count-1, disjoint and complete.
+std::vector<GateTask> shard(std::vector<GateTask> tasks, int index, int count) {
+  std::vector<GateTask> mine;
+  for (size_t i = 0; i < tasks.size(); ++i)
+    if (static_cast<int>(i % static_cast<size_t>(count)) == index) mine.push_back(std::move(tasks[i]));
+  return mine;
+}
+
+int report_bad_input(GateRun& run, const Output& o) {
+  std::ostream& os = o.json ? std::cerr : std::cout;
+  for (const Case& c : run.errors) os << "ERROR " << c.file << ": " << c.message << "\n";
+  os << "gradoracle check: bad input; nothing was run\n";
+  if (o.json) std::cout << gate_json(run, kBad).dump(2) << "\n";
+  return write_junit(gate_report(run), o, kBad);
+}
+
+// Runs the tasks in order. Under a time budget each task gets the time left in proportion to
+// its planned cases among those left: a task that finishes early leaves its time to the rest.
+void run_tasks(GateRun& run, RunOptions options, Progress& progress, std::ostream& os, bool plain_lines) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto end = t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(run.seconds));
+  auto planned = [&](const GateTask& t) { return t.kind == "fixture" ? 1 : run.cases > 0 ? run.cases : t.default_cases; };
+  double weight_left = 0;
+  for (const GateTask& t : run.tasks) weight_left += planned(t);
+  options.on_case = [&](const std::string&, int cases, bool) { progress.update(cases); };
+  for (const GateTask& task : run.tasks) {
+    if (run.seconds > 0) {
+      const auto now = std::chrono::steady_clock::now();
+      const double share = std::max(0.0, std::chrono::duration<double>(end - now).count()) * planned(task) / weight_left;
+      options.deadline = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                   std::chrono::duration<double>(share));
+    }
+    weight_left -= planned(task);
+    progress.start(task, planned(task));
+    PropertyResult r = task.run(options);
+    if (r.planned == 0) r.planned = planned(task);
+    progress.finish(!r.passed);
+    if (plain_lines || !r.passed) {
+      progress.clear();
+      os << task_line(task, r) << (r.passed ? "" : "  (details below)") << "\n";
+    }
+    run.results.push_back(std::move(r));
+  }
+  progress.clear();
+  run.elapsed = since(t0);
+}
+
+}  // namespace
+
+int cmd_check(const CheckArgs& a, const Output& o, const std::vector<registry::OpSpec>& extra_ops) {
+  GateRun run;
+  run.program = a.program;
+  run.paths = a.paths;
+  std::vector<registry::OpSpec> table = registry::all();
+  table.insert(table.end(), extra_ops.begin(), extra_ops.end());
+  RunOptions options;
+  try {
+    run.seed = parse_seed(a.seed);
+    std::tie(run.shard_index, run.shard_count) = parse_shard(a.shard);
+    run.cases = a.cases.value_or(0);
+    run.seconds = a.seconds.value_or(0);
+    options.seed = run.seed;
+    options.cases = run.cases;
+    if (!a.counterexample_dir.empty()) options.counterexample_dir = a.counterexample_dir;
+    if (!extra_ops.empty()) options.table = &table;
+    options.reproduce = a.reproduce;
+    std::vector<GateTask> tasks = fixture_tasks(a.paths, run.errors);
+    if (!run.errors.empty()) return report_bad_input(run, o);
+    for (GateTask& t : property_tasks(options)) tasks.push_back(std::move(t));
+    run.tasks = shard(select(std::move(tasks), a, table), run.shard_index, run.shard_count);
+  } catch (const BadInput& e) {
+    std::cerr << "gradoracle check: " << e.what() << "\n";
+    return kBad;
+  }
+  if (a.list) {
+    for (const GateTask& t : run.tasks) std::cout << t.id << "\n";
+    return kPass;
+  }
+
+  std::ostream& os = o.json ? std::cerr : std::cout;
+  const bool terminal = ::isatty(o.json ? STDERR_FILENO : STDOUT_FILENO) == 1;
+  const bool redraw = a.progress || (terminal && !a.no_progress);
+  os << "gradoracle check: " << run.tasks.size() << " tasks, seed " << run.seed;
+  if (run.shard_count > 1) os << ", shard " << run.shard_index << "/" << run.shard_count;
+  if (run.cases > 0) os << ", " << run.cases << " cases per property";
+  if (run.seconds > 0) os << ", time budget " << run.seconds << " s";
+  os << "\n";
+  Progress progress(os, redraw, run.tasks.size());
+  run_tasks(run, options, progress, os, !redraw);
+
+  os << "\n" << summary_table(run);
+  for (size_t i = 0; i < run.tasks.size(); ++i)
+    if (!run.results[i].passed) os << "\n" << failure_text(run, run.tasks[i], run.results[i]);
+  const bool failed = std::any_of(run.results.begin(), run.results.end(), [](const auto& r) { return !r.passed; });
+  const int code = failed ? kFail : kPass;
+  if (o.json) std::cout << gate_json(run, code).dump(2) << "\n";
+  return write_junit(gate_report(run), o, code);
+}
+
+}  // namespace gradoracle::cli

@@ -1,0 +1,225 @@
+// What `gradoracle check` prints and writes: progress, task lines, failures with the commands
+// that reproduce them, the summary table, --json and the JUnit report.
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include "check.hpp"
+
+namespace gradoracle::cli {
+
+using nlohmann::json;
+using properties::PropertyResult;
+
+namespace {
+
+std::string format(const char* fmt, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, fmt, v);
+  return buf;
+}
+
+// Worst errors are measured by gradchecks (fixtures, op and program sweeps), not by the
+// structural properties, which compare engine runs with each other.
+bool measures_error(const GateTask& t) { return t.kind != "structural"; }
+
+std::string quote(const std::string& s) {
+  if (s.find_first_of(" '\"*?$\\;&|<>()") == std::string::npos) return s;
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+}  // namespace
+
+std::string status(const PropertyResult& r) {
+  if (!r.passed) return "fail";
+  return r.cases == 0 && r.stopped_early ? "stopped" : "pass";
+}
+
+std::vector<std::string> reproduce_commands(const GateRun& run, const GateTask& task, const PropertyResult& r) {
+  std::vector<std::string> commands;
+  const std::string prog = quote(run.program);
+  const std::string file = task.kind == "fixture" ? task.source.substr(0, task.source.find(" (embedded)"))
+                                                  : r.fixture.string();
+  if (!file.empty()) {
+    commands.push_back(prog + " gradcheck " + quote(file));
+    commands.push_back(prog + " replay " + quote(file));
+  }
+  std::string check = prog + " check --seed " + std::to_string(run.seed);
+  if (task.kind == "op") check += " --op " + quote(task.op) + " --dtype " + name(task.dtype);
+  else check += " --task " + quote(task.id);
+  if (task.kind != "fixture") check += " --cases " + std::to_string(r.planned);
+  if (task.kind == "fixture" && task.source.find(" (embedded)") == std::string::npos) check += " " + quote(file);
+  commands.push_back(check);
+  if (!r.reproduce.empty())
+    commands.push_back(prog + " check --task " + quote(task.id) + " --reproduce " + quote(r.reproduce));
+  return commands;
+}
+
+std::string task_line(const GateTask& task, const PropertyResult& r) {
+  std::string tag = status(r) == "pass" ? "PASS" : status(r) == "fail" ? "FAIL" : "STOP";
+  std::ostringstream os;
+  os << tag << " " << task.id << "  " << r.cases << (r.cases == 1 ? " case" : " cases");
+  if (r.stopped_early) os << " of " << r.planned << " (time budget)";
+  if (measures_error(task) && r.cases > 0)
+    os << "  worst abs " << format("%.1e", r.worst_abs) << " rel " << format("%.1e", r.worst_rel);
+  os << "  " << format("%.2f", r.seconds) << " s";
+  if (!r.passed) os << ": " << first_line(r.message);
+  return os.str();
+}
+
+std::string failure_text(const GateRun& run, const GateTask& task, const PropertyResult& r) {
+  std::ostringstream os;
+  os << "FAILED " << task.id << " (seed " << run.seed << ", after " << r.cases << " of " << r.planned << " cases)\n";
+  std::istringstream message(r.message);
+  for (std::string line; std::getline(message, line);) os << "  " << line << "\n";
+  if (!r.counterexample.empty()) {
+    os << "  shrunk case:\n";
+    std::istringstream shrunk(r.counterexample);
+    for (std::string line; std::getline(shrunk, line);) os << "    " << line << "\n";
+  }
+  if (task.kind == "fixture") os << "  fixture: " << task.source << "\n";
+  else if (!r.fixture.empty()) os << "  fixture: " << r.fixture.string() << "\n";
+  os << "  reproduce:\n";
+  for (const std::string& c : reproduce_commands(run, task, r)) os << "    " << c << "\n";
+  return os.str();
+}
+
+std::string summary_table(const GateRun& run) {
+  size_t width = 4;
+  for (const GateTask& t : run.tasks) width = std::max(width, t.id.size());
+  std::ostringstream os;
+  auto row = [&](const std::string& id, const std::string& cases, const std::string& abs, const std::string& rel,
+                 const std::string& time, const std::string& st) {
+    char buf[512];
+    std::snprintf(buf, sizeof buf, "%-*s %9s %10s %10s %8s  %s\n", static_cast<int>(width), id.c_str(), cases.c_str(),
+                  abs.c_str(), rel.c_str(), time.c_str(), st.c_str());
+    os << buf;
+  };
+  row("task", "cases", "worst abs", "worst rel", "time", "status");
+  long total_cases = 0;
+  int passed = 0, failed = 0, stopped_early = 0;
+  for (size_t i = 0; i < run.tasks.size(); ++i) {
+    const GateTask& t = run.tasks[i];
+    const PropertyResult& r = run.results[i];
+    const bool measured = measures_error(t) && r.cases > 0;
+    row(t.id, std::to_string(r.cases), measured ? format("%.1e", r.worst_abs) : "-",
+        measured ? format("%.1e", r.worst_rel) : "-", format("%.2fs", r.seconds),
+        status(r) + (r.stopped_early && r.cases > 0 ? " (budget)" : ""));
+    total_cases += r.cases;
+    passed += r.passed;
+    failed += !r.passed;
+    stopped_early += r.stopped_early;
+  }
+  os << "\n" << run.tasks.size() << " tasks: " << passed << " passed, " << failed << " failed; " << total_cases
+     << " cases in " << format("%.1f", run.elapsed) << " s (seed " << run.seed;
+  if (run.shard_count > 1) os << ", shard " << run.shard_index << "/" << run.shard_count;
+  os << ")\n";
+  if (stopped_early > 0)
+    os << "time budget of " << run.seconds << " s reached: " << stopped_early << " of " << run.tasks.size()
+       << " tasks stopped early (fewer cases than planned)\n";
+  return os.str();
+}
+
+json gate_json(const GateRun& run, int exit_code) {
+  json tasks = json::array();
+  int passed = 0, failed = 0, stopped = 0;
+  long cases = 0;
+  for (size_t i = 0; i < run.results.size(); ++i) {
+    const GateTask& t = run.tasks[i];
+    const PropertyResult& r = run.results[i];
+    json j = {{"id", t.id},           {"kind", t.kind},         {"dtype", name(t.dtype)},
+              {"status", status(r)},  {"cases", r.cases},       {"planned", r.planned},
+              {"discarded", r.discarded}, {"stopped_early", r.stopped_early}, {"seconds", r.seconds}};
+    if (!t.op.empty()) j["op"] = t.op;
+    if (!t.source.empty()) j["source"] = t.source;
+    if (measures_error(t)) {
+      j["worst_abs"] = r.worst_abs;
+      j["worst_rel"] = r.worst_rel;
+    }
+    if (t.kind == "op" || t.kind == "program") j["digest"] = std::to_string(r.digest);
+    if (!r.passed) {
+      j["message"] = r.message;
+      if (!r.counterexample.empty()) j["counterexample"] = r.counterexample;
+      if (!r.fixture.empty()) j["fixture"] = r.fixture.string();
+      if (!r.reproduce.empty()) j["rc_params"] = r.reproduce;
+      j["reproduce"] = reproduce_commands(run, t, r);
+    }
+    tasks.push_back(std::move(j));
+    passed += r.passed;
+    failed += !r.passed;
+    stopped += r.stopped_early;
+    cases += r.cases;
+  }
+  json errors = json::array();
+  for (const Case& c : run.errors) errors.push_back({{"file", c.file}, {"message", c.message}});
+  return {{"command", "check"},
+          {"exit_code", exit_code},
+          {"seed", run.seed},
+          {"shard", {{"index", run.shard_index}, {"count", run.shard_count}}},
+          {"budget", {{"cases", run.cases > 0 ? json(run.cases) : json(nullptr)},
+                      {"seconds", run.seconds > 0 ? json(run.seconds) : json(nullptr)},
+                      {"stopped_early", stopped > 0}}},
+          {"summary", {{"tasks", run.results.size()}, {"passed", passed}, {"failed", failed},
+                       {"stopped_early", stopped}, {"cases", cases}, {"errors", run.errors.size()},
+                       {"seconds", run.elapsed}}},
+          {"errors", std::move(errors)},
+          {"tasks", std::move(tasks)}};
+}
+
+Report gate_report(const GateRun& run) {
+  Report report{"check", run.errors};
+  for (size_t i = 0; i < run.results.size(); ++i) {
+    const GateTask& t = run.tasks[i];
+    const PropertyResult& r = run.results[i];
+    const std::string st = status(r);
+    Case c{t.id, t.source, st == "stopped" ? "skip" : st, "", r.seconds, nullptr, "gradoracle.check." + t.kind};
+    if (st == "stopped") c.message = "time budget spent before any case";
+    if (!r.passed) {
+      c.message = first_line(r.message);
+      c.detail = failure_text(run, t, r);
+    }
+    report.cases.push_back(std::move(c));
+  }
+  return report;
+}
+
+Progress::Progress(std::ostream& os, bool redraw, size_t tasks)
+    : os_(os), redraw_(redraw), tasks_(tasks), t0_(std::chrono::steady_clock::now()) {}
+
+void Progress::start(const GateTask& task, int planned) {
+  id_ = task.id;
+  cases_ = 0;
+  planned_ = planned;
+  last_draw_ = -1;
+  draw();
+}
+
+void Progress::update(int cases) {
+  cases_ = cases;
+  draw();
+}
+
+void Progress::finish(bool failed) {
+  ++done_;
+  failures_ += failed;
+}
+
+void Progress::clear() {
+  if (redraw_) os_ << "\r\033[K" << std::flush;
+}
+
+// At most ten redraws a second: "[12/118] op/softmax/float64  140/200 cases  0 failed  3.2 s".
+void Progress::draw() {
+  if (!redraw_) return;
+  const double now = since(t0_);
+  if (last_draw_ >= 0 && now - last_draw_ < 0.1) return;
+  last_draw_ = now;
+  os_ << "\r\033[K[" << done_ + 1 << "/" << tasks_ << "] " << id_ << "  " << cases_ << "/" << planned_ << " cases  "
+      << failures_ << " failed  " << format("%.1f", now) << " s" << std::flush;
+}
+
+}  // namespace gradoracle::cli

@@ -1,0 +1,145 @@
+// The command line: subcommands and their options (CLI11), dispatched to commands.hpp.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <optional>
+
+#include "commands.hpp"
+#include "gradoracle/cli/cli.hpp"
+
+namespace gradoracle::cli {
+
+namespace {
+
+void add_check_options(CLI::App* cmd, CheckArgs& a) {
+  cmd->add_option("paths", a.paths, "more fixture files or directories (the tutorial's are embedded)");
+  cmd->add_option("--seed", a.seed, "RapidCheck seed: a number, or `random` (printed); default 1")
+      ->check(CLI::Validator(
+          [](const std::string& s) {
+            if (s == "random" || (!s.empty() && s.size() <= 19 && s.find_first_not_of("0123456789") == std::string::npos))
+              return std::string();
+            return std::string("--seed: expected a non-negative integer or `random`, got \"" + s + "\"");
+          },
+          "UINT|random"));
+  cmd->add_option("--cases", a.cases, "cases per property (default: 200 per op and dtype, 500 per program sweep, "
+                                      "200 per structural property)")
+      ->check(CLI::Range(1, 100000000));
+  cmd->add_option("--time", a.seconds, "time budget in seconds for the whole run: tasks share it and stop drawing "
+                                       "cases when their share is spent (the report says so)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--shard", a.shard, "I/N: run shard I (0-based) of N; the shards partition the tasks");
+  cmd->add_option("--op", a.ops, "focus: gradcheck only this op, both dtypes (repeatable; see `gradoracle ops`)");
+  cmd->add_option("--task", a.tasks, "focus: tasks whose id matches, `*` matching any run "
+                                     "(repeatable; e.g. program/float32, 'structural/*', --list shows ids)");
+  cmd->add_option("--dtype", a.dtypes, "float64 or float32 (repeatable; default both)")
+      ->check(CLI::IsMember({"float32", "float64"}));
+  cmd->add_option("--counterexamples", a.counterexample_dir,
+                  "where shrunk failures are written as fixtures (default $GRADORACLE_COUNTEREXAMPLE_DIR, "
+                  "else build/counterexamples)");
+  cmd->add_option("--reproduce", a.reproduce, "RC_PARAMS a failure printed (\"seed=... reproduce=...\"): "
+                                             "replay exactly that shrunk case (with --task ID)");
+  cmd->add_flag("--list", a.list, "print the ids of the tasks this invocation would run, and exit");
+  cmd->add_flag("--progress", a.progress, "redraw a progress line in place even when not on a terminal");
+  cmd->add_flag("--no-progress", a.no_progress, "plain lines even on a terminal")->excludes("--progress");
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv, const std::vector<registry::OpSpec>& extra_ops) {
+  CLI::App app{"gradoracle: the gradient gate (check); replay, gradcheck and generate autodiff fixtures (format v1)\n"
+               "exit codes: 0 all pass, 1 a check fails (a gradient is wrong), 2 bad input or usage"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "help for every subcommand");
+
+  Output out;
+  auto add_output = [&](CLI::App* sub) {
+    sub->add_flag("--json", out.json, "machine-readable report on stdout (the per-fixture lines go to stderr)");
+    sub->add_option("--junit", out.junit_file, "write a JUnit XML report to FILE (atomically)");
+  };
+
+  std::vector<std::string> replay_paths;
+  CLI::App* replay_cmd = app.add_subcommand("replay", "run fixtures in the engine and check every expect");
+  replay_cmd->add_option("paths", replay_paths, "fixture files or directories (searched for *.json)")->required();
+  add_output(replay_cmd);
+
+  std::vector<std::string> check_paths;
+  oracle::GradCheckOptions gopt;
+  bool fast = false;
+  std::optional<double> eps, atol, rtol;
+  uint64_t check_seed = 0;
+  CLI::App* check_cmd =
+      app.add_subcommand("gradcheck", "finite-difference check of each fixture's program (leaves -> backward roots)");
+  check_cmd->add_option("paths", check_paths, "fixture files or directories")->required();
+  check_cmd->add_flag("--fast", fast, "vᵀJu probes instead of the full Jacobian (explained on failure)");
+  check_cmd->add_option("--eps", eps, "finite-difference step (default 1e-6, relative)")->check(CLI::PositiveNumber);
+  check_cmd->add_option("--atol", atol, "absolute tolerance (default by dtype)")->check(CLI::NonNegativeNumber);
+  check_cmd->add_option("--rtol", rtol, "relative tolerance (default by dtype)")->check(CLI::NonNegativeNumber);
+  check_cmd->add_option("--seed", check_seed, "seed of fast mode's probes (default 0)");
+  add_output(check_cmd);
+
+  std::vector<std::string> gen_ops;
+  bool gen_all = false;
+  int gen_programs = 0;
+  uint64_t gen_seed = 0;
+  std::string gen_out, gen_dtype = "float64";
+  CLI::App* gen_cmd = app.add_subcommand("generate", "write reference fixtures computed by the engine");
+  auto* op_opt = gen_cmd->add_option("--op", gen_ops, "an op to generate a fixture for (repeatable)");
+  auto* all_opt = gen_cmd->add_flag("--all", gen_all, "one fixture per registered op");
+  auto* prog_opt = gen_cmd->add_option("--programs", gen_programs, "N random programs")->check(CLI::Range(0, 1000000));
+  (void)op_opt;
+  (void)all_opt;
+  (void)prog_opt;
+  gen_cmd->add_option("--seed", gen_seed, "seed (program i uses seed + i)");
+  gen_cmd->add_option("--dtype", gen_dtype, "float64 (default) or float32")->check(CLI::IsMember({"float32", "float64"}));
+  gen_cmd->add_option("--out", gen_out, "output directory")->required();
+  add_output(gen_cmd);
+
+  CLI::App* ops_cmd = app.add_subcommand("ops", "list the registered ops: arity, shapes, domains, attrs");
+  add_output(ops_cmd);
+
+  CheckArgs gate;
+  gate.program = argc > 0 ? argv[0] : "gradoracle";
+  CLI::App* gate_cmd = app.add_subcommand(
+      "check", "the gate: tutorial fixtures (embedded), fixture dirs, every op's gradcheck in both dtypes, "
+               "random programs, structural properties");
+  add_check_options(gate_cmd, gate);
+  add_output(gate_cmd);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kBad;
+  }
+
+  try {
+    if (*replay_cmd) return cmd_replay(replay_paths, out);
+    if (*check_cmd) {
+      gopt.fast_mode = fast;
+      if (eps) gopt.eps = *eps;
+      gopt.atol = atol;
+      gopt.rtol = rtol;
+      gopt.seed = check_seed;
+      return cmd_gradcheck(check_paths, gopt, out);
+    }
+    if (*gen_cmd) {
+      if (gen_ops.empty() && !gen_all && gen_programs == 0) {
+        std::cerr << "gradoracle generate: give --op NAME, --all or --programs N\n" << gen_cmd->help();
+        return kBad;
+      }
+      return cmd_generate(gen_ops, gen_all, gen_programs, gen_seed, gen_dtype, gen_out, out);
+    }
+    if (*ops_cmd) return cmd_ops(out);
+    if (*gate_cmd) return cmd_check(gate, out, extra_ops);
+  } catch (const std::exception& e) {
+    std::cerr << "gradoracle: " << e.what() << "\n";
+    return kBad;
+  }
+  return kBad;
+}
+
+}  // namespace gradoracle::cli

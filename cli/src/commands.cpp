@@ -1,0 +1,245 @@
+// The fixture subcommands: replay, gradcheck, generate, ops.
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+
+#include "commands.hpp"
+#include "gradoracle/engine/registry.hpp"
+#include "gradoracle/fixtures/check.hpp"
+#include "gradoracle/fixtures/fixture.hpp"
+#include "gradoracle/fixtures/generate.hpp"
+#include "gradoracle/fixtures/interpreter.hpp"
+
+namespace gradoracle::cli {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace gradoracle::fixtures;
+
+// ---------------------------------------------------------------- replay, gradcheck
+
+namespace {
+
+// Runs `judge` on each fixture of `paths` (FILE|DIR...), one line and one case each.
+int for_each_fixture(const std::string& command, const std::vector<std::string>& paths, const Output& o,
+                     const std::function<void(const Fixture&, Case&)>& judge) {
+  Report report{command, {}};
+  const auto files = expand(paths, report);
+  for (const Case& c : report.cases) print_line(c, o.json);
+  for (const std::string& file : files) {
+    const auto t0 = std::chrono::steady_clock::now();
+    Case c{file, file, "", "", 0, nullptr, ""};
+    try {
+      const Fixture f = read_fixture(file);
+      c.name = f.name;
+      judge(f, c);
+    } catch (const FixtureError& e) {
+      c.status = "error";
+      c.message = e.what();
+    } catch (const std::exception& e) {
+      c.status = "error";
+      c.message = std::string("internal error: ") + e.what();
+    }
+    c.seconds = since(t0);
+    print_line(c, o.json);
+    report.cases.push_back(std::move(c));
+  }
+  return finish(report, o);
+}
+
+}  // namespace
+
+int cmd_replay(const std::vector<std::string>& paths, const Output& o) {
+  return for_each_fixture("replay", paths, o, [](const Fixture& f, Case& c) {
+    const ReplayResult r = replay(f);
+    c.status = r.passed() ? "pass" : "fail";
+    c.detail = r.to_json();
+    if (r.passed()) {
+      c.message = std::to_string(r.expects) + " expects" + (r.raises ? ", " + std::to_string(r.raises) + " raises" : "");
+    } else {
+      c.message = r.failures.front().to_string();
+      if (r.failures.size() > 1) c.message += " (and " + std::to_string(r.failures.size() - 1) + " more)";
+    }
+  });
+}
+
+int cmd_gradcheck(const std::vector<std::string>& paths, const oracle::GradCheckOptions& options, const Output& o) {
+  return for_each_fixture("gradcheck", paths, o, [&options](const Fixture& f, Case& c) {
+    const FixtureCheck r = gradcheck_fixture(f, options);
+    c.status = name(r.status);
+    c.detail = r.to_json();
+    if (r.status == CheckStatus::Pass) {
+      c.message = std::to_string(r.inputs.size()) + " inputs, " + std::to_string(r.outputs.size()) + " outputs";
+      if (r.result && r.result->has_kinks()) c.message += ", " + std::to_string(r.result->kink_count) + " kinks";
+    } else if (r.status == CheckStatus::Skip) {
+      c.message = r.reason;
+    } else {
+      std::string s = r.result ? r.result->to_string() : r.reason;
+      std::replace(s.begin(), s.end(), '\n', ' ');
+      c.message = s;
+    }
+  });
+}
+
+// ---------------------------------------------------------------- generate
+
+namespace {
+
+std::string file_name(const std::string& fixture_name) {
+  std::string s = fixture_name;
+  for (char& ch : s)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != '.') ch = '-';
+  return s + ".json";
+}
+
+}  // namespace
+
+int cmd_generate(const std::vector<std::string>& op_names, bool all, int programs, uint64_t seed,
+                 const std::string& dtype, const std::string& out_dir, const Output& o) {
+  Report report{"generate", {}};
+  GenerateOptions g;
+  g.seed = seed;
+  g.dtype = dtype == "float32" ? DType::Float32 : DType::Float64;
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec || !fs::is_directory(out_dir)) {
+    std::cerr << "gradoracle generate: cannot create " << out_dir << "\n";
+    return kBad;
+  }
+  std::vector<const registry::OpSpec*> specs;
+  if (all)
+    for (const registry::OpSpec& s : registry::all()) specs.push_back(&s);
+  for (const std::string& n : op_names) {
+    const registry::OpSpec* s = registry::find(n);
+    if (!s) {
+      std::cerr << "gradoracle generate: unknown op \"" << n << "\" (see `gradoracle ops`)\n";
+      return kBad;
+    }
+    specs.push_back(s);
+  }
+  auto emit = [&](const std::function<Fixture()>& make, const std::string& label) {
+    const auto t0 = std::chrono::steady_clock::now();
+    Case c{label, "", "", "", 0, nullptr, ""};
+    try {
+      const Fixture f = make();
+      c.name = f.name;
+      const fs::path path = fs::path(out_dir) / file_name(f.name);
+      c.file = path.string();
+      write_fixture(f, path);
+      const bool fd_pass = f.description.find("FAIL") == std::string::npos;
+      c.status = fd_pass ? "pass" : "fail";
+      const auto at = f.description.find("Finite differences");
+      c.message = at == std::string::npos ? "" : f.description.substr(at);
+      c.detail = {{"file", c.file}, {"description", f.description}};
+    } catch (const std::exception& e) {
+      c.status = "fail";
+      c.message = std::string("could not generate: ") + e.what();
+    }
+    c.seconds = since(t0);
+    print_line(c, o.json);
+    report.cases.push_back(std::move(c));
+  };
+  for (const registry::OpSpec* s : specs)
+    emit([&] { return op_fixture(*s, g); }, s->name);
+  for (int i = 0; i < programs; ++i) {
+    GenerateOptions gi = g;
+    gi.seed = seed + static_cast<uint64_t>(i);
+    emit([&] { return random_program(gi); }, "program/" + std::to_string(gi.seed));
+  }
+  return finish(report, o);
+}
+
+// ---------------------------------------------------------------- ops
+
+namespace {
+
+const char* domain_name(registry::Domain d) {
+  switch (d) {
+    case registry::Domain::Real: return "real";
+    case registry::Domain::Positive: return "positive";
+    case registry::Domain::NonZero: return "nonzero";
+    case registry::Domain::AwayFromKink: return "away-from-kink";
+    case registry::Domain::Bounded: return "bounded";
+  }
+  return "?";
+}
+
+const char* shape_name(registry::ShapeRule r) {
+  using R = registry::ShapeRule;
+  switch (r) {
+    case R::Unary: return "unary";
+    case R::Broadcast: return "broadcast";
+    case R::Matmul: return "matmul";
+    case R::Linear: return "linear";
+    case R::Transpose2D: return "transpose2d";
+    case R::Transpose: return "transpose";
+    case R::Reshape: return "reshape";
+    case R::Reduction: return "reduction";
+    case R::Norm: return "norm";
+    case R::SoftmaxDim: return "softmax-dim";
+    case R::Cat: return "cat";
+    case R::Loss: return "loss";
+    case R::Identity: return "identity";
+    case R::Parameters: return "parameters";
+  }
+  return "?";
+}
+
+const char* attr_type_name(registry::AttrType t) {
+  using T = registry::AttrType;
+  switch (t) {
+    case T::Int: return "int";
+    case T::IntOrList: return "int|list";
+    case T::IntList: return "list";
+    case T::Bool: return "bool";
+    case T::Number: return "number";
+    case T::Choice: return "choice";
+  }
+  return "?";
+}
+
+}  // namespace
+
+int cmd_ops(const Output& o) {
+  Report report{"ops", {}};
+  json ops = json::array();
+  for (const registry::OpSpec& s : registry::all()) {
+    const size_t nd = std::max<size_t>(1, s.domain.size());
+    json domains = json::array();
+    for (size_t i = 0; i < nd; ++i) domains.push_back(domain_name(s.domain_of(i)));
+    json attrs = json::array();
+    std::string attr_text;
+    for (const registry::AttrSpec& a : s.attrs) {
+      json aj = {{"name", a.name}, {"type", attr_type_name(a.type)}, {"required", a.required}};
+      if (!a.choices.empty()) aj["choices"] = a.choices;
+      attrs.push_back(aj);
+      attr_text += (attr_text.empty() ? "" : ", ") + a.name + ":" + attr_type_name(a.type) + (a.required ? "" : "?");
+    }
+    const std::string arity = s.min_args == s.max_args ? std::to_string(s.min_args)
+                              : s.max_args < 0         ? std::to_string(s.min_args) + "+"
+                                                       : std::to_string(s.min_args) + "-" + std::to_string(s.max_args);
+    json j = {{"name", s.name},          {"summary", s.summary},        {"grad_fn", s.grad_fn},
+              {"min_args", s.min_args},  {"max_args", s.max_args},      {"accepts_numbers", s.accepts_numbers},
+              {"domains", domains},      {"shape", shape_name(s.shape)}, {"attrs", attrs},
+              {"differentiable", s.differentiable}, {"binds_result", s.binds_result}};
+    ops.push_back(j);
+    if (!o.json) {
+      std::string dom;
+      for (const auto& d : domains) dom += (dom.empty() ? "" : ",") + d.get<std::string>();
+      std::printf("%-16s args %-4s shape %-12s domain %-24s %s%s\n    %s\n", s.name.c_str(), arity.c_str(),
+                  shape_name(s.shape), dom.c_str(), attr_text.empty() ? "" : "attrs ", attr_text.c_str(), s.summary.c_str());
+    }
+    report.cases.push_back({s.name, "", "pass", s.summary, 0, j, ""});
+  }
+  if (o.json) {
+    std::cout << json{{"command", "ops"}, {"exit_code", 0}, {"ops", ops}}.dump(2) << "\n";
+    Output no_json = o;
+    no_json.json = false;
+    return finish(report, no_json);
+  }
+  return finish(report, o);
+}
+
+}  // namespace gradoracle::cli

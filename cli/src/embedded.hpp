@@ -1,0 +1,15 @@
+#pragma once
+// The tutorial fixtures, embedded at build time (cli/embed_fixtures.cmake writes
+// embedded_fixtures.cpp from fixtures/tutorial/*.json), so `gradoracle check` needs no files.
+#include <vector>
+
+namespace gradoracle::cli {
+
+struct EmbeddedFixture {
+  const char* path;  // relative to the source tree: "fixtures/tutorial/1-simple-example.json"
+  const char* text;  // the JSON, verbatim
+};
+
+const std::vector<EmbeddedFixture>& embedded_fixtures();
+
+}  // namespace gradoracle::cli

@@ -1,0 +1,168 @@
+#include "report.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace gradoracle::cli {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+int Report::exit_code() const {
+  int code = kPass;
+  for (const Case& c : cases) {
+    if (c.status == "error") return kBad;
+    if (c.status == "fail") code = kFail;
+  }
+  return code;
+}
+
+// Writes `text` to `path` atomically: a temporary file beside it, then rename.
+void write_atomically(const fs::path& path, const std::string& text) {
+  fs::path tmp = path;
+  tmp += ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw std::runtime_error("cannot write " + tmp.string());
+    out << text;
+    out.flush();
+    if (!out) throw std::runtime_error("cannot write " + tmp.string());
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw std::runtime_error("cannot write " + path.string() + ": " + ec.message());
+  }
+}
+
+namespace {
+
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default:
+        // XML 1.0 forbids most control characters, even escaped.
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r') out += '?';
+        else out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string junit(const Report& r) {
+  int failures = 0, errors = 0, skipped = 0;
+  double total = 0;
+  for (const Case& c : r.cases) {
+    failures += c.status == "fail";
+    errors += c.status == "error";
+    skipped += c.status == "skip";
+    total += c.seconds;
+  }
+  std::ostringstream out;
+  out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  out << "<testsuites name=\"gradoracle\" tests=\"" << r.cases.size() << "\" failures=\"" << failures << "\" errors=\""
+      << errors << "\" time=\"" << total << "\">\n";
+  out << "  <testsuite name=\"gradoracle." << r.command << "\" tests=\"" << r.cases.size() << "\" failures=\""
+      << failures << "\" errors=\"" << errors << "\" skipped=\"" << skipped << "\" time=\"" << total << "\">\n";
+  for (const Case& c : r.cases) {
+    const std::string classname = c.classname.empty() ? "gradoracle." + r.command : c.classname;
+    out << "    <testcase classname=\"" << xml_escape(classname) << "\" name=\"" << xml_escape(c.name) << "\"";
+    if (!c.file.empty()) out << " file=\"" << xml_escape(c.file) << "\"";
+    out << " time=\"" << c.seconds << "\"";
+    if (c.status == "pass") {
+      out << "/>\n";
+      continue;
+    }
+    out << ">\n";
+    if (c.status == "fail")
+      out << "      <failure message=\"" << xml_escape(c.message) << "\">" << xml_escape(c.detail.is_string() ? c.detail.get<std::string>() : c.detail.dump(2)) << "</failure>\n";
+    else if (c.status == "error")
+      out << "      <error message=\"" << xml_escape(c.message) << "\"/>\n";
+    else
+      out << "      <skipped message=\"" << xml_escape(c.message) << "\"/>\n";
+    out << "    </testcase>\n";
+  }
+  out << "  </testsuite>\n</testsuites>\n";
+  return out.str();
+}
+
+json report_json(const Report& r) {
+  json cases = json::array();
+  int counts[4] = {0, 0, 0, 0};
+  for (const Case& c : r.cases) {
+    json j = {{"name", c.name}, {"status", c.status}, {"message", c.message}, {"seconds", c.seconds}};
+    if (!c.file.empty()) j["file"] = c.file;
+    if (!c.detail.is_null()) j["detail"] = c.detail;
+    cases.push_back(std::move(j));
+    counts[c.status == "pass" ? 0 : c.status == "fail" ? 1 : c.status == "error" ? 2 : 3]++;
+  }
+  return {{"command", r.command},
+          {"exit_code", r.exit_code()},
+          {"summary", {{"total", r.cases.size()}, {"passed", counts[0]}, {"failed", counts[1]}, {"errors", counts[2]}, {"skipped", counts[3]}}},
+          {"cases", std::move(cases)}};
+}
+
+int write_junit(const Report& r, const Output& o, int code) {
+  if (o.junit_file.empty()) return code;
+  try {
+    write_atomically(o.junit_file, junit(r));
+  } catch (const std::exception& e) {
+    std::cerr << "gradoracle: " << e.what() << "\n";
+    return kBad;
+  }
+  return code;
+}
+
+int finish(const Report& r, const Output& o) {
+  if (o.json) std::cout << report_json(r).dump(2) << "\n";
+  return write_junit(r, o, r.exit_code());
+}
+
+// FILE|DIR... -> the .json files, sorted within each directory. A missing path is an error case.
+std::vector<std::string> expand(const std::vector<std::string>& paths, Report& report) {
+  std::vector<std::string> files;
+  for (const std::string& p : paths) {
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+      std::vector<std::string> found;
+      for (fs::recursive_directory_iterator it(p, ec), end; !ec && it != end; it.increment(ec))
+        if (it->is_regular_file() && it->path().extension() == ".json") found.push_back(it->path().string());
+      std::sort(found.begin(), found.end());
+      if (found.empty()) report.cases.push_back({p, p, "error", "no .json fixtures in this directory", 0, nullptr, ""});
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (fs::exists(p, ec)) {
+      files.push_back(p);
+    } else {
+      report.cases.push_back({p, p, "error", "no such file or directory", 0, nullptr, ""});
+    }
+  }
+  return files;
+}
+
+void print_line(const Case& c, bool json_mode) {
+  std::ostream& os = json_mode ? std::cerr : std::cout;
+  std::string tag = c.status == "pass" ? "PASS" : c.status == "fail" ? "FAIL" : c.status == "error" ? "ERROR" : "SKIP";
+  os << tag << " " << c.name;
+  if (!c.file.empty() && c.file != c.name) os << " (" << c.file << ")";
+  if (!c.message.empty()) os << ": " << c.message;
+  os << "\n";
+}
+
+double since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace gradoracle::cli

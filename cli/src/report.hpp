@@ -1,0 +1,53 @@
+#pragma once
+// The reports every subcommand writes: one Case per fixture, op or task; the terminal lines,
+// --json on stdout and --junit FILE (written atomically: a temporary file, then rename).
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace gradoracle::cli {
+
+// Exit codes: all pass, a check fails (a gradient is wrong), bad input or usage.
+inline constexpr int kPass = 0, kFail = 1, kBad = 2;
+
+// One line of a report: a fixture (or op) and what became of it.
+struct Case {
+  std::string name;     // the fixture's name, or the file when it could not be read
+  std::string file;     // "" for ops
+  std::string status;   // "pass", "fail", "error" (bad input), "skip"
+  std::string message;  // one line
+  double seconds = 0;
+  nlohmann::json detail;  // the subcommand's own report of this case
+  std::string classname;  // JUnit classname; "" -> "gradoracle.<command>"
+};
+
+struct Report {
+  std::string command;
+  std::vector<Case> cases;
+  int exit_code() const;  // kBad if any case is an error, else kFail if any failed, else kPass
+};
+
+struct Output {
+  bool json = false;
+  std::string junit_file;
+};
+
+// Writes `text` to `path` atomically: a temporary file beside it, then rename.
+void write_atomically(const std::filesystem::path& path, const std::string& text);
+std::string junit(const Report& r);
+nlohmann::json report_json(const Report& r);
+// Writes the JUnit file if asked; returns `code`, or kBad if the file cannot be written.
+int write_junit(const Report& r, const Output& o, int code);
+// Prints the report's JSON if asked, writes the JUnit file; returns the exit code.
+int finish(const Report& r, const Output& o);
+// FILE|DIR... -> the .json files, sorted within each directory. A missing path, or a
+// directory without fixtures, is an error case in `report`.
+std::vector<std::string> expand(const std::vector<std::string>& paths, Report& report);
+// "PASS name (file): message", on stdout (stderr under --json).
+void print_line(const Case& c, bool json_mode);
+double since(std::chrono::steady_clock::time_point t0);
+
+}  // namespace gradoracle::cli
