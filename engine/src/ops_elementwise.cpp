@@ -183,8 +183,9 @@ Tensor div(const Tensor& a, const Tensor& b) { return div_impl(a, b); }
 Tensor div(const Tensor& a, double b) { return div_impl(a, detail::wrap(b, a)); }
 Tensor div(double a, const Tensor& b) { return mul(reciprocal(b), a); }
 
-// NOTE: PyTorch's masks: d/da aᵇ = b·aᵇ⁻¹ but 0 where b = 0; d/db aᵇ = aᵇ·log a but 0 where
-// a = 0 and b >= 0.
+// NOTE: PyTorch's masks: d/da aᵇ = b·aᵇ⁻¹ but 0 where b = 0 — applied after the upstream, so
+// an inf/NaN upstream still gives 0 there (at::where(exponent == 0, 0, grad * ...)); d/db aᵇ =
+// aᵇ·log a but 0 where a = 0 and b >= 0 — applied before the upstream (grad * where(...)).
 Tensor pow(const Tensor& base, const Tensor& exponent) {
   Tensor a = base, b = exponent;
   detail::promote_pair(a, b);
@@ -196,6 +197,10 @@ Tensor pow(const Tensor& base, const Tensor& exponent) {
         using T = decltype(x);
         return e == T(0) ? T(0) : e * std::pow(x, e - 1);
       }));
+      ga = detail::broadcast_zip(ga, b, [](auto v, auto e) {
+        using T = decltype(v);
+        return e == T(0) ? T(0) : v;
+      });
     }
     if (needs[1]) {
       gb = mul(g, detail::broadcast_zip(a, b, [](auto x, auto e) {

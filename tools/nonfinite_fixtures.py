@@ -1,0 +1,195 @@
+#!/usr/bin/python3
+"""Writes fixtures/nonfinite/: every registered op on NaN, ±Inf, ±0 inputs and upstreams,
+with the values, grad_fns and grads that PyTorch 1.13 computes (recorded by torch_fixture.py).
+
+    /usr/bin/python3 tools/nonfinite_fixtures.py [OUT_DIR]      # default fixtures/nonfinite
+
+The engine must reproduce every one (tests/fixtures/nonfinite_fixtures_test.cpp replays them;
+NaN matches NaN only, an infinity only itself). Rerun after changing a case; the output is
+deterministic.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import torch_fixture as tf  # noqa: E402
+
+NAN, INF, NINF = "nan", "inf", "-inf"
+# Elementwise specials, and the same length of ordinary values for the second operand.
+SPECIAL = [NAN, INF, NINF, 0.0, -0.0, 1.0, -1.0, 2.5]
+ORDINARY = [0.5, -1.5, 2.0, 3.0, -0.25, 1.0, 0.0, -2.0]
+
+
+def lit(data, shape=None, rg=False):
+    d = {"shape": shape if shape is not None else [len(data)], "data": data}
+    if rg:
+        d["requires_grad"] = True
+    return d
+
+
+def fixture(name, tensors, program, dtype="float64", description=""):
+    return {
+        "format": tf.FORMAT,
+        "name": "nonfinite/" + name,
+        "description": description or "NaN/Inf propagation as PyTorch 1.13; expects recorded by torch",
+        "dtype": dtype,
+        "tensors": tensors,
+        "program": program,
+    }
+
+
+def op(let, name, args, attrs=None):
+    s = {"let": let, "op": name, "args": args}
+    if attrs:
+        s["attrs"] = attrs
+    return s
+
+
+def back(of, grad):
+    return {"backward": of, "grad": grad}
+
+
+def ones(shape):
+    return {"shape": shape, "fill": 1}
+
+
+def cases():
+    out = []
+    n = len(SPECIAL)
+    # Unary elementwise ops: non-finite inputs with a ones upstream, and finite inputs with a
+    # non-finite upstream (where backward multiplies by 0, torch may or may not keep the NaN).
+    for name in ["neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs"]:
+        out.append(fixture(f"{name}-inputs", {"x": lit(SPECIAL, rg=True)},
+                           [op("y", name, ["x"]), back("y", ones([n]))]))
+        out.append(fixture(f"{name}-upstream", {"x": lit(ORDINARY, rg=True)},
+                           [op("y", name, ["x"]), back("y", lit(SPECIAL))]))
+    # Binary ops: every pair of specials (an 8x8 broadcast grid), a number operand on either
+    # side, and a non-finite upstream.
+    for name in ["add", "sub", "mul", "div", "pow"]:
+        out.append(fixture(f"{name}-grid", {"a": lit(SPECIAL, [n, 1], rg=True), "b": lit(SPECIAL, [1, n], rg=True)},
+                           [op("y", name, ["a", "b"]), back("y", ones([n, n]))]))
+        for number in [0.0, 2.0]:
+            out.append(fixture(f"{name}-tensor-number-{int(number)}", {"a": lit(SPECIAL, rg=True)},
+                               [op("y", name, ["a", number]), back("y", ones([n]))]))
+            out.append(fixture(f"{name}-number-{int(number)}-tensor", {"b": lit(SPECIAL, rg=True)},
+                               [op("y", name, [number, "b"]), back("y", ones([n]))]))
+        out.append(fixture(f"{name}-upstream", {"a": lit(ORDINARY, rg=True), "b": lit(list(reversed(ORDINARY)), rg=True)},
+                           [op("y", name, ["a", "b"]), back("y", lit(SPECIAL))]))
+    # pow's corners: 0^0, 0^negative, negative^fraction, inf^0, nan^0, 1^nan, 1^inf.
+    out.append(fixture("pow-corners",
+                       {"a": lit([0.0, 0.0, 0.0, -1.0, INF, NAN, 1.0, 1.0, -0.0, 0.0], rg=True),
+                        "b": lit([0.0, -1.0, 2.0, 0.5, 0.0, 0.0, NAN, INF, 0.0, 0.5], rg=True)},
+                       [op("y", "pow", ["a", "b"]), back("y", ones([10]))]))
+    # Linear algebra: inf·0 inside a dot product, NaN rows.
+    mat_a = lit([INF, 0.0, 1.0, NAN, 2.0, -1.0], [2, 3], rg=True)
+    mat_b = lit([0.0, 1.0, 1.0, NINF, 2.0, 3.0], [3, 2], rg=True)
+    out.append(fixture("matmul", {"a": mat_a, "b": mat_b}, [op("y", "matmul", ["a", "b"]), back("y", ones([2, 2]))]))
+    out.append(fixture("matmul-vector", {"a": lit([INF, 0.0, 1.0], rg=True), "b": lit([0.0, 2.0, NAN], rg=True)},
+                       [op("y", "matmul", ["a", "b"]), back("y", None)]))
+    out.append(fixture("matmul-upstream", {"a": lit([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3], rg=True),
+                                           "b": lit([0.5, 1.0, -1.0, 0.0, 2.0, 3.0], [3, 2], rg=True)},
+                       [op("y", "matmul", ["a", "b"]), back("y", lit([NAN, INF, 0.0, 1.0], [2, 2]))]))
+    out.append(fixture("linear", {"x": mat_a, "w": lit([1.0, INF, 0.0, 0.0, 1.0, NAN], [2, 3], rg=True),
+                                  "b": lit([NINF, 1.0], rg=True)},
+                       [op("y", "linear", ["x", "w", "b"]), back("y", ones([2, 2]))]))
+    out.append(fixture("t-transpose-reshape", {"x": lit(SPECIAL, [2, 4], rg=True)},
+                       [op("t", "t", ["x"]), op("u", "transpose", ["t"], {"dim0": 0, "dim1": 1}),
+                        op("y", "reshape", ["u"], {"shape": [4, 2]}), back("y", lit(list(reversed(SPECIAL)), [4, 2]))]))
+    # Reductions.
+    for name in ["sum", "mean"]:
+        out.append(fixture(f"{name}-all", {"x": lit(SPECIAL, [2, 4], rg=True)}, [op("y", name, ["x"]), back("y", None)]))
+        out.append(fixture(f"{name}-dim", {"x": lit(SPECIAL, [2, 4], rg=True)},
+                           [op("y", name, ["x"], {"dim": 1}), back("y", lit([NAN, 1.0]))]))
+        out.append(fixture(f"{name}-inf-minus-inf", {"x": lit([INF, NINF, 1.0], rg=True)},
+                           [op("y", name, ["x"]), back("y", None)]))
+        out.append(fixture(f"{name}-empty", {"x": lit([], [0, 3], rg=True)},
+                           [op("y", name, ["x"]), back("y", None)]))
+    for p in [2, 1, 3, 0.5, 0, INF, NINF]:
+        tag = {INF: "inf", NINF: "minus-inf"}.get(p, str(p).replace(".", "_"))
+        for case, data in [("nan", [1.0, NAN, -2.0]), ("inf", [1.0, NINF, INF, -2.0]), ("zeros", [0.0, -0.0, 0.0]),
+                           ("ties", [3.0, -3.0, 1.0])]:
+            attrs = {} if p == 2 else {"p": p}
+            out.append(fixture(f"norm-p{tag}-{case}", {"x": lit(data, rg=True)},
+                               [op("y", "norm", ["x"], attrs), back("y", None)]))
+        out.append(fixture(f"norm-p{tag}-upstream-inf", {"x": lit([3.0, -4.0, 0.0], rg=True)},
+                           [op("y", "norm", ["x"], {"p": p}), back("y", {"shape": [], "data": [INF]})]))
+    for name in ["softmax", "log_softmax"]:
+        rows = [INF, 1.0, 2.0, 0.0,
+                NINF, 1.0, 2.0, 0.0,
+                NINF, NINF, NINF, NINF,
+                NAN, 1.0, 2.0, 0.0,
+                INF, INF, 0.0, 1.0,
+                1.0, 2.0, 3.0, 4.0]
+        out.append(fixture(f"{name}-rows", {"x": lit(rows, [6, 4], rg=True)},
+                           [op("y", name, ["x"], {"dim": 1}), back("y", lit([(i % 4) - 1.5 for i in range(24)], [6, 4]))]))
+        out.append(fixture(f"{name}-upstream", {"x": lit([1.0, 2.0, 3.0, -1.0], [1, 4], rg=True)},
+                           [op("y", name, ["x"], {"dim": -1}), back("y", lit([NAN, 0.0, INF, 1.0], [1, 4]))]))
+    out.append(fixture("cat", {"a": lit([NAN, INF], rg=True), "b": lit([NINF, 0.0, 1.0], rg=True)},
+                       [op("y", "cat", ["a", "b"]), back("y", lit([1.0, NAN, INF, 2.0, 0.0]))]))
+    for red in ["mean", "sum", "none"]:
+        g = None if red != "none" else ones([n])
+        out.append(fixture(f"mse_loss-{red}", {"x": lit(SPECIAL, rg=True), "t": lit(list(reversed(SPECIAL)), rg=True)},
+                           [op("y", "mse_loss", ["x", "t"], {"reduction": red}), back("y", g)]))
+    out.append(fixture("detach", {"x": lit(SPECIAL, rg=True)},
+                       [op("d", "detach", ["x"]), op("y", "mul", ["x", "d"]), back("y", ones([n]))]))
+    # clip_grad_norm_: non-finite grads raise with error_if_nonfinite (torch's message), and
+    # otherwise are scaled by the non-finite coefficient as torch does.
+    for tag, grad in [("nan", [1.0, NAN, 2.0]), ("inf", [1.0, INF, 2.0]), ("minus-inf", [NINF, 0.0, 1.0])]:
+        for p in [2.0, INF, 1.0]:
+            ptag = "inf" if p == INF else str(int(p))
+            base = [op("y", "mul", ["w", "c"]), back("y", lit(grad))]
+            out.append(fixture(f"clip_grad_norm-{tag}-p{ptag}", {"w": lit([1.0, 1.0, 1.0], rg=True),
+                                                                  "v": lit([3.0, 4.0], rg=True),
+                                                                  "c": lit([1.0, 1.0, 1.0])},
+                               base + [op("z", "mul", ["v", 2.0]), back("z", ones([2])),
+                                       op("n", "clip_grad_norm_", ["w", "v"], {"max_norm": 1.0, "norm_type": p})]))
+            msg = ("The total norm of order " + ("inf" if p == INF else f"{p}") +
+                   " for gradients from `parameters` is non-finite, so it cannot be clipped")
+            raising = dict(op("n", "clip_grad_norm_", ["w"], {"max_norm": 1.0, "norm_type": p, "error_if_nonfinite": True}))
+            raising["raises"] = msg
+            out.append(fixture(f"clip_grad_norm-{tag}-p{ptag}-error", {"w": lit([1.0, 1.0, 1.0], rg=True),
+                                                                        "c": lit([1.0, 1.0, 1.0])},
+                               base + [raising]))
+    out.append(fixture("clip_grad_value", {"w": lit([1.0] * n, rg=True), "c": lit([1.0] * n)},
+                       [op("y", "mul", ["w", "c"]), back("y", lit(SPECIAL)),
+                        {"op": "clip_grad_value_", "args": ["w"], "attrs": {"clip_value": 1.0}}]))
+    # float32: overflow to inf inside exp, and the same specials through a small network.
+    out.append(fixture("float32-overflow", {"x": lit([100.0, 88.0, 89.0, -104.0, NAN], rg=True)},
+                       [op("e", "exp", ["x"]), op("s", "sigmoid", ["x"]), op("y", "add", ["e", "s"]),
+                        back("y", ones([5]))], dtype="float32"))
+    out.append(fixture("float32-linear-softmax", {"x": lit(SPECIAL, [2, 4], rg=True),
+                                                 "w": lit([0.5, -1.0, 2.0, 0.0, 1.0, 1.0, -1.0, 0.25], [2, 4], rg=True)},
+                       [op("h", "linear", ["x", "w"]), op("y", "log_softmax", ["h"], {"dim": 1}),
+                        back("y", ones([2, 2]))], dtype="float32"))
+    for f in out:  # backward with an implicit grad: drop the None
+        for st in f["program"]:
+            if "backward" in st and st.get("grad") is None:
+                st.pop("grad", None)
+    return out
+
+
+def main() -> int:
+    out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE.parent / "fixtures" / "nonfinite"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("*.json"):
+        old.unlink()
+    status = 0
+    for doc in cases():
+        file = out_dir / (doc["name"].split("/", 1)[1] + ".json")
+        try:
+            tf.parse_fixture(json.loads(json.dumps(doc)), str(file))
+            recorded = tf.record_doc(doc, str(file))
+        except (tf.FixtureError, tf.RecordError) as e:
+            print(f"FAIL {file}: {e}", file=sys.stderr)
+            status = 1
+            continue
+        file.write_text(tf.dumps_fixture(recorded), encoding="utf-8")
+    print(f"wrote {len(list(out_dir.glob('*.json')))} fixtures to {out_dir}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
