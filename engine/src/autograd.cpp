@@ -1,8 +1,9 @@
 #include "gradoracle/engine/autograd.hpp"
 
-#include <unordered_map>
+#include <atomic>
 
 #include "gradoracle/engine/ops.hpp"
+#include "kernels.hpp"
 
 namespace gradoracle {
 
@@ -28,20 +29,32 @@ std::shared_ptr<Node> gradient_edge(const Tensor& t) {
   return accumulator_of(t);
 }
 
+// Whether `from` broadcasts to `to` (every dim of `from`, right-aligned, is 1 or equal).
+bool broadcasts_to(const Shape& from, const Shape& to) {
+  if (from.size() > to.size()) return false;
+  const size_t off = to.size() - from.size();
+  for (size_t i = 0; i < from.size(); ++i) {
+    if (from[i] != 1 && from[i] != to[i + off]) return false;
+  }
+  return true;
+}
+
 // Brings a gradient to its input's shape and dtype, or raises (an engine bug, not a user error).
+// The common case, a gradient already of the input's shape and dtype, does no work.
 Tensor validate(const Node& node, size_t i, Tensor grad, const Edge& edge) {
   if (grad.shape() != edge.shape) {
-    Shape b;
-    try {
-      b = broadcast_shapes(grad.shape(), edge.shape);
-    } catch (const Error&) {
-    }
-    if (b != grad.shape()) {
-      fail(ErrorKind::Autograd, "Function " + node.name() + " returned an invalid gradient at index " +
+    if (!broadcasts_to(edge.shape, grad.shape())) {
+      fail(ErrorKind::Autograd, std::string("Function ") + node.name() + " returned an invalid gradient at index " +
                                     std::to_string(i) + " - got " + to_string(grad.shape()) +
                                     " but expected shape compatible with " + to_string(edge.shape));
     }
-    grad = sum_to(grad, edge.shape);
+    // sum_to's value without its bookkeeping (no graph is recorded during a backward).
+    Tensor summed = Tensor::empty(edge.shape, grad.dtype());
+    dispatch(grad.dtype(), [&](auto s) {
+      using T = decltype(s);
+      kernels::sum_into<T>(grad, edge.shape, summed.data<T>());
+    });
+    grad = std::move(summed);
   }
   if (grad.dtype() != edge.dtype) grad = grad.to(edge.dtype);
   return grad;
@@ -67,17 +80,50 @@ Node::~Node() {
 }
 
 std::vector<Tensor> Node::apply(const Tensor& grad_output) {
-  if (released_ || !backward_) fail(ErrorKind::Autograd, kFreedMessage);
-  std::vector<Tensor> grads = backward_(grad_output, NeedsGrad(next_));
+  if (released_) fail(ErrorKind::Autograd, kFreedMessage);
+  std::vector<Tensor> grads = call(grad_output, NeedsGrad(next_));
   if (grads.size() != next_.size()) {
-    fail(ErrorKind::Autograd, "Function " + name_ + " returned an incorrect number of gradients (expected " +
+    fail(ErrorKind::Autograd, std::string("Function ") + name_ + " returned an incorrect number of gradients (expected " +
                                   std::to_string(next_.size()) + ", got " + std::to_string(grads.size()) + ")");
   }
   return grads;
 }
 
+namespace detail {
+[[noreturn]] void fail_freed() { fail(ErrorKind::Autograd, kFreedMessage); }
+
+std::vector<Edge> collect_edges(std::span<const Tensor> inputs) {
+  std::vector<Edge> next;
+  next.reserve(inputs.size());
+  for (const Tensor& t : inputs) {
+    if (!t.defined()) {
+      next.push_back(Edge{});
+      continue;
+    }
+    next.push_back(Edge{gradient_edge(t), t.shape(), t.dtype()});
+  }
+  return next;
+}
+
+void set_grad_fn(Tensor& out, std::shared_ptr<Node> node) {
+  TensorImpl& impl = out.impl();
+  impl.grad_fn = std::move(node);
+  impl.requires_grad = true;
+}
+}  // namespace detail
+
+namespace {
+// A plain tensor that only its handle refers to (run_backward's local upstream): no other
+// handle, no view or detach() sharing its storage, no history, no .grad of its own.
+bool owned_outright(const Tensor& t) {
+  const auto& impl = t.impl_ptr();
+  return impl.use_count() == 1 && impl->storage.use_count() == 1 && !impl->grad_fn && !impl->grad &&
+         impl->grad_accumulator.expired();
+}
+}  // namespace
+
 AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf)
-    : Node("AccumulateGrad", {}, nullptr, false), leaf_(std::move(leaf)) {}
+    : Node("AccumulateGrad", {}, false), leaf_(std::move(leaf)) {}
 
 std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
   if (leaf_->grad) {
@@ -88,34 +134,26 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
       const T* g = grad_output.data<T>();
       for (int64_t i = 0; i < existing.numel(); ++i) p[i] += g[i];
     });
+  } else if (owned_outright(grad_output)) {
+    // Nobody else can see this gradient: keep it as .grad instead of a copy (as PyTorch's
+    // AccumulateGrad steals it), with the metadata a clone would have.
+    TensorImpl& g = grad_output.impl();
+    g.requires_grad = false;
+    g.is_view = false;
+    g.torch_strides.clear();
+    leaf_->grad = grad_output.impl_ptr();
   } else {
     leaf_->grad = grad_output.clone().impl_ptr();
   }
   return {};
 }
 
-bool any_requires_grad(const std::vector<Tensor>& inputs) {
+bool any_requires_grad(std::span<const Tensor> inputs) {
   if (!grad_mode_enabled()) return false;
   for (const Tensor& t : inputs) {
     if (t.defined() && t.requires_grad()) return true;
   }
   return false;
-}
-
-void record(Tensor& out, const char* name, const std::vector<Tensor>& inputs, BackwardFn backward, Saves saves) {
-  if (!any_requires_grad(inputs)) return;
-  std::vector<Edge> next;
-  next.reserve(inputs.size());
-  for (const Tensor& t : inputs) {
-    if (!t.defined()) {
-      next.push_back(Edge{});
-      continue;
-    }
-    next.push_back(Edge{gradient_edge(t), t.shape(), t.dtype()});
-  }
-  TensorImpl& impl = out.impl();
-  impl.grad_fn = std::make_shared<Node>(name, std::move(next), std::move(backward), saves == Saves::Tensors);
-  impl.requires_grad = true;
 }
 
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
@@ -135,49 +173,63 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
 
   NoGradGuard no_grad;  // backward formulas build no graph
   const std::shared_ptr<Node> start = gradient_edge(root);
+  // This pass's id: a node whose pass_ differs has not been reached yet (its pending_ and
+  // buffer_ are stale). Global so that passes on any thread never share an id.
+  static std::atomic<uint64_t> passes{0};
+  const uint64_t pass = ++passes;
 
-  // Dependency counts over the graph reachable from the root (explicit stack, no recursion).
-  std::unordered_map<Node*, int> dependencies;
-  std::vector<Node*> stack{start.get()};
-  dependencies[start.get()] = 0;
-  while (!stack.empty()) {
-    Node* n = stack.back();
-    stack.pop_back();
-    for (const Edge& e : n->next_edges()) {
-      if (!e.fn) continue;
-      auto [it, inserted] = dependencies.try_emplace(e.fn.get(), 0);
-      ++it->second;
-      if (inserted) stack.push_back(e.fn.get());
+  // Dependency counts over the graph reachable from the root (explicit stack, no recursion):
+  // pending_ = the number of edges into the node from reachable nodes.
+  std::vector<Node*> reached{start.get()};  // every node of this pass, to clear on the way out
+  start->pass_ = pass;
+  start->pending_ = 0;
+  start->buffer_ = Tensor();
+  for (size_t s = 0; s < reached.size(); ++s) {
+    for (const Edge& e : reached[s]->next_edges()) {
+      Node* n = e.fn.get();
+      if (!n) continue;
+      if (n->pass_ != pass) {
+        n->pass_ = pass;
+        n->pending_ = 0;
+        n->buffer_ = Tensor();
+        reached.push_back(n);
+      }
+      ++n->pending_;
     }
   }
+  // Buffers left by a throwing backward are dropped, not kept alive by the graph.
+  struct Clear {
+    std::vector<Node*>& nodes;
+    ~Clear() {
+      for (Node* n : nodes) n->buffer_ = Tensor();
+    }
+  } clear{reached};
 
   // Kahn's order: a node runs once every gradient flowing into it has been summed.
-  std::unordered_map<Node*, Tensor> buffers;
-  buffers[start.get()] = g;
+  start->buffer_ = g;
   std::vector<Node*> ready{start.get()};
+  std::vector<Tensor> grads;
   while (!ready.empty()) {
     Node* n = ready.back();
     ready.pop_back();
-    auto found = buffers.find(n);
-    std::vector<Tensor> grads;
-    if (found != buffers.end()) {  // else no path gave this node a gradient: it passes none on
-      Tensor upstream = std::move(found->second);
-      buffers.erase(found);
+    const auto& edges = n->next_edges();
+    if (n->buffer_.defined()) {
+      Tensor upstream = std::move(n->buffer_);
+      n->buffer_ = Tensor();
       grads = n->apply(upstream);
-    } else {
-      grads.resize(n->next_edges().size());
+    } else {  // no path gave this node a gradient: it passes none on
+      grads.assign(edges.size(), Tensor());
     }
     if (!retain_graph) n->release();
-    const auto& edges = n->next_edges();
     for (size_t i = 0; i < edges.size(); ++i) {
       const Edge& e = edges[i];
-      if (!e.fn) continue;
+      Node* next = e.fn.get();
+      if (!next) continue;
       if (grads[i].defined()) {
         Tensor gi = validate(*n, i, std::move(grads[i]), e);
-        Tensor& buffer = buffers[e.fn.get()];
-        buffer = buffer.defined() ? add(buffer, gi) : gi;
+        next->buffer_ = next->buffer_.defined() ? add(next->buffer_, gi) : std::move(gi);
       }
-      if (--dependencies[e.fn.get()] == 0) ready.push_back(e.fn.get());
+      if (--next->pending_ == 0) ready.push_back(next);
     }
   }
 }

@@ -21,22 +21,56 @@ template <class T> MatrixMap<T> matrix(const Tensor& t, int64_t rows, int64_t co
   return MatrixMap<T>(t.data<T>(), rows, cols);
 }
 
+// n values of T, held inline up to N of them (no allocation for the ranks and small sums of
+// everyday tensors), on the heap beyond. Not copyable: it points into itself.
+template <class T, size_t N = 8>
+class SmallBuffer {
+ public:
+  explicit SmallBuffer(size_t n, T init = T()) : n_(n) {
+    if (n > N) {
+      big_.assign(n, init);
+      p_ = big_.data();
+    } else {
+      p_ = small_;
+      for (size_t i = 0; i < n; ++i) small_[i] = init;
+    }
+  }
+  SmallBuffer(const SmallBuffer&) = delete;
+  SmallBuffer& operator=(const SmallBuffer&) = delete;
+  T& operator[](size_t i) { return p_[i]; }
+  const T& operator[](size_t i) const { return p_[i]; }
+  T* data() { return p_; }
+  size_t size() const { return n_; }
+
+ private:
+  T small_[N];
+  std::vector<T> big_;
+  T* p_;
+  size_t n_;
+};
+using Strides = SmallBuffer<int64_t>;
+
 // Strides of `shape` right-aligned against a rank-r output: 0 on broadcast (size-1 or missing) dims.
-inline std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out) {
+inline void broadcast_strides_into(const Shape& shape, const Shape& out, int64_t* strides) {
   const size_t r = out.size(), off = r - shape.size();
-  std::vector<int64_t> strides(r, 0);
+  for (size_t i = 0; i < r; ++i) strides[i] = 0;
   int64_t s = 1;
   for (size_t i = shape.size(); i-- > 0;) {
     strides[i + off] = shape[i] == 1 ? 0 : s;
     s *= shape[i];
   }
+}
+inline std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out) {
+  std::vector<int64_t> strides(out.size(), 0);
+  broadcast_strides_into(shape, out, strides.data());
   return strides;
 }
 
 // Calls body(offset_a, offset_b, out_offset_of_row, inner, inner_stride_a, inner_stride_b) for each
-// innermost row of `out`, walking a and b with the given strides: the one broadcasting loop.
-template <class Body>
-void for_each_row(const Shape& out, const std::vector<int64_t>& sa, const std::vector<int64_t>& sb, Body&& body) {
+// innermost row of `out`, walking a and b with the given strides (any indexable of out's rank):
+// the one broadcasting loop.
+template <class StridesA, class StridesB, class Body>
+void for_each_row(const Shape& out, const StridesA& sa, const StridesB& sb, Body&& body) {
   const int64_t n = numel(out);
   if (n == 0) return;
   if (out.empty()) {
@@ -45,7 +79,7 @@ void for_each_row(const Shape& out, const std::vector<int64_t>& sa, const std::v
   }
   const size_t r = out.size();
   const int64_t inner = out[r - 1];
-  std::vector<int64_t> idx(r, 0);
+  Strides idx(r, 0);
   int64_t oa = 0, ob = 0;
   for (int64_t o = 0; o < n; o += inner) {
     body(oa, ob, o, inner, sa[r - 1], sb[r - 1]);
@@ -76,7 +110,10 @@ void binary(const Tensor& a, const Tensor& b, const Tensor& out, F f) {
     const T s = pa[0];
     for (int64_t i = 0; i < n; ++i) po[i] = f(s, pb[i]);
   } else {
-    for_each_row(out.shape(), broadcast_strides(a.shape(), out.shape()), broadcast_strides(b.shape(), out.shape()),
+    Strides sa(out.shape().size()), sb(out.shape().size());
+    broadcast_strides_into(a.shape(), out.shape(), sa.data());
+    broadcast_strides_into(b.shape(), out.shape(), sb.data());
+    for_each_row(out.shape(), sa, sb,
                  [&](int64_t oa, int64_t ob, int64_t o, int64_t inner, int64_t ia, int64_t ib) {
                    for (int64_t j = 0; j < inner; ++j) po[o + j] = f(pa[oa + j * ia], pb[ob + j * ib]);
                  });
@@ -89,20 +126,21 @@ void binary(const Tensor& a, const Tensor& b, const Tensor& out, F f) {
 template <class T>
 void sum_into(const Tensor& in, const Shape& out_shape, T* out) {
   const int64_t m = numel(out_shape);
-  std::vector<double> acc(static_cast<size_t>(m), 0.0);
+  SmallBuffer<double, 16> acc(static_cast<size_t>(m), 0.0);
   const T* pi = in.data<T>();
-  const std::vector<int64_t> so = broadcast_strides(out_shape, in.shape());
-  const std::vector<int64_t> zero(in.shape().size(), 0);
+  const size_t r = in.shape().size();
+  Strides so(r), zero(r, 0);
+  broadcast_strides_into(out_shape, in.shape(), so.data());
   for_each_row(in.shape(), so, zero, [&](int64_t oo, int64_t, int64_t i, int64_t inner, int64_t io, int64_t) {
     if (io == 0) {
       double s = 0;
       for (int64_t j = 0; j < inner; ++j) s += pi[i + j];
-      acc[oo] += s;
+      acc[static_cast<size_t>(oo)] += s;
     } else {
-      for (int64_t j = 0; j < inner; ++j) acc[oo + j * io] += pi[i + j];
+      for (int64_t j = 0; j < inner; ++j) acc[static_cast<size_t>(oo + j * io)] += pi[i + j];
     }
   });
-  for (int64_t j = 0; j < m; ++j) out[j] = static_cast<T>(acc[j]);
+  for (int64_t j = 0; j < m; ++j) out[j] = static_cast<T>(acc[static_cast<size_t>(j)]);
 }
 
 // out = in broadcast to out's shape.
@@ -110,8 +148,9 @@ template <class T>
 void expand_into(const Tensor& in, const Tensor& out) {
   const T* pi = in.data<T>();
   T* po = out.data<T>();
-  const std::vector<int64_t> si = broadcast_strides(in.shape(), out.shape());
-  const std::vector<int64_t> zero(out.shape().size(), 0);
+  const size_t r = out.shape().size();
+  Strides si(r), zero(r, 0);
+  broadcast_strides_into(in.shape(), out.shape(), si.data());
   for_each_row(out.shape(), si, zero, [&](int64_t oi, int64_t, int64_t o, int64_t inner, int64_t ii, int64_t) {
     for (int64_t j = 0; j < inner; ++j) po[o + j] = pi[oi + j * ii];
   });

@@ -15,11 +15,13 @@
 namespace gradoracle {
 
 // ---------------------------------------------------------------- Storage
-Storage::Storage(DType dtype, int64_t numel) : dtype_(dtype), numel_(numel), data_(nullptr) {
+Storage::Storage(DType dtype, int64_t numel) : dtype_(dtype), numel_(numel), data_(inline_) {
   const size_t bytes = static_cast<size_t>(numel) * static_cast<size_t>(element_size(dtype));
-  data_ = ::operator new(bytes == 0 ? 1 : bytes, std::align_val_t{64});
+  if (bytes > kInlineBytes) data_ = ::operator new(bytes);
 }
-Storage::~Storage() { ::operator delete(data_, std::align_val_t{64}); }
+Storage::~Storage() {
+  if (data_ != inline_) ::operator delete(data_);
+}
 
 // ---------------------------------------------------------------- grad mode
 namespace {
@@ -212,7 +214,7 @@ void Tensor::set_grad(const Tensor& grad) {
   impl().grad = grad.defined() ? grad.impl_ptr() : nullptr;
 }
 
-std::string Tensor::grad_fn_name() const { return impl().grad_fn ? impl().grad_fn->name() : std::string(); }
+std::string Tensor::grad_fn_name() const { return impl().grad_fn ? std::string(impl().grad_fn->name()) : std::string(); }
 
 void Tensor::backward(const Tensor& grad, bool retain_graph) const { run_backward(*this, grad, retain_graph); }
 

@@ -10,9 +10,21 @@
 //  - saved tensors are freed after a backward unless retain_graph, and a second backward
 //    through a node that had saved tensors raises PyTorch's error (one that saved none,
 //    such as AddBackward0 or SumBackward0, runs again, as in PyTorch).
+//
+// Cost model: recording an op is one allocation for the node and its lambda together (the
+// lambda is stored in the node, not in a std::function) plus its edge list; nothing at all is
+// allocated or captured into a node when no input requires grad or grad mode is off (the
+// lambda object the caller built is dropped). A backward keeps its per-node state (dependency
+// count, summed gradient) in the nodes themselves: no hash map.
+#include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "gradoracle/engine/tensor.hpp"
@@ -39,27 +51,66 @@ using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output, 
 
 class Node {
  public:
-  Node(std::string name, std::vector<Edge> next, BackwardFn backward, bool saves_tensors)
-      : name_(std::move(name)), next_(std::move(next)), backward_(std::move(backward)), saves_tensors_(saves_tensors) {}
+  // `name` must outlive the node: a string literal (PyTorch's grad_fn class name).
+  Node(const char* name, std::vector<Edge> next, bool saves_tensors)
+      : name_(name), next_(std::move(next)), saves_tensors_(saves_tensors) {}
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
   virtual ~Node();  // unlinks a deep graph iteratively, never one stack frame per node
 
-  const std::string& name() const { return name_; }
+  const char* name() const { return name_; }
   const std::vector<Edge>& next_edges() const { return next_; }
   // Runs the backward; throws if its saved tensors were freed.
   virtual std::vector<Tensor> apply(const Tensor& grad_output);
   // Frees the saved tensors (after a backward without retain_graph).
   virtual void release() {
     if (!saves_tensors_) return;
-    backward_ = nullptr;
+    free_saved();
     released_ = true;
   }
 
  protected:
-  std::string name_;
+  // The op's backward formula; only called while not released.
+  virtual std::vector<Tensor> call(const Tensor& grad_output, NeedsGrad needs) = 0;
+  virtual void free_saved() = 0;  // destroys the formula and what it captured
+
+  const char* name_;
   std::vector<Edge> next_;
-  BackwardFn backward_;
   bool saves_tensors_;
   bool released_ = false;
+
+ private:
+  friend void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
+  // One backward's bookkeeping (run_backward): the pass that last reached this node, the
+  // gradients still to arrive, and their sum so far. Only meaningful while `pass_` is current.
+  uint64_t pass_ = 0;
+  int pending_ = 0;
+  Tensor buffer_;
+};
+
+namespace detail {
+[[noreturn]] void fail_freed();  // PyTorch's "backward through the graph a second time" error
+}  // namespace detail
+
+// A node whose formula is the lambda F, stored in place (one allocation with the node).
+template <class F>
+class LambdaNode final : public Node {
+ public:
+  LambdaNode(const char* name, std::vector<Edge> next, F&& fn, bool saves_tensors)
+      : Node(name, std::move(next), saves_tensors), fn_(std::move(fn)) {}
+
+ protected:
+  std::vector<Tensor> call(const Tensor& grad_output, NeedsGrad needs) override {
+    if (!fn_) detail::fail_freed();
+    if constexpr (std::is_same_v<F, BackwardFn>) {
+      if (!*fn_) detail::fail_freed();  // as a Node given a null BackwardFn always did
+    }
+    return (*fn_)(grad_output, needs);
+  }
+  void free_saved() override { fn_.reset(); }
+
+ private:
+  std::optional<F> fn_;
 };
 
 // The sink of a leaf that requires grad: leaf.grad += gradient.
@@ -70,6 +121,10 @@ class AccumulateGrad final : public Node {
   void release() override {}
   const std::shared_ptr<TensorImpl>& leaf() const { return leaf_; }
 
+ protected:
+  std::vector<Tensor> call(const Tensor&, NeedsGrad) override { return {}; }
+  void free_saved() override {}
+
  private:
   std::shared_ptr<TensorImpl> leaf_;
 };
@@ -77,16 +132,42 @@ class AccumulateGrad final : public Node {
 // Whether a backward lambda holds tensors saved from the forward (PyTorch's SavedVariables).
 enum class Saves { Tensors, Nothing };
 
-// Records `out` as the result of an op over `inputs`: when grad mode is on and any input
-// requires grad, `out` gets a Node named `name` (PyTorch 1.13's grad_fn name) running `backward`.
-void record(Tensor& out, const char* name, const std::vector<Tensor>& inputs, BackwardFn backward,
-            Saves saves = Saves::Tensors);
-inline void record(Tensor& out, const char* name, std::initializer_list<Tensor> inputs, BackwardFn backward,
-                   Saves saves = Saves::Tensors) {
-  record(out, name, std::vector<Tensor>(inputs), std::move(backward), saves);
-}
 // True when grad mode is on and some input requires grad.
-bool any_requires_grad(const std::vector<Tensor>& inputs);
+bool any_requires_grad(std::span<const Tensor> inputs);
+inline bool any_requires_grad(const std::vector<Tensor>& inputs) {
+  return any_requires_grad(std::span<const Tensor>(inputs));
+}
+
+namespace detail {
+// The edges of a node over `inputs` (undefined inputs get an empty edge).
+std::vector<Edge> collect_edges(std::span<const Tensor> inputs);
+// Sets `node` as out's grad_fn and marks out as requiring grad.
+void set_grad_fn(Tensor& out, std::shared_ptr<Node> node);
+
+template <class F>
+void record_span(Tensor& out, const char* name, std::span<const Tensor> inputs, F&& backward, Saves saves) {
+  if (!any_requires_grad(inputs)) return;
+  using Fn = std::decay_t<F>;
+  std::shared_ptr<Node> node = std::make_shared<LambdaNode<Fn>>(name, collect_edges(inputs), Fn(std::forward<F>(backward)),
+                                                                saves == Saves::Tensors);
+  set_grad_fn(out, std::move(node));
+}
+}  // namespace detail
+
+// Records `out` as the result of an op over `inputs`: when grad mode is on and any input
+// requires grad, `out` gets a Node named `name` (PyTorch 1.13's grad_fn name; a string
+// literal) running `backward`, a callable (const Tensor& grad, NeedsGrad) -> std::vector<Tensor>.
+template <class F>
+void record(Tensor& out, const char* name, const std::vector<Tensor>& inputs, F&& backward,
+            Saves saves = Saves::Tensors) {
+  detail::record_span(out, name, std::span<const Tensor>(inputs), std::forward<F>(backward), saves);
+}
+template <class F>
+void record(Tensor& out, const char* name, std::initializer_list<Tensor> inputs, F&& backward,
+            Saves saves = Saves::Tensors) {
+  detail::record_span(out, name, std::span<const Tensor>(inputs.begin(), inputs.size()), std::forward<F>(backward),
+                      saves);
+}
 
 // Runs backward from `root` with upstream gradient `grad` (see Tensor::backward).
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);

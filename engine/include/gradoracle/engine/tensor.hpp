@@ -17,8 +17,12 @@ class Node;
 class Generator;
 
 // A flat, contiguous buffer of one dtype. Shared by a tensor and its detach()/reshape views.
+// Buffers of up to kInlineBytes live inside the Storage object itself (one allocation for
+// both, as most tensors of a small program are tiny); larger ones come from operator new
+// (16-byte aligned: Eigen maps here are unaligned, and the build targets baseline SSE2).
 class Storage {
  public:
+  static constexpr size_t kInlineBytes = 256;
   Storage(DType dtype, int64_t numel);
   ~Storage();
   Storage(const Storage&) = delete;
@@ -31,6 +35,7 @@ class Storage {
   DType dtype_;
   int64_t numel_;
   void* data_;
+  alignas(16) unsigned char inline_[kInlineBytes];
 };
 
 struct TensorImpl {
