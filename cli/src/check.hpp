@@ -49,7 +49,8 @@ std::vector<std::string> reproduce_commands(const GateRun& run, const GateTask& 
 std::string task_line(const GateTask& task, const properties::PropertyResult& r);
 // The failure: diagnosis, seed, shrunk case, fixture, commands.
 std::string failure_text(const GateRun& run, const GateTask& task, const properties::PropertyResult& r);
-// The summary table (task, cases, worst abs, worst rel, time, status) and the totals line.
+// The summary table (task, cases, worst abs, worst rel, tolerance used, time, status), a legend,
+// and the totals line.
 std::string summary_table(const GateRun& run);
 nlohmann::json gate_json(const GateRun& run, int exit_code);
 Report gate_report(const GateRun& run);  // for JUnit

@@ -19,6 +19,9 @@ std::string format(const char* fmt, double v) {
   return buf;
 }
 
+// The share of the tolerance used, as a percentage ("12.3%"; ">999%" beyond ten times it).
+std::string percent(double ratio) { return ratio > 9.99 ? ">999%" : format("%.1f%%", 100 * ratio); }
+
 // Worst errors are measured by gradchecks (fixtures, op and program sweeps), not by the
 // structural properties, which compare engine runs with each other.
 bool measures_error(const GateTask& t) { return t.kind != "structural"; }
@@ -30,7 +33,27 @@ std::string quote(const std::string& s) {
   return q + "'";
 }
 
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+// The diagnosis without what the failure block says itself: RapidCheck's "file.cpp:184:" and
+// "RC_FAIL(msg.str())" preamble, blank lines, and the property's own fixture/replay lines.
+std::vector<std::string> diagnosis_lines(const std::string& message) {
+  std::vector<std::string> lines;
+  std::istringstream in(message);
+  for (std::string line; std::getline(in, line);) {
+    const auto text = line.find_first_not_of(' ');
+    if (text == std::string::npos) continue;
+    const std::string t = line.substr(text);
+    if ((t.back() == ':' && t.find(".cpp:") != std::string::npos) || t.starts_with("RC_FAIL(") ||
+        t.starts_with("counterexample fixture: ") || t.starts_with("replay: gradoracle "))
+      continue;
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+std::string first_line(const std::string& message) {
+  const auto lines = diagnosis_lines(message);
+  return lines.empty() ? "" : lines.front().substr(lines.front().find_first_not_of(' '));
+}
 
 }  // namespace
 
@@ -65,7 +88,8 @@ std::string task_line(const GateTask& task, const PropertyResult& r) {
   os << tag << " " << task.id << "  " << r.cases << (r.cases == 1 ? " case" : " cases");
   if (r.stopped_early) os << " of " << r.planned << " (time budget)";
   if (measures_error(task) && r.cases > 0)
-    os << "  worst abs " << format("%.1e", r.worst_abs) << " rel " << format("%.1e", r.worst_rel);
+    os << "  worst abs " << format("%.1e", r.worst_abs) << " rel " << format("%.1e", r.worst_rel) << " ("
+       << percent(r.worst_ratio) << " of tolerance)";
   os << "  " << format("%.2f", r.seconds) << " s";
   if (!r.passed) os << ": " << first_line(r.message);
   return os.str();
@@ -74,8 +98,7 @@ std::string task_line(const GateTask& task, const PropertyResult& r) {
 std::string failure_text(const GateRun& run, const GateTask& task, const PropertyResult& r) {
   std::ostringstream os;
   os << "FAILED " << task.id << " (seed " << run.seed << ", after " << r.cases << " of " << r.planned << " cases)\n";
-  std::istringstream message(r.message);
-  for (std::string line; std::getline(message, line);) os << "  " << line << "\n";
+  for (const std::string& line : diagnosis_lines(r.message)) os << "  " << line << "\n";
   if (!r.counterexample.empty()) {
     os << "  shrunk case:\n";
     std::istringstream shrunk(r.counterexample);
@@ -93,13 +116,13 @@ std::string summary_table(const GateRun& run) {
   for (const GateTask& t : run.tasks) width = std::max(width, t.id.size());
   std::ostringstream os;
   auto row = [&](const std::string& id, const std::string& cases, const std::string& abs, const std::string& rel,
-                 const std::string& time, const std::string& st) {
+                 const std::string& used, const std::string& time, const std::string& st) {
     char buf[512];
-    std::snprintf(buf, sizeof buf, "%-*s %9s %10s %10s %8s  %s\n", static_cast<int>(width), id.c_str(), cases.c_str(),
-                  abs.c_str(), rel.c_str(), time.c_str(), st.c_str());
+    std::snprintf(buf, sizeof buf, "%-*s %9s %10s %10s %9s %8s  %s\n", static_cast<int>(width), id.c_str(),
+                  cases.c_str(), abs.c_str(), rel.c_str(), used.c_str(), time.c_str(), st.c_str());
     os << buf;
   };
-  row("task", "cases", "worst abs", "worst rel", "time", "status");
+  row("task", "cases", "worst abs", "worst rel", "tol used", "time", "status");
   long total_cases = 0;
   int passed = 0, failed = 0, stopped_early = 0;
   for (size_t i = 0; i < run.tasks.size(); ++i) {
@@ -107,13 +130,16 @@ std::string summary_table(const GateRun& run) {
     const PropertyResult& r = run.results[i];
     const bool measured = measures_error(t) && r.cases > 0;
     row(t.id, std::to_string(r.cases), measured ? format("%.1e", r.worst_abs) : "-",
-        measured ? format("%.1e", r.worst_rel) : "-", format("%.2fs", r.seconds),
+        measured ? format("%.1e", r.worst_rel) : "-", measured ? percent(r.worst_ratio) : "-",
+        format("%.2fs", r.seconds),
         status(r) + (r.stopped_early && r.cases > 0 ? " (budget)" : ""));
     total_cases += r.cases;
     passed += r.passed;
     failed += !r.passed;
     stopped_early += r.stopped_early;
   }
+  os << "worst abs/rel: largest |analytic - numeric| over the checker's worst entries (rel divides by the larger\n"
+        "side: near 1 where both are ~0); tol used: largest error / its allowance (an entry fails above 100%)\n";
   os << "\n" << run.tasks.size() << " tasks: " << passed << " passed, " << failed << " failed; " << total_cases
      << " cases in " << format("%.1f", run.elapsed) << " s (seed " << run.seed;
   if (run.shard_count > 1) os << ", shard " << run.shard_index << "/" << run.shard_count;
@@ -139,6 +165,7 @@ json gate_json(const GateRun& run, int exit_code) {
     if (measures_error(t)) {
       j["worst_abs"] = r.worst_abs;
       j["worst_rel"] = r.worst_rel;
+      j["tolerance_used"] = r.worst_ratio;
     }
     if (t.kind == "op" || t.kind == "program") j["digest"] = std::to_string(r.digest);
     if (!r.passed) {

@@ -156,6 +156,7 @@ void check_case(const ProgramCase& p, const std::string& property, CaseStats* st
     for (const oracle::EntryReport& e : r.worst) {
       stats->worst_abs = std::max(stats->worst_abs, e.abs_error);
       stats->worst_rel = std::max(stats->worst_rel, e.rel_error);
+      if (e.allowed > 0) stats->worst_ratio = std::max(stats->worst_ratio, e.abs_error / e.allowed);
     }
   }
   if (error.empty() && r.passed) return;

@@ -171,6 +171,7 @@ PropertyResult run_task(const Task& task, const RunOptions& o) {
   r.discarded = stats.discarded;
   r.worst_abs = stats.worst_abs;
   r.worst_rel = stats.worst_rel;
+  r.worst_ratio = stats.worst_ratio;
   r.planned = params.maxSuccess;
   r.stopped_early = counter.budget_spent;
   r.cases = counter.checked;

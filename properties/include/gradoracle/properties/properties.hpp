@@ -21,6 +21,7 @@ struct CaseStats {
   int discarded = 0;        // cases drawn again: kinks, domain edges
   double worst_abs = 0.0;   // largest |analytic - numeric| over the checker's worst entries seen
   double worst_rel = 0.0;   // largest relative error over them
+  double worst_ratio = 0.0; // largest |analytic - numeric| / allowed over them: the share of the tolerance used
   std::optional<ProgramCase> last_failure;  // the last failing case: after shrinking, the shrunk one
   std::string last_diagnosis;               // the checker's report for it
   std::filesystem::path last_fixture;       // where it was written, if it was

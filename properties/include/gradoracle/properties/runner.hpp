@@ -32,6 +32,7 @@ struct PropertyResult {
   int discarded = 0;           // drawn again: kinks, domain edges
   double worst_abs = 0.0;      // largest |analytic - numeric| among the checker's worst entries, all cases
   double worst_rel = 0.0;      // largest relative error among them
+  double worst_ratio = 0.0;    // largest abs error / its allowance among them (< 1 passes)
   double seconds = 0.0;
   uint64_t seed = 0;
   std::string message;         // the failure: the checker's diagnosis of the shrunk case
