@@ -3,10 +3,18 @@ function(gradoracle_target_defaults target)
   target_compile_features(${target} PUBLIC cxx_std_20)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic
     $<$<BOOL:${GRADORACLE_WERROR}>:-Werror>)
+  # ASan + UBSan on every target (libraries PUBLIC, so whatever links them is instrumented
+  # and linked with the runtimes too). -fno-sanitize-recover=all: a UBSan report aborts, so
+  # undefined behaviour fails the test; ASan always halts on its first error. tools/test.sh
+  # also sets ASAN_OPTIONS/UBSAN_OPTIONS (leaks, stack-use-after-return, stack traces).
   if(GRADORACLE_SANITIZE)
     target_compile_options(${target} PUBLIC -fsanitize=address,undefined -fno-omit-frame-pointer
-      -fno-sanitize-recover=undefined)
-    target_link_options(${target} PUBLIC -fsanitize=address,undefined)
+      -fno-sanitize-recover=all)
+    target_link_options(${target} PUBLIC -fsanitize=address,undefined -fno-sanitize-recover=all)
+  endif()
+  # libFuzzer's coverage instrumentation for everything the fuzz target links.
+  if(GRADORACLE_FUZZ)
+    target_compile_options(${target} PUBLIC -fsanitize=fuzzer-no-link)
   endif()
 endfunction()
 

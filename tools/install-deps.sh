@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages gradoracle builds and tests with, if any is missing.
+# Installs the Debian packages gradoracle builds and tests with, if any is missing
+# (clang-14 and its runtimes for the libFuzzer target, valgrind for tools/valgrind.sh).
 # Usage: tools/install-deps.sh          (needs root or sudo; does nothing when all are present)
 set -euo pipefail
 
@@ -9,10 +10,8 @@ packages=(
   libcli11-dev libbenchmark-dev
   python3-torch python3-numpy
   libxml2-utils valgrind
+  clang-14 libclang-rt-14-dev
 )
-if [[ "${GRADORACLE_SANITIZE_DEPS:-0}" == 1 ]]; then
-  packages+=(clang libclang-rt-14-dev)
-fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs the CLI under valgrind memcheck over fixtures: every replay (good and bad fixtures, bad
+# input must be refused with exit 2, never a memory error) and a gradcheck of the small ones.
+# Fails on any memcheck error or definite leak (valgrind exits 99 then).
+#
+#   tools/valgrind.sh [--quick] [GRADORACLE_BINARY]       # default build/gradoracle
+#
+# --quick (the ctest valgrind.cli): the tutorial, the examples, every fixtures/bad case but the
+# few that allocate ~10^7 elements on purpose, and a sample of fixtures/nonfinite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=0
+if [[ "${1:-}" == --quick ]]; then quick=1; shift; fi
+bin=${1:-${GRADORACLE_BUILD_DIR:-build}/gradoracle}
+command -v valgrind >/dev/null || { echo "valgrind.sh: valgrind is not installed (tools/install-deps.sh)" >&2; exit 2; }
+[[ -x "$bin" ]] || { echo "valgrind.sh: no executable $bin (build first)" >&2; exit 2; }
+vg=(valgrind --tool=memcheck --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+    --show-leak-kinds=definite --track-origins=yes -q)
+
+heavy=(repeated-backward matmul-work absurd-fill huge-outer-product)  # refused after allocating ~10^7 elements
+bad=()
+for f in fixtures/bad/*.json; do
+  skip=0
+  if ((quick)); then
+    for h in "${heavy[@]}"; do [[ "$f" == "fixtures/bad/$h.json" ]] && skip=1; done
+  fi
+  ((skip)) || bad+=("$f")
+done
+nonfinite=(fixtures/nonfinite)
+if ((quick)); then
+  nonfinite=(fixtures/nonfinite/{relu,abs,log,pow,div}-*.json fixtures/nonfinite/{softmax,log_softmax}-rows.json
+             fixtures/nonfinite/norm-pinf-*.json fixtures/nonfinite/clip_grad_norm-nan-p*.json
+             fixtures/nonfinite/matmul*.json fixtures/nonfinite/float32-*.json)
+fi
+
+status=0
+run() {  # run EXPECTED_EXIT ARGS...: valgrind error -> 99
+  local want=$1; shift
+  local rc=0
+  "${vg[@]}" "$bin" "$@" >/dev/null 2>"$tmp" || rc=$?
+  if ((rc == 99)) || grep -q "^==[0-9]*== " "$tmp"; then
+    echo "valgrind.sh: memcheck errors in: $bin $*" >&2; cat "$tmp" >&2; status=1
+  elif ((rc != want)); then
+    echo "valgrind.sh: exit $rc (expected $want): $bin $*" >&2; tail -5 "$tmp" >&2; status=1
+  else
+    echo "ok (exit $rc): $* " | cut -c1-120
+  fi
+}
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+run 0 replay fixtures/tutorial fixtures/examples "${nonfinite[@]}"
+run 0 gradcheck --fast fixtures/tutorial fixtures/examples
+run 2 replay "${bad[@]}"
+for f in "${bad[@]}"; do  # each alone too: the error path of every refusal
+  ((quick)) && break
+  run 2 replay "$f"
+done
+run 0 ops
+exit $status
