@@ -257,7 +257,12 @@ TEST(GradCheck, FullSweepIsFast) {
     n += gradcheck(as_function(c), draw_inputs(c, DType::Float32, gen)).passed ? 1 : 0;
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  EXPECT_LT(seconds, 2.0) << n;
+#if defined(__SANITIZE_ADDRESS__)
+  const double budget = 20.0;  // the ASan + UBSan build (-O1, tools/test.sh) runs ~5-10x slower
+#else
+  const double budget = 2.0;
+#endif
+  EXPECT_LT(seconds, budget) << n;
 }
 
 }  // namespace
