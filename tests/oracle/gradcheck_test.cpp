@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <sstream>
 
@@ -248,21 +247,17 @@ TEST(GradCheck, ReadmeExample) {
   EXPECT_EQ(r.pairs.size(), 2u);
 }
 
-// The default sweep of every op stays well inside the budget of a unit test.
-TEST(GradCheck, FullSweepIsFast) {
-  const auto start = std::chrono::steady_clock::now();
-  int n = 0;
+// Every op case passes at the float32 defaults from one fixed draw. (Speed is measured by
+// bench/ and tools/, never asserted here.)
+TEST(GradCheck, EveryOpCasePassesInFloat32FromAFixedDraw) {
+  size_t passed = 0;
   for (const auto& c : op_cases()) {
     Generator gen(5);
-    n += gradcheck(as_function(c), draw_inputs(c, DType::Float32, gen)).passed ? 1 : 0;
+    const GradCheckResult r = gradcheck(as_function(c), draw_inputs(c, DType::Float32, gen));
+    EXPECT_TRUE(r.passed) << r;
+    passed += r.passed ? 1 : 0;
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-#if defined(__SANITIZE_ADDRESS__)
-  const double budget = 20.0;  // the ASan + UBSan build (-O1, tools/test.sh) runs ~5-10x slower
-#else
-  const double budget = 2.0;
-#endif
-  EXPECT_LT(seconds, budget) << n;
+  EXPECT_EQ(passed, op_cases().size());
 }
 
 }  // namespace
