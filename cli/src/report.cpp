@@ -23,16 +23,31 @@ int Report::exit_code() const {
 
 // Writes `text` to `path` atomically: a temporary file beside it, then rename.
 void write_atomically(const fs::path& path, const std::string& text) {
+  std::error_code ec;
+  // A device, FIFO or socket (--junit /dev/stdout, a pipe) is written in place: renaming over
+  // it would replace it (as root, /dev/stdout itself).
+  const fs::file_type type = fs::status(path, ec).type();
+  const std::string s = path.string();
+  if (type == fs::file_type::character || type == fs::file_type::block || type == fs::file_type::fifo ||
+      type == fs::file_type::socket || s.rfind("/dev/", 0) == 0 || s.rfind("/proc/", 0) == 0) {
+    std::ofstream out(path, std::ios::binary);
+    out << text;
+    out.flush();
+    if (!out) throw std::runtime_error("cannot write " + s);
+    return;
+  }
   fs::path tmp = path;
   tmp += ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) throw std::runtime_error("cannot write " + tmp.string());
     out << text;
-    out.flush();
-    if (!out) throw std::runtime_error("cannot write " + tmp.string());
+    out.close();  // a failed close (a full disk) must not be renamed into place
+    if (!out) {
+      fs::remove(tmp, ec);  // nothing partial left behind
+      throw std::runtime_error("cannot write " + tmp.string());
+    }
   }
-  std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) {
     fs::remove(tmp, ec);

@@ -2,7 +2,8 @@
 # --junit reports are written atomically by every subcommand: a temporary file beside the
 # target, then a rename. Checked: an existing report is replaced by a new file (new inode,
 # never truncated in place), no temporary is left behind, and a report path that cannot be
-# written (a directory, a missing folder) is exit 2 with nothing partial left.
+# written (a directory, a missing folder) is exit 2 with nothing partial left; a FIFO or device
+# (--junit /dev/stdout) is written through, not replaced.
 # Usage: report_atomic_test.sh GRADORACLE_BINARY SOURCE_DIR
 set -uo pipefail
 bin=$1
@@ -45,4 +46,15 @@ for name in replay gradcheck generate ops; do
   check "$name: a missing folder is exit 2" "[[ $rc == 2 ]]"
   check "$name: nothing created" "[[ ! -e '$tmp/missing' ]]"
 done
+# A FIFO as report path (what --junit /dev/stdout is inside a pipe) is written through, never
+# renamed over: the reader gets the XML and the FIFO stays a FIFO.
+mkfifo "$tmp/fifo"
+timeout 60 cat "$tmp/fifo" >"$tmp/fifo.out" &
+reader=$!
+timeout 60 "$bin" ops --junit "$tmp/fifo" >/dev/null 2>&1
+rc=$?
+wait "$reader"
+check "ops --junit FIFO: exit 0" "[[ $rc == 0 ]]"
+check "ops --junit FIFO: still a FIFO" "[[ -p '$tmp/fifo' ]]"
+check "ops --junit FIFO: the reader got the report" "grep -q '</testsuites>' '$tmp/fifo.out'"
 exit $fail
