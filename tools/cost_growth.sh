@@ -2,7 +2,8 @@
 # Cost growth of the gradient checker with the input size N (f = sum(x·x), float64), full and
 # fast mode, N = 10 … 100 000, in one run; prints a table with the evaluations of f per check,
 # the time per evaluation, and the log-log slope of time against N between successive sizes
-# (full: 2 → N evaluations of O(N) each; fast: 1 → a fixed count of evaluations).
+# (full: 2 → N evaluations of O(N) each; fast: 1 → a fixed count of evaluations). Times are
+# CPU times of the single-threaded check (wall time on a shared machine counts the neighbours).
 # Usage: tools/cost_growth.sh [--benchmark_filter=...]   (full mode at 100 000 takes minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ rows = {}
 for b in json.load(open(sys.argv[1]))["benchmarks"]:
     _, mode, n = b["name"].split("/")
     scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b["time_unit"]]
-    rows.setdefault(mode, {})[int(n)] = (b["real_time"] * scale, b["evals"])
+    rows.setdefault(mode, {})[int(n)] = (b["cpu_time"] * scale, b["evals"])  # CPU time: the machine is shared
 print(f"{'N':>7s} | {'full':>10s} {'evals':>7s} {'per eval':>9s} {'slope':>5s} | "
       f"{'fast':>9s} {'evals':>5s} {'per eval':>9s} {'slope':>5s}")
 sizes = sorted(set().union(*[set(r) for r in rows.values()]))

@@ -17,10 +17,19 @@ namespace gradoracle {
 // ---------------------------------------------------------------- Storage
 Storage::Storage(DType dtype, int64_t numel) : dtype_(dtype), numel_(numel), data_(inline_) {
   const size_t bytes = static_cast<size_t>(numel) * static_cast<size_t>(element_size(dtype));
-  if (bytes > kInlineBytes) data_ = ::operator new(bytes);
+  if (bytes > kAlignedBytes) {
+    data_ = ::operator new(bytes, std::align_val_t{64});
+  } else if (bytes > kInlineBytes) {
+    data_ = ::operator new(bytes);
+  }
 }
 Storage::~Storage() {
-  if (data_ != inline_) ::operator delete(data_);
+  const size_t bytes = static_cast<size_t>(numel_) * static_cast<size_t>(element_size(dtype_));
+  if (bytes > kAlignedBytes) {
+    ::operator delete(data_, std::align_val_t{64});
+  } else if (data_ != inline_) {
+    ::operator delete(data_);
+  }
 }
 
 // ---------------------------------------------------------------- grad mode

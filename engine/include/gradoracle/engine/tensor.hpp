@@ -18,11 +18,14 @@ class Generator;
 
 // A flat, contiguous buffer of one dtype. Shared by a tensor and its detach()/reshape views.
 // Buffers of up to kInlineBytes live inside the Storage object itself (one allocation for
-// both, as most tensors of a small program are tiny); larger ones come from operator new
-// (16-byte aligned: Eigen maps here are unaligned, and the build targets baseline SSE2).
+// both, as most tensors of a small program are tiny); up to kAlignedBytes they come from plain
+// operator new (16-byte aligned: Eigen maps here are unaligned, and the build targets baseline
+// SSE2; glibc's memalign costs ~5x a malloc); larger ones are 64-byte aligned, as before (the
+// allocation pattern glibc handles without trimming and regrowing its heap on every free).
 class Storage {
  public:
   static constexpr size_t kInlineBytes = 256;
+  static constexpr size_t kAlignedBytes = 4096;
   Storage(DType dtype, int64_t numel);
   ~Storage();
   Storage(const Storage&) = delete;
