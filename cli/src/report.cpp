@@ -1,6 +1,7 @@
 #include "report.hpp"
 
-#include <unistd.h>
+#include "gradoracle/fixtures/fixture.hpp"
+
 
 #include <algorithm>
 #include <fstream>
@@ -22,39 +23,6 @@ int Report::exit_code() const {
 }
 
 // Writes `text` to `path` atomically: a temporary file beside it, then rename.
-void write_atomically(const fs::path& path, const std::string& text) {
-  std::error_code ec;
-  // A device, FIFO or socket (--junit /dev/stdout, a pipe) is written in place: renaming over
-  // it would replace it (as root, /dev/stdout itself).
-  const fs::file_type type = fs::status(path, ec).type();
-  const std::string s = path.string();
-  if (type == fs::file_type::character || type == fs::file_type::block || type == fs::file_type::fifo ||
-      type == fs::file_type::socket || s.rfind("/dev/", 0) == 0 || s.rfind("/proc/", 0) == 0) {
-    std::ofstream out(path, std::ios::binary);
-    out << text;
-    out.flush();
-    if (!out) throw std::runtime_error("cannot write " + s);
-    return;
-  }
-  fs::path tmp = path;
-  tmp += ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error("cannot write " + tmp.string());
-    out << text;
-    out.close();  // a failed close (a full disk) must not be renamed into place
-    if (!out) {
-      fs::remove(tmp, ec);  // nothing partial left behind
-      throw std::runtime_error("cannot write " + tmp.string());
-    }
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw std::runtime_error("cannot write " + path.string() + ": " + ec.message());
-  }
-}
-
 namespace {
 
 std::string xml_escape(const std::string& s) {
@@ -133,7 +101,7 @@ json report_json(const Report& r) {
 int write_junit(const Report& r, const Output& o, int code) {
   if (o.junit_file.empty()) return code;
   try {
-    write_atomically(o.junit_file, junit(r));
+    fixtures::write_text_atomically(o.junit_file, junit(r));
   } catch (const std::exception& e) {
     std::cerr << "gradoracle: " << e.what() << "\n";
     return kBad;

@@ -35,8 +35,6 @@ struct Output {
   std::string junit_file;
 };
 
-// Writes `text` to `path` atomically: a temporary file beside it, then rename.
-void write_atomically(const std::filesystem::path& path, const std::string& text);
 std::string junit(const Report& r);
 nlohmann::json report_json(const Report& r);
 // Writes the JUnit file if asked; returns `code`, or kBad if the file cannot be written.
