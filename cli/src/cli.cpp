@@ -1,7 +1,9 @@
 // The command line: subcommands and their options (CLI11), dispatched to commands.hpp.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <iostream>
+#include <thread>
 #include <optional>
 
 #include "commands.hpp"
@@ -57,10 +59,19 @@ int run_cli(int argc, char** argv, const std::vector<registry::OpSpec>& extra_op
     sub->add_option("--junit", out.junit_file, "write a JUnit XML report to FILE (atomically)");
   };
 
+  // --jobs for the subcommands that judge fixture files independently.
+  unsigned jobs = std::max(1u, std::thread::hardware_concurrency());
+  auto add_jobs = [&](CLI::App* sub) {
+    sub->add_option("-j,--jobs", jobs, "fixtures judged at once, in threads (default: the number of hardware "
+                                       "threads, " + std::to_string(jobs) + " here); the output does not depend on it")
+        ->check(CLI::Range(1, 1024));
+  };
+
   std::vector<std::string> replay_paths;
   CLI::App* replay_cmd = app.add_subcommand("replay", "run fixtures in the engine and check every expect");
   replay_cmd->add_option("paths", replay_paths, "fixture files or directories (searched for *.json)")->required();
   add_output(replay_cmd);
+  add_jobs(replay_cmd);
 
   std::vector<std::string> check_paths;
   oracle::GradCheckOptions gopt;
@@ -76,6 +87,7 @@ int run_cli(int argc, char** argv, const std::vector<registry::OpSpec>& extra_op
   check_cmd->add_option("--rtol", rtol, "relative tolerance (default by dtype)")->check(CLI::NonNegativeNumber);
   check_cmd->add_option("--seed", check_seed, "seed of fast mode's probes (default 0)");
   add_output(check_cmd);
+  add_jobs(check_cmd);
 
   std::vector<std::string> gen_ops;
   bool gen_all = false;
@@ -117,14 +129,14 @@ int run_cli(int argc, char** argv, const std::vector<registry::OpSpec>& extra_op
   }
 
   try {
-    if (*replay_cmd) return cmd_replay(replay_paths, out);
+    if (*replay_cmd) return cmd_replay(replay_paths, jobs, out);
     if (*check_cmd) {
       gopt.fast_mode = fast;
       if (eps) gopt.eps = *eps;
       gopt.atol = atol;
       gopt.rtol = rtol;
       gopt.seed = check_seed;
-      return cmd_gradcheck(check_paths, gopt, out);
+      return cmd_gradcheck(check_paths, gopt, jobs, out);
     }
     if (*gen_cmd) {
       if (gen_ops.empty() && !gen_all && gen_programs == 0) {

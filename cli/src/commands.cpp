@@ -1,9 +1,14 @@
 // The fixture subcommands: replay, gradcheck, generate, ops.
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include "commands.hpp"
 #include "gradoracle/engine/registry.hpp"
@@ -22,40 +27,83 @@ using namespace gradoracle::fixtures;
 
 namespace {
 
-// Runs `judge` on each fixture of `paths` (FILE|DIR...), one line and one case each.
-int for_each_fixture(const std::string& command, const std::vector<std::string>& paths, const Output& o,
-                     const std::function<void(const Fixture&, Case&)>& judge) {
+// One fixture file judged into its case: unreadable or bad input is an "error" case.
+Case judge_file(const std::string& file, const std::function<void(const Fixture&, Case&)>& judge) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Case c{file, file, "", "", 0, nullptr, ""};
+  try {
+    const Fixture f = read_fixture(file);
+    c.name = f.name;
+    judge(f, c);
+  } catch (const FixtureError& e) {
+    c.status = "error";
+    c.message = e.what();
+  } catch (const std::exception& e) {
+    c.status = "error";
+    c.message = std::string("internal error: ") + e.what();
+  }
+  c.seconds = since(t0);
+  return c;
+}
+
+// Runs `judge` on each fixture of `paths` (FILE|DIR...), one line and one case each. With
+// jobs > 1, that many threads take the files in order; the lines are printed (and the cases
+// kept) in file order as they complete, so the output is the same for any number of jobs.
+int for_each_fixture(const std::string& command, const std::vector<std::string>& paths, unsigned jobs,
+                     const Output& o, const std::function<void(const Fixture&, Case&)>& judge) {
   Report report{command, {}};
   const auto files = expand(paths, report);
   for (const Case& c : report.cases) print_line(c, o.json);
-  for (const std::string& file : files) {
-    const auto t0 = std::chrono::steady_clock::now();
-    Case c{file, file, "", "", 0, nullptr, ""};
-    try {
-      const Fixture f = read_fixture(file);
-      c.name = f.name;
-      judge(f, c);
-    } catch (const FixtureError& e) {
-      c.status = "error";
-      c.message = e.what();
-    } catch (const std::exception& e) {
-      c.status = "error";
-      c.message = std::string("internal error: ") + e.what();
+  const unsigned workers = static_cast<unsigned>(std::min<size_t>(std::max(1u, jobs), files.size()));
+  if (workers <= 1) {
+    for (const std::string& file : files) {
+      report.cases.push_back(judge_file(file, judge));
+      print_line(report.cases.back(), o.json);
     }
-    c.seconds = since(t0);
-    print_line(c, o.json);
-    report.cases.push_back(std::move(c));
+    return finish(report, o);
+  }
+  std::vector<std::optional<Case>> done(files.size());
+  std::mutex mutex;
+  std::condition_variable ready;
+  std::atomic<size_t> next{0};
+  {
+    std::vector<std::jthread> threads;
+    for (unsigned w = 0; w < workers; ++w) {
+      threads.emplace_back([&] {
+        for (size_t i; (i = next++) < files.size();) {
+          Case c = judge_file(files[i], judge);
+          {
+            const std::lock_guard lock(mutex);
+            done[i] = std::move(c);
+          }
+          ready.notify_one();
+        }
+      });
+    }
+    for (size_t i = 0; i < files.size(); ++i) {
+      std::unique_lock lock(mutex);
+      ready.wait(lock, [&] { return done[i].has_value(); });
+      Case c = std::move(*done[i]);
+      done[i].reset();
+      lock.unlock();
+      print_line(c, o.json);
+      report.cases.push_back(std::move(c));
+    }
   }
   return finish(report, o);
 }
 
+// Whether a case's detail (its subcommand's JSON report) is written anywhere: under --json,
+// and in a JUnit file for a failure. Building it costs as much as a small fixture's check.
+bool wants_detail(const Output& o, const Case& c) { return o.json || (!o.junit_file.empty() && c.status == "fail"); }
+
 }  // namespace
 
-int cmd_replay(const std::vector<std::string>& paths, const Output& o) {
-  return for_each_fixture("replay", paths, o, [](const Fixture& f, Case& c) {
+int cmd_replay(const std::vector<std::string>& paths, unsigned jobs, const Output& o) {
+  return for_each_fixture("replay", paths, jobs, o, [&o](const Fixture& f, Case& c) {
     const ReplayResult r = replay(f);
     c.status = r.passed() ? "pass" : "fail";
-    c.detail = r.to_json();
+    if (wants_detail(o, c)) c.detail = r.to_json();
     if (r.passed()) {
       c.message = std::to_string(r.expects) + " expects" + (r.raises ? ", " + std::to_string(r.raises) + " raises" : "");
     } else {
@@ -65,11 +113,12 @@ int cmd_replay(const std::vector<std::string>& paths, const Output& o) {
   });
 }
 
-int cmd_gradcheck(const std::vector<std::string>& paths, const oracle::GradCheckOptions& options, const Output& o) {
-  return for_each_fixture("gradcheck", paths, o, [&options](const Fixture& f, Case& c) {
+int cmd_gradcheck(const std::vector<std::string>& paths, const oracle::GradCheckOptions& options, unsigned jobs,
+                  const Output& o) {
+  return for_each_fixture("gradcheck", paths, jobs, o, [&options, &o](const Fixture& f, Case& c) {
     const FixtureCheck r = gradcheck_fixture(f, options);
     c.status = name(r.status);
-    c.detail = r.to_json();
+    if (wants_detail(o, c)) c.detail = r.to_json();
     if (r.status == CheckStatus::Pass) {
       c.message = std::to_string(r.inputs.size()) + " inputs, " + std::to_string(r.outputs.size()) + " outputs";
       if (r.result && r.result->has_kinks()) c.message += ", " + std::to_string(r.result->kink_count) + " kinks";

@@ -11,8 +11,10 @@
 
 namespace gradoracle::cli {
 
-int cmd_replay(const std::vector<std::string>& paths, const Output& o);
-int cmd_gradcheck(const std::vector<std::string>& paths, const oracle::GradCheckOptions& options, const Output& o);
+// jobs: fixtures judged at once (threads); the output does not depend on it.
+int cmd_replay(const std::vector<std::string>& paths, unsigned jobs, const Output& o);
+int cmd_gradcheck(const std::vector<std::string>& paths, const oracle::GradCheckOptions& options, unsigned jobs,
+                  const Output& o);
 int cmd_generate(const std::vector<std::string>& op_names, bool all, int programs, uint64_t seed,
                  const std::string& dtype, const std::string& out_dir, const Output& o);
 int cmd_ops(const Output& o);

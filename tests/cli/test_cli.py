@@ -84,6 +84,17 @@ with tempfile.TemporaryDirectory() as tmp:
     check(r.returncode == 0, f"generated fixtures replay (exit {r.returncode})")
     r = run("gradcheck", out)
     check(r.returncode == 0, f"generated fixtures gradcheck (exit {r.returncode})")
+    # --jobs: the same lines, cases and exit code whatever the number of threads.
+    def cases_of(r):
+        return [{k: v for k, v in c.items() if k != "seconds"} for c in json.loads(r.stdout)["cases"]]
+    mixed = [out, failing, os.path.join(bad, "unknown-name.json"), tutorial]
+    for command in ("replay", "gradcheck"):
+        one = run(command, "--jobs", "1", "--json", *mixed)
+        many = run(command, "-j", "4", "--json", *mixed)
+        check(one.returncode == many.returncode == 2 and one.stderr == many.stderr and cases_of(one) == cases_of(many)
+              and len(cases_of(one)) > 20, f"{command} -j 4 reports what --jobs 1 does, in the same order")
+    r = run("gradcheck", "--jobs", "0", tutorial)
+    check(r.returncode == 2, "--jobs 0 is a usage error")
     r = run("gradcheck", "--eps", "1e-6", "--atol", "1e-7", "--rtol", "1e-5", tutorial)
     check(r.returncode == 0, "gradcheck with explicit --eps/--atol/--rtol exits 0")
 
