@@ -5,7 +5,8 @@ fixtures, in one run, and their ratio.
   checker_throughput.py --gradoracle BIN [--fast] [--repeat R] DIR
 
 gradoracle's time is its whole process (start, reading and replaying every fixture, checking,
-printing), the best of R runs. torch's time starts after `import torch` (and the other imports)
+printing), the best of R runs, measured twice: with --jobs 1 (one thread) and with its default
+--jobs (one thread per hardware thread; torch's own intra-op pool has as many). torch's time starts after `import torch` (and the other imports)
 and covers, per fixture, reading and parsing it, one reference run (the clip ops' norms), and
 torch.autograd.gradcheck of the fixture's function, best of R.
 
@@ -18,6 +19,7 @@ bound norm is the reference run's value. Ops run through tools/torch_fixture.py'
 """
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -86,23 +88,26 @@ def main() -> int:
         return 2
     cmd = [a.gradoracle, "gradcheck"] + (["--fast"] if a.fast else []) + [a.dir]
 
-    ours, theirs, passed, status = [], [], 0, 0
-    for _ in range(a.repeat):  # interleaved, so both see the same machine load
-        t0 = time.perf_counter()
-        run = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        ours.append(time.perf_counter() - t0)
-        status = run.returncode
+    ours, ours1, theirs, passed, status = [], [], [], 0, 0
+    for _ in range(a.repeat):  # interleaved, so all see the same machine load
+        for times, extra in ((ours1, ["--jobs", "1"]), (ours, [])):
+            t0 = time.perf_counter()
+            run = subprocess.run(cmd + extra, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times.append(time.perf_counter() - t0)
+            status = max(status, run.returncode)
         t0 = time.perf_counter()
         passed = torch_side(files, a.fast)
         theirs.append(time.perf_counter() - t0)
     n = len(files)
-    t_ours, t_theirs = min(ours), min(theirs)
+    t_ours, t_ours1, t_theirs = min(ours), min(ours1), min(theirs)
     mode = "fast" if a.fast else "full"
-    print(f"{n} fixtures, {mode} mode, best of {a.repeat}; gradoracle exit {status}, torch passed {passed}/{n}")
-    print(f"{'checker':28s} {'time':>9s} {'fixtures/s':>11s}")
-    print(f"{'gradoracle gradcheck':28s} {t_ours * 1e3:7.0f}ms {n / t_ours:11.0f}")
-    print(f"{'torch.autograd.gradcheck':28s} {t_theirs * 1e3:7.0f}ms {n / t_theirs:11.0f}")
-    print(f"throughput ratio gradoracle/torch: {t_theirs / t_ours:.1f}x")
+    print(f"{n} fixtures, {mode} mode, best of {a.repeat}; gradoracle exit {status}, torch passed {passed}/{n}; "
+          f"{os.cpu_count()} hardware threads, torch intra-op threads {torch.get_num_threads()}")
+    print(f"{'checker':36s} {'time':>9s} {'fixtures/s':>11s} {'ratio':>7s}")
+    print(f"{'torch.autograd.gradcheck':36s} {t_theirs * 1e3:7.0f}ms {n / t_theirs:11.0f} {1:6.1f}x")
+    print(f"{'gradoracle gradcheck --jobs 1':36s} {t_ours1 * 1e3:7.0f}ms {n / t_ours1:11.0f} {t_theirs / t_ours1:6.1f}x")
+    print(f"{'gradoracle gradcheck (default jobs)':36s} {t_ours * 1e3:7.0f}ms {n / t_ours:11.0f} {t_theirs / t_ours:6.1f}x")
+    print(f"throughput ratio gradoracle/torch: {t_theirs / t_ours:.1f}x ({t_theirs / t_ours1:.1f}x in one thread)")
     return 0 if status == 0 and passed == n else 1
 
 
