@@ -122,6 +122,7 @@ class Run {
   // numeric side (float64)
   Values evaluate(const std::vector<Tensor>& x64);
   Values eval_shift(int i, const std::vector<double>& delta);
+  Values eval_element(int i, int64_t l, double step);
   Column column(int i, int64_t l);
   void directional(int i, const std::vector<double>& w, Values& numeric, Values& estimate);
   // analytic side (the inputs' dtype)
@@ -147,6 +148,7 @@ class Run {
   std::vector<int> sel_in_, sel_out_;
   std::vector<Tensor> leaves_, outs_;  // the analytic run
   std::vector<Tensor> x64_;            // float64 copies of the inputs
+  std::vector<Tensor> shifted_;        // the perturbed runs' arguments: x64_'s values, one input shifted in place
   Values base_;                        // the unperturbed float64 outputs
   std::vector<DType> base_dtypes_;
   HoldState hold_;
@@ -201,13 +203,35 @@ Values Run::evaluate(const std::vector<Tensor>& x64) {
   return out;
 }
 
+// f at x64_ with input i shifted by delta. As torch's gradcheck does, the arguments are
+// perturbed in place (shifted_, restored on return or throw): no copy of the inputs per run.
 Values Run::eval_shift(int i, const std::vector<double>& delta) {
-  std::vector<Tensor> x = x64_;
-  const Tensor& xi = x64_[static_cast<size_t>(i)];
-  std::vector<double> v = xi.to_vector();
-  for (size_t l = 0; l < v.size(); ++l) v[l] += delta[l];
-  x[static_cast<size_t>(i)] = Tensor::from_data(xi.shape(), v, DType::Float64);
-  return evaluate(x);
+  const size_t I = static_cast<size_t>(i);
+  double* shifted = shifted_[I].data<double>();
+  const double* x = x64_[I].data<double>();
+  const size_t n = static_cast<size_t>(x64_[I].numel());
+  for (size_t l = 0; l < n; ++l) shifted[l] = x[l] + delta[l];
+  struct Restore {
+    double* to;
+    const double* from;
+    size_t n;
+    ~Restore() { std::copy(from, from + n, to); }
+  } restore{shifted, x, n};
+  return evaluate(shifted_);
+}
+
+// f at x64_ with element l of input i shifted by `step` (in place, restored on return or throw).
+Values Run::eval_element(int i, int64_t l, double step) {
+  const size_t I = static_cast<size_t>(i);
+  double* at = shifted_[I].data<double>() + l;
+  const double x = x64_[I].data<double>()[l];
+  *at = x + step;
+  struct Restore {
+    double* at;
+    double x;
+    ~Restore() { *at = x; }
+  } restore{at, x};
+  return evaluate(shifted_);
 }
 
 // Column l of input i. Central: D(h) = (f(x+h) − f(x−h))/2h, estimate 16ε(|f₊|+|f₋|)/2h.
@@ -216,17 +240,13 @@ Values Run::eval_shift(int i, const std::vector<double>& delta) {
 // when it exceeds the tolerance, the step is cut to h/16: a kink keeps its jump (> 1/4 of it
 // remains), a smooth f shrinks it 16-fold and the entry takes the finer D(h/16).
 Column Run::column(int i, int64_t l) {
-  const double xl = x64_[static_cast<size_t>(i)].to_vector()[static_cast<size_t>(l)];
-  const size_t n = static_cast<size_t>(x64_[static_cast<size_t>(i)].numel());
+  const double xl = x64_[static_cast<size_t>(i)].data<double>()[l];
   const double h0 = o_.eps * (o_.step == Step::Relative ? std::max(1.0, std::abs(xl)) : 1.0);
-  std::vector<double> delta(n, 0.0);
   auto at = [&](double h, Values& plus, Values& minus, double& hp, double& hm) {
     hp = (xl + h) - xl;  // the steps as taken in floating point
     hm = xl - (xl - h);
-    delta[static_cast<size_t>(l)] = hp;
-    plus = eval_shift(i, delta);
-    delta[static_cast<size_t>(l)] = -hm;
-    minus = eval_shift(i, delta);
+    plus = eval_element(i, l, hp);
+    minus = eval_element(i, l, -hm);
   };
   Values fp, fm, fp2, fm2;
   double hp = 0, hm = 0, hp2 = 0, hm2 = 0;
@@ -720,6 +740,7 @@ GradCheckResult Run::go() {
 
   // numeric side: float64 copies, the unperturbed run records the held values
   for (const Tensor& x : inputs_) x64_.push_back(copy_as(x, DType::Float64));
+  for (const Tensor& x : x64_) shifted_.push_back(x.clone());
   std::vector<Tensor> y64;
   {
     NoGradGuard no_grad;

@@ -55,6 +55,8 @@ namespace gradoracle::oracle {
 
 // The function under check: tensors in, tensors out. It must build its outputs from its
 // arguments with engine ops (so backward reaches them) and be deterministic.
+// The checker perturbs the float64 arguments of its numeric runs in place between calls (as
+// torch.autograd.gradcheck does): f must not keep them, or views of them, past its return.
 using Function = std::function<std::vector<Tensor>(const std::vector<Tensor>& inputs)>;
 
 // A detach that the checker holds at the unperturbed run's value (see above).
