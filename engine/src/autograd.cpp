@@ -1,11 +1,15 @@
 #include "gradoracle/engine/autograd.hpp"
 
+#include <algorithm>
 #include <atomic>
 
 #include "gradoracle/engine/ops.hpp"
 #include "kernels.hpp"
+#include "small_stack.hpp"
 
 namespace gradoracle {
+
+using detail::SmallStack;
 
 namespace {
 const char* kFreedMessage =
@@ -16,10 +20,8 @@ const char* kFreedMessage =
 
 std::shared_ptr<Node> accumulator_of(const Tensor& leaf) {
   TensorImpl& impl = leaf.impl();
-  if (auto existing = impl.grad_accumulator.lock()) return existing;
-  auto acc = std::make_shared<AccumulateGrad>(leaf.impl_ptr());
-  impl.grad_accumulator = acc;
-  return acc;
+  if (!impl.grad_accumulator) impl.grad_accumulator = std::make_shared<AccumulateGrad>(&impl);
+  return impl.grad_accumulator;
 }
 
 // The node a gradient for `t` flows into: its grad_fn, or its accumulator if it is a leaf.
@@ -30,7 +32,7 @@ std::shared_ptr<Node> gradient_edge(const Tensor& t) {
 }
 
 // Whether `from` broadcasts to `to` (every dim of `from`, right-aligned, is 1 or equal).
-bool broadcasts_to(const Shape& from, const Shape& to) {
+bool broadcasts_to(std::span<const int64_t> from, const Shape& to) {
   if (from.size() > to.size()) return false;
   const size_t off = to.size() - from.size();
   for (size_t i = 0; i < from.size(); ++i) {
@@ -42,17 +44,17 @@ bool broadcasts_to(const Shape& from, const Shape& to) {
 // Brings a gradient to its input's shape and dtype, or raises (an engine bug, not a user error).
 // The common case, a gradient already of the input's shape and dtype, does no work.
 Tensor validate(const Node& node, size_t i, Tensor grad, const Edge& edge) {
-  if (grad.shape() != edge.shape) {
-    if (!broadcasts_to(edge.shape, grad.shape())) {
+  if (!edge.shape.equals(grad.shape())) {
+    if (!broadcasts_to(edge.shape.dims(), grad.shape())) {
       fail(ErrorKind::Autograd, std::string("Function ") + node.name() + " returned an invalid gradient at index " +
                                     std::to_string(i) + " - got " + to_string(grad.shape()) +
-                                    " but expected shape compatible with " + to_string(edge.shape));
+                                    " but expected shape compatible with " + to_string(edge.shape.to_shape()));
     }
     // sum_to's value without its bookkeeping (no graph is recorded during a backward).
-    Tensor summed = Tensor::empty(edge.shape, grad.dtype());
+    Tensor summed = Tensor::empty(edge.shape.to_shape(), grad.dtype());
     dispatch(grad.dtype(), [&](auto s) {
       using T = decltype(s);
-      kernels::sum_into<T>(grad, edge.shape, summed.data<T>());
+      kernels::sum_into<T>(grad, summed.shape(), summed.data<T>());
     });
     grad = std::move(summed);
   }
@@ -61,21 +63,60 @@ Tensor validate(const Node& node, size_t i, Tensor grad, const Edge& edge) {
 }
 }  // namespace
 
+InlineShape::InlineShape(const Shape& shape) : rank_(shape.size()) {
+  if (rank_ <= kInline) {
+    std::copy(shape.begin(), shape.end(), inline_);
+  } else {
+    heap_ = shape;
+  }
+}
+
+bool InlineShape::equals(const Shape& shape) const {
+  return shape.size() == rank_ && std::equal(shape.begin(), shape.end(), data());
+}
+
+void EdgeList::push_back(Edge edge) {
+  if (size_ < kInline) {
+    inline_[size_++] = std::move(edge);
+    return;
+  }
+  if (size_ == kInline) {  // spill: from here on all the edges live in heap_
+    heap_.reserve(2 * kInline);
+    for (Edge& e : inline_) heap_.push_back(std::move(e));
+  }
+  heap_.push_back(std::move(edge));
+  ++size_;
+}
+
+Node::Node(const char* name, std::span<const Tensor> inputs, bool saves_tensors)
+    : name_(name), saves_tensors_(saves_tensors) {
+  for (const Tensor& t : inputs) {
+    if (!t.defined()) {
+      next_.push_back(Edge{});
+      continue;
+    }
+    next_.push_back(Edge{gradient_edge(t), InlineShape(t.shape()), t.dtype()});
+  }
+}
+
 Node::~Node() {
   // Destroying a chain of N nodes through shared_ptr would recurse N deep: instead take the edges
-  // of every node we are the last owner of, and let each die with no edges left.
-  std::vector<std::shared_ptr<Node>> stack;
-  for (Edge& e : next_) {
-    if (e.fn) stack.push_back(std::move(e.fn));
-  }
-  while (!stack.empty()) {
-    std::shared_ptr<Node> n = std::move(stack.back());
-    stack.pop_back();
-    if (n.use_count() == 1) {
-      for (Edge& e : n->next_) {
-        if (e.fn) stack.push_back(std::move(e.fn));
+  // of every node we are the last owner of, and let each die with no edges left. A node someone
+  // else still owns (a leaf's accumulator, a shared subgraph) is only let go.
+  SmallStack<std::shared_ptr<Node>, 8> stack;
+  const auto take_edges = [&stack](EdgeList& edges) {
+    for (Edge& e : edges) {
+      if (e.fn.use_count() == 1) {
+        stack.push(std::move(e.fn));
+      } else {
+        e.fn.reset();
       }
     }
+  };
+  take_edges(next_);
+  while (!stack.empty()) {
+    std::shared_ptr<Node> n = stack.pop();
+    take_edges(n->next_);
   }
 }
 
@@ -92,19 +133,6 @@ std::vector<Tensor> Node::apply(const Tensor& grad_output) {
 namespace detail {
 [[noreturn]] void fail_freed() { fail(ErrorKind::Autograd, kFreedMessage); }
 
-std::vector<Edge> collect_edges(std::span<const Tensor> inputs) {
-  std::vector<Edge> next;
-  next.reserve(inputs.size());
-  for (const Tensor& t : inputs) {
-    if (!t.defined()) {
-      next.push_back(Edge{});
-      continue;
-    }
-    next.push_back(Edge{gradient_edge(t), t.shape(), t.dtype()});
-  }
-  return next;
-}
-
 void set_grad_fn(Tensor& out, std::shared_ptr<Node> node) {
   TensorImpl& impl = out.impl();
   impl.grad_fn = std::move(node);
@@ -118,14 +146,18 @@ namespace {
 bool owned_outright(const Tensor& t) {
   const auto& impl = t.impl_ptr();
   return impl.use_count() == 1 && impl->storage.use_count() == 1 && !impl->grad_fn && !impl->grad &&
-         impl->grad_accumulator.expired();
+         !impl->grad_accumulator;
 }
 }  // namespace
 
-AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf)
-    : Node("AccumulateGrad", {}, false), leaf_(std::move(leaf)) {}
+AccumulateGrad::AccumulateGrad(TensorImpl* leaf) : Node("AccumulateGrad", {}, false), leaf_(leaf) {}
+
+TensorImpl::~TensorImpl() {
+  if (grad_accumulator) grad_accumulator->leaf_ = nullptr;
+}
 
 std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
+  if (!leaf_) return {};  // the leaf is gone: nobody can read this gradient
   if (leaf_->grad) {
     Tensor existing(leaf_->grad);
     dispatch(existing.dtype(), [&](auto s) {
@@ -180,7 +212,8 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
 
   // Dependency counts over the graph reachable from the root (explicit stack, no recursion):
   // pending_ = the number of edges into the node from reachable nodes.
-  std::vector<Node*> reached{start.get()};  // every node of this pass, to clear on the way out
+  SmallStack<Node*> reached;  // every node of this pass, to clear on the way out
+  reached.push(start.get());
   start->pass_ = pass;
   start->pending_ = 0;
   start->buffer_ = Tensor();
@@ -192,26 +225,26 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
         n->pass_ = pass;
         n->pending_ = 0;
         n->buffer_ = Tensor();
-        reached.push_back(n);
+        reached.push(n);
       }
       ++n->pending_;
     }
   }
   // Buffers left by a throwing backward are dropped, not kept alive by the graph.
   struct Clear {
-    std::vector<Node*>& nodes;
+    SmallStack<Node*>& nodes;
     ~Clear() {
-      for (Node* n : nodes) n->buffer_ = Tensor();
+      for (size_t i = 0; i < nodes.size(); ++i) nodes[i]->buffer_ = Tensor();
     }
   } clear{reached};
 
   // Kahn's order: a node runs once every gradient flowing into it has been summed.
   start->buffer_ = g;
-  std::vector<Node*> ready{start.get()};
+  SmallStack<Node*> ready;
+  ready.push(start.get());
   std::vector<Tensor> grads;
   while (!ready.empty()) {
-    Node* n = ready.back();
-    ready.pop_back();
+    Node* n = ready.pop();
     const auto& edges = n->next_edges();
     if (n->buffer_.defined()) {
       Tensor upstream = std::move(n->buffer_);
@@ -229,7 +262,7 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
         Tensor gi = validate(*n, i, std::move(grads[i]), e);
         next->buffer_ = next->buffer_.defined() ? add(next->buffer_, gi) : std::move(gi);
       }
-      if (--next->pending_ == 0) ready.push_back(next);
+      if (--next->pending_ == 0) ready.push(next);
     }
   }
 }

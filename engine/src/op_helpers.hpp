@@ -1,5 +1,7 @@
 #pragma once
 // Internal helpers shared by the op implementations.
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "gradoracle/engine/autograd.hpp"
@@ -22,13 +24,36 @@ Tensor map(const Tensor& a, F f) {
   return out;
 }
 
-// out = f(A, B) for two tensors of one shape and dtype (a gradient and a saved tensor).
-template <class F>
-Tensor zip(const Tensor& a, const Tensor& b, F f) {
+// An op's own result, saved for its backward (PyTorch saves some results, e.g. tanh's).
+// Saving the result tensor would make a cycle (result -> grad_fn -> saved result) and a
+// detach() costs a TensorImpl and a shape; this keeps only the storage. Its shape and dtype are
+// those of the gradient the node receives: the engine hands every node a gradient of its
+// output's shape and dtype.
+class SavedOutput {
+ public:
+  explicit SavedOutput(const Tensor& result) : storage_(result.impl().storage) {}
+  template <class T>
+  const T* data() const {
+    if (dtype_of<T>::value != storage_->dtype()) {
+      fail(ErrorKind::DType, std::string("expected a ") + name(dtype_of<T>::value) + " tensor but got " +
+                                 name(storage_->dtype()));
+    }
+    return static_cast<const T*>(storage_->raw());
+  }
+
+ private:
+  std::shared_ptr<Storage> storage_;
+};
+
+// out = f(A, B) for a tensor `a` and `b` of a's shape and dtype (a gradient and a saved tensor
+// or SavedOutput).
+template <class B, class F>
+Tensor zip(const Tensor& a, const B& b, F f) {
   Tensor out = Tensor::empty(a.shape(), a.dtype());
   dispatch(a.dtype(), [&](auto s) {
     using T = decltype(s);
-    kernels::array<T>(out) = f(kernels::carray<T>(a), kernels::carray<T>(b));
+    const kernels::ConstArrayMap<T> b_values(b.template data<T>(), a.numel());
+    kernels::array<T>(out) = f(kernels::carray<T>(a), b_values);
   });
   return out;
 }

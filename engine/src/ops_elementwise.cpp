@@ -21,7 +21,7 @@ Tensor neg(const Tensor& a) {
 // d/dx exp x = exp x
 Tensor exp(const Tensor& a) {
   Tensor y = map(a, [](auto x) { return x.exp(); });
-  record(y, "ExpBackward0", {a}, [y = y.detach()](const Tensor& g, NeedsGrad) {
+  record(y, "ExpBackward0", {a}, [y = detail::SavedOutput(y)](const Tensor& g, NeedsGrad) {
     return grads(zip(g, y, [](auto g, auto y) { return g * y; }));
   });
   return y;
@@ -30,7 +30,7 @@ Tensor exp(const Tensor& a) {
 // d/dx log x = 1/x
 Tensor log(const Tensor& a) {
   Tensor y = map(a, [](auto x) { return x.log(); });
-  record(y, "LogBackward0", {a}, [a = a.detach()](const Tensor& g, NeedsGrad) {
+  record(y, "LogBackward0", {a}, [a](const Tensor& g, NeedsGrad) {
     return grads(zip(g, a, [](auto g, auto x) { return g / x; }));
   });
   return y;
@@ -39,7 +39,7 @@ Tensor log(const Tensor& a) {
 // d/dx √x = 1/(2√x)
 Tensor sqrt(const Tensor& a) {
   Tensor y = map(a, [](auto x) { return x.sqrt(); });
-  record(y, "SqrtBackward0", {a}, [y = y.detach()](const Tensor& g, NeedsGrad) {
+  record(y, "SqrtBackward0", {a}, [y = detail::SavedOutput(y)](const Tensor& g, NeedsGrad) {
     return grads(zip(g, y, [](auto g, auto y) { return g / (2 * y); }));
   });
   return y;
@@ -48,7 +48,7 @@ Tensor sqrt(const Tensor& a) {
 // d/dx sin x = cos x
 Tensor sin(const Tensor& a) {
   Tensor y = map(a, [](auto x) { return x.sin(); });
-  record(y, "SinBackward0", {a}, [a = a.detach()](const Tensor& g, NeedsGrad) {
+  record(y, "SinBackward0", {a}, [a](const Tensor& g, NeedsGrad) {
     return grads(zip(g, a, [](auto g, auto x) { return g * x.cos(); }));
   });
   return y;
@@ -57,7 +57,7 @@ Tensor sin(const Tensor& a) {
 // d/dx cos x = -sin x
 Tensor cos(const Tensor& a) {
   Tensor y = map(a, [](auto x) { return x.cos(); });
-  record(y, "CosBackward0", {a}, [a = a.detach()](const Tensor& g, NeedsGrad) {
+  record(y, "CosBackward0", {a}, [a](const Tensor& g, NeedsGrad) {
     return grads(zip(g, a, [](auto g, auto x) { return g * -x.sin(); }));
   });
   return y;
@@ -66,7 +66,7 @@ Tensor cos(const Tensor& a) {
 // d/dx tanh x = 1 - tanh² x
 Tensor tanh(const Tensor& a) {
   Tensor y = map(a, [](auto x) { return x.tanh(); });
-  record(y, "TanhBackward0", {a}, [y = y.detach()](const Tensor& g, NeedsGrad) {
+  record(y, "TanhBackward0", {a}, [y = detail::SavedOutput(y)](const Tensor& g, NeedsGrad) {
     return grads(zip(g, y, [](auto g, auto y) { return g * (1 - y * y); }));
   });
   return y;
@@ -75,7 +75,7 @@ Tensor tanh(const Tensor& a) {
 // σ(x) = 1/(1 + e⁻ˣ); d/dx σ = σ(1 - σ)
 Tensor sigmoid(const Tensor& a) {
   Tensor y = map(a, [](auto x) { return 1 / (1 + (-x).exp()); });
-  record(y, "SigmoidBackward0", {a}, [y = y.detach()](const Tensor& g, NeedsGrad) {
+  record(y, "SigmoidBackward0", {a}, [y = detail::SavedOutput(y)](const Tensor& g, NeedsGrad) {
     return grads(zip(g, y, [](auto g, auto y) { return g * y * (1 - y); }));
   });
   return y;
@@ -87,7 +87,7 @@ Tensor relu(const Tensor& a) {
     using T = typename decltype(x)::Scalar;
     return (x <= T(0)).select(T(0), x);
   });
-  record(y, "ReluBackward0", {a}, [y = y.detach()](const Tensor& g, NeedsGrad) {
+  record(y, "ReluBackward0", {a}, [y = detail::SavedOutput(y)](const Tensor& g, NeedsGrad) {
     return grads(zip(g, y, [](auto g, auto y) {
       using T = typename decltype(y)::Scalar;
       return (y <= T(0)).select(T(0), g);
@@ -99,7 +99,7 @@ Tensor relu(const Tensor& a) {
 // NOTE: d/dx |x| = sgn x with sgn(0) = 0 and sgn(NaN) = 0, as PyTorch's sgn.
 Tensor abs(const Tensor& a) {
   Tensor y = map(a, [](auto x) { return x.abs(); });
-  record(y, "AbsBackward0", {a}, [a = a.detach()](const Tensor& g, NeedsGrad) {
+  record(y, "AbsBackward0", {a}, [a](const Tensor& g, NeedsGrad) {
     return grads(zip(g, a, [](auto g, auto x) {
       using T = typename decltype(x)::Scalar;
       return g * ((x > T(0)).template cast<T>() - (x < T(0)).template cast<T>());
@@ -111,7 +111,7 @@ Tensor abs(const Tensor& a) {
 // 1/x, used by `number / tensor` as PyTorch's __rdiv__ does. d/dx (1/x) = -1/x²
 static Tensor reciprocal(const Tensor& a) {
   Tensor y = map(a, [](auto x) { return x.inverse(); });
-  record(y, "ReciprocalBackward0", {a}, [y = y.detach()](const Tensor& g, NeedsGrad) {
+  record(y, "ReciprocalBackward0", {a}, [y = detail::SavedOutput(y)](const Tensor& g, NeedsGrad) {
     return grads(zip(g, y, [](auto g, auto y) { return -g * y * y; }));
   });
   return y;
@@ -148,7 +148,7 @@ Tensor sub_impl(Tensor a, Tensor b) {
 Tensor mul_impl(Tensor a, Tensor b) {
   detail::promote_pair(a, b);
   Tensor y = detail::broadcast_zip(a, b, Mul{});
-  record(y, "MulBackward0", {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, NeedsGrad needs) {
+  record(y, "MulBackward0", {a, b}, [a, b](const Tensor& g, NeedsGrad needs) {
     return std::vector<Tensor>{needs[0] ? mul(g, b) : Tensor(), needs[1] ? mul(g, a) : Tensor()};
   });
   return y;
@@ -158,7 +158,7 @@ Tensor mul_impl(Tensor a, Tensor b) {
 Tensor div_impl(Tensor a, Tensor b) {
   detail::promote_pair(a, b);
   Tensor y = detail::broadcast_zip(a, b, Div{});
-  record(y, "DivBackward0", {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, NeedsGrad needs) {
+  record(y, "DivBackward0", {a, b}, [a, b](const Tensor& g, NeedsGrad needs) {
     return std::vector<Tensor>{needs[0] ? div(g, b) : Tensor(), needs[1] ? neg(div(mul(g, a), mul(b, b))) : Tensor()};
   });
   return y;
@@ -190,7 +190,7 @@ Tensor pow(const Tensor& base, const Tensor& exponent) {
   Tensor a = base, b = exponent;
   detail::promote_pair(a, b);
   Tensor y = detail::broadcast_zip(a, b, Pow{});
-  record(y, "PowBackward1", {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, NeedsGrad needs) {
+  record(y, "PowBackward1", {a, b}, [a, b](const Tensor& g, NeedsGrad needs) {
     Tensor ga, gb;
     if (needs[0]) {
       ga = mul(g, detail::broadcast_zip(a, b, [](auto x, auto e) {
@@ -219,7 +219,7 @@ Tensor pow(const Tensor& a, double e) {
     using T = typename decltype(x)::Scalar;
     return x.pow(static_cast<T>(e));
   });
-  record(y, "PowBackward0", {a}, [a = a.detach(), e](const Tensor& g, NeedsGrad) {
+  record(y, "PowBackward0", {a}, [a, e](const Tensor& g, NeedsGrad) {
     if (e == 0.0) return grads(Tensor::zeros(a.shape(), a.dtype()));
     return grads(zip(g, a, [e](auto g, auto x) {
       using T = typename decltype(x)::Scalar;

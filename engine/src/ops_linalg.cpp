@@ -153,7 +153,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     y.impl().is_view = false;  // a fresh result, not a view of an input
   }
   record(y, matmul_name(ra, rb), {a, b},
-         [am = am.detach(), bm = bm.detach(), y2, a_shape = a.shape(), b_shape = b.shape()](const Tensor& g,
+         [am, bm, y2, a_shape = a.shape(), b_shape = b.shape()](const Tensor& g,
                                                                                             NeedsGrad needs) {
            const Tensor gm = reshape(g, y2);
            Tensor ga, gb;
@@ -194,7 +194,9 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
                                std::to_string(in) + " and " + std::to_string(w.shape()[1]) + "x" +
                                std::to_string(out) + ")");
   }
-  Shape y_shape(x.shape().begin(), x.shape().end() - 1);
+  Shape y_shape;  // x's shape with its last dim replaced by `out`
+  y_shape.reserve(x.shape().size());
+  y_shape.assign(x.shape().begin(), x.shape().end() - 1);
   y_shape.push_back(out);
   if (b.defined()) {
     // PyTorch expands the bias to the output: its error names the first dim, from the right, at fault.
@@ -214,7 +216,7 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
                                  to_string(bs) + " has more dims than the output " + to_string(y_shape));
     }
   }
-  Tensor y = Tensor::empty(y_shape, x.dtype());
+  Tensor y = Tensor::empty(std::move(y_shape), x.dtype());
   dispatch(x.dtype(), [&](auto s) {
     using T = decltype(s);
     auto Y = kernels::matrix<T>(y, rows, out);
@@ -233,11 +235,10 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
       }
     }
   });
-  std::vector<Tensor> inputs{x, w};
-  if (b.defined()) inputs.push_back(b);
   const bool has_bias = b.defined();
-  record(y, linear_name(x, has_bias), inputs,
-         [x = x.detach(), w = w.detach(), rows, in, out, has_bias](const Tensor& g, NeedsGrad needs) {
+  const Tensor inputs[] = {x, w, b};
+  detail::record_span(y, linear_name(x, has_bias), std::span<const Tensor>(inputs, has_bias ? 3 : 2),
+         [x, w, rows, in, out, has_bias](const Tensor& g, NeedsGrad needs) {
            std::vector<Tensor> grads(has_bias ? 3 : 2);
            dispatch(g.dtype(), [&](auto s) {
              using T = decltype(s);
@@ -255,7 +256,8 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
            });
            if (has_bias && needs[2]) grads[2] = g;  // the engine sums dY to the bias's shape
            return grads;
-         });
+         },
+         Saves::Tensors);
   if (linear_fused_3d(x, has_bias)) detail::mark_view(y);
   return y;
 }

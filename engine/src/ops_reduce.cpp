@@ -122,7 +122,7 @@ Tensor norm(const Tensor& a, double p) {
     }
     y.data<T>()[0] = static_cast<T>(r);
   });
-  record(y, "NormBackward1", {a}, [a = a.detach(), y = y.detach(), p](const Tensor& g, NeedsGrad) {
+  record(y, "NormBackward1", {a}, [a, y = detail::SavedOutput(y), p](const Tensor& g, NeedsGrad) {
     if (p == 0) return detail::grads(Tensor());
     Tensor grad = Tensor::empty(a.shape(), a.dtype());
     dispatch(a.dtype(), [&](auto s) {
@@ -202,13 +202,13 @@ Tensor softmax_impl(const Tensor& a, int64_t dim, bool log) {
 Tensor softmax(const Tensor& a, int64_t dim) {
   Tensor y = softmax_impl(a, dim, false);
   const int64_t d = wrap_dim(dim, a.dim());
-  record(y, "SoftmaxBackward0", {a}, [y = y.detach(), d](const Tensor& g, NeedsGrad) {
-    Tensor grad = Tensor::empty(y.shape(), y.dtype());
-    dispatch(y.dtype(), [&](auto s) {
+  record(y, "SoftmaxBackward0", {a}, [y = detail::SavedOutput(y), d](const Tensor& g, NeedsGrad) {
+    Tensor grad = Tensor::empty(g.shape(), g.dtype());
+    dispatch(g.dtype(), [&](auto s) {
       using T = decltype(s);
       const T *py = y.data<T>(), *pg = g.data<T>();
       T* po = grad.data<T>();
-      const Around v = around(y, d);
+      const Around v = around(g, d);
       for_each_line(v, [&](int64_t off, int64_t st) {
         T dot = 0;
         for (int64_t j = 0; j < v.n; ++j) dot += pg[off + j * st] * py[off + j * st];
@@ -224,13 +224,13 @@ Tensor softmax(const Tensor& a, int64_t dim) {
 Tensor log_softmax(const Tensor& a, int64_t dim) {
   Tensor y = softmax_impl(a, dim, true);
   const int64_t d = wrap_dim(dim, a.dim());
-  record(y, "LogSoftmaxBackward0", {a}, [y = y.detach(), d](const Tensor& g, NeedsGrad) {
-    Tensor grad = Tensor::empty(y.shape(), y.dtype());
-    dispatch(y.dtype(), [&](auto s) {
+  record(y, "LogSoftmaxBackward0", {a}, [y = detail::SavedOutput(y), d](const Tensor& g, NeedsGrad) {
+    Tensor grad = Tensor::empty(g.shape(), g.dtype());
+    dispatch(g.dtype(), [&](auto s) {
       using T = decltype(s);
       const T *py = y.data<T>(), *pg = g.data<T>();
       T* po = grad.data<T>();
-      const Around v = around(y, d);
+      const Around v = around(g, d);
       for_each_line(v, [&](int64_t off, int64_t st) {
         T total = 0;
         for (int64_t j = 0; j < v.n; ++j) total += pg[off + j * st];
@@ -259,7 +259,7 @@ Tensor mse_loss(const Tensor& input_in, const Tensor& target_in, Reduction reduc
     NoGradGuard no_grad;
     y = reduction == Reduction::None ? sq : reduction == Reduction::Sum ? sum(sq) : div(sum(sq), n);
   }
-  record(y, "MseLossBackward0", {x, t}, [diff = diff.detach(), reduction, n](const Tensor& g, NeedsGrad needs) {
+  record(y, "MseLossBackward0", {x, t}, [diff, reduction, n](const Tensor& g, NeedsGrad needs) {
     const double scale = reduction == Reduction::Mean ? 2.0 / n : 2.0;
     const Tensor gx = mul(mul(diff, g), scale);  // g broadcasts: 0-d for mean and sum
     return std::vector<Tensor>{needs[0] ? gx : Tensor(), needs[1] ? neg(gx) : Tensor()};

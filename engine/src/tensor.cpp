@@ -36,12 +36,12 @@ Storage::~Storage() {
 namespace {
 thread_local bool g_grad_enabled = true;
 
-std::shared_ptr<TensorImpl> make_impl(const Shape& shape, DType dtype) {
+std::shared_ptr<TensorImpl> make_impl(Shape shape, DType dtype) {
   check_shape(shape, "tensor");
   auto impl = std::make_shared<TensorImpl>();
-  impl->shape = shape;
-  impl->dtype = dtype;
   impl->storage = std::make_shared<Storage>(dtype, numel(shape));
+  impl->shape = std::move(shape);
+  impl->dtype = dtype;
   return impl;
 }
 }  // namespace
@@ -51,15 +51,15 @@ NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false;
 NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
 
 // ---------------------------------------------------------------- construction
-Tensor Tensor::empty(const Shape& shape, DType dtype) { return Tensor(make_impl(shape, dtype)); }
+Tensor Tensor::empty(Shape shape, DType dtype) { return Tensor(make_impl(std::move(shape), dtype)); }
 
-Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
-  Tensor t = empty(shape, dtype);
+Tensor Tensor::full(Shape shape, double value, DType dtype) {
+  Tensor t = empty(std::move(shape), dtype);
   t.fill_(value);
   return t;
 }
-Tensor Tensor::zeros(const Shape& shape, DType dtype) { return full(shape, 0.0, dtype); }
-Tensor Tensor::ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
+Tensor Tensor::zeros(Shape shape, DType dtype) { return full(std::move(shape), 0.0, dtype); }
+Tensor Tensor::ones(Shape shape, DType dtype) { return full(std::move(shape), 1.0, dtype); }
 Tensor Tensor::scalar(double value, DType dtype) { return full({}, value, dtype); }
 
 Tensor Tensor::from_data(const Shape& shape, const std::vector<double>& data, DType dtype, bool requires_grad) {
@@ -100,10 +100,7 @@ Tensor Tensor::uniform(const Shape& shape, double low, double high, Generator& g
 }
 
 // ---------------------------------------------------------------- metadata and data
-TensorImpl& Tensor::impl() const {
-  if (!impl_) fail(ErrorKind::Value, "use of an undefined tensor");
-  return *impl_;
-}
+void Tensor::fail_undefined() { fail(ErrorKind::Value, "use of an undefined tensor"); }
 
 int64_t Tensor::size(int64_t d) const {
   if (dim() == 0) {

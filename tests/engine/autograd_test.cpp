@@ -1,5 +1,7 @@
 // The backward engine (autograd.cpp): graph recording, backward, accumulation, freed buffers,
 // retain_graph, no-grad mode, detach, and the one place where gradients are cast and summed.
+#include <memory>
+
 #include "test_util.hpp"
 
 namespace gradoracle {
@@ -219,6 +221,72 @@ TEST(Autograd, DeepGraphNeedsNoRecursion) {
     y.backward();
   }
   EXPECT_TENSOR_NEAR(x.grad(), {1}, Shape{}, 0.0);
+}
+
+TEST(Autograd, LeafKeepsOneAccumulatorAcrossGraphs) {
+  // The leaf owns its AccumulateGrad: a graph built again each step reuses it.
+  const Tensor x = leaf({2}, {1, 2});
+  const Tensor c = lit({2}, {3, 4});
+  const Tensor y1 = x * c, y2 = x * c;
+  const Node* acc = y1.grad_fn()->next_edges()[0].fn.get();
+  ASSERT_NE(acc, nullptr);
+  EXPECT_STREQ(acc->name(), "AccumulateGrad");
+  EXPECT_EQ(y2.grad_fn()->next_edges()[0].fn.get(), acc);
+  EXPECT_EQ(static_cast<const AccumulateGrad*>(acc)->leaf(), &x.impl());
+  EXPECT_EQ(y1.grad_fn()->next_edges()[1].fn, nullptr);  // c needs no gradient
+}
+
+TEST(Autograd, GradientOfALeafDestroyedBeforeBackwardIsDropped) {
+  // d/dkeep Σ(gone + keep) = 1; gone's own gradient has nowhere to go and is dropped (the add
+  // saves no tensors, so only gone's handle kept it).
+  const Tensor keep = leaf({2}, {5, 6});
+  Tensor y;
+  std::shared_ptr<Node> gone_acc;
+  {
+    const Tensor gone = leaf({2}, {1, 2});
+    y = sum(gone + keep);
+    gone_acc = y.grad_fn()->next_edges()[0].fn->next_edges()[0].fn;
+  }
+  EXPECT_EQ(static_cast<const AccumulateGrad&>(*gone_acc).leaf(), nullptr);
+  y.backward();
+  EXPECT_TENSOR_NEAR(keep.grad(), (std::vector<double>{1, 1}), Shape{2}, 0.0);
+}
+
+TEST(Autograd, ManyInputsAndHighRanksKeepTheirEdges) {
+  // More inputs than a node holds inline: d/dxᵢ Σ cat(x₁..x₅) = 1 for each.
+  std::vector<Tensor> xs;
+  for (int i = 0; i < 5; ++i) xs.push_back(leaf({2}, {1.0 * i, 2.0 * i}));
+  sum(cat(xs)).backward();
+  for (const Tensor& x : xs) EXPECT_TENSOR_NEAR(x.grad(), (std::vector<double>{1, 1}), Shape{2}, 0.0);
+  // Rank 6 (edges hold rank <= 4 inline): a (2,1,2,1,2,1) + b (1,3,1,2) -> (2,1,2,3,2,2); with
+  // ones upstream each a element is counted over the dims it broadcasts on (3·2 = 6), each b
+  // element over a's dims it lacks or broadcasts on (2·2·2 = 8).
+  const Tensor a = Tensor::ones({2, 1, 2, 1, 2, 1}, kF64).requires_grad_();
+  const Tensor b = Tensor::ones({1, 3, 1, 2}, kF64).requires_grad_();
+  const Tensor y = a + b;
+  ASSERT_EQ(y.shape(), (Shape{2, 1, 2, 3, 2, 2}));
+  y.backward(Tensor::ones(y.shape(), kF64));
+  EXPECT_TENSOR_NEAR(a.grad(), std::vector<double>(8, 6.0), (Shape{2, 1, 2, 1, 2, 1}), 0.0);
+  EXPECT_TENSOR_NEAR(b.grad(), std::vector<double>(6, 8.0), (Shape{1, 3, 1, 2}), 0.0);
+}
+
+TEST(Autograd, SavedResultsOutliveTheirHandles) {
+  // tanh and softmax save their result; the result's handle dies before the backward.
+  // d/dx Σ tanh x = 1 - tanh² x;  d/dx Σ(softmax(x)·w) = s·(w - Σ s·w).
+  const Tensor x = leaf({3}, {0.5, -1, 2});
+  const Tensor w = lit({3}, {1, 2, 3});
+  Tensor y = sum(tanh(x)) + sum(softmax(x, 0) * w);
+  y.backward();
+  const double e[] = {std::exp(0.5), std::exp(-1.0), std::exp(2.0)};
+  const double total = e[0] + e[1] + e[2];
+  const double s[] = {e[0] / total, e[1] / total, e[2] / total};
+  const double sw = s[0] * 1 + s[1] * 2 + s[2] * 3;
+  std::vector<double> expected;
+  for (int i = 0; i < 3; ++i) {
+    const double t = std::tanh(x.at({i}));
+    expected.push_back(1 - t * t + s[i] * ((i + 1) - sw));
+  }
+  EXPECT_TENSOR_NEAR(x.grad(), expected, Shape{3}, 1e-12);
 }
 
 TEST(Autograd, BackwardUnderNoGradStillWorks) {

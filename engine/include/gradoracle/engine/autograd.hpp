@@ -11,8 +11,8 @@
 //    through a node that had saved tensors raises PyTorch's error (one that saved none,
 //    such as AddBackward0 or SumBackward0, runs again, as in PyTorch).
 //
-// Cost model: recording an op is one allocation for the node and its lambda together (the
-// lambda is stored in the node, not in a std::function) plus its edge list; nothing at all is
+// Cost model: recording an op is one allocation for the node, its lambda (stored in the node,
+// not in a std::function) and, up to three inputs of rank <= 4, its edges; nothing at all is
 // allocated or captured into a node when no input requires grad or grad mode is off (the
 // lambda object the caller built is dropped). A backward keeps its per-node state (dependency
 // count, summed gradient) in the nodes themselves: no hash map.
@@ -31,20 +31,62 @@
 
 namespace gradoracle {
 
+// A shape held inline up to kInline dims (no allocation for the ranks of everyday tensors),
+// on the heap beyond: what an edge keeps of its input's shape.
+class InlineShape {
+ public:
+  static constexpr size_t kInline = 4;
+  InlineShape() = default;
+  explicit InlineShape(const Shape& shape);
+  size_t size() const { return rank_; }
+  const int64_t* data() const { return rank_ <= kInline ? inline_ : heap_.data(); }
+  std::span<const int64_t> dims() const { return {data(), rank_}; }
+  bool equals(const Shape& shape) const;
+  Shape to_shape() const { return Shape(data(), data() + rank_); }
+
+ private:
+  size_t rank_ = 0;
+  int64_t inline_[kInline] = {};
+  std::vector<int64_t> heap_;  // used only when rank_ > kInline
+};
+
 struct Edge {
   std::shared_ptr<Node> fn;  // null when the input needs no gradient
-  Shape shape;               // the input's shape and dtype, to validate its gradient
+  InlineShape shape;         // the input's shape and dtype, to validate its gradient
   DType dtype = DType::Float32;
+};
+
+// A node's edges, one per input: up to kInline of them inside the node (most ops take one to
+// three inputs), on the heap beyond.
+class EdgeList {
+ public:
+  static constexpr size_t kInline = 3;
+  EdgeList() = default;
+  EdgeList(const EdgeList&) = delete;
+  EdgeList& operator=(const EdgeList&) = delete;
+  void push_back(Edge edge);
+  size_t size() const { return size_; }
+  Edge* begin() { return size_ <= kInline ? inline_ : heap_.data(); }
+  Edge* end() { return begin() + size_; }
+  const Edge* begin() const { return size_ <= kInline ? inline_ : heap_.data(); }
+  const Edge* end() const { return begin() + size_; }
+  const Edge& operator[](size_t i) const { return begin()[i]; }
+  Edge& operator[](size_t i) { return begin()[i]; }
+
+ private:
+  size_t size_ = 0;
+  Edge inline_[kInline];
+  std::vector<Edge> heap_;  // all the edges, once there are more than kInline
 };
 
 // Which inputs of a node need a gradient, so a backward can skip the others.
 class NeedsGrad {
  public:
-  explicit NeedsGrad(const std::vector<Edge>& edges) : edges_(&edges) {}
+  explicit NeedsGrad(const EdgeList& edges) : edges_(&edges) {}
   bool operator[](size_t i) const { return (*edges_)[i].fn != nullptr; }
 
  private:
-  const std::vector<Edge>* edges_;
+  const EdgeList* edges_;
 };
 
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output, NeedsGrad needs)>;
@@ -52,14 +94,14 @@ using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output, 
 class Node {
  public:
   // `name` must outlive the node: a string literal (PyTorch's grad_fn class name).
-  Node(const char* name, std::vector<Edge> next, bool saves_tensors)
-      : name_(name), next_(std::move(next)), saves_tensors_(saves_tensors) {}
+  // One edge per input (an undefined input gets an empty edge).
+  Node(const char* name, std::span<const Tensor> inputs, bool saves_tensors);
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
   virtual ~Node();  // unlinks a deep graph iteratively, never one stack frame per node
 
   const char* name() const { return name_; }
-  const std::vector<Edge>& next_edges() const { return next_; }
+  const EdgeList& next_edges() const { return next_; }
   // Runs the backward; throws if its saved tensors were freed.
   virtual std::vector<Tensor> apply(const Tensor& grad_output);
   // Frees the saved tensors (after a backward without retain_graph).
@@ -75,7 +117,7 @@ class Node {
   virtual void free_saved() = 0;  // destroys the formula and what it captured
 
   const char* name_;
-  std::vector<Edge> next_;
+  EdgeList next_;
   bool saves_tensors_;
   bool released_ = false;
 
@@ -96,8 +138,8 @@ namespace detail {
 template <class F>
 class LambdaNode final : public Node {
  public:
-  LambdaNode(const char* name, std::vector<Edge> next, F&& fn, bool saves_tensors)
-      : Node(name, std::move(next), saves_tensors), fn_(std::move(fn)) {}
+  LambdaNode(const char* name, std::span<const Tensor> inputs, F&& fn, bool saves_tensors)
+      : Node(name, inputs, saves_tensors), fn_(std::move(fn)) {}
 
  protected:
   std::vector<Tensor> call(const Tensor& grad_output, NeedsGrad needs) override {
@@ -113,20 +155,24 @@ class LambdaNode final : public Node {
   std::optional<F> fn_;
 };
 
-// The sink of a leaf that requires grad: leaf.grad += gradient.
+// The sink of a leaf that requires grad: leaf.grad += gradient. The leaf owns its accumulator
+// (made on first use, kept while the leaf lives, so a graph built each step does not build it
+// again); the accumulator refers back to the leaf without owning it. A gradient that arrives
+// after the leaf is gone is dropped: no one can read that leaf's .grad any more.
 class AccumulateGrad final : public Node {
  public:
-  explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf);
+  explicit AccumulateGrad(TensorImpl* leaf);
   std::vector<Tensor> apply(const Tensor& grad_output) override;
   void release() override {}
-  const std::shared_ptr<TensorImpl>& leaf() const { return leaf_; }
+  TensorImpl* leaf() const { return leaf_; }  // null once the leaf is destroyed
 
  protected:
   std::vector<Tensor> call(const Tensor&, NeedsGrad) override { return {}; }
   void free_saved() override {}
 
  private:
-  std::shared_ptr<TensorImpl> leaf_;
+  friend struct TensorImpl;  // ~TensorImpl() clears leaf_
+  TensorImpl* leaf_;
 };
 
 // Whether a backward lambda holds tensors saved from the forward (PyTorch's SavedVariables).
@@ -139,8 +185,6 @@ inline bool any_requires_grad(const std::vector<Tensor>& inputs) {
 }
 
 namespace detail {
-// The edges of a node over `inputs` (undefined inputs get an empty edge).
-std::vector<Edge> collect_edges(std::span<const Tensor> inputs);
 // Sets `node` as out's grad_fn and marks out as requiring grad.
 void set_grad_fn(Tensor& out, std::shared_ptr<Node> node);
 
@@ -148,8 +192,8 @@ template <class F>
 void record_span(Tensor& out, const char* name, std::span<const Tensor> inputs, F&& backward, Saves saves) {
   if (!any_requires_grad(inputs)) return;
   using Fn = std::decay_t<F>;
-  std::shared_ptr<Node> node = std::make_shared<LambdaNode<Fn>>(name, collect_edges(inputs), Fn(std::forward<F>(backward)),
-                                                                saves == Saves::Tensors);
+  std::shared_ptr<Node> node =
+      std::make_shared<LambdaNode<Fn>>(name, inputs, Fn(std::forward<F>(backward)), saves == Saves::Tensors);
   set_grad_fn(out, std::move(node));
 }
 }  // namespace detail

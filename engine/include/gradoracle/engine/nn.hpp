@@ -13,7 +13,11 @@ class Module {
   virtual ~Module() = default;
   virtual std::vector<Tensor> parameters() const = 0;
   // PyTorch 1.x default: zero each existing .grad in place; set_to_none drops it instead.
-  void zero_grad(bool set_to_none = false);
+  void zero_grad(bool set_to_none = false) { zero_grads(set_to_none); }
+
+ protected:
+  // zero_grad over parameters(); a module may do it without building that list.
+  virtual void zero_grads(bool set_to_none);
 };
 
 // y = x·Wᵀ + b with W (out, in) and b (out), both uniform in ±1/√in as PyTorch initialises them.
@@ -28,6 +32,9 @@ class Linear : public Module {
 
   Tensor weight;
   Tensor bias;  // undefined when built without bias
+
+ protected:
+  void zero_grads(bool set_to_none) override;
 };
 
 // Zeroes (or, with set_to_none, removes) the .grad of each tensor; a tensor with no .grad

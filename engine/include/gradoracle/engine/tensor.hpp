@@ -14,6 +14,7 @@
 namespace gradoracle {
 
 class Node;
+class AccumulateGrad;
 class Generator;
 
 // A flat, contiguous buffer of one dtype. Shared by a tensor and its detach()/reshape views.
@@ -42,13 +43,18 @@ class Storage {
 };
 
 struct TensorImpl {
+  TensorImpl() = default;
+  TensorImpl(const TensorImpl&) = delete;
+  TensorImpl& operator=(const TensorImpl&) = delete;
+  ~TensorImpl();  // tells its AccumulateGrad, if any, that the leaf is gone
+
   Shape shape;
   DType dtype = DType::Float32;
   std::shared_ptr<Storage> storage;
   bool requires_grad = false;       // a leaf's flag; for a non-leaf, true iff it has a grad_fn
   std::shared_ptr<TensorImpl> grad;  // a leaf's .grad; null until a backward reaches it
   std::shared_ptr<Node> grad_fn;     // null for leaves
-  std::weak_ptr<Node> grad_accumulator;  // a leaf's AccumulateGrad node, made on first use
+  std::shared_ptr<AccumulateGrad> grad_accumulator;  // a leaf's AccumulateGrad node, made on first use
   bool is_view = false;  // made by a view op in PyTorch (reshape, t, transpose): detach_() refuses it
   // The strides PyTorch would give this tensor, empty when contiguous. Storage is row-major
   // whatever they are; they model PyTorch's layout, which decides some grad_fn names.
@@ -61,10 +67,11 @@ class Tensor {
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
   // ---- construction ----
-  static Tensor empty(const Shape& shape, DType dtype = DType::Float32);
-  static Tensor zeros(const Shape& shape, DType dtype = DType::Float32);
-  static Tensor ones(const Shape& shape, DType dtype = DType::Float32);
-  static Tensor full(const Shape& shape, double value, DType dtype = DType::Float32);
+  // (The shape is taken by value: a caller's temporary moves into the tensor.)
+  static Tensor empty(Shape shape, DType dtype = DType::Float32);
+  static Tensor zeros(Shape shape, DType dtype = DType::Float32);
+  static Tensor ones(Shape shape, DType dtype = DType::Float32);
+  static Tensor full(Shape shape, double value, DType dtype = DType::Float32);
   static Tensor scalar(double value, DType dtype = DType::Float32);  // 0-d
   // Row-major data; its size must equal numel(shape).
   static Tensor from_data(const Shape& shape, const std::vector<double>& data, DType dtype = DType::Float32,
@@ -109,10 +116,14 @@ class Tensor {
   Tensor detach() const;  // shares storage; requires_grad false, no grad_fn
   Tensor& detach_();      // in place: drops grad_fn and requires_grad; throws on a view, as PyTorch
 
-  TensorImpl& impl() const;
+  TensorImpl& impl() const {
+    if (!impl_) [[unlikely]] fail_undefined();
+    return *impl_;
+  }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
 
  private:
+  [[noreturn]] static void fail_undefined();  // "use of an undefined tensor"
   std::shared_ptr<TensorImpl> impl_;
 };
 
