@@ -120,14 +120,40 @@ void binary(const Tensor& a, const Tensor& b, const Tensor& out, F f) {
   }
 }
 
+// Whether summing `in` to `out` (right-aligned) sums some leading dims of `in` away and keeps
+// the others, the last one (of size > 1) among them: out is in's trailing dims, with 1s or
+// nothing in front.
+inline bool sums_leading_dims_only(const Shape& in, const Shape& out) {
+  if (in.empty() || out.empty() || in.back() == 1 || out.size() > in.size()) return false;
+  const size_t off = in.size() - out.size();
+  size_t kept = out.size();  // out[kept..] == in[off + kept..]; out[..kept] must be all 1
+  while (kept > 0 && out[kept - 1] == in[off + kept - 1]) --kept;
+  for (size_t i = 0; i < kept; ++i) {
+    if (out[i] != 1) return false;
+  }
+  return kept < out.size();
+}
+
 // out (shape `out_shape`, which `in` broadcasts from... reversed): out[j] = Σ in[i] over the
 // elements i of `in` that map to j, where out's shape, right-aligned, has 1 on every summed dim.
 // Accumulates in double.
+//
+// The common case, summing whole leading dims away ((N, M) to (M) or (1, M): a bias's gradient),
+// runs as a plain loop over rows: it adds the same values in the same order as the general
+// walk (each out[j] gets in[0][j], in[1][j], ... in turn), so the result is bit-identical.
 template <class T>
 void sum_into(const Tensor& in, const Shape& out_shape, T* out) {
   const int64_t m = numel(out_shape);
   SmallBuffer<double, 16> acc(static_cast<size_t>(m), 0.0);
   const T* pi = in.data<T>();
+  if (sums_leading_dims_only(in.shape(), out_shape)) {
+    const int64_t rows = m == 0 ? 0 : numel(in.shape()) / m;
+    for (int64_t i = 0; i < rows; ++i) {
+      for (int64_t j = 0; j < m; ++j) acc[static_cast<size_t>(j)] += pi[i * m + j];
+    }
+    for (int64_t j = 0; j < m; ++j) out[j] = static_cast<T>(acc[static_cast<size_t>(j)]);
+    return;
+  }
   const size_t r = in.shape().size();
   Strides so(r), zero(r, 0);
   broadcast_strides_into(out_shape, in.shape(), so.data());

@@ -17,10 +17,12 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans
     fail(ErrorKind::Shape, "batched_matmul: inner dims differ (" + std::to_string(k) + " and " + std::to_string(kb) + ")");
   }
   Shape batch = broadcast_shapes(a_batch, b_batch);
-  Shape out_shape = batch;
+  Shape out_shape;  // (batch..., n, m)
+  out_shape.reserve(batch.size() + 2);
+  out_shape.assign(batch.begin(), batch.end());
   out_shape.push_back(n);
   out_shape.push_back(m);
-  Tensor out = Tensor::empty(out_shape, a.dtype());
+  Tensor out = Tensor::empty(std::move(out_shape), a.dtype());
   dispatch(a.dtype(), [&](auto s) {
     using T = decltype(s);
     const T* pa = a.data<T>();
@@ -111,6 +113,15 @@ void check_matmul_shapes(const Shape& as, const Shape& bs) {
   }
 }
 
+// The shape of matmul's product before the dims of 1-D operands are dropped: `out` with the
+// row of a 1-D a (n = 1) and the column of a 1-D b (m = 1) put back: (batch..., n, m).
+Shape matrix_product_shape(const Shape& out, bool a_vector, bool b_vector) {
+  Shape shape = out;
+  if (a_vector) shape.insert(shape.end() - (b_vector ? 0 : 1), 1);
+  if (b_vector) shape.push_back(1);
+  return shape;
+}
+
 // The grad_fn PyTorch 1.13 reports for torch.matmul, by the operands' ranks.
 const char* matmul_name(int64_t ra, int64_t rb) {
   if (ra == 1 && rb == 1) return "DotBackward0";
@@ -134,33 +145,36 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   detail::require_same_dtype(a, b);
   check_matmul_shapes(a.shape(), b.shape());
   // The operands as matrices (1-D a is a row, 1-D b a column), sharing storage.
-  const Shape a2 = ra == 1 ? Shape{1, a.numel()} : a.shape();
-  const Shape b2 = rb == 1 ? Shape{b.numel(), 1} : b.shape();
+  const bool a_vector = ra == 1, b_vector = rb == 1;
   Tensor am = a, bm = b;
   {
     NoGradGuard no_grad;
-    if (ra == 1) am = reshape(a, a2);
-    if (rb == 1) bm = reshape(b, b2);
+    if (a_vector) am = reshape(a, Shape{1, a.numel()});
+    if (b_vector) bm = reshape(b, Shape{b.numel(), 1});
   }
   Tensor y = batched_matmul(am, bm, false, false);
-  const Shape y2 = y.shape();  // batch..., n, m: the result before 1-D operands' dims are dropped
-  Shape out_shape(y.shape().begin(), y.shape().end() - 2);
-  if (ra > 1) out_shape.push_back(y.shape()[y.dim() - 2]);
-  if (rb > 1) out_shape.push_back(y.shape()[y.dim() - 1]);
-  {
+  if (a_vector || b_vector) {  // drop the dims the 1-D operands gained
+    Shape out_shape(y.shape().begin(), y.shape().end() - 2);
+    if (!a_vector) out_shape.push_back(y.shape()[y.dim() - 2]);
+    if (!b_vector) out_shape.push_back(y.shape()[y.dim() - 1]);
     NoGradGuard no_grad;
     y = reshape(y, out_shape);
     y.impl().is_view = false;  // a fresh result, not a view of an input
   }
-  record(y, matmul_name(ra, rb), {a, b},
-         [am, bm, y2, a_shape = a.shape(), b_shape = b.shape()](const Tensor& g,
-                                                                                            NeedsGrad needs) {
-           const Tensor gm = reshape(g, y2);
-           Tensor ga, gb;
-           if (needs[0]) ga = reshape(sum_to(batched_matmul(gm, bm, false, true), am.shape()), a_shape);
-           if (needs[1]) gb = reshape(sum_to(batched_matmul(am, gm, true, false), bm.shape()), b_shape);
-           return std::vector<Tensor>{ga, gb};
-         });
+  record(y, matmul_name(ra, rb), {a, b}, [am, bm, a_vector, b_vector](const Tensor& g, NeedsGrad needs) {
+    // Without 1-D operands every reshape here would be to the shape the tensor has: skipped.
+    const Tensor gm = a_vector || b_vector ? reshape(g, matrix_product_shape(g.shape(), a_vector, b_vector)) : g;
+    Tensor ga, gb;
+    if (needs[0]) {
+      ga = sum_to(batched_matmul(gm, bm, false, true), am.shape());
+      if (a_vector) ga = reshape(ga, Shape{am.numel()});
+    }
+    if (needs[1]) {
+      gb = sum_to(batched_matmul(am, gm, true, false), bm.shape());
+      if (b_vector) gb = reshape(gb, Shape{bm.numel()});
+    }
+    return std::vector<Tensor>{ga, gb};
+  });
   return y;
 }
 

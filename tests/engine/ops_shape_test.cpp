@@ -114,6 +114,28 @@ TEST(Shape, ExpandAndSumToAreAdjoint) {
   EXPECT_ERROR(sum_to(z, {4}), Shape, "sum_to");
 }
 
+TEST(Shape, SumToOverLeadingDimsAddsRowsInOrderInDouble) {
+  // sum_to (4, 2) -> (2), (1, 2) and (2, 2) -> ... as a bias's gradient: out[j] = Σᵢ x[i][j],
+  // accumulated in double row by row and rounded to float32 once. 1e8 + 1 - 1e8 + 1 is 2 in
+  // double and would be 1 (or 0) if rounded to float32 along the way.
+  const std::vector<double> v = {1e8, 3, 1, 0.25, -1e8, -3, 1, 1e-3};
+  const Tensor x = Tensor::from_data({4, 2}, v, kF32);
+  std::vector<double> expected(2, 0.0);
+  for (size_t j = 0; j < 2; ++j) {
+    double acc = 0;
+    for (size_t i = 0; i < 4; ++i) acc += static_cast<float>(v[i * 2 + j]);
+    expected[j] = static_cast<float>(acc);
+  }
+  EXPECT_TENSOR_NEAR(sum_to(x, {2}), expected, Shape{2}, 0.0);
+  EXPECT_TENSOR_NEAR(sum_to(x, {1, 2}), expected, (Shape{1, 2}), 0.0);
+  EXPECT_EQ(expected[0], 2.0);
+  const Tensor x3 = Tensor::from_data({2, 2, 2}, v, kF32);  // (2, 2, 2) -> (2, 2): rows of 4
+  EXPECT_TENSOR_NEAR(sum_to(x3, {2, 2}),
+                     (std::vector<double>{static_cast<float>(1e8f - 1e8f), static_cast<float>(3.0 - 3.0),
+                                          static_cast<float>(1.0 + 1.0), static_cast<float>(0.25 + 1e-3f)}),
+                     (Shape{2, 2}), 0.0);
+}
+
 TEST(Shape, CatAlongEachDimWithGradientSlices) {
   for (DType dt : kDTypes) {
     const Tensor a = leaf({2, 2}, {1, 2, 3, 4}, dt), b = leaf({2, 1}, {5, 6}, dt);
