@@ -1,9 +1,9 @@
 // fixtures::read_fixture over a directory of fixtures (issue 7: the reader's share of
 // `gradoracle gradcheck DIR`), against nlohmann's plain DOM parse and a no-op SAX pass of the
-// same texts. Directory: argv's --dir=PATH is not a benchmark flag, so it is the environment
-// variable GRADORACLE_READ_BENCH_DIR, else the throughput set written by
-// tools/checker_throughput.sh (build-bench/throughput-fixtures/float64-s1-n300), else the
-// repository's fixtures/ tree (the readable ones).
+// same texts. The files: every *.json under $GRADORACLE_READ_BENCH_DIR if set, else the
+// throughput set written by tools/checker_throughput.sh
+// (build-bench/throughput-fixtures/float64-s1-n300), else the repository's fixtures/ tree;
+// only those read_fixture accepts are timed.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
