@@ -36,10 +36,20 @@ Storage::~Storage() {
 namespace {
 thread_local bool g_grad_enabled = true;
 
+// numel(shape), in one pass that also makes check_shape's checks (and raises its error).
+int64_t checked_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0 || (d != 0 && n > kMaxElements / d)) check_shape(shape, "tensor");  // raises
+    n *= d;
+  }
+  return n;
+}
+
 std::shared_ptr<TensorImpl> make_impl(Shape shape, DType dtype) {
-  check_shape(shape, "tensor");
+  const int64_t n = checked_numel(shape);
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(dtype, numel(shape));
+  impl->storage = std::make_shared<Storage>(dtype, n);
   impl->shape = std::move(shape);
   impl->dtype = dtype;
   return impl;
@@ -111,15 +121,9 @@ int64_t Tensor::size(int64_t d) const {
 
 bool Tensor::shares_storage(const Tensor& other) const { return impl().storage == other.impl().storage; }
 
-template <class T>
-T* Tensor::data() const {
-  if (dtype_of<T>::value != dtype()) {
-    fail(ErrorKind::DType, std::string("expected a ") + name(dtype_of<T>::value) + " tensor but got " + name(dtype()));
-  }
-  return static_cast<T*>(impl().storage->raw());
+void Tensor::fail_dtype(DType expected) const {
+  fail(ErrorKind::DType, std::string("expected a ") + name(expected) + " tensor but got " + name(dtype()));
 }
-template float* Tensor::data<float>() const;
-template double* Tensor::data<double>() const;
 
 double Tensor::item() const {
   if (numel() != 1) {

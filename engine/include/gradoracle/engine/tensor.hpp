@@ -93,7 +93,13 @@ class Tensor {
   bool is_contiguous() const { return impl().torch_strides.empty(); }
 
   // ---- data ----
-  template <class T> T* data() const;  // T must match dtype(); throws otherwise
+  // T must match dtype(); throws otherwise.
+  template <class T>
+  T* data() const {
+    const TensorImpl& i = impl();
+    if (dtype_of<T>::value != i.dtype) [[unlikely]] fail_dtype(dtype_of<T>::value);
+    return static_cast<T*>(i.storage->raw());
+  }
   double item() const;                 // the one element of a one-element tensor
   std::vector<double> to_vector() const;
   double at(std::initializer_list<int64_t> index) const;  // bounds-checked element read
@@ -124,6 +130,7 @@ class Tensor {
 
  private:
   [[noreturn]] static void fail_undefined();  // "use of an undefined tensor"
+  [[noreturn]] void fail_dtype(DType expected) const;  // "expected a float64 tensor but got float32"
   std::shared_ptr<TensorImpl> impl_;
 };
 
