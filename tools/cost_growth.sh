@@ -4,7 +4,7 @@
 # the time per evaluation, and the log-log slope of time against N between successive sizes
 # (full: 2 → N evaluations of O(N) each; fast: 1 → a fixed count of evaluations). Times are
 # CPU times of the single-threaded check (wall time on a shared machine counts the neighbours).
-# Usage: tools/cost_growth.sh [--benchmark_filter=...]   (full mode at 100 000 takes minutes)
+# Usage: tools/cost_growth.sh [--benchmark_filter=...]   (full mode at 100 000: ~30 s of CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
