@@ -148,6 +148,7 @@ Tensor sub_impl(Tensor a, Tensor b) {
 Tensor mul_impl(Tensor a, Tensor b) {
   detail::promote_pair(a, b);
   Tensor y = detail::broadcast_zip(a, b, Mul{});
+  if (!grad_mode_enabled() || !(a.requires_grad() || b.requires_grad())) return y;  // no node: a, b not copied
   record(y, "MulBackward0", {a, b}, [a, b](const Tensor& g, NeedsGrad needs) {
     return std::vector<Tensor>{needs[0] ? mul(g, b) : Tensor(), needs[1] ? mul(g, a) : Tensor()};
   });
@@ -158,6 +159,7 @@ Tensor mul_impl(Tensor a, Tensor b) {
 Tensor div_impl(Tensor a, Tensor b) {
   detail::promote_pair(a, b);
   Tensor y = detail::broadcast_zip(a, b, Div{});
+  if (!grad_mode_enabled() || !(a.requires_grad() || b.requires_grad())) return y;  // no node: a, b not copied
   record(y, "DivBackward0", {a, b}, [a, b](const Tensor& g, NeedsGrad needs) {
     return std::vector<Tensor>{needs[0] ? div(g, b) : Tensor(), needs[1] ? neg(div(mul(g, a), mul(b, b))) : Tensor()};
   });
@@ -165,22 +167,68 @@ Tensor div_impl(Tensor a, Tensor b) {
 }
 }  // namespace
 
+namespace {
+// tensor ∘ number when no node would be recorded (grad mode off or t not requiring grad) and t
+// has the contiguous layout: out[i] = f(t[i], T(x)) (f(T(x), t[i]) when number_first), the
+// values broadcast_zip(t, wrap(x, t)) computes, without building the wrapped 0-d tensor (a
+// wrapped number takes t's dtype: no promotion, so out has t's shape and dtype). With a
+// non-contiguous t the layout model needs the wrapped operand: false, and the caller takes the
+// general path.
+template <class F>
+bool number_op_fast(const Tensor& t, double x, bool number_first, F f, Tensor& out) {
+  if (any_requires_grad(std::span<const Tensor>(&t, 1)) || !t.impl().torch_strides.empty()) return false;
+  out = Tensor::empty(t.shape(), t.dtype());
+  dispatch(t.dtype(), [&](auto s) {
+    using T = decltype(s);
+    const T* pt = t.data<T>();
+    T* po = out.data<T>();
+    const T v = static_cast<T>(x);
+    const int64_t n = out.numel();
+    if (number_first) {
+      for (int64_t i = 0; i < n; ++i) po[i] = f(v, pt[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i) po[i] = f(pt[i], v);
+    }
+  });
+  return true;
+}
+}  // namespace
+
 Tensor add(const Tensor& a, const Tensor& b) { return add_impl(a, b); }
-Tensor add(const Tensor& a, double b) { return add_impl(a, detail::wrap(b, a)); }
-Tensor add(double a, const Tensor& b) { return add_impl(b, detail::wrap(a, b)); }
+Tensor add(const Tensor& a, double b) {
+  if (Tensor y; number_op_fast(a, b, false, Add{}, y)) return y;
+  return add_impl(a, detail::wrap(b, a));
+}
+Tensor add(double a, const Tensor& b) {
+  if (Tensor y; number_op_fast(b, a, false, Add{}, y)) return y;
+  return add_impl(b, detail::wrap(a, b));
+}
 Tensor sub(const Tensor& a, const Tensor& b) { return sub_impl(a, b); }
-Tensor sub(const Tensor& a, double b) { return sub_impl(a, detail::wrap(b, a)); }
+Tensor sub(const Tensor& a, double b) {
+  if (Tensor y; number_op_fast(a, b, false, Sub{}, y)) return y;
+  return sub_impl(a, detail::wrap(b, a));
+}
 // number - y is torch.rsub(y, number): d/dy = -1
 Tensor sub(double a, const Tensor& b) {
+  if (Tensor y; number_op_fast(b, a, true, Sub{}, y)) return y;
   Tensor y = detail::broadcast_zip(detail::wrap(a, b), b, Sub{});
   record(y, "RsubBackward1", {b}, [](const Tensor& g, NeedsGrad) { return grads(neg(g)); }, Saves::Nothing);
   return y;
 }
 Tensor mul(const Tensor& a, const Tensor& b) { return mul_impl(a, b); }
-Tensor mul(const Tensor& a, double b) { return mul_impl(a, detail::wrap(b, a)); }
-Tensor mul(double a, const Tensor& b) { return mul_impl(b, detail::wrap(a, b)); }
+Tensor mul(const Tensor& a, double b) {
+  if (Tensor y; number_op_fast(a, b, false, Mul{}, y)) return y;
+  return mul_impl(a, detail::wrap(b, a));
+}
+Tensor mul(double a, const Tensor& b) {
+  if (Tensor y; number_op_fast(b, a, false, Mul{}, y)) return y;
+  return mul_impl(b, detail::wrap(a, b));
+}
 Tensor div(const Tensor& a, const Tensor& b) { return div_impl(a, b); }
-Tensor div(const Tensor& a, double b) { return div_impl(a, detail::wrap(b, a)); }
+Tensor div(const Tensor& a, double b) {
+  if (Tensor y; number_op_fast(a, b, false, Div{}, y)) return y;
+  return div_impl(a, detail::wrap(b, a));
+}
 Tensor div(double a, const Tensor& b) { return mul(reciprocal(b), a); }
 
 // NOTE: PyTorch's masks: d/da aᵇ = b·aᵇ⁻¹ but 0 where b = 0 — applied after the upstream, so

@@ -48,12 +48,42 @@ Tensor unreduce(const Tensor& g, const Shape& kept, const Shape& in_shape) {
 }
 }  // namespace
 
+namespace {
+// Σ of all of a's elements (row-major storage) in double, in the order kernels::sum_into's
+// general walk adds them when every dim is reduced: each innermost row (a's last dim; the one
+// element of a 0-d tensor) summed from 0 on its own, the row sums added in turn to a total from
+// 0. Same additions in the same order, so bit-identical to sum_over(a, all dims).
+template <class T>
+double sum_all(const Tensor& a) {
+  const T* p = a.data<T>();
+  const int64_t n = a.numel();
+  const int64_t inner = a.dim() == 0 ? 1 : a.shape().back();
+  double total = 0;
+  if (n == 0) return total;
+  for (int64_t o = 0; o < n; o += inner) {
+    double s = 0;
+    for (int64_t j = 0; j < inner; ++j) s += p[o + j];
+    total += s;
+  }
+  return total;
+}
+
+bool records(const Tensor& a) { return any_requires_grad(std::span<const Tensor>(&a, 1)); }
+}  // namespace
+
 // d/da Σa = 1 everywhere
 Tensor sum(const Tensor& a) {
-  Tensor y = sum_over(a, std::vector<bool>(a.shape().size(), true), false);
-  record(y, "SumBackward0", {a}, [in_shape = a.shape()](const Tensor& g, NeedsGrad) {
-    return detail::grads(expand(g, in_shape));
-  }, Saves::Nothing);
+  Tensor y = Tensor::empty({}, a.dtype());
+  dispatch(a.dtype(), [&](auto s) {
+    using T = decltype(s);
+    y.data<T>()[0] = static_cast<T>(sum_all<T>(a));
+  });
+  // The backward's captures (a's shape) are built only when a node is recorded.
+  if (records(a)) {
+    record(y, "SumBackward0", {a}, [in_shape = a.shape()](const Tensor& g, NeedsGrad) {
+      return detail::grads(expand(g, in_shape));
+    }, Saves::Nothing);
+  }
   return y;
 }
 
@@ -67,13 +97,16 @@ Tensor sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
 }
 
 // d/da mean(a) = 1/N everywhere (NaN for N = 0, as PyTorch)
+// Computed as div(sum(a), n) was: the float sum rounded to T, then divided by n rounded to T
+// (a wrapped number), in T.
 Tensor mean(const Tensor& a) {
   const double n = static_cast<double>(a.numel());
-  Tensor y;
-  {
-    NoGradGuard no_grad;
-    y = div(sum(a), n);
-  }
+  Tensor y = Tensor::empty({}, a.dtype());
+  dispatch(a.dtype(), [&](auto s) {
+    using T = decltype(s);
+    y.data<T>()[0] = static_cast<T>(sum_all<T>(a)) / static_cast<T>(n);
+  });
+  if (!records(a)) return y;
   record(y, "MeanBackward0", {a}, [in_shape = a.shape(), n](const Tensor& g, NeedsGrad) {
     return detail::grads(expand(div(g, n), in_shape));
   }, Saves::Nothing);

@@ -1,5 +1,8 @@
 // Elementwise ops: values and gradients from their closed forms, in float32 and float64, with
 // broadcasting, Python-number operands, 0-d and zero-size tensors, PyTorch's names and errors.
+#include <cstdint>
+#include <cstring>
+
 #include "test_util.hpp"
 
 namespace gradoracle {
@@ -279,6 +282,66 @@ TEST(Binary, SameTensorOnBothSides) {
   const Tensor y = leaf({2}, {3, -2});
   (y / y).backward(Tensor::ones({2}, kF64));
   EXPECT_TENSOR_NEAR(y.grad(), (std::vector<double>{0, 0}), Shape{2}, 1e-15);
+}
+
+}  // namespace
+}  // namespace gradoracle
+
+namespace gradoracle {
+namespace {
+using namespace test;
+
+std::vector<uint64_t> value_bits(const Tensor& t) {
+  std::vector<uint64_t> out;
+  for (double v : t.to_vector()) {
+    uint64_t b;
+    std::memcpy(&b, &v, sizeof b);
+    out.push_back(b);
+  }
+  return out;
+}
+
+// tensor ∘ number skips the wrapped 0-d tensor when nothing is recorded; the reference is the
+// same op with the number as a 0-d tensor of the tensor's dtype (what the number is wrapped as):
+// the same bits, shape, layout and (with grad) grad_fn.
+TEST(Binary, NumberOperandMatchesWrappedTensorBitForBit) {
+  Generator gen(11);
+  const std::vector<Shape> shapes = {{}, {0}, {5}, {2, 3}, {3, 1, 2}};
+  const double numbers[] = {2.5, -0.0, 1e-7, 3.0e5, 0.1};
+  for (DType dt : kDTypes) {
+    for (const Shape& shape : shapes) {
+      for (double x : numbers) {
+        for (bool grad : {false, true}) {
+          Tensor a = Tensor::randn(shape, gen, dt);
+          a.impl().requires_grad = grad;
+          const Tensor w = Tensor::scalar(x, dt);
+          const auto same = [&](const Tensor& got, const Tensor& want) {
+            EXPECT_EQ(value_bits(got), value_bits(want)) << to_string(shape) << " " << x;
+            EXPECT_EQ(got.shape(), want.shape());
+            EXPECT_EQ(got.dtype(), want.dtype());
+            EXPECT_EQ(got.stride(), want.stride());
+            EXPECT_EQ(got.grad_fn_name(), want.grad_fn_name());
+          };
+          same(add(a, x), add(a, w));
+          same(add(x, a), add(a, w));
+          same(sub(a, x), sub(a, w));
+          same(mul(a, x), mul(a, w));
+          same(mul(x, a), mul(a, w));
+          same(div(a, x), div(a, w));
+          const Tensor r = sub(x, a);  // rsub: x - a[i]
+          EXPECT_EQ(value_bits(r), value_bits(sub(w, a)));
+          EXPECT_EQ(r.grad_fn_name(), grad ? "RsubBackward1" : "");
+          NoGradGuard no_grad;
+          same(div(a, x), div(a, w));
+          same(mul(x, a), mul(a, w));
+        }
+      }
+    }
+    // A transposed (strided) operand keeps the general path: the result follows its layout.
+    const Tensor m = t(Tensor::randn({2, 3}, gen, dt));
+    EXPECT_EQ(mul(m, 2.0).stride(), mul(m, Tensor::scalar(2.0, dt)).stride());
+    EXPECT_EQ(value_bits(mul(m, 2.0)), value_bits(mul(m, Tensor::scalar(2.0, dt))));
+  }
 }
 
 }  // namespace

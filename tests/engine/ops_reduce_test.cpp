@@ -1,5 +1,8 @@
 // Reductions, norms, softmax and mse_loss: values and gradients from their closed forms.
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include "test_util.hpp"
 
@@ -217,6 +220,60 @@ TEST(Loss, MseLossBroadcastsTargetAndSumsItsGradient) {
   EXPECT_TENSOR_NEAR(mse_loss(Tensor::zeros({0}), Tensor::zeros({0})), {kNaN}, Shape{}, 0.0);
   EXPECT_ERROR(mse_loss(Tensor::ones({2, 3}), Tensor::zeros({4})), Shape,
                "The size of tensor a (3) must match the size of tensor b (4) at non-singleton dimension 1");
+}
+
+}  // namespace
+}  // namespace gradoracle
+
+namespace gradoracle {
+namespace {
+using namespace test;
+
+// Bit patterns of a tensor's values (exact: every float32 value is a double).
+std::vector<uint64_t> bits(const Tensor& t) {
+  std::vector<uint64_t> out;
+  for (double v : t.to_vector()) {
+    uint64_t b;
+    std::memcpy(&b, &v, sizeof b);
+    out.push_back(b);
+  }
+  return out;
+}
+
+const std::vector<Shape> kBitShapes = {{}, {0}, {1}, {7}, {3, 0}, {2, 3}, {4, 1, 5}, {2, 3, 4, 1}, {3, 1}, {1, 40}};
+
+// Random values over many magnitudes, so a change in the order of additions shows in the bits.
+Tensor wide_random(const Shape& shape, DType dt, Generator& gen) {
+  Tensor t = Tensor::randn(shape, gen, DType::Float64);
+  std::vector<double> v = t.to_vector();
+  for (double& x : v) x *= std::pow(10.0, static_cast<double>(gen.integer(-6, 6)));
+  if (!v.empty()) v[0] = -0.0;
+  return Tensor::from_data(shape, v, dt);
+}
+
+// sum(a) and mean(a) take a direct loop over all elements; the general reduction over every
+// dim (sum(a, all dims)) is the reference: the same bits, float32 and float64, grad mode on or off.
+TEST(Reduce, FullSumAndMeanBitIdenticalToReductionOverEveryDim) {
+  Generator gen(7);
+  for (DType dt : kDTypes) {
+    for (const Shape& shape : kBitShapes) {
+      for (int rep = 0; rep < 20; ++rep) {
+        const Tensor a = wide_random(shape, dt, gen);
+        std::vector<int64_t> all;
+        for (size_t d = 0; d < shape.size(); ++d) all.push_back(static_cast<int64_t>(d));
+        const Tensor ref = sum(a, all);  // {} for a 0-d tensor: all dims
+        // mean = the sum rounded to the dtype, divided by the count rounded to the dtype
+        const Tensor ref_mean = div(ref, Tensor::scalar(static_cast<double>(a.numel()), dt));
+        EXPECT_EQ(bits(sum(a)), bits(ref)) << to_string(shape);
+        EXPECT_EQ(bits(mean(a)), bits(ref_mean)) << to_string(shape);
+        NoGradGuard no_grad;
+        EXPECT_EQ(bits(sum(a)), bits(ref)) << to_string(shape);
+        EXPECT_EQ(bits(mean(a)), bits(ref_mean)) << to_string(shape);
+      }
+    }
+    // -0.0 alone: the sum starts from +0, as the general walk does
+    EXPECT_EQ(bits(sum(lit({1}, {-0.0}, dt))), bits(lit({}, {0.0}, dt)));
+  }
 }
 
 }  // namespace
