@@ -161,6 +161,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     y = reshape(y, out_shape);
     y.impl().is_view = false;  // a fresh result, not a view of an input
   }
+  if (!grad_mode_enabled() || !(a.requires_grad() || b.requires_grad())) return y;  // no node: nothing captured
   record(y, matmul_name(ra, rb), {a, b}, [am, bm, a_vector, b_vector](const Tensor& g, NeedsGrad needs) {
     // Without 1-D operands every reshape here would be to the shape the tensor has: skipped.
     const Tensor gm = a_vector || b_vector ? reshape(g, matrix_product_shape(g.shape(), a_vector, b_vector)) : g;
@@ -250,6 +251,11 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
     }
   });
   const bool has_bias = b.defined();
+  if (!grad_mode_enabled() || !(x.requires_grad() || w.requires_grad() || (has_bias && b.requires_grad()))) {
+    // no node: nothing captured (the fused 3-D path is still a view)
+    if (linear_fused_3d(x, has_bias)) detail::mark_view(y);
+    return y;
+  }
   const Tensor inputs[] = {x, w, b};
   detail::record_span(y, linear_name(x, has_bias), std::span<const Tensor>(inputs, has_bias ? 3 : 2),
          [x, w, rows, in, out, has_bias](const Tensor& g, NeedsGrad needs) {

@@ -90,6 +90,7 @@ Tensor sum(const Tensor& a) {
 Tensor sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
   const auto mask = reduced_mask(a, dims);
   Tensor y = sum_over(a, mask, keepdim);
+  if (!records(a)) return y;  // kept shape built only for a node
   record(y, "SumBackward1", {a}, [kept = kept_shape(a.shape(), mask), in_shape = a.shape()](const Tensor& g, NeedsGrad) {
     return detail::grads(unreduce(g, kept, in_shape));
   }, Saves::Nothing);
@@ -122,6 +123,7 @@ Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
     NoGradGuard no_grad;
     y = div(sum_over(a, mask, keepdim), n);
   }
+  if (!records(a)) return y;  // kept shape built only for a node
   record(y, "MeanBackward1", {a}, [kept = kept_shape(a.shape(), mask), in_shape = a.shape(), n](const Tensor& g, NeedsGrad) {
     return detail::grads(unreduce(div(g, n), kept, in_shape));
   });
@@ -193,7 +195,10 @@ struct Around {
 Around around(const Tensor& a, int64_t d) {
   if (a.dim() == 0) return {1, 1, 1};
   const Shape& s = a.shape();
-  return {numel(Shape(s.begin(), s.begin() + d)), s[d], numel(Shape(s.begin() + d + 1, s.end()))};
+  Around v{1, s[static_cast<size_t>(d)], 1};  // outer = Π s[..d), inner = Π s(d..]
+  for (int64_t k = 0; k < d; ++k) v.outer *= s[static_cast<size_t>(k)];
+  for (size_t k = static_cast<size_t>(d) + 1; k < s.size(); ++k) v.inner *= s[k];
+  return v;
 }
 
 // For each (outer, inner) line along the dim, calls f(pointer offset, stride).

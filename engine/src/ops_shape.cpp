@@ -35,9 +35,9 @@ std::vector<int64_t> swapped_strides(const Tensor& a, int64_t d0, int64_t d1) {
 }
 
 // A tensor sharing a's storage under another shape of the same numel.
-Tensor alias(const Tensor& a, const Shape& shape) {
+Tensor alias(const Tensor& a, Shape shape) {
   auto impl = std::make_shared<TensorImpl>();
-  impl->shape = shape;
+  impl->shape = std::move(shape);
   impl->dtype = a.dtype();
   impl->storage = a.impl().storage;
   return Tensor(std::move(impl));
@@ -77,7 +77,8 @@ Tensor reshape(const Tensor& a, const Shape& requested) {
     } else if (shape[i] < 0) {
       fail(ErrorKind::Value, "invalid shape dimension " + std::to_string(shape[i]));
     } else {
-      check_shape(Shape{known, shape[i]}, "reshape");
+      // known · shape[i] > kMaxElements: check_shape's error for it (raises)
+      if (shape[i] != 0 && known > kMaxElements / shape[i]) check_shape(Shape{known, shape[i]}, "reshape");
       known *= shape[i];
     }
   }
@@ -98,14 +99,16 @@ Tensor reshape(const Tensor& a, const Shape& requested) {
   }
   // PyTorch views the input when its strides allow (_reshape_alias), else copies it contiguous
   // (_unsafe_view of a clone): the same values, another grad_fn, and not a view.
-  Tensor y = alias(a, shape);
+  Tensor y = alias(a, std::move(shape));
   std::optional<std::vector<int64_t>> view;
-  if (!a.is_contiguous()) view = layout::view_strides(a.shape(), a.stride(), shape);
+  if (!a.is_contiguous()) view = layout::view_strides(a.shape(), a.stride(), y.shape());
   if (view) layout::set(y.impl(), std::move(*view));
   const bool is_view = a.is_contiguous() || view.has_value();
-  record(y, is_view ? "ReshapeAliasBackward0" : "UnsafeViewBackward0", {a},
-         [in_shape = a.shape()](const Tensor& g, NeedsGrad) { return detail::grads(reshape(g, in_shape)); },
-         Saves::Nothing);
+  if (any_requires_grad(std::span<const Tensor>(&a, 1))) {  // a's shape captured only for a node
+    record(y, is_view ? "ReshapeAliasBackward0" : "UnsafeViewBackward0", {a},
+           [in_shape = a.shape()](const Tensor& g, NeedsGrad) { return detail::grads(reshape(g, in_shape)); },
+           Saves::Nothing);
+  }
   return is_view ? detail::mark_view(y) : y;
 }
 
@@ -140,9 +143,11 @@ Tensor expand(const Tensor& a, const Shape& shape) {
   }
   Tensor y = Tensor::empty(shape, a.dtype());
   dispatch(a.dtype(), [&](auto s) { kernels::expand_into<decltype(s)>(a, y); });
-  record(y, "ExpandBackward0", {a}, [in_shape = a.shape()](const Tensor& g, NeedsGrad) {
-    return detail::grads(sum_to(g, in_shape));
-  }, Saves::Nothing);
+  if (any_requires_grad(std::span<const Tensor>(&a, 1))) {  // a's shape captured only for a node
+    record(y, "ExpandBackward0", {a}, [in_shape = a.shape()](const Tensor& g, NeedsGrad) {
+      return detail::grads(sum_to(g, in_shape));
+    }, Saves::Nothing);
+  }
   return y;
 }
 
@@ -157,9 +162,11 @@ Tensor sum_to(const Tensor& a, const Shape& shape) {
     using T = decltype(s);
     kernels::sum_into<T>(a, shape, y.data<T>());
   });
-  record(y, "SumToSizeBackward0", {a}, [in_shape = a.shape()](const Tensor& g, NeedsGrad) {
-    return detail::grads(expand(g, in_shape));
-  }, Saves::Nothing);
+  if (any_requires_grad(std::span<const Tensor>(&a, 1))) {  // a's shape captured only for a node
+    record(y, "SumToSizeBackward0", {a}, [in_shape = a.shape()](const Tensor& g, NeedsGrad) {
+      return detail::grads(expand(g, in_shape));
+    }, Saves::Nothing);
+  }
   return y;
 }
 
@@ -208,8 +215,9 @@ Tensor cat(const std::vector<Tensor>& tensors_in, int64_t dim) {
   }
   check_shape(out_shape, "cat");
   Tensor y = Tensor::empty(out_shape, dtype);
-  const int64_t outer = numel(Shape(out_shape.begin(), out_shape.begin() + d));
-  const int64_t inner = numel(Shape(out_shape.begin() + d + 1, out_shape.end()));
+  int64_t outer = 1, inner = 1;  // products of the dims before and after d
+  for (int64_t k = 0; k < d; ++k) outer *= out_shape[static_cast<size_t>(k)];
+  for (size_t k = static_cast<size_t>(d) + 1; k < out_shape.size(); ++k) inner *= out_shape[k];
   const int64_t row = out_shape[d] * inner;
   const size_t elem = static_cast<size_t>(element_size(dtype));
   std::vector<int64_t> offsets;  // each input's first column in a row of y
@@ -225,6 +233,7 @@ Tensor cat(const std::vector<Tensor>& tensors_in, int64_t dim) {
     }
     offset += chunk;
   }
+  if (!any_requires_grad(tensors)) return y;  // the backward's shapes and offsets only for a node
   std::vector<Shape> shapes;
   for (const Tensor& t : tensors) shapes.push_back(t.shape());
   record(y, "CatBackward0", tensors, [shapes, offsets, outer, row, inner, d](const Tensor& g, NeedsGrad needs) {
