@@ -12,15 +12,21 @@ namespace {
 Tensor swap_dims_copy(const Tensor& a, int64_t d0, int64_t d1) {
   Shape out_shape = a.shape();
   std::swap(out_shape[d0], out_shape[d1]);
-  std::vector<int64_t> in_strides = contiguous_strides(a.shape());
-  std::swap(in_strides[d0], in_strides[d1]);
-  Tensor out = Tensor::empty(out_shape, a.dtype());
-  const std::vector<int64_t> zero(out_shape.size(), 0);
+  // a's row-major strides with d0 and d1 swapped: out's element walk in a (inline, no allocation)
+  const size_t r = out_shape.size();
+  kernels::Strides in_strides(r), zero(r, 0);
+  int64_t stride = 1;
+  for (size_t i = r; i-- > 0;) {
+    in_strides[i] = stride;
+    stride *= a.shape()[i];
+  }
+  std::swap(in_strides[static_cast<size_t>(d0)], in_strides[static_cast<size_t>(d1)]);
+  Tensor out = Tensor::empty(std::move(out_shape), a.dtype());
   dispatch(a.dtype(), [&](auto s) {
     using T = decltype(s);
     const T* pi = a.data<T>();
     T* po = out.data<T>();
-    kernels::for_each_row(out_shape, in_strides, zero, [&](int64_t oi, int64_t, int64_t o, int64_t inner, int64_t si, int64_t) {
+    kernels::for_each_row(out.shape(), in_strides, zero, [&](int64_t oi, int64_t, int64_t o, int64_t inner, int64_t si, int64_t) {
       for (int64_t j = 0; j < inner; ++j) po[o + j] = pi[oi + j * si];
     });
   });
@@ -182,6 +188,7 @@ Tensor cat(const std::vector<Tensor>& tensors_in, int64_t dim) {
     dtype = promote(dtype, tensors_in[i].dtype());
   }
   std::vector<Tensor> tensors;
+  tensors.reserve(tensors_in.size());
   for (const Tensor& t : tensors_in) tensors.push_back(t.dtype() == dtype ? t : t.to(dtype));
   const auto skipped = [](const Tensor& t) { return t.dim() == 1 && t.numel() == 0; };
   const Tensor* ref = nullptr;
@@ -221,6 +228,7 @@ Tensor cat(const std::vector<Tensor>& tensors_in, int64_t dim) {
   const int64_t row = out_shape[d] * inner;
   const size_t elem = static_cast<size_t>(element_size(dtype));
   std::vector<int64_t> offsets;  // each input's first column in a row of y
+  offsets.reserve(tensors.size());
   int64_t offset = 0;
   auto* po = static_cast<char*>(y.impl().storage->raw());
   for (const Tensor& t : tensors) {

@@ -14,6 +14,7 @@ const Tensor& tensor_arg(const std::vector<Arg>& args, size_t i, const char* op)
 
 std::vector<Tensor> tensor_args(const std::vector<Arg>& args, const char* op) {
   std::vector<Tensor> out;
+  out.reserve(args.size());
   for (size_t i = 0; i < args.size(); ++i) out.push_back(tensor_arg(args, i, op));
   return out;
 }
