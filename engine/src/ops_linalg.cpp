@@ -50,10 +50,11 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans
     }
     // Walk the batch with per-batch strides (0 on broadcast dims), in matrices.
     const int64_t a_mat = n * k, b_mat = k * m, o_mat = n * m;
-    std::vector<int64_t> sa = kernels::broadcast_strides(a_batch, batch);
-    std::vector<int64_t> sb = kernels::broadcast_strides(b_batch, batch);
+    // strides and the batch index held inline (no allocation up to 8 batch dims)
+    kernels::Strides sa(batch.size()), sb(batch.size()), idx(batch.size(), 0);
+    kernels::broadcast_strides_into(a_batch, batch, sa.data());
+    kernels::broadcast_strides_into(b_batch, batch, sb.data());
     const int64_t count = numel(batch);
-    std::vector<int64_t> idx(batch.size(), 0);
     int64_t oa = 0, ob = 0;
     for (int64_t i = 0; i < count; ++i) {
       one(oa * a_mat, ob * b_mat, i * o_mat);
