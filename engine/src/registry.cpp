@@ -168,6 +168,7 @@ std::vector<OpSpec> build() {
     s.attrs = {{"dim", AttrType::IntOrList}, {"keepdim", AttrType::Bool}};
     s.call = [is_sum](const std::vector<Arg>& args, const Attrs& attrs) {
       const Tensor& a = tensor_arg(args, 0, is_sum ? "sum" : "mean");
+      if (attrs.empty()) return is_sum ? gradoracle::sum(a) : gradoracle::mean(a);  // no attr lookups
       if (!attrs.count("dim")) {
         // PyTorch: a.sum(keepdim=True) is not a signature; keepdim without dim reduces all dims.
         if (attr_bool(attrs, "keepdim", false)) return is_sum ? gradoracle::sum(a, {}, true) : gradoracle::mean(a, {}, true);
@@ -187,7 +188,7 @@ std::vector<OpSpec> build() {
     s.shape = ShapeRule::Norm;
     s.attrs = {{"p", AttrType::Number}};
     s.call = [](const std::vector<Arg>& args, const Attrs& attrs) {
-      return gradoracle::norm(tensor_arg(args, 0, "norm"), attr_number(attrs, "p", 2.0));
+      return gradoracle::norm(tensor_arg(args, 0, "norm"), attrs.empty() ? 2.0 : attr_number(attrs, "p", 2.0));
     };
     ops.push_back(std::move(s));
   }
@@ -216,7 +217,7 @@ std::vector<OpSpec> build() {
     s.shape = ShapeRule::Cat;
     s.attrs = {{"dim", AttrType::Int}};
     s.call = [](const std::vector<Arg>& args, const Attrs& attrs) {
-      return gradoracle::cat(tensor_args(args, "cat"), attr_int(attrs, "dim", 0));
+      return gradoracle::cat(tensor_args(args, "cat"), attrs.empty() ? 0 : attr_int(attrs, "dim", 0));
     };
     ops.push_back(std::move(s));
   }
