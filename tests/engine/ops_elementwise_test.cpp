@@ -291,16 +291,6 @@ namespace gradoracle {
 namespace {
 using namespace test;
 
-std::vector<uint64_t> value_bits(const Tensor& t) {
-  std::vector<uint64_t> out;
-  for (double v : t.to_vector()) {
-    uint64_t b;
-    std::memcpy(&b, &v, sizeof b);
-    out.push_back(b);
-  }
-  return out;
-}
-
 // tensor ∘ number skips the wrapped 0-d tensor when nothing is recorded; the reference is the
 // same op with the number as a 0-d tensor of the tensor's dtype (what the number is wrapped as):
 // the same bits, shape, layout and (with grad) grad_fn.

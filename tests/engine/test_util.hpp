@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <functional>
 #include <initializer_list>
 #include <string>
@@ -22,6 +24,18 @@ inline const double kNaN = std::nan("");
 
 // The comparison tolerance of a dtype: |actual - expected| <= tol · (1 + |expected|).
 inline double tol_of(DType d) { return d == DType::Float32 ? 2e-6 : 1e-12; }
+
+// The bit patterns of a tensor's values, for tests that require bit-identical results (exact:
+// every float32 value is a double; -0.0 and NaN payloads are told apart).
+inline std::vector<uint64_t> value_bits(const Tensor& t) {
+  std::vector<uint64_t> out;
+  for (double v : t.to_vector()) {
+    uint64_t b;
+    std::memcpy(&b, &v, sizeof b);
+    out.push_back(b);
+  }
+  return out;
+}
 
 // A constant tensor literal (row-major data).
 inline Tensor lit(const Shape& shape, const std::vector<double>& data, DType dtype = kF64) {
