@@ -27,8 +27,16 @@ using properties::RunOptions;
 // defaults, sized for the unit suite, take about 4 s).
 constexpr int kGateOpCases = 600, kGateProgramCases = 2000, kGateStructuralCases = 1000;
 
-int gate_default_cases(const std::string& kind) {
-  return kind == "op" ? kGateOpCases : kind == "program" ? kGateProgramCases : kGateStructuralCases;
+using properties::TaskKind;
+
+int gate_default_cases(TaskKind kind) {
+  switch (kind) {
+    case TaskKind::Fixture: return 1;
+    case TaskKind::Op: return kGateOpCases;
+    case TaskKind::Program: return kGateProgramCases;
+    case TaskKind::Structural: return kGateStructuralCases;
+  }
+  return 1;
 }
 
 // Bad input or usage: a message naming the option or file at fault.
@@ -62,6 +70,7 @@ bool glob(const char* pattern, const char* text) {
 PropertyResult run_fixture(const fixtures::Fixture& f, const std::string& id, const RunOptions& o) {
   PropertyResult r;
   r.id = id;
+  r.kind = TaskKind::Fixture;
   r.dtype = f.dtype;
   r.seed = o.seed;
   r.planned = 1;
@@ -72,8 +81,10 @@ PropertyResult run_fixture(const fixtures::Fixture& f, const std::string& id, co
   const auto t0 = std::chrono::steady_clock::now();
   r.cases = 1;
   try {
-    const fixtures::ReplayResult replayed = fixtures::replay(f);
-    const fixtures::FixtureCheck checked = fixtures::gradcheck_fixture(f);
+    fixtures::ReplayOptions run;
+    run.ops = o.table;
+    const fixtures::ReplayResult replayed = fixtures::replay(f, run);
+    const fixtures::FixtureCheck checked = fixtures::gradcheck_fixture(f, {}, *o.table);
     if (checked.result) {
       for (const oracle::EntryReport& e : checked.result->worst) {
         r.worst_abs = std::max(r.worst_abs, e.abs_error);
@@ -98,15 +109,18 @@ PropertyResult run_fixture(const fixtures::Fixture& f, const std::string& id, co
 // The fixtures: the embedded tutorial, then the given paths (a given fixture of the same name
 // as an embedded one replaces it). Unreadable or invalid files, and those whose program is bad
 // input when run, are errors in `errors`: the gate refuses them before running anything.
-std::vector<GateTask> fixture_tasks(const std::vector<std::string>& paths, std::vector<Case>& errors) {
+std::vector<GateTask> fixture_tasks(const std::vector<std::string>& paths, const registry::OpTable& ops,
+                                    std::vector<Case>& errors) {
   std::vector<std::pair<fixtures::Fixture, std::string>> found;
   for (const EmbeddedFixture& e : embedded_fixtures())
-    found.emplace_back(fixtures::parse_fixture_text(e.text), std::string(e.path) + " (embedded)");
+    found.emplace_back(fixtures::parse_fixture_text(e.text, ops), std::string(e.path) + " (embedded)");
   Report expanded{"check", {}};
+  fixtures::ReplayOptions run;
+  run.ops = &ops;
   for (const std::string& file : expand(paths, expanded)) {
     try {
-      fixtures::Fixture f = fixtures::read_fixture(file);
-      fixtures::replay(f);  // bad input found only by running (an unknown op, mismatched shapes) throws here
+      fixtures::Fixture f = fixtures::read_fixture(file, ops);
+      fixtures::replay(f, run);  // bad input found only by running (mismatched shapes, a dim out of range) throws here
       std::erase_if(found, [&](const auto& p) { return p.first.name == f.name; });
       found.emplace_back(std::move(f), file);
     } catch (const std::exception& e) {
@@ -117,7 +131,7 @@ std::vector<GateTask> fixture_tasks(const std::vector<std::string>& paths, std::
   std::vector<GateTask> tasks;
   for (auto& [f, source] : found) {
     const std::string id = "fixture/" + f.name;
-    tasks.push_back({id, "fixture", "", f.dtype, 1, source,
+    tasks.push_back({id, TaskKind::Fixture, "", f.dtype, 1, source,
                      [f = std::move(f), id](const RunOptions& o) { return run_fixture(f, id, o); }});
   }
   return tasks;
@@ -126,8 +140,7 @@ std::vector<GateTask> fixture_tasks(const std::vector<std::string>& paths, std::
 std::vector<GateTask> property_tasks(const RunOptions& o) {
   std::vector<GateTask> tasks;
   for (properties::Task& t : properties::all_tasks(o)) {
-    const std::string kind = t.id.substr(0, t.id.find('/'));
-    GateTask g{t.id, kind, t.op, t.dtype, gate_default_cases(kind), "", nullptr};
+    GateTask g{t.id, t.kind, t.op, t.dtype, gate_default_cases(t.kind), "", nullptr};
     g.run = [t = std::move(t)](const RunOptions& options) { return properties::run_task(t, options); };
     tasks.push_back(std::move(g));
   }
@@ -135,10 +148,9 @@ std::vector<GateTask> property_tasks(const RunOptions& o) {
 }
 
 // --op, --task and --dtype: what to run. Unknown ops and patterns matching nothing are bad input.
-std::vector<GateTask> select(std::vector<GateTask> tasks, const CheckArgs& a, const std::vector<registry::OpSpec>& table) {
+std::vector<GateTask> select(std::vector<GateTask> tasks, const CheckArgs& a, const registry::OpTable& table) {
   for (const std::string& op : a.ops) {
-    const auto it = std::find_if(table.begin(), table.end(), [&](const auto& s) { return s.name == op; });
-    if (it == table.end()) throw BadInput("--op " + op + ": unknown op (`gradoracle ops` lists them)");
+    if (!table.find(op)) throw BadInput("--op " + op + ": unknown op (`gradoracle ops` lists them)");
     if (!std::any_of(tasks.begin(), tasks.end(), [&](const GateTask& t) { return t.op == op; }))
       throw BadInput("--op " + op + ": not swept (not differentiable, or no generator for its arguments)");
   }
@@ -148,7 +160,7 @@ std::vector<GateTask> select(std::vector<GateTask> tasks, const CheckArgs& a, co
   }
   std::erase_if(tasks, [&](const GateTask& t) {
     const bool focused = !a.ops.empty() || !a.tasks.empty();
-    const bool by_op = std::find(a.ops.begin(), a.ops.end(), t.op) != a.ops.end() && t.kind == "op";
+    const bool by_op = std::find(a.ops.begin(), a.ops.end(), t.op) != a.ops.end() && t.kind == TaskKind::Op;
     const bool by_id = std::any_of(a.tasks.begin(), a.tasks.end(),
                                    [&](const std::string& p) { return glob(p.c_str(), t.id.c_str()); });
     const bool by_dtype = a.dtypes.empty() || std::find(a.dtypes.begin(), a.dtypes.end(), name(t.dtype)) != a.dtypes.end();
@@ -179,7 +191,9 @@ void run_tasks(GateRun& run, RunOptions options, Progress& progress, std::ostrea
   const auto t0 = std::chrono::steady_clock::now();
   const auto end = t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                             std::chrono::duration<double>(run.seconds));
-  auto planned = [&](const GateTask& t) { return t.kind == "fixture" ? 1 : run.cases > 0 ? run.cases : t.default_cases; };
+  auto planned = [&](const GateTask& t) {
+    return t.kind == TaskKind::Fixture ? 1 : run.cases > 0 ? run.cases : t.default_cases;
+  };
   double weight_left = 0;
   for (const GateTask& t : run.tasks) weight_left += planned(t);
   options.on_case = [&](const std::string&, int cases, bool) { progress.update(cases); };
@@ -208,13 +222,12 @@ void run_tasks(GateRun& run, RunOptions options, Progress& progress, std::ostrea
 
 }  // namespace
 
-int cmd_check(const CheckArgs& a, const Output& o, const std::vector<registry::OpSpec>& extra_ops) {
+int cmd_check(const CheckArgs& a, const Output& o, const registry::OpTable& table) {
   GateRun run;
   run.program = a.program;
   run.paths = a.paths;
-  std::vector<registry::OpSpec> table = registry::all();
-  table.insert(table.end(), extra_ops.begin(), extra_ops.end());
   RunOptions options;
+  options.table = &table;
   try {
     run.seed = parse_seed(a.seed);
     std::tie(run.shard_index, run.shard_count) = parse_shard(a.shard);
@@ -223,9 +236,8 @@ int cmd_check(const CheckArgs& a, const Output& o, const std::vector<registry::O
     options.seed = run.seed;
     options.cases = run.cases;
     if (!a.counterexample_dir.empty()) options.counterexample_dir = a.counterexample_dir;
-    if (!extra_ops.empty()) options.table = &table;
     options.reproduce = a.reproduce;
-    std::vector<GateTask> tasks = fixture_tasks(a.paths, run.errors);
+    std::vector<GateTask> tasks = fixture_tasks(a.paths, table, run.errors);
     if (!run.errors.empty()) return report_bad_input(run, o);
     for (GateTask& t : property_tasks(options)) tasks.push_back(std::move(t));
     run.tasks = shard(select(std::move(tasks), a, table), run.shard_index, run.shard_count);

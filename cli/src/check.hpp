@@ -15,7 +15,7 @@ namespace gradoracle::cli {
 // (an op's gradcheck in one dtype, random programs in one dtype, a structural property).
 struct GateTask {
   std::string id;      // "fixture/tutorial/1-simple-example", "op/exp/float64", "program/float32", ...
-  std::string kind;    // "fixture", "op", "program", "structural"
+  properties::TaskKind kind = properties::TaskKind::Fixture;
   std::string op;      // the op, for kind "op"
   DType dtype = DType::Float64;
   int default_cases = 1;

@@ -10,6 +10,7 @@ namespace gradoracle::cli {
 
 using nlohmann::json;
 using properties::PropertyResult;
+using properties::TaskKind;
 
 namespace {
 
@@ -24,7 +25,7 @@ std::string percent(double ratio) { return ratio > 9.99 ? ">999%" : format("%.1f
 
 // Worst errors are measured by gradchecks (fixtures, op and program sweeps), not by the
 // structural properties, which compare engine runs with each other.
-bool measures_error(const GateTask& t) { return t.kind != "structural"; }
+bool measures_error(const GateTask& t) { return t.kind != TaskKind::Structural; }
 
 std::string quote(const std::string& s) {
   if (s.find_first_of(" '\"*?$\\;&|<>()") == std::string::npos) return s;
@@ -65,17 +66,19 @@ std::string status(const PropertyResult& r) {
 std::vector<std::string> reproduce_commands(const GateRun& run, const GateTask& task, const PropertyResult& r) {
   std::vector<std::string> commands;
   const std::string prog = quote(run.program);
-  const std::string file = task.kind == "fixture" ? task.source.substr(0, task.source.find(" (embedded)"))
-                                                  : r.fixture.string();
+  const bool fixture = task.kind == TaskKind::Fixture;
+  const std::string file = fixture ? task.source.substr(0, task.source.find(" (embedded)")) : r.fixture.string();
   if (!file.empty()) {
-    commands.push_back(prog + " gradcheck " + quote(file));
-    commands.push_back(prog + " replay " + quote(file));
+    // A reference input fails again under the command that judges what failed: its pinned
+    // gradient (replay) or finite differences (gradcheck).
+    if (!r.reference_failed || !r.reference_pinned) commands.push_back(prog + " gradcheck " + quote(file));
+    if (!r.reference_failed || r.reference_pinned) commands.push_back(prog + " replay " + quote(file));
   }
   std::string check = prog + " check --seed " + std::to_string(run.seed);
-  if (task.kind == "op") check += " --op " + quote(task.op) + " --dtype " + name(task.dtype);
+  if (task.kind == TaskKind::Op) check += " --op " + quote(task.op) + " --dtype " + name(task.dtype);
   else check += " --task " + quote(task.id);
-  if (task.kind != "fixture") check += " --cases " + std::to_string(r.planned);
-  if (task.kind == "fixture" && task.source.find(" (embedded)") == std::string::npos) check += " " + quote(file);
+  if (!fixture) check += " --cases " + std::to_string(r.planned);
+  if (fixture && task.source.find(" (embedded)") == std::string::npos) check += " " + quote(file);
   commands.push_back(check);
   if (!r.reproduce.empty())
     commands.push_back(prog + " check --task " + quote(task.id) + " --reproduce " + quote(r.reproduce));
@@ -104,7 +107,7 @@ std::string failure_text(const GateRun& run, const GateTask& task, const Propert
     std::istringstream shrunk(r.counterexample);
     for (std::string line; std::getline(shrunk, line);) os << "    " << line << "\n";
   }
-  if (task.kind == "fixture") os << "  fixture: " << task.source << "\n";
+  if (task.kind == TaskKind::Fixture) os << "  fixture: " << task.source << "\n";
   else if (!r.fixture.empty()) os << "  fixture: " << r.fixture.string() << "\n";
   os << "  reproduce:\n";
   for (const std::string& c : reproduce_commands(run, task, r)) os << "    " << c << "\n";
@@ -157,7 +160,7 @@ json gate_json(const GateRun& run, int exit_code) {
   for (size_t i = 0; i < run.results.size(); ++i) {
     const GateTask& t = run.tasks[i];
     const PropertyResult& r = run.results[i];
-    json j = {{"id", t.id},           {"kind", t.kind},         {"dtype", name(t.dtype)},
+    json j = {{"id", t.id},           {"kind", name(t.kind)},         {"dtype", name(t.dtype)},
               {"status", status(r)},  {"cases", r.cases},       {"planned", r.planned},
               {"discarded", r.discarded}, {"stopped_early", r.stopped_early}, {"seconds", r.seconds}};
     if (!t.op.empty()) j["op"] = t.op;
@@ -167,7 +170,7 @@ json gate_json(const GateRun& run, int exit_code) {
       j["worst_rel"] = r.worst_rel;
       j["tolerance_used"] = r.worst_ratio;
     }
-    if (t.kind == "op" || t.kind == "program") j["digest"] = std::to_string(r.digest);
+    if (t.kind == TaskKind::Op || t.kind == TaskKind::Program) j["digest"] = std::to_string(r.digest);
     if (!r.passed) {
       j["message"] = r.message;
       if (!r.counterexample.empty()) j["counterexample"] = r.counterexample;
@@ -203,7 +206,7 @@ Report gate_report(const GateRun& run) {
     const GateTask& t = run.tasks[i];
     const PropertyResult& r = run.results[i];
     const std::string st = status(r);
-    Case c{t.id, t.source, st == "stopped" ? "skip" : st, "", r.seconds, nullptr, "gradoracle.check." + t.kind};
+    Case c{t.id, t.source, st == "stopped" ? "skip" : st, "", r.seconds, nullptr, "gradoracle.check." + std::string(name(t.kind))};
     if (st == "stopped") c.message = "time budget spent before any case";
     if (!r.passed) {
       c.message = first_line(r.message);

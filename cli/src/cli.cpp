@@ -47,7 +47,7 @@ void add_check_options(CLI::App* cmd, CheckArgs& a) {
 
 }  // namespace
 
-int run_cli(int argc, char** argv, const std::vector<registry::OpSpec>& extra_ops) {
+int run_cli(int argc, char** argv, const registry::OpTable& ops) {
   CLI::App app{"gradoracle: the gradient gate (check); replay, gradcheck and generate autodiff fixtures (format v1)\n"
                "exit codes: 0 all pass, 1 a check fails (a gradient is wrong), 2 bad input or usage"};
   app.require_subcommand(1);
@@ -95,12 +95,9 @@ int run_cli(int argc, char** argv, const std::vector<registry::OpSpec>& extra_op
   uint64_t gen_seed = 0;
   std::string gen_out, gen_dtype = "float64";
   CLI::App* gen_cmd = app.add_subcommand("generate", "write reference fixtures computed by the engine");
-  auto* op_opt = gen_cmd->add_option("--op", gen_ops, "an op to generate a fixture for (repeatable)");
-  auto* all_opt = gen_cmd->add_flag("--all", gen_all, "one fixture per registered op");
-  auto* prog_opt = gen_cmd->add_option("--programs", gen_programs, "N random programs")->check(CLI::Range(0, 1000000));
-  (void)op_opt;
-  (void)all_opt;
-  (void)prog_opt;
+  gen_cmd->add_option("--op", gen_ops, "an op to generate a fixture for (repeatable)");
+  gen_cmd->add_flag("--all", gen_all, "one fixture per registered op");
+  gen_cmd->add_option("--programs", gen_programs, "N random programs")->check(CLI::Range(0, 1000000));
   gen_cmd->add_option("--seed", gen_seed, "seed (program i uses seed + i)");
   gen_cmd->add_option("--dtype", gen_dtype, "float64 (default) or float32")->check(CLI::IsMember({"float32", "float64"}));
   gen_cmd->add_option("--out", gen_out, "output directory")->required();
@@ -129,24 +126,24 @@ int run_cli(int argc, char** argv, const std::vector<registry::OpSpec>& extra_op
   }
 
   try {
-    if (*replay_cmd) return cmd_replay(replay_paths, jobs, out);
+    if (*replay_cmd) return cmd_replay(replay_paths, jobs, out, ops);
     if (*check_cmd) {
       gopt.fast_mode = fast;
       if (eps) gopt.eps = *eps;
       gopt.atol = atol;
       gopt.rtol = rtol;
       gopt.seed = check_seed;
-      return cmd_gradcheck(check_paths, gopt, jobs, out);
+      return cmd_gradcheck(check_paths, gopt, jobs, out, ops);
     }
     if (*gen_cmd) {
       if (gen_ops.empty() && !gen_all && gen_programs == 0) {
         std::cerr << "gradoracle generate: give --op NAME, --all or --programs N\n" << gen_cmd->help();
         return kBad;
       }
-      return cmd_generate(gen_ops, gen_all, gen_programs, gen_seed, gen_dtype, gen_out, out);
+      return cmd_generate(gen_ops, gen_all, gen_programs, gen_seed, gen_dtype, gen_out, out, ops);
     }
-    if (*ops_cmd) return cmd_ops(out);
-    if (*gate_cmd) return cmd_check(gate, out, extra_ops);
+    if (*ops_cmd) return cmd_ops(out, ops);
+    if (*gate_cmd) return cmd_check(gate, out, ops);
   } catch (const std::exception& e) {
     std::cerr << "gradoracle: " << e.what() << "\n";
     return kBad;

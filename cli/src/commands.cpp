@@ -11,11 +11,12 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "gradoracle/engine/op_rules.hpp"
 #include "gradoracle/engine/registry.hpp"
 #include "gradoracle/fixtures/check.hpp"
 #include "gradoracle/fixtures/fixture.hpp"
-#include "gradoracle/fixtures/generate.hpp"
 #include "gradoracle/fixtures/interpreter.hpp"
+#include "gradoracle/properties/generate.hpp"
 
 namespace gradoracle::cli {
 
@@ -28,11 +29,12 @@ using namespace gradoracle::fixtures;
 namespace {
 
 // One fixture file judged into its case: unreadable or bad input is an "error" case.
-Case judge_file(const std::string& file, const std::function<void(const Fixture&, Case&)>& judge) {
+Case judge_file(const std::string& file, const registry::OpTable& ops,
+               const std::function<void(const Fixture&, Case&)>& judge) {
   const auto t0 = std::chrono::steady_clock::now();
   Case c{file, file, "", "", 0, nullptr, ""};
   try {
-    const Fixture f = read_fixture(file);
+    const Fixture f = read_fixture(file, ops);
     c.name = f.name;
     judge(f, c);
   } catch (const FixtureError& e) {
@@ -50,14 +52,15 @@ Case judge_file(const std::string& file, const std::function<void(const Fixture&
 // jobs > 1, that many threads take the files in order; the lines are printed (and the cases
 // kept) in file order as they complete, so the output is the same for any number of jobs.
 int for_each_fixture(const std::string& command, const std::vector<std::string>& paths, unsigned jobs,
-                     const Output& o, const std::function<void(const Fixture&, Case&)>& judge) {
+                     const Output& o, const registry::OpTable& ops,
+                     const std::function<void(const Fixture&, Case&)>& judge) {
   Report report{command, {}};
   const auto files = expand(paths, report);
   for (const Case& c : report.cases) print_line(c, o.json);
   const unsigned workers = static_cast<unsigned>(std::min<size_t>(std::max(1u, jobs), files.size()));
   if (workers <= 1) {
     for (const std::string& file : files) {
-      report.cases.push_back(judge_file(file, judge));
+      report.cases.push_back(judge_file(file, ops, judge));
       print_line(report.cases.back(), o.json);
     }
     return finish(report, o);
@@ -71,7 +74,7 @@ int for_each_fixture(const std::string& command, const std::vector<std::string>&
     for (unsigned w = 0; w < workers; ++w) {
       threads.emplace_back([&] {
         for (size_t i; (i = next++) < files.size();) {
-          Case c = judge_file(files[i], judge);
+          Case c = judge_file(files[i], ops, judge);
           {
             const std::lock_guard lock(mutex);
             done[i] = std::move(c);
@@ -99,9 +102,11 @@ bool wants_detail(const Output& o, const Case& c) { return o.json || (!o.junit_f
 
 }  // namespace
 
-int cmd_replay(const std::vector<std::string>& paths, unsigned jobs, const Output& o) {
-  return for_each_fixture("replay", paths, jobs, o, [&o](const Fixture& f, Case& c) {
-    const ReplayResult r = replay(f);
+int cmd_replay(const std::vector<std::string>& paths, unsigned jobs, const Output& o, const registry::OpTable& ops) {
+  return for_each_fixture("replay", paths, jobs, o, ops, [&o, &ops](const Fixture& f, Case& c) {
+    ReplayOptions run;
+    run.ops = &ops;
+    const ReplayResult r = replay(f, run);
     c.status = r.passed() ? "pass" : "fail";
     if (wants_detail(o, c)) c.detail = r.to_json();
     if (r.passed()) {
@@ -114,9 +119,9 @@ int cmd_replay(const std::vector<std::string>& paths, unsigned jobs, const Outpu
 }
 
 int cmd_gradcheck(const std::vector<std::string>& paths, const oracle::GradCheckOptions& options, unsigned jobs,
-                  const Output& o) {
-  return for_each_fixture("gradcheck", paths, jobs, o, [&options, &o](const Fixture& f, Case& c) {
-    const FixtureCheck r = gradcheck_fixture(f, options);
+                  const Output& o, const registry::OpTable& ops) {
+  return for_each_fixture("gradcheck", paths, jobs, o, ops, [&options, &o, &ops](const Fixture& f, Case& c) {
+    const FixtureCheck r = gradcheck_fixture(f, options, ops);
     c.status = name(r.status);
     if (wants_detail(o, c)) c.detail = r.to_json();
     if (r.status == CheckStatus::Pass) {
@@ -146,42 +151,41 @@ std::string file_name(const std::string& fixture_name) {
 }  // namespace
 
 int cmd_generate(const std::vector<std::string>& op_names, bool all, int programs, uint64_t seed,
-                 const std::string& dtype, const std::string& out_dir, const Output& o) {
+                 const std::string& dtype, const std::string& out_dir, const Output& o, const registry::OpTable& ops) {
   Report report{"generate", {}};
-  GenerateOptions g;
+  properties::GenerateOptions g;
   g.seed = seed;
   g.dtype = dtype == "float32" ? DType::Float32 : DType::Float64;
-  std::error_code ec;
-  fs::create_directories(out_dir, ec);
-  if (ec || !fs::is_directory(out_dir)) {
-    std::cerr << "gradoracle generate: cannot create " << out_dir << "\n";
-    return kBad;
-  }
   std::vector<const registry::OpSpec*> specs;
   if (all)
-    for (const registry::OpSpec& s : registry::all()) specs.push_back(&s);
+    for (const registry::OpSpec& s : ops.ops()) specs.push_back(&s);
   for (const std::string& n : op_names) {
-    const registry::OpSpec* s = registry::find(n);
+    const registry::OpSpec* s = ops.find(n);
     if (!s) {
       std::cerr << "gradoracle generate: unknown op \"" << n << "\" (see `gradoracle ops`)\n";
       return kBad;
     }
     specs.push_back(s);
   }
-  auto emit = [&](const std::function<Fixture()>& make, const std::string& label) {
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec || !fs::is_directory(out_dir)) {
+    std::cerr << "gradoracle generate: cannot create " << out_dir << "\n";
+    return kBad;
+  }
+  auto emit = [&](const std::function<properties::GeneratedFixture()>& make, const std::string& label) {
     const auto t0 = std::chrono::steady_clock::now();
     Case c{label, "", "", "", 0, nullptr, ""};
     try {
-      const Fixture f = make();
+      const properties::GeneratedFixture g = make();
+      const Fixture& f = g.fixture;
       c.name = f.name;
       const fs::path path = fs::path(out_dir) / file_name(f.name);
       c.file = path.string();
       write_fixture(f, path);
-      const bool fd_pass = f.description.find("FAIL") == std::string::npos;
-      c.status = fd_pass ? "pass" : "fail";
-      const auto at = f.description.find("Finite differences");
-      c.message = at == std::string::npos ? "" : f.description.substr(at);
-      c.detail = {{"file", c.file}, {"description", f.description}};
+      c.status = g.verdict.passed() ? "pass" : "fail";
+      c.message = g.verdict.passed() ? f.description.substr(f.description.rfind("Finite differences")) : g.verdict.to_string();
+      c.detail = {{"file", c.file}, {"description", f.description}, {"gradcheck", g.verdict.to_json()}};
     } catch (const std::exception& e) {
       c.status = "fail";
       c.message = std::string("could not generate: ") + e.what();
@@ -191,11 +195,11 @@ int cmd_generate(const std::vector<std::string>& op_names, bool all, int program
     report.cases.push_back(std::move(c));
   };
   for (const registry::OpSpec* s : specs)
-    emit([&] { return op_fixture(*s, g); }, s->name);
+    emit([&] { return properties::op_fixture(*s, g, ops); }, s->name);
   for (int i = 0; i < programs; ++i) {
-    GenerateOptions gi = g;
+    properties::GenerateOptions gi = g;
     gi.seed = seed + static_cast<uint64_t>(i);
-    emit([&] { return random_program(gi); }, "program/" + std::to_string(gi.seed));
+    emit([&] { return properties::random_program(gi, ops); }, "program/" + std::to_string(gi.seed));
   }
   return finish(report, o);
 }
@@ -203,38 +207,6 @@ int cmd_generate(const std::vector<std::string>& op_names, bool all, int program
 // ---------------------------------------------------------------- ops
 
 namespace {
-
-const char* domain_name(registry::Domain d) {
-  switch (d) {
-    case registry::Domain::Real: return "real";
-    case registry::Domain::Positive: return "positive";
-    case registry::Domain::NonZero: return "nonzero";
-    case registry::Domain::AwayFromKink: return "away-from-kink";
-    case registry::Domain::Bounded: return "bounded";
-  }
-  return "?";
-}
-
-const char* shape_name(registry::ShapeRule r) {
-  using R = registry::ShapeRule;
-  switch (r) {
-    case R::Unary: return "unary";
-    case R::Broadcast: return "broadcast";
-    case R::Matmul: return "matmul";
-    case R::Linear: return "linear";
-    case R::Transpose2D: return "transpose2d";
-    case R::Transpose: return "transpose";
-    case R::Reshape: return "reshape";
-    case R::Reduction: return "reduction";
-    case R::Norm: return "norm";
-    case R::SoftmaxDim: return "softmax-dim";
-    case R::Cat: return "cat";
-    case R::Loss: return "loss";
-    case R::Identity: return "identity";
-    case R::Parameters: return "parameters";
-  }
-  return "?";
-}
 
 const char* attr_type_name(registry::AttrType t) {
   using T = registry::AttrType;
@@ -249,15 +221,21 @@ const char* attr_type_name(registry::AttrType t) {
   return "?";
 }
 
+json kinks_json(const registry::OpSpec& s) {
+  json out = json::array();
+  for (const registry::Kink& k : s.kinks) out.push_back({{"arg", k.arg}, {"at", k.at}, {"gradient", k.gradient}});
+  return out;
+}
+
 }  // namespace
 
-int cmd_ops(const Output& o) {
+int cmd_ops(const Output& o, const registry::OpTable& table) {
   Report report{"ops", {}};
   json ops = json::array();
-  for (const registry::OpSpec& s : registry::all()) {
+  for (const registry::OpSpec& s : table.ops()) {
     const size_t nd = std::max<size_t>(1, s.domain.size());
     json domains = json::array();
-    for (size_t i = 0; i < nd; ++i) domains.push_back(domain_name(s.domain_of(i)));
+    for (size_t i = 0; i < nd; ++i) domains.push_back(registry::domain_info(s.domain_of(i)).name);
     json attrs = json::array();
     std::string attr_text;
     for (const registry::AttrSpec& a : s.attrs) {
@@ -271,14 +249,15 @@ int cmd_ops(const Output& o) {
                                                        : std::to_string(s.min_args) + "-" + std::to_string(s.max_args);
     json j = {{"name", s.name},          {"summary", s.summary},        {"grad_fn", s.grad_fn},
               {"min_args", s.min_args},  {"max_args", s.max_args},      {"accepts_numbers", s.accepts_numbers},
-              {"domains", domains},      {"shape", shape_name(s.shape)}, {"attrs", attrs},
-              {"differentiable", s.differentiable}, {"binds_result", s.binds_result}};
+              {"domains", domains},      {"shape", registry::rule_info(s.shape).name}, {"attrs", attrs},
+              {"differentiable", s.differentiable}, {"binds_result", s.binds_result},
+              {"kinks", kinks_json(s)}, {"reference_inputs", s.references.size()}};
     ops.push_back(j);
     if (!o.json) {
       std::string dom;
       for (const auto& d : domains) dom += (dom.empty() ? "" : ",") + d.get<std::string>();
       std::printf("%-16s args %-4s shape %-12s domain %-24s %s%s\n    %s\n", s.name.c_str(), arity.c_str(),
-                  shape_name(s.shape), dom.c_str(), attr_text.empty() ? "" : "attrs ", attr_text.c_str(), s.summary.c_str());
+                  std::string(registry::rule_info(s.shape).name).c_str(), dom.c_str(), attr_text.empty() ? "" : "attrs ", attr_text.c_str(), s.summary.c_str());
     }
     report.cases.push_back({s.name, "", "pass", s.summary, 0, j, ""});
   }

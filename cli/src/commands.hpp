@@ -11,13 +11,15 @@
 
 namespace gradoracle::cli {
 
-// jobs: fixtures judged at once (threads); the output does not depend on it.
-int cmd_replay(const std::vector<std::string>& paths, unsigned jobs, const Output& o);
+// Every subcommand reads op names as `ops` declares them (the engine's table, or one a test
+// program extends with planted ops). jobs: fixtures judged at once (threads); the output does
+// not depend on it.
+int cmd_replay(const std::vector<std::string>& paths, unsigned jobs, const Output& o, const registry::OpTable& ops);
 int cmd_gradcheck(const std::vector<std::string>& paths, const oracle::GradCheckOptions& options, unsigned jobs,
-                  const Output& o);
+                  const Output& o, const registry::OpTable& ops);
 int cmd_generate(const std::vector<std::string>& op_names, bool all, int programs, uint64_t seed,
-                 const std::string& dtype, const std::string& out_dir, const Output& o);
-int cmd_ops(const Output& o);
+                 const std::string& dtype, const std::string& out_dir, const Output& o, const registry::OpTable& ops);
+int cmd_ops(const Output& o, const registry::OpTable& ops);
 
 // `gradoracle check`: the gate (check.cpp).
 struct CheckArgs {
@@ -36,7 +38,6 @@ struct CheckArgs {
   bool progress = false;                // redraw a progress line even when not on a terminal
   bool no_progress = false;             // plain lines even on a terminal
 };
-// extra_ops: ops beyond the registry to sweep too (a test's planted broken ops).
-int cmd_check(const CheckArgs& args, const Output& o, const std::vector<registry::OpSpec>& extra_ops);
+int cmd_check(const CheckArgs& args, const Output& o, const registry::OpTable& ops);
 
 }  // namespace gradoracle::cli

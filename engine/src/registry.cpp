@@ -61,6 +61,7 @@ std::vector<int64_t> dims_attr(const Attrs& attrs) { return attr_int_list(attrs,
 
 // Every call checks its argument count first, in one place: PyTorch's TypeError wording.
 void check_arity(OpSpec& s) {
+  if (!s.call) return;
   auto inner = std::move(s.call);
   s.call = [inner = std::move(inner), name = s.name, lo = s.min_args, hi = s.max_args](
                                     const std::vector<Arg>& args, const Attrs& attrs) {
@@ -280,37 +281,34 @@ std::vector<OpSpec> build() {
     };
     ops.push_back(std::move(s));
   }
-  for (OpSpec& s : ops) check_arity(s);
   return ops;
 }
 }  // namespace
 
-const std::vector<OpSpec>& all() {
-  static const std::vector<OpSpec> table = build();
-  return table;
-}
+OpTable::OpTable(std::vector<OpSpec> ops) : OpTable(std::move(ops), nullptr) {}
 
-namespace {
-std::vector<const std::vector<OpSpec>*>& extra_ops() {
-  static std::vector<const std::vector<OpSpec>*> scopes;
-  return scopes;
-}
-}  // namespace
+OpTable::OpTable(const OpTable& base, std::vector<OpSpec> more) : OpTable(std::move(more), &base) {}
 
-ScopedExtraOps::ScopedExtraOps(std::vector<OpSpec> ops) : ops_(std::move(ops)) { extra_ops().push_back(&ops_); }
-
-ScopedExtraOps::~ScopedExtraOps() { std::erase(extra_ops(), &ops_); }
-
-const OpSpec* find(std::string_view name) {
-  for (auto it = extra_ops().rbegin(); it != extra_ops().rend(); ++it) {
-    for (const OpSpec& s : **it) {
-      if (s.name == name) return &s;
-    }
+OpTable::OpTable(std::vector<OpSpec> more, const OpTable* base) {
+  if (base) ops_ = base->ops_;
+  ops_.reserve(ops_.size() + more.size());
+  for (OpSpec& s : more) {
+    if (find(s.name)) fail(ErrorKind::Value, "op " + s.name + " is declared twice in one table");
+    check_arity(s);
+    ops_.push_back(std::move(s));
   }
-  for (const OpSpec& s : all()) {
+}
+
+const OpSpec* OpTable::find(std::string_view name) const {
+  for (const OpSpec& s : ops_) {
     if (s.name == name) return &s;
   }
   return nullptr;
+}
+
+const OpTable& builtin_ops() {
+  static const OpTable table(build());
+  return table;
 }
 
 int64_t attr_int(const Attrs& attrs, const std::string& name, int64_t fallback) {

@@ -22,306 +22,50 @@ std::string numbered(const char* prefix, size_t i) {
   return s;
 }
 
-// A dim in 0..6, small ones likelier; shrinks towards 0, then 1.
-rc::Gen<int64_t> gen_dim() {
-  return gen_weighted<int64_t>(
-      {{1, int64_t{0}}, {4, int64_t{1}}, {4, int64_t{2}}, {3, int64_t{3}}, {2, int64_t{4}}, {1, int64_t{5}}, {1, int64_t{6}}});
-}
-
-// A dim in 1..max(1, limit): a new dim that keeps a tensor within kMaxNumel given the product of the others.
-int64_t fit(int64_t dim, int64_t others) {
-  if (others <= 0) return dim;
-  return std::max<int64_t>(std::min<int64_t>(dim, kMaxNumel / others), dim == 0 ? 0 : 1);
-}
-
-Shape trim(Shape s) {
-  while (numel(s) > kMaxNumel) {
-    auto it = std::max_element(s.begin(), s.end());
-    --*it;
-  }
-  return s;
-}
-
-// A dim index valid for `rank`, as PyTorch wraps it: 0, 1, ..., then the negative forms.
-rc::Gen<int64_t> gen_dim_index(int64_t rank) {
-  std::vector<int64_t> dims;
-  const int64_t r = std::max<int64_t>(rank, 1);  // a 0-d tensor takes dim 0 and -1
-  for (int64_t d = 0; d < r; ++d) dims.push_back(d);
-  for (int64_t d = -1; d >= -r; --d) dims.push_back(d);
-  return gen_choice(dims);
-}
-
-// k in [0, 2n) as 0, -1, 1, -2, 2, ...: shrinks towards 0 through small magnitudes.
-int64_t zigzag(int64_t k) { return (k % 2) ? -(k + 1) / 2 : k / 2; }
-
-bool is_kink_domain(Domain d) { return d == Domain::NonZero || d == Domain::AwayFromKink; }
-
-// Whether a value known to lie in `have` lies in `want`. Unit stands for the adapter's [0.5, 1.5].
-enum class Range { Real, Positive, NonZero, AwayFromKink, Bounded, Unit };
-Range range_of(Domain d) {
-  switch (d) {
-    case Domain::Real: return Range::Real;
-    case Domain::Positive: return Range::Positive;
-    case Domain::NonZero: return Range::NonZero;
-    case Domain::AwayFromKink: return Range::AwayFromKink;
-    case Domain::Bounded: return Range::Bounded;
-  }
-  return Range::Real;
-}
-bool satisfies(Range have, Domain want) {
-  if (want == Domain::Real || have == Range::Unit) return true;
-  switch (have) {
-    case Range::Real: return false;
-    case Range::Positive: return true;  // [0.25, 3]
-    case Range::NonZero:
-    case Range::AwayFromKink: return is_kink_domain(want);
-    case Range::Bounded: return want == Domain::Bounded;
-    case Range::Unit: return true;
-  }
-  return false;
-}
-
-// Optional attrs are left out (the op's default) a third of the time.
-rc::Gen<bool> gen_present() { return gen_weighted<bool>({{1, false}, {2, true}}); }
-
-// Attrs no ShapeRule sets, from their AttrSpec alone.
-void fill_generic_attrs(const OpSpec& op, registry::Attrs& attrs) {
-  for (const AttrSpec& spec : op.attrs) {
-    if (attrs.count(spec.name)) continue;
-    if (!spec.required && !*gen_present()) continue;
-    switch (spec.type) {
-      case AttrType::Bool: attrs[spec.name] = *gen::arbitrary<bool>(); break;
-      case AttrType::Choice:
-        if (!spec.choices.empty()) attrs[spec.name] = *gen_choice(spec.choices);
-        break;
-      case AttrType::Number: attrs[spec.name] = *gen_choice<double>({1.0, 2.0, 0.5, 3.0}); break;
-      case AttrType::Int:
-      case AttrType::IntOrList:
-      case AttrType::IntList: break;  // dims and shapes need the ShapeRule's meaning
-    }
-  }
-}
-
-rc::Gen<Shape> gen_reshape_target(const Shape& s) {
-  const int64_t n = numel(s);
-  std::vector<Shape> targets = {Shape{n}};
-  Shape rev(s.rbegin(), s.rend());
-  targets.push_back(rev);
-  if (n > 0) targets.push_back(Shape{-1});
-  for (size_t i = 0; i <= s.size(); ++i) {  // a 1 inserted
-    Shape t = s;
-    t.insert(t.begin() + static_cast<std::ptrdiff_t>(i), 1);
-    targets.push_back(t);
-  }
-  for (size_t i = 0; i + 1 < s.size(); ++i) {  // two adjacent dims merged, or -1 for one of them
-    Shape t = s;
-    t[i] *= t[i + 1];
-    t.erase(t.begin() + static_cast<std::ptrdiff_t>(i) + 1);
-    targets.push_back(t);
-    if (n > 0) {
-      Shape u = s;
-      u[i] = -1;
-      targets.push_back(u);
-    }
-  }
-  return gen_choice(targets);
-}
-
 }  // namespace
 
-rc::Gen<Shape> gen_shape(int min_rank, int max_rank) {
-  return gen::mapcat(in_range(min_rank, max_rank + 1), [](int rank) {
-    return gen::map(gen::container<Shape>(static_cast<size_t>(rank), gen_dim()), trim);
-  });
-}
+int64_t RapidCheckChooser::integer(int64_t lo, int64_t hi) { return *in_range<int64_t>(lo, hi); }
 
-rc::Gen<Shape> gen_broadcast_partner(const Shape& full) {
-  return gen::exec([full] {
-    const auto drop = static_cast<size_t>(*in_range<int64_t>(0, static_cast<int64_t>(full.size()) + 1));
-    Shape s(full.begin() + static_cast<std::ptrdiff_t>(drop), full.end());
-    for (int64_t& d : s) {
-      if (*gen_weighted<bool>({{3, false}, {1, true}})) d = 1;
-    }
-    return s;
+rc::Gen<Shape> gen_shape(int min_rank, int max_rank) {
+  return gen::exec([min_rank, max_rank] {
+    RapidCheckChooser c;
+    return registry::draw_shape(c, min_rank, max_rank);
   });
 }
 
 rc::Gen<BroadcastPair> gen_broadcast_pair() {
-  return gen::mapcat(gen_shape(), [](const Shape& full) {
-    return gen::build<BroadcastPair>(gen::set(&BroadcastPair::a, gen::mapcat(gen::arbitrary<bool>(), [full](bool derive) {
-                                       return derive ? gen_broadcast_partner(full) : gen::just(full);
-                                     })),
-                                     gen::set(&BroadcastPair::b, gen_broadcast_partner(full)));
+  return gen::exec([] {
+    RapidCheckChooser c;
+    const Shape full = registry::draw_shape(c);
+    BroadcastPair p;
+    p.a = c.coin() ? registry::draw_broadcast_partner(full, c) : full;
+    p.b = registry::draw_broadcast_partner(full, c);
+    return p;
   });
 }
 
-bool fuzzable(const OpSpec& op) {
-  if (!op.differentiable || !op.call) return false;
-  switch (op.shape) {
-    case ShapeRule::Identity:
-    case ShapeRule::Parameters: return false;
-    case ShapeRule::Unary:
-    case ShapeRule::Broadcast:
-    case ShapeRule::Matmul:
-    case ShapeRule::Linear:
-    case ShapeRule::Transpose2D:
-    case ShapeRule::Transpose:
-    case ShapeRule::Reshape:
-    case ShapeRule::Reduction:
-    case ShapeRule::Norm:
-    case ShapeRule::SoftmaxDim:
-    case ShapeRule::Cat:
-    case ShapeRule::Loss: return true;
-  }
-  return false;
-}
+bool fuzzable(const OpSpec& op) { return op.differentiable && op.call && registry::rule_info(op.shape).drawable; }
 
-bool accepts_first(const OpSpec& op, const Shape& first) {
-  switch (op.shape) {
-    case ShapeRule::Transpose2D: return first.size() <= 2;
-    case ShapeRule::Matmul:
-    case ShapeRule::Linear:
-    case ShapeRule::Cat: return !first.empty();
-    case ShapeRule::Parameters: return false;
-    default: return true;
-  }
-}
-
-rc::Gen<Shape> gen_first_shape(const OpSpec& op) {
-  switch (op.shape) {
-    case ShapeRule::Transpose2D: return gen_shape(0, 2);
-    case ShapeRule::Matmul: return gen_shape(1, 3);
-    case ShapeRule::Linear: return gen_shape(1, 3);
-    case ShapeRule::Cat: return gen_shape(1, kMaxRank);
-    default: return gen_shape(0, kMaxRank);
-  }
-}
-
-rc::Gen<OpLayout> gen_layout(const OpSpec& op_ref, const Shape& first) {
+rc::Gen<registry::OpLayout> gen_layout(const OpSpec& op_ref, const Shape& first) {
   const OpSpec* op = &op_ref;
   return gen::exec([op, first] {
-    OpLayout l;
-    const auto rank = static_cast<int64_t>(first.size());
-    switch (op->shape) {
-      case ShapeRule::Unary:
-      case ShapeRule::Identity:
-      case ShapeRule::Transpose2D: l.args = {first}; break;
-      case ShapeRule::Transpose:
-        l.args = {first};
-        l.attrs["dim0"] = *gen_dim_index(rank);
-        l.attrs["dim1"] = *gen_dim_index(rank);
-        break;
-      case ShapeRule::Reshape:
-        l.args = {first};
-        l.attrs["shape"] = *gen_reshape_target(first);
-        break;
-      case ShapeRule::Reduction: {
-        l.args = {first};
-        const int kind = *gen_weighted<int>({{1, 0}, {2, 1}, {1, 2}});  // all, one dim, a list
-        if (kind == 1) {
-          l.attrs["dim"] = *gen_dim_index(rank);
-        } else if (kind == 2) {
-          std::vector<int64_t> dims;
-          for (int64_t d = 0; d < rank; ++d) {
-            if (*gen::arbitrary<bool>()) dims.push_back(*gen::arbitrary<bool>() ? d - rank : d);
-          }
-          l.attrs["dim"] = dims;
-        }
-        break;
-      }
-      case ShapeRule::Norm:
-        l.args = {first};
-        if (*gen_present()) l.attrs["p"] = *gen_choice<double>({2.0, 1.0, 3.0, 1.5, kInf});
-        break;
-      case ShapeRule::SoftmaxDim:
-        l.args = {first};
-        l.attrs["dim"] = *gen_dim_index(rank);
-        break;
-      case ShapeRule::Cat: {
-        const bool has_dim = *gen_present();  // absent: the default, 0
-        const int64_t dim = has_dim ? *gen_dim_index(rank) : 0;
-        const auto d = static_cast<size_t>(dim < 0 ? dim + rank : dim);
-        l.args = {first};
-        const int64_t max_more = op->max_args < 0 ? 2 : std::min<int64_t>(2, op->max_args - 1);
-        const int64_t more = *in_range<int64_t>(0, max_more + 1);
-        for (int64_t i = 0; i < more; ++i) {
-          Shape s = first;
-          s[d] = 1;
-          s[d] = fit(*gen_dim(), numel(s));
-          l.args.push_back(s);
-        }
-        if (has_dim) l.attrs["dim"] = dim;
-        break;
-      }
-      case ShapeRule::Broadcast:
-      case ShapeRule::Loss: {
-        std::optional<Shape> other;
-        if (!(op->accepts_numbers && *gen_weighted<bool>({{3, false}, {1, true}}))) {
-          other = *gen::arbitrary<bool>() ? *gen_broadcast_partner(first) : first;
-        }
-        if (*gen::arbitrary<bool>()) {
-          l.args = {first, other};
-        } else {
-          l.args = {other, first};
-          l.first_at = 1;
-        }
-        break;
-      }
-      case ShapeRule::Matmul: {
-        const int64_t k = first.back();
-        const int kind = *in_range(0, 3);  // vector, matrix, batched matrix
-        Shape b;
-        if (kind == 0) {
-          b = {k};
-        } else {
-          b = {k, 1};
-          b[1] = fit(*gen_dim(), k);
-          if (kind == 2 && first.size() <= 2) b.insert(b.begin(), fit(*gen_dim(), numel(b)));
-        }
-        l.args = {first, b};
-        break;
-      }
-      case ShapeRule::Linear: {
-        const int64_t in = first.back();
-        Shape w = {fit(*gen_dim(), in), in};
-        l.args = {first, w};
-        if (op->max_args >= 3 && *gen_present()) l.args.push_back(Shape{w[0]});
-        break;
-      }
-      case ShapeRule::Parameters: l.args = {first}; break;
-    }
-    fill_generic_attrs(*op, l.attrs);
-    return l;
+    RapidCheckChooser c;
+    return registry::draw_layout(*op, first, c);
   });
 }
 
 rc::Gen<double> gen_value(Domain domain) {
-  constexpr double step = 1.0 / 2000;
-  switch (domain) {
-    case Domain::Real:
-      return gen::map(in_range<int64_t>(0, 12000), [](int64_t k) { return zigzag(k) * step; });
-    case Domain::Bounded:
-      return gen::map(in_range<int64_t>(0, 8000), [](int64_t k) { return zigzag(k) * step; });
-    case Domain::Positive:
-      return gen::map(in_range<int64_t>(0, 5500), [](int64_t k) { return 0.25 + k * step; });
-    case Domain::NonZero:
-    case Domain::AwayFromKink:
-      return gen::map(in_range<int64_t>(0, 11000), [](int64_t k) {
-        const double m = 0.25 + static_cast<double>(k / 2) * step;
-        return (k % 2) ? -m : m;
-      });
-  }
-  return gen::just(0.0);
+  return gen::exec([domain] {
+    RapidCheckChooser c;
+    return registry::draw_value(domain, c);
+  });
 }
 
 rc::Gen<std::vector<double>> gen_values(Domain domain, int64_t n) {
-  return gen::map(gen::container<std::vector<double>>(static_cast<size_t>(n), gen_value(domain)),
-                  [domain](std::vector<double> v) {
-                    if (is_kink_domain(domain)) {
-                      for (size_t i = 0; i < v.size(); ++i) v[i] += (v[i] < 0 ? -1.0 : 1.0) * static_cast<double>(i) * 1e-6;
-                    }
-                    return v;
-                  });
+  return gen::exec([domain, n] {
+    RapidCheckChooser c;
+    return registry::draw_values(domain, n, c);
+  });
 }
 
 rc::Gen<TensorCase> gen_tensor(const Shape& shape, Domain domain) {
@@ -334,26 +78,27 @@ rc::Gen<OpCase> gen_op_case(const OpSpec& op_ref, DType dtype) {
   const OpSpec* op = &op_ref;
   return gen::exec([op, dtype] {
     // Structure first (shrinks first), values second.
-    const Shape first = *gen_first_shape(*op);
-    const OpLayout layout = *gen_layout(*op, first);
-    OpCase c;
-    c.op = op->name;
-    c.dtype = dtype;
-    c.attrs = layout.attrs;
+    RapidCheckChooser c;
+    const Shape first = registry::draw_first_shape(*op, c);
+    const registry::OpLayout layout = registry::draw_layout(*op, first, c);
+    OpCase oc;
+    oc.op = op;
+    oc.dtype = dtype;
+    oc.attrs = layout.attrs;
     for (size_t i = 0; i < layout.args.size(); ++i) {
       if (layout.args[i]) {
-        c.args.emplace_back(*gen_tensor(*layout.args[i], op->domain_of(i)));
+        oc.args.emplace_back(*gen_tensor(*layout.args[i], op->domain_of(i)));
       } else {
-        c.args.emplace_back(*gen_value(op->domain_of(i)));
+        oc.args.emplace_back(*gen_value(op->domain_of(i)));
       }
     }
-    return c;
+    return oc;
   });
 }
 
 ProgramCase to_program(const OpCase& c) {
   ProgramCase p;
-  p.name = c.op;
+  p.name = c.op->name;
   p.dtype = c.dtype;
   ProgramCase::Step step{"y", c.op, {}, c.attrs};
   for (size_t i = 0; i < c.args.size(); ++i) {
@@ -379,10 +124,16 @@ ProgramCase to_program(const OpCase& c) {
 
 namespace {
 
+// A value range no drawn leaf or adapter gives: an op's result, whose values are unknown.
+constexpr registry::ValueRange kAnyValue{-kInf, kInf, 0.0};
+// The adapter sin(v)·0.5 + 1 lies in [0.5, 1.5]; sin(v) in [-1, 1].
+constexpr registry::ValueRange kUnitAdapter{0.5, 1.5, 0.5};
+constexpr registry::ValueRange kSinAdapter{-1.0, 1.0, 0.0};
+
 struct ProgramNode {
   std::string name;
   Shape shape;
-  Range range = Range::Real;
+  registry::ValueRange range = kAnyValue;
   int depth = 0;
   bool leaf = false;
   bool consumed = false;
@@ -417,25 +168,34 @@ rc::Gen<ProgramCase> gen_program(DType dtype, const ProgramOptions& options) {
   return gen::exec([dtype, options] {
     std::vector<const OpSpec*> ops = options.ops;
     if (ops.empty()) {
-      for (const OpSpec& op : registry::all()) {
+      for (const OpSpec& op : options.table->ops()) {
         if (fuzzable(op)) ops.push_back(&op);
       }
     }
+    auto adapter_op = [&](const char* name) {
+      const OpSpec* op = options.table->find(name);
+      if (!op) throw Error(ErrorKind::Value, std::string("the op table has no ") + name + " for the domain adapters");
+      return op;
+    };
+    const OpSpec* sin_op = adapter_op("sin");
+    const OpSpec* mul_op = adapter_op("mul");
+    const OpSpec* add_op = adapter_op("add");
+    RapidCheckChooser chooser;
     ProgramCase p;
     p.dtype = dtype;
     std::vector<ProgramNode> nodes;
-    std::vector<Range> leaf_ranges;
+    std::vector<Domain> leaf_domains;
     int adapters = 0;
 
     auto new_leaf = [&](const Shape& shape, Domain domain) {
       ProgramNode n;
       n.name = numbered("x", p.leaves.size());
       n.shape = shape;
-      n.range = range_of(domain);
+      n.range = registry::domain_info(domain).drawn;
       n.leaf = true;
       n.leaf_index = static_cast<int>(p.leaves.size());
       p.leaves.emplace_back(n.name, TensorCase{shape, {}, true});
-      leaf_ranges.push_back(n.range);
+      leaf_domains.push_back(domain);
       nodes.push_back(n);
       return nodes.size() - 1;
     };
@@ -445,36 +205,37 @@ rc::Gen<ProgramCase> gen_program(DType dtype, const ProgramOptions& options) {
       ProgramNode& n = nodes[index];
       const int depth = n.depth;
       if (n.leaf && !n.consumed) {
-        n.range = range_of(want);
-        leaf_ranges[static_cast<size_t>(n.leaf_index)] = n.range;
+        n.range = registry::domain_info(want).drawn;
+        leaf_domains[static_cast<size_t>(n.leaf_index)] = want;
       }
       n.consumed = true;
-      if (satisfies(n.range, want)) return {n.name, depth};
+      if (registry::within(n.range, want)) return {n.name, depth};
       const std::string a = numbered("t", adapters++);
       const Shape shape = n.shape;
       const std::string from = n.name;
       // sin rather than tanh or sigmoid: no saturation, whose float32 backward (1 - y²)
       // cancels and would read as a wrong gradient.
-      if (want == Domain::Bounded) {
-        p.steps.push_back({a, "sin", {from}, {}});
+      const bool sin_enough = registry::within(kSinAdapter, want);
+      if (sin_enough) {
+        p.steps.push_back({a, sin_op, {from}, {}});
       } else {
         const std::string b = numbered("t", adapters++);
         const std::string c = numbered("t", adapters++);
-        p.steps.push_back({b, "sin", {from}, {}});
-        p.steps.push_back({c, "mul", {b, 0.5}, {}});
-        p.steps.push_back({a, "add", {c, 1.0}, {}});
+        p.steps.push_back({b, sin_op, {from}, {}});
+        p.steps.push_back({c, mul_op, {b, 0.5}, {}});
+        p.steps.push_back({a, add_op, {c, 1.0}, {}});
       }
       ProgramNode adapted;
       adapted.name = a;
       adapted.shape = shape;
-      adapted.range = want == Domain::Bounded ? Range::Bounded : Range::Unit;
+      adapted.range = sin_enough ? kSinAdapter : kUnitAdapter;
       adapted.depth = depth;
       adapted.consumed = true;
       nodes.push_back(adapted);
       return {a, depth};
     };
 
-    new_leaf(*gen_shape(), Domain::Real);
+    new_leaf(registry::draw_shape(chooser), Domain::Real);
     const int steps = *in_range(1, options.max_steps + 1);
     int made = 0;
     for (int s = 0; s < steps || (made == 0 && s < steps + 8); ++s) {
@@ -483,23 +244,23 @@ rc::Gen<ProgramCase> gen_program(DType dtype, const ProgramOptions& options) {
         if (nodes[i].depth < options.max_depth && nodes[i].name[0] != 't') eligible.push_back(i);
       }
       if (eligible.empty()) break;
-      const size_t from = *gen_choice(eligible);
+      const size_t from = chooser.pick(eligible);
       const Shape first = nodes[from].shape;
       std::vector<const OpSpec*> fitting;
       for (const OpSpec* op : ops) {
-        if (accepts_first(*op, first)) fitting.push_back(op);
+        if (registry::accepts_first(*op, first)) fitting.push_back(op);
       }
       if (fitting.empty()) continue;
-      const OpSpec* op = *gen_choice(fitting);
-      const OpLayout layout = *gen_layout(*op, first);
+      const OpSpec* op = chooser.pick(fitting);
+      const registry::OpLayout layout = registry::draw_layout(*op, first, chooser);
       std::vector<double> numbers;
       for (size_t i = 0; i < layout.args.size(); ++i) {
-        if (!layout.args[i]) numbers.push_back(*gen_value(op->domain_of(i)));
+        if (!layout.args[i]) numbers.push_back(registry::draw_value(op->domain_of(i), chooser));
       }
       const auto out = result_shape(*op, layout.args, numbers, layout.attrs);
       if (!out) continue;  // a layout the engine refuses: the single-op properties report it
 
-      ProgramCase::Step step{numbered("y", made), op->name, {}, layout.attrs};
+      ProgramCase::Step step{numbered("y", made), op, {}, layout.attrs};
       int depth = 0;
       size_t next_number = 0;
       for (size_t i = 0; i < layout.args.size(); ++i) {
@@ -518,8 +279,8 @@ rc::Gen<ProgramCase> gen_program(DType dtype, const ProgramOptions& options) {
               same.push_back(j);
             }
           }
-          if (!same.empty() && *gen_weighted<bool>({{2, false}, {1, true}})) {
-            index = *gen_choice(same);
+          if (!same.empty() && chooser.weighted<bool>({{2, false}, {1, true}})) {
+            index = chooser.pick(same);
           } else {
             index = new_leaf(*layout.args[i], want);
           }
@@ -544,13 +305,7 @@ rc::Gen<ProgramCase> gen_program(DType dtype, const ProgramOptions& options) {
     }
     // Values last, so that the structure shrinks first.
     for (size_t i = 0; i < p.leaves.size(); ++i) {
-      const Range r = leaf_ranges[i];
-      const Domain d = r == Range::Positive ? Domain::Positive
-                       : r == Range::NonZero ? Domain::NonZero
-                       : r == Range::AwayFromKink ? Domain::AwayFromKink
-                       : r == Range::Bounded ? Domain::Bounded
-                                              : Domain::Real;
-      p.leaves[i].second.data = *gen_values(d, numel(p.leaves[i].second.shape));
+      p.leaves[i].second.data = registry::draw_values(leaf_domains[i], numel(p.leaves[i].second.shape), chooser);
     }
     return p;
   });
@@ -574,10 +329,21 @@ std::vector<registry::Arg> make_args(const OpCase& c) {
   return args;
 }
 
-Tensor call_op(const OpCase& c, const std::vector<registry::Arg>& args) {
-  const OpSpec* op = registry::find(c.op);
-  if (!op) throw Error(ErrorKind::Value, "unknown op " + c.op);
-  return op->call(args, c.attrs);
+Tensor call_op(const OpCase& c, const std::vector<registry::Arg>& args) { return c.op->call(args, c.attrs); }
+
+OpCase reference_case(const OpSpec& op, const registry::ReferenceInput& r, DType dtype) {
+  OpCase c;
+  c.op = &op;
+  c.dtype = dtype;
+  c.attrs = r.attrs;
+  for (const registry::ReferenceArg& a : r.args) {
+    if (const auto* t = std::get_if<registry::ReferenceTensor>(&a)) {
+      c.args.emplace_back(TensorCase{t->shape, t->data, true});
+    } else {
+      c.args.emplace_back(std::get<double>(a));
+    }
+  }
+  return c;
 }
 
 Shape output_shape(const OpCase& c) {
@@ -586,37 +352,6 @@ Shape output_shape(const OpCase& c) {
 }
 
 // ---------------------------------------------------------------- showValue
-
-std::string domain_name(Domain d) {
-  switch (d) {
-    case Domain::Real: return "Real";
-    case Domain::Positive: return "Positive";
-    case Domain::NonZero: return "NonZero";
-    case Domain::AwayFromKink: return "AwayFromKink";
-    case Domain::Bounded: return "Bounded";
-  }
-  return "?";
-}
-
-std::string shape_rule_name(ShapeRule r) {
-  switch (r) {
-    case ShapeRule::Unary: return "Unary";
-    case ShapeRule::Broadcast: return "Broadcast";
-    case ShapeRule::Matmul: return "Matmul";
-    case ShapeRule::Linear: return "Linear";
-    case ShapeRule::Transpose2D: return "Transpose2D";
-    case ShapeRule::Transpose: return "Transpose";
-    case ShapeRule::Reshape: return "Reshape";
-    case ShapeRule::Reduction: return "Reduction";
-    case ShapeRule::Norm: return "Norm";
-    case ShapeRule::SoftmaxDim: return "SoftmaxDim";
-    case ShapeRule::Cat: return "Cat";
-    case ShapeRule::Loss: return "Loss";
-    case ShapeRule::Identity: return "Identity";
-    case ShapeRule::Parameters: return "Parameters";
-  }
-  return "?";
-}
 
 namespace {
 void show_number(double v, std::ostream& os) {
@@ -684,7 +419,7 @@ void showValue(const ProgramCase& p, std::ostream& os) {
     os << '\n';
   }
   for (const auto& s : p.steps) {
-    os << "  " << s.let << " = " << s.op << '(';
+    os << "  " << s.let << " = " << s.op->name << '(';
     for (size_t i = 0; i < s.args.size(); ++i) {
       os << (i ? ", " : "");
       if (const auto* n = std::get_if<std::string>(&s.args[i])) {

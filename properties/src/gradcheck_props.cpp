@@ -12,6 +12,7 @@
 namespace gradoracle::properties {
 
 namespace fs = std::filesystem;
+using oracle::Tolerance;
 using registry::OpSpec;
 
 fixtures::Fixture to_fixture(const ProgramCase& p, const std::string& description) {
@@ -26,7 +27,7 @@ fixtures::Fixture to_fixture(const ProgramCase& p, const std::string& descriptio
   for (const ProgramCase::Step& s : p.steps) {
     fixtures::OpStatement op;
     op.let = s.let;
-    op.op = s.op;
+    op.op = s.op->name;
     for (const auto& a : s.args) op.args.push_back(a);
     op.attrs = s.attrs;
     f.program.push_back(fixtures::Statement{op, std::nullopt});
@@ -34,9 +35,19 @@ fixtures::Fixture to_fixture(const ProgramCase& p, const std::string& descriptio
   for (size_t i = 0; i < p.roots.size(); ++i) {
     fixtures::BackwardStatement b;
     b.of = p.roots[i];
-    b.grad = fixtures::Literal{i < p.root_shapes.size() ? p.root_shapes[i] : Shape{}, {}, 1.0};
+    const Shape shape = i < p.root_shapes.size() ? p.root_shapes[i] : Shape{};
+    b.grad = i < p.upstreams.size() ? fixtures::Literal{shape, p.upstreams[i], std::nullopt}
+                                    : fixtures::Literal{shape, {}, 1.0};
     b.retain_graph = true;
     f.program.push_back(fixtures::Statement{b, std::nullopt});
+  }
+  for (const ProgramCase::Step& s : p.after_backward) {
+    fixtures::OpStatement op;
+    if (!s.let.empty()) op.let = s.let;
+    op.op = s.op->name;
+    for (const auto& a : s.args) op.args.push_back(a);
+    op.attrs = s.attrs;
+    f.program.push_back(fixtures::Statement{op, std::nullopt});
   }
   return f;
 }
@@ -74,9 +85,10 @@ fs::path write_counterexample(const ProgramCase& p, const std::string& property,
 // fixture; a replay failure is reported in *error.
 constexpr double kFloat32Range = 10.0;
 
-bool point_ok(const fixtures::Fixture& f, bool program, std::string* error) {
+bool point_ok(const fixtures::Fixture& f, bool program, const registry::OpTable& ops, std::string* error) {
   fixtures::ReplayOptions options;
   options.check_expects = false;
+  options.ops = &ops;
   const fixtures::ReplayResult ref = fixtures::replay(f, options);
   if (!ref.passed()) {
     *error = "the program failed: " + ref.failures.front().to_string();
@@ -117,20 +129,33 @@ uint64_t fingerprint(uint64_t h, const ProgramCase& p) {
     h = fnv1a(h, t.shape.data(), t.shape.size() * sizeof(t.shape[0]));
     h = fnv1a(h, t.data.data(), t.data.size() * sizeof(double));
   }
-  for (const ProgramCase::Step& s : p.steps) h = fnv1a(h, s.op.data(), s.op.size());
+  for (const ProgramCase::Step& s : p.steps) h = fnv1a(h, s.op->name.data(), s.op->name.size());
   return h;
 }
 
+// The checker's options for a case: the defaults, with the tolerance its op declares (a
+// one-op case) where it declares one.
+oracle::GradCheckOptions options_for(const OpSpec* op, DType dtype) {
+  oracle::GradCheckOptions o;
+  if (op) {
+    if (const std::optional<Tolerance> t = op->tolerance(dtype)) {
+      o.atol = t->atol;
+      o.rtol = t->rtol;
+    }
+  }
+  return o;
+}
+
 void check_case(const ProgramCase& p, const std::string& property, CaseStats* stats, const fs::path& dir,
-                bool programs) {
+                bool programs, const registry::OpTable& ops, const OpSpec* op = nullptr) {
   oracle::GradCheckResult r;
   std::string error;
   bool finite = true;
   try {
     const fixtures::Fixture f = to_fixture(p);
-    finite = point_ok(f, programs, &error);
+    finite = point_ok(f, programs, ops, &error);
     if (finite && error.empty()) {
-      const fixtures::FixtureCheck check = fixtures::gradcheck_fixture(f);
+      const fixtures::FixtureCheck check = fixtures::gradcheck_fixture(f, options_for(op, p.dtype), ops);
       if (check.result) {
         r = *check.result;
       } else if (check.status == fixtures::CheckStatus::Fail) {
@@ -165,7 +190,7 @@ void check_case(const ProgramCase& p, const std::string& property, CaseStats* st
     // an ill-conditioned composition (1 - tanh² near saturation), not a wrong gradient.
     ProgramCase wide = p;
     wide.dtype = DType::Float64;
-    const fixtures::FixtureCheck again = gradcheck_case(wide);
+    const fixtures::FixtureCheck again = gradcheck_case(wide, ops);
     if (again.passed()) {
       if (stats) ++stats->discarded;
       RC_DISCARD("float32 rounding under ill-conditioning (float64 passes)");
@@ -186,16 +211,95 @@ void check_case(const ProgramCase& p, const std::string& property, CaseStats* st
 
 }  // namespace
 
-fixtures::FixtureCheck gradcheck_case(const ProgramCase& p) { return fixtures::gradcheck_fixture(to_fixture(p)); }
+fixtures::FixtureCheck gradcheck_case(const ProgramCase& p, const registry::OpTable& ops) {
+  return fixtures::gradcheck_fixture(to_fixture(p), {}, ops);
+}
 
-void prop_op_gradcheck(const OpSpec& op, DType dtype, CaseStats* stats, const fs::path& dir) {
+void prop_op_gradcheck(const OpSpec& op, DType dtype, CaseStats* stats, const fs::path& dir,
+                       const registry::OpTable& ops) {
   const OpCase c = *gen_op_case(op, dtype);
-  check_case(to_program(c), "op-" + op.name + "-" + name(dtype), stats, dir, false);
+  check_case(to_program(c), "op-" + op.name + "-" + name(dtype), stats, dir, false, ops, &op);
 }
 
 void prop_program_gradcheck(DType dtype, CaseStats* stats, const ProgramOptions& options, const fs::path& dir) {
   ProgramCase p = *gen_program(dtype, options);
-  check_case(p, std::string("program-") + name(dtype), stats, dir, true);
+  check_case(p, std::string("program-") + name(dtype), stats, dir, true, *options.table);
+}
+
+// ---------------------------------------------------------------- reference inputs
+
+fixtures::Fixture reference_fixture(const OpSpec& op, const registry::ReferenceInput& r, DType dtype) {
+  const ProgramCase p = to_program(reference_case(op, r, dtype));
+  fixtures::Fixture f = to_fixture(p, op.name + " at its reference input \"" + r.label + "\"");
+  f.name = "reference/" + op.name + "/" + name(dtype) + "/" + r.label;
+  f.source = {{"engine", "gradoracle"}, {"reference", op.name + ": " + r.label}};
+  if (r.grads.empty()) return f;
+  size_t k = 0;
+  for (const auto& [leaf, t] : p.leaves) {
+    if (k >= r.grads.size()) break;
+    fixtures::ExpectStatement e;
+    e.kind = fixtures::ExpectKind::Grad;
+    e.of = leaf;
+    e.literal = fixtures::Literal{t.shape, r.grads[k++], std::nullopt};
+    f.program.push_back(fixtures::Statement{e, std::nullopt});
+  }
+  return f;
+}
+
+namespace {
+
+// Whether every value bound by the replay, and every leaf's grad, is finite.
+std::string first_nonfinite(const fixtures::ReplayResult& run) {
+  for (const auto& [n, t] : run.env) {
+    for (double v : t.to_vector())
+      if (!std::isfinite(v)) return n + " is not finite";
+    if (t.grad().defined())
+      for (double v : t.grad().to_vector())
+        if (!std::isfinite(v)) return "the grad of " + n + " is not finite";
+  }
+  return "";
+}
+
+}  // namespace
+
+std::optional<ReferenceFailure> check_references(const OpSpec& op, DType dtype, const fs::path& dir,
+                                                 const registry::OpTable& ops, int* checked) {
+  for (const registry::ReferenceInput& r : op.references) {
+    if (checked) ++*checked;
+    ReferenceFailure failure{r.label, "", {}, !r.grads.empty()};
+    const fixtures::Fixture f = reference_fixture(op, r, dtype);
+    try {
+      fixtures::ReplayOptions run;
+      run.ops = &ops;
+      const fixtures::ReplayResult replayed = fixtures::replay(f, run);
+      if (!replayed.passed()) {
+        failure.diagnosis = replayed.failures.front().to_string();
+      } else if (std::string bad = first_nonfinite(replayed); !bad.empty()) {
+        failure.diagnosis = bad + " (the op must stay finite here, as PyTorch does)";
+      } else if (r.grads.empty()) {
+        const fixtures::FixtureCheck c = fixtures::gradcheck_fixture(f, options_for(&op, dtype), ops);
+        if (!c.passed()) failure.diagnosis = c.result ? c.result->to_string() : c.reason;
+        else if (c.result && c.result->has_kinks())
+          failure.diagnosis = "finite differences see a kink: pin the gradient (ReferenceInput::grads) or move the point";
+      }
+    } catch (const std::exception& e) {
+      failure.diagnosis = std::string("the op threw: ") + e.what();
+    }
+    if (failure.diagnosis.empty()) continue;
+    failure.diagnosis = op.name + " at its reference input \"" + r.label + "\" (" + name(dtype) + "): " + failure.diagnosis;
+    try {
+      fs::create_directories(dir);
+      const fs::path path = dir / (file_stem("ref-" + op.name + "-" + std::string(name(dtype))) + ".json");
+      fixtures::Fixture written = f;
+      written.description = failure.diagnosis;
+      fixtures::write_fixture(written, path);
+      failure.fixture = fs::absolute(path);
+    } catch (const std::exception&) {
+      // reported without a fixture
+    }
+    return failure;
+  }
+  return std::nullopt;
 }
 
 }  // namespace gradoracle::properties

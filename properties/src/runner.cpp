@@ -32,11 +32,14 @@ std::vector<Task> sharded(std::vector<Task> tasks, const RunOptions& o) {
 std::vector<Task> op_tasks_unsharded(const RunOptions& o) {
   std::vector<Task> tasks;
   const std::filesystem::path dir = o.counterexample_dir;
-  for (const OpSpec* op : fuzzable_ops(o.table)) {
+  const registry::OpTable* table = o.table;
+  for (const OpSpec* op : fuzzable_ops(*table)) {
     if (!o.ops.empty() && std::find(o.ops.begin(), o.ops.end(), op->name) == o.ops.end()) continue;
     for (DType dtype : o.dtypes) {
-      tasks.push_back(Task{"op/" + op->name + "/" + name(dtype), op->name, dtype, kOpCases,
-                           [op, dtype, dir](CaseStats* s) { prop_op_gradcheck(*op, dtype, s, dir); }});
+      Task t{"op/" + op->name + "/" + name(dtype), TaskKind::Op, op->name, dtype, kOpCases,
+             [op, dtype, dir, table](CaseStats* s) { prop_op_gradcheck(*op, dtype, s, dir, *table); }, nullptr};
+      t.references = [op, dtype, dir, table](int* checked) { return check_references(*op, dtype, dir, *table, checked); };
+      tasks.push_back(std::move(t));
     }
   }
   return tasks;
@@ -45,11 +48,16 @@ std::vector<Task> op_tasks_unsharded(const RunOptions& o) {
 std::vector<Task> program_tasks_unsharded(const RunOptions& o) {
   std::vector<Task> tasks;
   ProgramOptions po;
-  if (o.table) po.ops = fuzzable_ops(o.table);
+  po.table = o.table;
+  for (const std::string& n : o.program_ops) {
+    const OpSpec* op = o.table->find(n);
+    if (!op || !fuzzable(*op)) throw Error(ErrorKind::Value, "program_ops: " + n + " is not a fuzzable op of the table");
+    po.ops.push_back(op);
+  }
   const std::filesystem::path dir = o.counterexample_dir;
   for (DType dtype : o.dtypes) {
-    tasks.push_back(Task{std::string("program/") + name(dtype), "", dtype, kProgramCases,
-                         [dtype, po, dir](CaseStats* s) { prop_program_gradcheck(dtype, s, po, dir); }});
+    tasks.push_back(Task{std::string("program/") + name(dtype), TaskKind::Program, "", dtype, kProgramCases,
+                         [dtype, po, dir](CaseStats* s) { prop_program_gradcheck(dtype, s, po, dir); }, nullptr});
   }
   return tasks;
 }
@@ -63,8 +71,8 @@ std::vector<Task> structural_tasks_unsharded(const RunOptions& o) {
   std::vector<Task> tasks;
   for (const auto& [prop, fn] : props) {
     for (DType dtype : o.dtypes) {
-      tasks.push_back(Task{std::string("structural/") + prop + "/" + name(dtype), "", dtype, kStructuralCases,
-                           [f = fn, dtype](CaseStats*) { f(dtype); }});
+      tasks.push_back(Task{std::string("structural/") + prop + "/" + name(dtype), TaskKind::Structural, "", dtype,
+                           kStructuralCases, [f = fn, dtype](CaseStats*) { f(dtype); }, nullptr});
     }
   }
   return tasks;
@@ -121,6 +129,16 @@ std::string show_example(const rcd::Example& example) {
 
 }  // namespace
 
+const char* name(TaskKind k) {
+  switch (k) {
+    case TaskKind::Fixture: return "fixture";
+    case TaskKind::Op: return "op";
+    case TaskKind::Program: return "program";
+    case TaskKind::Structural: return "structural";
+  }
+  return "?";
+}
+
 std::string reproduce_string(const std::string& id, uint64_t seed, const rcd::Reproduce& reproduce) {
   rcd::Configuration config;
   config.testParams.seed = seed;
@@ -141,9 +159,30 @@ std::vector<Task> all_tasks(const RunOptions& o) {
 }
 
 PropertyResult run_task(const Task& task, const RunOptions& o) {
-  // Ops outside the registry (a test's table of planted broken ops) must resolve by name.
-  std::unique_ptr<registry::ScopedExtraOps> extra;
-  if (o.table && o.table != &registry::all()) extra = std::make_unique<registry::ScopedExtraOps>(*o.table);
+  const auto start = std::chrono::steady_clock::now();
+  // Reference inputs first: a failure there is the task's failure, with its fixture.
+  int references_checked = 0;
+  if (task.references && o.reproduce.empty()) {
+    if (std::optional<ReferenceFailure> f = task.references(&references_checked)) {
+      PropertyResult r;
+      r.id = task.id;
+      r.kind = task.kind;
+      r.op = task.op;
+      r.dtype = task.dtype;
+      r.seed = o.seed;
+      r.cases = references_checked;
+      r.planned = references_checked;
+      r.message = f->diagnosis;
+      r.counterexample = "reference input \"" + f->label + "\"\n";
+      r.fixture = f->fixture;
+      r.reference_failed = true;
+      r.reference_pinned = f->pinned;
+      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (o.on_case) o.on_case(task.id, r.cases, true);
+      if (o.on_result) o.on_result(r);
+      return r;
+    }
+  }
 
   rcd::TestParams params;
   params.seed = o.seed;
@@ -155,15 +194,16 @@ PropertyResult run_task(const Task& task, const RunOptions& o) {
 
   CaseStats stats;
   CaseCounter counter{task, o, &stats};
+  counter.checked = references_checked;
   SilentListener listener;
   const rcd::TestMetadata metadata{task.id, task.id};
-  const auto start = std::chrono::steady_clock::now();
   const rcd::TestResult result =
       rcd::checkProperty(rcd::toProperty([&counter] { counter.run_case(); }), metadata, params, listener, reproduce);
   const auto stop = std::chrono::steady_clock::now();
 
   PropertyResult r;
   r.id = task.id;
+  r.kind = task.kind;
   r.op = task.op;
   r.dtype = task.dtype;
   r.seed = o.seed;
@@ -172,7 +212,7 @@ PropertyResult run_task(const Task& task, const RunOptions& o) {
   r.worst_abs = stats.worst_abs;
   r.worst_rel = stats.worst_rel;
   r.worst_ratio = stats.worst_ratio;
-  r.planned = params.maxSuccess;
+  r.planned = params.maxSuccess + references_checked;
   r.stopped_early = counter.budget_spent;
   r.cases = counter.checked;
   r.digest = counter.failed ? counter.digest_at_failure : stats.digest;

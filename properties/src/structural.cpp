@@ -16,9 +16,9 @@ using oracle::Tolerance;
 using registry::Domain;
 using registry::OpSpec;
 
-std::vector<const OpSpec*> fuzzable_ops(const std::vector<OpSpec>* table) {
+std::vector<const OpSpec*> fuzzable_ops(const registry::OpTable& table) {
   std::vector<const OpSpec*> ops;
-  for (const OpSpec& op : table ? *table : registry::all()) {
+  for (const OpSpec& op : table.ops()) {
     if (fuzzable(op)) ops.push_back(&op);
   }
   return ops;
@@ -123,7 +123,7 @@ void prop_backward_twice(DType dtype) {
     }
   }
   // g + g is 2g exactly in floating point, and backward is deterministic: no tolerance.
-  assert_grads_close(twice, doubled, Tolerance{0.0, 0.0}, c.op + ": second backward");
+  assert_grads_close(twice, doubled, Tolerance{0.0, 0.0}, c.op->name + ": second backward");
 }
 
 void prop_linear_in_upstream(DType dtype) {
@@ -146,7 +146,7 @@ void prop_linear_in_upstream(DType dtype) {
     if (expected[i] && gv[i]) expected[i] = scaled_sum(a, *gu[i], b, *gv[i]);
   }
   std::ostringstream what;
-  what << c.op << ": g(" << a << "u + " << b << "v) vs " << a << "g(u) + " << b << "g(v)";
+  what << c.op->name << ": g(" << a << "u + " << b << "v) vs " << a << "g(u) + " << b << "g(v)";
   assert_grads_close(gw, expected, structural_tolerance(dtype), what.str());
 }
 
@@ -163,7 +163,7 @@ void prop_values_without_grad(DType dtype) {
   RC_ASSERT(!untracked.requires_grad());
   RC_ASSERT(untracked.grad_fn() == nullptr);
   RC_ASSERT(tracked.out.shape() == untracked.shape());
-  assert_close(untracked.to_vector(), tracked.out.to_vector(), Tolerance{0.0, 0.0}, c.op + ": value under no_grad");
+  assert_close(untracked.to_vector(), tracked.out.to_vector(), Tolerance{0.0, 0.0}, c.op->name + ": value under no_grad");
 }
 
 void prop_detach_cuts_path(DType dtype) {
@@ -203,7 +203,7 @@ void prop_detach_cuts_path(DType dtype) {
     if (i != cut && expected[i] && gw[i]) expected[i] = scaled_sum(1.0, *gy[i], 1.0, *gw[i]);
   }
   assert_grads_close(grads_of(both.leaves), expected, structural_tolerance(dtype),
-                     c.op + ": argument " + std::to_string(cut) + " detached on one of two paths");
+                     c.op->name + ": argument " + std::to_string(cut) + " detached on one of two paths");
 }
 
 void prop_split_batch(DType dtype) {
@@ -213,29 +213,29 @@ void prop_split_batch(DType dtype) {
   const int64_t n1 = *in_range<int64_t>(0, 4);
   const int64_t n2 = *in_range<int64_t>(0, 4);
   // The activation: none (one linear layer, with a closed form), or any registered unary op over the reals.
-  std::vector<std::string> activations = {""};
+  std::vector<const OpSpec*> activations = {nullptr};
   for (const OpSpec* op : fuzzable_ops()) {
     if (op->shape == registry::ShapeRule::Unary && op->max_args == 1 && op->domain_of(0) == Domain::Real) {
-      activations.push_back(op->name);
+      activations.push_back(op);
     }
   }
-  const std::string activation = *gen_choice(activations);
+  const OpSpec* activation = *gen_choice(activations);
   const double c1 = *gen_choice<double>({1.0, 2.0, -1.0, 0.5});
   const double c2 = *gen_choice<double>({2.0, 1.0, -1.0, 0.5});
   auto leaf = [&](const Shape& s) { return make_tensor(*gen_tensor(s, Domain::Real), dtype); };
-  const Tensor w1 = leaf({activation.empty() ? out : hidden, in});
+  const Tensor w1 = leaf({activation ? hidden : out, in});
   const Tensor b1 = leaf({w1.size(0)});
   const Tensor w2 = leaf({out, hidden});
   const Tensor b2 = leaf({out});
   const Tensor x1 = Tensor::from_data({n1, in}, *gen_values(Domain::Real, n1 * in), dtype);
   const Tensor x2 = Tensor::from_data({n2, in}, *gen_values(Domain::Real, n2 * in), dtype);
   std::vector<Tensor> params = {w1, b1};
-  if (!activation.empty()) params.insert(params.end(), {w2, b2});
+  if (activation) params.insert(params.end(), {w2, b2});
 
   auto model = [&](const Tensor& x) {
     Tensor h = linear(x, w1, b1);
-    if (activation.empty()) return h;
-    h = registry::find(activation)->call({h}, {});
+    if (!activation) return h;
+    h = activation->call({h}, {});
     return linear(h, w2, b2);
   };
   // The concatenated batch, each row weighted by its part's c: Σ c·(1 − y).
@@ -252,9 +252,9 @@ void prop_split_batch(DType dtype) {
   mul(c2, sum(sub(1.0, model(x2)))).backward();
   const Grads parts = grads_of(params);
   assert_grads_close(parts, whole, structural_tolerance(dtype),
-                     "split batch (activation " + (activation.empty() ? std::string("none") : activation) + ")");
+                     "split batch (activation " + (activation ? activation->name : std::string("none")) + ")");
 
-  if (activation.empty()) {
+  if (!activation) {
     const auto closed = oracle::closed_forms::weighted_batches({x1, x2}, {c1, c2}, out);
     assert_grads_close(parts, Grads{closed.weight.to_vector(), closed.bias.to_vector()}, structural_tolerance(dtype),
                        "split batch against the closed form");

@@ -7,6 +7,5 @@
 
 int main(int argc, char** argv) {
   using namespace gradoracle;
-  const registry::ScopedExtraOps planted(properties::broken::table());
   return cli::run_cli(argc, argv, properties::broken::table());
 }

@@ -73,7 +73,7 @@ with tempfile.TemporaryDirectory() as tmp:
 
     # Planted broken ops: the whole gate fails, naming each, with a fixture and the commands.
     junit = os.path.join(tmp, "planted.xml")
-    r, rep = report("--cases", "25", "--dtype", "float64", "--seed", "3", "--junit", junit, *ce, prog=planted)
+    r, rep = report("--cases", "60", "--dtype", "float64", "--seed", "3", "--junit", junit, *ce, prog=planted)
     check(r.returncode == 1, f"planted broken ops fail the gate, exit 1 (got {r.returncode})")
     failed = {t["op"] for t in rep["tasks"] if t["status"] == "fail" and t["kind"] == "op"}
     broken = {"broken_sin_sign", "broken_add_broadcast", "broken_matmul_transposed", "broken_sum_dim", "broken_softmax"}

@@ -87,7 +87,7 @@ inline std::vector<OpCase> op_cases() {
     cases.push_back(std::move(c));
   };
   using V = std::vector<int64_t>;
-  for (const registry::OpSpec& op : registry::all()) {
+  for (const registry::OpSpec& op : registry::builtin_ops().ops()) {
     if (!op.differentiable) continue;
     switch (op.shape) {
       case R::Unary:

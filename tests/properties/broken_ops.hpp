@@ -120,11 +120,20 @@ inline OpSpec softmax_missing_subtraction() {
   return s;
 }
 
-// The table the broken-op tests point the suite at.
-inline const std::vector<OpSpec>& table() {
-  static const std::vector<OpSpec> ops = {wrong_sign(), missing_broadcast_reduction(), transposed_matmul_grad(),
-                                          wrong_reduction_dim(), softmax_missing_subtraction()};
+// The engine's ops plus the planted ones: the table the broken-op tests point the suite at.
+inline const registry::OpTable& table() {
+  static const registry::OpTable ops(registry::builtin_ops(),
+                                     {wrong_sign(), missing_broadcast_reduction(), transposed_matmul_grad(),
+                                      wrong_reduction_dim(), softmax_missing_subtraction()});
   return ops;
+}
+
+// The planted ops' names.
+inline std::vector<std::string> names() {
+  std::vector<std::string> out;
+  for (const OpSpec& s : table().ops())
+    if (!registry::builtin_ops().find(s.name)) out.push_back(s.name);
+  return out;
 }
 
 }  // namespace gradoracle::properties::broken

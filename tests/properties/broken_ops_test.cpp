@@ -11,7 +11,6 @@ namespace {
 class BrokenOps : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(BrokenOps, AreCaughtAndShrunkToASmallCase) {
-  const registry::ScopedExtraOps extra(broken::table());  // so the written fixture reads back
   RunOptions o;
   o.seed = 7;
   o.table = &broken::table();
@@ -29,7 +28,7 @@ TEST_P(BrokenOps, AreCaughtAndShrunkToASmallCase) {
     EXPECT_NE(r.counterexample.find(GetParam()), std::string::npos) << r.counterexample;
     // The shrunk case is a fixture naming the op, with few elements.
     ASSERT_FALSE(r.fixture.empty());
-    const fixtures::Fixture f = fixtures::read_fixture(r.fixture);
+    const fixtures::Fixture f = fixtures::read_fixture(r.fixture, broken::table());
     int64_t elements = 0;
     for (const auto& t : f.tensors) elements += t.literal.numel();
     EXPECT_LE(elements, 12) << r.counterexample;
@@ -39,7 +38,7 @@ TEST_P(BrokenOps, AreCaughtAndShrunkToASmallCase) {
     }
     EXPECT_TRUE(names_op);
     // `gradoracle gradcheck FILE` sees the same failure.
-    EXPECT_FALSE(fixtures::gradcheck_fixture(f).passed()) << r.fixture;
+    EXPECT_FALSE(fixtures::gradcheck_fixture(f, {}, broken::table()).passed()) << r.fixture;
     // Replaying the reproduce string runs exactly the shrunk case, which fails again.
     RunOptions again = o;
     again.reproduce = r.reproduce;
@@ -60,6 +59,7 @@ TEST(BrokenOps, AreCaughtInsideRandomPrograms) {
   RunOptions o;
   o.seed = 11;
   o.table = &broken::table();
+  o.program_ops = broken::names();
   o.dtypes = {DType::Float64};
   o.cases = 200;
   o.counterexample_dir = std::filesystem::path(GRADORACLE_COUNTEREXAMPLES) / "planted";

@@ -67,7 +67,6 @@ TEST(Runner, ShardsPartitionTheTasks) {
 }
 
 TEST(Runner, SameSeedSameCounterexample) {
-  const registry::ScopedExtraOps extra(broken::table());
   RunOptions o;
   o.seed = 99;
   o.table = &broken::table();

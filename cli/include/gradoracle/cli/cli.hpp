@@ -8,8 +8,8 @@
 namespace gradoracle::cli {
 
 // Parses argv, runs the subcommand, returns the exit code: 0 all pass, 1 a check fails (a
-// gradient is wrong), 2 bad input or usage. `extra_ops` are swept by `check` beside the
-// registry's ops (the caller keeps them resolvable by name with registry::ScopedExtraOps).
-int run_cli(int argc, char** argv, const std::vector<registry::OpSpec>& extra_ops = {});
+// gradient is wrong), 2 bad input or usage. Every subcommand reads, sweeps and lists the ops
+// of `ops` (a test program passes the engine's table extended with planted ops).
+int run_cli(int argc, char** argv, const registry::OpTable& ops = registry::builtin_ops());
 
 }  // namespace gradoracle::cli

@@ -1,7 +1,9 @@
 #pragma once
-// The op registry: one declaration per op. The fixture interpreter, the CLI's op list, the
-// property generators and fixture generation all read this table, so registering an op here
-// is all it takes for it to be replayed, fuzzed and generated.
+// The op registry: one declaration per op (OpSpec), gathered in tables (OpTable). The fixture
+// interpreter, the CLI's op list, the property generators and fixture generation all read the
+// table they are given (the built-in one by default), so registering an op is all it takes for
+// it to be replayed, fuzzed, generated and checked at its reference inputs. What a ShapeRule or
+// a Domain means is in op_rules.hpp.
 #include <functional>
 #include <map>
 #include <optional>
@@ -10,7 +12,9 @@
 #include <variant>
 #include <vector>
 
+#include "gradoracle/engine/dtype.hpp"
 #include "gradoracle/engine/ops.hpp"
+#include "gradoracle/engine/tolerance.hpp"
 
 namespace gradoracle::registry {
 
@@ -37,7 +41,7 @@ struct AttrSpec {
 };
 
 // Where an argument's values must lie for the op to be differentiable there, away from kinks
-// and poles; property generators draw inside it.
+// and poles; property generators draw inside it. Meaning: op_rules.hpp (domain_info).
 enum class Domain {
   Real,        // anywhere
   Positive,    // x > 0, away from 0 (log, sqrt, pow's base)
@@ -46,7 +50,8 @@ enum class Domain {
   Bounded,     // |x| moderate (exp, pow's exponent): no overflow
 };
 
-// How the op's argument shapes relate; property generators draw shapes by it.
+// How the op's argument shapes relate; property generators draw shapes by it. Meaning:
+// op_rules.hpp (rule_info, draw_layout, predict_numel).
 enum class ShapeRule {
   Unary,         // any shape
   Broadcast,     // two broadcast-compatible shapes, either may be a Python number
@@ -64,6 +69,33 @@ enum class ShapeRule {
   Parameters,    // the clip utilities: leaves that have grads
 };
 
+// A point where an op is not differentiable: random cases keep away from it (its Domain),
+// reference inputs sit on it and pin what PyTorch's backward gives there.
+struct Kink {
+  size_t arg = 0;         // which argument
+  double at = 0.0;        // the value there
+  std::string gradient;   // PyTorch's choice there, e.g. "relu'(0) = 0"
+};
+
+// A tensor of a reference input: shape and row-major values.
+struct ReferenceTensor {
+  Shape shape;
+  std::vector<double> data;
+};
+using ReferenceArg = std::variant<ReferenceTensor, double>;
+
+// A hand-chosen case the gate and the op's property run every time, besides the random ones:
+// a kink or a tie, a zero-size or 0-d tensor, magnitudes where the op must stay stable.
+// Judged by finite differences (the op's gradcheck), unless `grads` pins the gradient (at a
+// kink or tie, where finite differences cannot decide); always, values and grads must be
+// finite. The torch suite (tests/python) replays every reference input in PyTorch.
+struct ReferenceInput {
+  std::string label;                       // what it probes: "at the kink", "|x| ~ 1000"
+  std::vector<ReferenceArg> args;          // every tensor argument requires grad
+  Attrs attrs = {};
+  std::vector<std::vector<double>> grads;  // each tensor argument's grad under a ones upstream; empty: finite differences
+};
+
 struct OpSpec {
   std::string name;     // as in the fixture format
   std::string summary;  // one line for `gradoracle ops`
@@ -77,30 +109,42 @@ struct OpSpec {
   bool differentiable = true;  // false: detach and the clip utilities
   bool binds_result = true;    // false: clip_grad_value_ (side effects only)
   std::function<Tensor(const std::vector<Arg>& args, const Attrs& attrs)> call;
+  // The gradchecks' tolerance where the checker's default does not fit this op; none: the default.
+  std::optional<Tolerance> tolerance_float64;
+  std::optional<Tolerance> tolerance_float32;
+  std::vector<Kink> kinks;                   // where it is not differentiable
+  std::vector<ReferenceInput> references;    // run by the gate and the op's property every time
 
   Domain domain_of(size_t arg) const {
     if (domain.empty()) return Domain::Real;
     return arg < domain.size() ? domain[arg] : domain.back();
   }
+  std::optional<Tolerance> tolerance(DType d) const {
+    return d == DType::Float64 ? tolerance_float64 : tolerance_float32;
+  }
 };
 
-const std::vector<OpSpec>& all();
-const OpSpec* find(std::string_view name);  // null if unknown; extra ops (below) first
-
-// Test hook: while alive, find() also resolves these ops (before the table; all() does not list
-// them), so the fixture interpreter and the property suite can run planted broken ops
-// (tests/properties/broken_ops.hpp). Scopes nest; not thread-safe.
-class ScopedExtraOps {
+// A table of ops, looked up by name. Tables are passed, never global: the interpreter, the
+// property suite and the CLI take one (builtin_ops() by default); a test extends the built-in
+// table with planted broken ops. An OpSpec's address is stable while its table lives.
+class OpTable {
  public:
-  explicit ScopedExtraOps(std::vector<OpSpec> ops);
-  ~ScopedExtraOps();
-  ScopedExtraOps(const ScopedExtraOps&) = delete;
-  ScopedExtraOps& operator=(const ScopedExtraOps&) = delete;
+  explicit OpTable(std::vector<OpSpec> ops);
+  // `base`'s ops, then `more` (whose names must be new).
+  OpTable(const OpTable& base, std::vector<OpSpec> more);
+  OpTable(const OpTable&) = delete;
+  OpTable& operator=(const OpTable&) = delete;
+
+  const OpSpec* find(std::string_view name) const;  // null if unknown
   const std::vector<OpSpec>& ops() const { return ops_; }
 
  private:
+  OpTable(std::vector<OpSpec> more, const OpTable* base);
   std::vector<OpSpec> ops_;
 };
+
+// The engine's ops.
+const OpTable& builtin_ops();
 
 // Attr readers with the defaults the fixture format gives.
 int64_t attr_int(const Attrs& attrs, const std::string& name, int64_t fallback);

@@ -6,13 +6,11 @@
 // Ops and callers override fields (`Tolerance t = default_tolerance(d); t.atol = 1e-6;`)
 // rather than pass magic numbers.
 #include "gradoracle/engine/dtype.hpp"
+#include "gradoracle/engine/tolerance.hpp"
 
 namespace gradoracle::oracle {
 
-struct Tolerance {
-  double atol = 1e-10;  // absolute slack
-  double rtol = 1e-7;   // slack relative to the expected value's magnitude
-};
+using gradoracle::Tolerance;  // declared in the engine, so that an op's declaration can override it
 
 // Defaults for a fixture's `expect` (fixture format v1): values computed by PyTorch and by the
 // engine in the same dtype. float64: atol 1e-10, rtol 1e-7; float32: atol 1e-5, rtol 1e-4.

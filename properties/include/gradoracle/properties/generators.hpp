@@ -1,8 +1,10 @@
 #pragma once
-// RapidCheck generators over the op registry: shapes, broadcast pairs, tensors inside an op's
+// RapidCheck generators over an op table: shapes, broadcast pairs, tensors inside an op's
 // Domain, attrs from its ShapeRule and AttrSpecs, whole op cases, and random programs (DAGs
-// of registered ops) expressed as format-v1 fixture programs. Every generator reads the
-// registry, so registering an op is all it takes for it to be fuzzed.
+// of the table's ops) expressed as format-v1 fixture programs. What a rule or a domain means
+// is the engine's op_rules.hpp: these generators draw through it with a RapidCheck Chooser,
+// so registering an op is all it takes for it to be fuzzed. They are the project's one
+// generator: `gradoracle generate` draws from them by seed (generate.hpp).
 //
 // Shrinking order: a case's structure (op layout, shapes, attrs, program wiring) is drawn
 // before its values, so RapidCheck shrinks shapes before values.
@@ -15,13 +17,14 @@
 
 #include <rapidcheck.h>
 
+#include "gradoracle/engine/op_rules.hpp"
 #include "gradoracle/engine/registry.hpp"
 
 namespace gradoracle::properties {
 
-inline constexpr int kMaxRank = 4;         // shapes have rank 0..4
-inline constexpr int64_t kMaxDim = 6;      // and dims 0..6
-inline constexpr int64_t kMaxNumel = 48;   // per tensor, so that a full Jacobian stays cheap
+using registry::kMaxDim;
+using registry::kMaxNumel;
+using registry::kMaxRank;
 
 // A leaf: a tensor literal (row-major data) and whether it requires grad.
 struct TensorCase {
@@ -33,9 +36,10 @@ struct TensorCase {
 // An argument of an op: a tensor or a Python number (as in `1 - y`).
 using ArgCase = std::variant<TensorCase, double>;
 
-// One op applied to generated leaves: the unit of the per-op gradcheck property.
+// One op applied to generated leaves: the unit of the per-op gradcheck property. The op is the
+// declaration itself (its table outlives the case).
 struct OpCase {
-  std::string op;
+  const registry::OpSpec* op = nullptr;
   DType dtype = DType::Float64;
   std::vector<ArgCase> args;
   registry::Attrs attrs;
@@ -48,7 +52,7 @@ struct ProgramCase {
   using Operand = std::variant<std::string, double>;
   struct Step {
     std::string let;
-    std::string op;
+    const registry::OpSpec* op = nullptr;
     std::vector<Operand> args;
     registry::Attrs attrs;
   };
@@ -58,10 +62,19 @@ struct ProgramCase {
   std::vector<Step> steps;
   std::vector<std::string> roots;  // the results no step consumes; each is backward-ed
   std::vector<Shape> root_shapes;  // their shapes (for the backward statements' grad literals)
+  std::vector<std::vector<double>> upstreams;  // each root's upstream values; absent: ones
+  std::vector<Step> after_backward;  // ops run after the backwards (the clip utilities); let "" binds nothing
 };
 
 // The one-step program of an op case: leaves a0, a1, ..., `let y = op(...)`, root y.
 ProgramCase to_program(const OpCase& c);
+
+// A Chooser (op_rules.hpp) that draws with RapidCheck: usable only inside a generator or a
+// property (where `*gen` is), each choice shrinking towards its low end.
+class RapidCheckChooser final : public registry::Chooser {
+ public:
+  int64_t integer(int64_t lo, int64_t hi) override;
+};
 
 // ---- draws over their whole range at every RapidCheck size, shrinking ----
 
@@ -105,23 +118,12 @@ struct BroadcastPair {
   Shape b;
 };
 rc::Gen<BroadcastPair> gen_broadcast_pair();
-rc::Gen<Shape> gen_broadcast_partner(const Shape& shape);
 
-// The structure of an op case: each argument's shape (nullopt: a Python number) and attrs.
-struct OpLayout {
-  std::vector<std::optional<Shape>> args;
-  registry::Attrs attrs;
-  size_t first_at = 0;  // which argument is the given first shape (1 for `number - y`)
-};
-// Whether the property suite can draw cases for this op (differentiable, a ShapeRule with a
-// generator). Non-fuzzable ops (detach, clip_*) are covered by the structural properties.
+// Whether the property suite can draw cases for this op (differentiable, a ShapeRule that
+// draws layouts). Non-fuzzable ops (detach, clip_*) are covered by the structural properties.
 bool fuzzable(const registry::OpSpec& op);
-// Whether `op` can take a tensor of shape `first` as its first argument.
-bool accepts_first(const registry::OpSpec& op, const Shape& first);
-// The layout for `op` given its first argument's shape, from its ShapeRule and AttrSpecs.
-rc::Gen<OpLayout> gen_layout(const registry::OpSpec& op, const Shape& first);
-// A first-argument shape for `op` (rank limits from its ShapeRule).
-rc::Gen<Shape> gen_first_shape(const registry::OpSpec& op);
+// The layout for `op` given its first argument's shape (registry::draw_layout).
+rc::Gen<registry::OpLayout> gen_layout(const registry::OpSpec& op, const Shape& first);
 
 // ---- values ----
 
@@ -141,8 +143,10 @@ rc::Gen<OpCase> gen_op_case(const registry::OpSpec& op, DType dtype);
 struct ProgramOptions {
   int max_depth = 4;   // longest chain of ops from a leaf to a root (domain adapters excluded)
   int max_steps = 6;   // ops drawn (domain adapters excluded)
-  // Ops to draw from; empty: every fuzzable op in the registry.
+  // Ops to draw from; empty: every fuzzable op of `table`.
   std::vector<const registry::OpSpec*> ops;
+  // The table the ops come from; the domain adapters (sin, mul, add) are looked up in it.
+  const registry::OpTable* table = &registry::builtin_ops();
 };
 // A random DAG of registered ops. An argument whose op has a Domain gets either a fresh leaf
 // inside it or an earlier result passed through a domain adapter (sin(v)·0.5 + 1, in
@@ -157,6 +161,8 @@ Tensor make_tensor(const TensorCase& t, DType dtype);
 std::vector<registry::Arg> make_args(const OpCase& c);
 // Runs the op on `args`; throws what the op throws.
 Tensor call_op(const OpCase& c, const std::vector<registry::Arg>& args);
+// The op case of a reference input (registry::ReferenceInput) of `op`, in `dtype`.
+OpCase reference_case(const registry::OpSpec& op, const registry::ReferenceInput& r, DType dtype);
 // The op's output shape for the case (a forward on zeros without grad).
 Shape output_shape(const OpCase& c);
 
@@ -166,8 +172,6 @@ void showValue(const OpCase& c, std::ostream& os);
 void showValue(const ProgramCase& p, std::ostream& os);
 void showValue(const BroadcastPair& p, std::ostream& os);
 void show_attrs(const registry::Attrs& attrs, std::ostream& os);
-std::string domain_name(registry::Domain d);
-std::string shape_rule_name(registry::ShapeRule r);
 
 }  // namespace gradoracle::properties
 

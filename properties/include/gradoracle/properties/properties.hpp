@@ -32,8 +32,9 @@ struct CaseStats {
 // upstream) per root. `gradoracle gradcheck FILE` checks it as the property did; `replay` runs it.
 fixtures::Fixture to_fixture(const ProgramCase& p, const std::string& description = "");
 
-// The fixture gradcheck of a case (fixtures::gradcheck_fixture of to_fixture(p)).
-fixtures::FixtureCheck gradcheck_case(const ProgramCase& p);
+// The fixture gradcheck of a case (fixtures::gradcheck_fixture of to_fixture(p)); the case's
+// ops must be in `ops`.
+fixtures::FixtureCheck gradcheck_case(const ProgramCase& p, const registry::OpTable& ops = registry::builtin_ops());
 
 // Where shrunk counterexamples go: $GRADORACLE_COUNTEREXAMPLE_DIR, else build/counterexamples
 // under the current directory.
@@ -45,10 +46,27 @@ std::filesystem::path counterexample_dir();
 // fixture `<dir>/<property>.json` (overwritten by each failing shrink step, so the file ends
 // as the shrunk case) and the assertion names op, element, analytic vs numeric and the file.
 void prop_op_gradcheck(const registry::OpSpec& op, DType dtype, CaseStats* stats = nullptr,
-                       const std::filesystem::path& dir = counterexample_dir());
-// Gradcheck of a random program (gen_program) as one function of its leaves.
+                       const std::filesystem::path& dir = counterexample_dir(),
+                       const registry::OpTable& ops = registry::builtin_ops());
+// Gradcheck of a random program (gen_program over options.table) as one function of its leaves.
 void prop_program_gradcheck(DType dtype, CaseStats* stats = nullptr, const ProgramOptions& options = {},
                             const std::filesystem::path& dir = counterexample_dir());
+
+// The op's reference inputs (OpSpec::references), each as a one-op fixture: a pinned gradient
+// (`grads`) as expects, checked by replay; otherwise gradchecked; values and grads finite.
+// The first failure, as the gradcheck properties report one (written under `dir`); none: all pass.
+struct ReferenceFailure {
+  std::string label;                 // the reference input's label
+  std::string diagnosis;             // what is wrong
+  std::filesystem::path fixture;     // the fixture that fails again (replay or gradcheck)
+  bool pinned = false;               // a pinned gradient failed (replay FILE fails) or finite differences did (gradcheck FILE)
+};
+std::optional<ReferenceFailure> check_references(const registry::OpSpec& op, DType dtype,
+                                                 const std::filesystem::path& dir = counterexample_dir(),
+                                                 const registry::OpTable& ops = registry::builtin_ops(),
+                                                 int* checked = nullptr);
+// The one-op fixture of a reference input (with its pinned grads as expects, if any).
+fixtures::Fixture reference_fixture(const registry::OpSpec& op, const registry::ReferenceInput& r, DType dtype);
 
 // ---- structural properties (engine and closed forms only) ----
 
@@ -68,7 +86,7 @@ void prop_detach_cuts_path(DType dtype);
 // Values are equal with and without grad tracking; no_grad results carry no graph.
 void prop_values_without_grad(DType dtype);
 
-// The ops the gradcheck sweep covers: every fuzzable op of `table` (default: the registry).
-std::vector<const registry::OpSpec*> fuzzable_ops(const std::vector<registry::OpSpec>* table = nullptr);
+// The ops the gradcheck sweep covers: every fuzzable op of `ops`.
+std::vector<const registry::OpSpec*> fuzzable_ops(const registry::OpTable& ops = registry::builtin_ops());
 
 }  // namespace gradoracle::properties

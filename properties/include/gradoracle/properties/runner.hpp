@@ -22,8 +22,18 @@
 
 namespace gradoracle::properties {
 
+// What a task checks; its id says the same in text ("op/exp/float64"), but nothing parses it back.
+enum class TaskKind {
+  Fixture,     // a fixture, replayed and gradchecked (the CLI's tasks)
+  Op,          // an op's reference inputs, then its gradcheck over random cases, in one dtype
+  Program,     // random programs, in one dtype
+  Structural,  // a structural property, in one dtype
+};
+const char* name(TaskKind k);  // "fixture", "op", "program", "structural"
+
 struct PropertyResult {
   std::string id;              // "op/exp/float64"
+  TaskKind kind = TaskKind::Op;
   std::string op;              // the op, for the op sweep; "" otherwise
   DType dtype = DType::Float64;
   bool passed = false;         // every case passed
@@ -41,6 +51,8 @@ struct PropertyResult {
   std::filesystem::path fixture;  // the shrunk case as a format-v1 fixture ("" if none)
   int planned = 0;             // cases asked for (RapidCheck's max_success)
   bool stopped_early = false;  // the deadline passed before `planned` cases were checked
+  bool reference_failed = false;  // a reference input of the op failed (no random case ran; no RapidCheck reproduce)
+  bool reference_pinned = false;  // ... at a pinned gradient: `replay FILE` fails again (else `gradcheck FILE`)
   uint64_t digest = 0;         // fingerprint of the sequence of cases checked (gradcheck tasks; 0 otherwise):
                                // equal digests, same cases, whatever the shard
 };
@@ -49,11 +61,12 @@ struct RunOptions {
   uint64_t seed = 0;                    // RapidCheck's seed: same seed, same cases; 0
   int cases = 0;                        // cases per property (max_success); 0: each property's default
   std::vector<std::string> ops;         // op sweep: these ops only; empty: every fuzzable op
+  std::vector<std::string> program_ops; // random programs draw these ops only; empty: every fuzzable op
   std::vector<DType> dtypes = {DType::Float64, DType::Float32};  // both by default
   int shard_index = 0;                  // run the tasks i with i % shard_count == shard_index; 0
   int shard_count = 1;                  // 1: no sharding
   std::filesystem::path counterexample_dir = properties::counterexample_dir();  // shrunk fixtures go here
-  const std::vector<registry::OpSpec>* table = nullptr;  // sweep these ops instead of the registry's; null
+  const registry::OpTable* table = &registry::builtin_ops();  // the ops to sweep and to read cases with; the engine's
   int max_size = 100;                   // RapidCheck's max_size; 100
   bool shrink = true;                   // shrink failures; true
   std::string reproduce;                // an RC_PARAMS string with reproduce=...: replay those failures; ""
@@ -74,10 +87,13 @@ inline constexpr int kStructuralCases = 200;
 // One task of the suite: a property with its id and default case count.
 struct Task {
   std::string id;
+  TaskKind kind = TaskKind::Op;
   std::string op;
   DType dtype = DType::Float64;
   int default_cases = 0;
   std::function<void(CaseStats*)> body;  // the RapidCheck property body
+  // Op tasks: the op's reference inputs, run before the random cases (counts them in *checked).
+  std::function<std::optional<ReferenceFailure>(int* checked)> references;
 };
 
 // Tasks in a fixed order: op sweep (ops x dtypes), programs, structural; filtered by

@@ -1,0 +1,401 @@
+#include "gradoracle/engine/op_rules.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <limits>
+
+namespace gradoracle::registry {
+
+// ---------------------------------------------------------------- domains
+
+namespace {
+constexpr double kStep = 1.0 / 2000;  // the value grid
+constexpr double kBoundedLimit = 3.0;  // |x| up to 3: e^x, x as an exponent, stay moderate
+}  // namespace
+
+DomainInfo domain_info(Domain d) {
+  switch (d) {
+    case Domain::Real: return {"real", {-3.0, 3.0, 0.0}, "nothing"};
+    case Domain::Positive: return {"positive", {0.25, 3.0, 0.25}, "0 and negative values (a pole or edge at 0)"};
+    case Domain::NonZero: return {"nonzero", {-3.0, 3.0, 0.25}, "0 (a pole: a divisor)"};
+    case Domain::AwayFromKink: return {"away-from-kink", {-3.0, 3.0, 0.25}, "0 (a kink)"};
+    case Domain::Bounded: return {"bounded", {-2.0, 2.0, 0.0}, "large magnitudes (overflow)"};
+  }
+  return {"?", {}, ""};
+}
+
+bool within(const ValueRange& have, Domain want) {
+  const auto excludes_zero = [&](double margin) {
+    return have.lo >= margin || have.hi <= -margin || have.min_abs >= margin;
+  };
+  switch (want) {
+    case Domain::Real: return true;
+    case Domain::Positive: return have.lo >= domain_info(Domain::Positive).drawn.lo;
+    case Domain::NonZero: return excludes_zero(domain_info(Domain::NonZero).drawn.min_abs);
+    case Domain::AwayFromKink: return excludes_zero(domain_info(Domain::AwayFromKink).drawn.min_abs);
+    case Domain::Bounded: return std::max(std::abs(have.lo), std::abs(have.hi)) <= kBoundedLimit;
+  }
+  return false;
+}
+
+bool contains(Domain d, double v) { return std::isfinite(v) && within(ValueRange{v, v, std::abs(v)}, d); }
+
+namespace {
+// k in [0, 2n) as 0, -1, 1, -2, 2, ...: shrinks towards 0 through small magnitudes.
+int64_t zigzag(int64_t k) { return (k % 2) ? -(k + 1) / 2 : k / 2; }
+// The grid points in `r`, counted from 0 (or from the edge nearest 0).
+int64_t grid_points(const ValueRange& r) {
+  return static_cast<int64_t>(std::llround((std::max(std::abs(r.lo), std::abs(r.hi)) - r.min_abs) / kStep));
+}
+bool excludes_zero(Domain d) { return domain_info(d).drawn.min_abs > 0 && domain_info(d).drawn.lo < 0; }
+}  // namespace
+
+double draw_value(Domain d, Chooser& c) {
+  const ValueRange r = domain_info(d).drawn;
+  switch (d) {
+    case Domain::Real:
+    case Domain::Bounded: return static_cast<double>(zigzag(c.integer(0, 2 * grid_points(r)))) * kStep;
+    case Domain::Positive: return r.lo + static_cast<double>(c.integer(0, grid_points(r))) * kStep;
+    case Domain::NonZero:
+    case Domain::AwayFromKink: {
+      const int64_t k = c.integer(0, 2 * grid_points(r));
+      const double m = r.min_abs + static_cast<double>(k / 2) * kStep;
+      return (k % 2) ? -m : m;
+    }
+  }
+  return 0.0;
+}
+
+std::vector<double> draw_values(Domain d, int64_t n, Chooser& c) {
+  std::vector<double> v(static_cast<size_t>(std::max<int64_t>(n, 0)));
+  for (double& x : v) x = draw_value(d, c);
+  if (excludes_zero(d)) {
+    for (size_t i = 0; i < v.size(); ++i) v[i] += (v[i] < 0 ? -1.0 : 1.0) * static_cast<double>(i) * 1e-6;
+  }
+  return v;
+}
+
+// ---------------------------------------------------------------- shape rules
+
+RuleInfo rule_info(ShapeRule r) {
+  switch (r) {
+    case ShapeRule::Unary: return {"unary", true, 0, kMaxRank, kMaxRank, {}};
+    case ShapeRule::Broadcast: return {"broadcast", true, 0, kMaxRank, kMaxRank, {}};
+    case ShapeRule::Matmul: return {"matmul", true, 1, kMaxRank, 3, {}};
+    case ShapeRule::Linear: return {"linear", true, 1, kMaxRank, 3, {}};
+    case ShapeRule::Transpose2D: return {"transpose2d", true, 0, 2, 2, {}};
+    case ShapeRule::Transpose: return {"transpose", true, 0, kMaxRank, kMaxRank, {"dim0", "dim1"}};
+    case ShapeRule::Reshape: return {"reshape", true, 0, kMaxRank, kMaxRank, {}};
+    case ShapeRule::Reduction: return {"reduction", true, 0, kMaxRank, kMaxRank, {"dim"}};
+    case ShapeRule::Norm: return {"norm", true, 0, kMaxRank, kMaxRank, {}};
+    case ShapeRule::SoftmaxDim: return {"softmax-dim", true, 0, kMaxRank, kMaxRank, {"dim"}};
+    case ShapeRule::Cat: return {"cat", true, 1, kMaxRank, kMaxRank, {"dim"}};
+    case ShapeRule::Loss: return {"loss", true, 0, kMaxRank, kMaxRank, {}};
+    case ShapeRule::Identity: return {"identity", false, 0, kMaxRank, kMaxRank, {}};
+    case ShapeRule::Parameters: return {"parameters", false, 0, -1, -1, {}};
+  }
+  return {"?", false, 0, -1, -1, {}};
+}
+
+namespace {
+
+// A dim in 0..6, small ones likelier; shrinks towards 0, then 1.
+int64_t draw_dim(Chooser& c) {
+  return c.weighted<int64_t>({{1, 0}, {4, 1}, {4, 2}, {3, 3}, {2, 4}, {1, 5}, {1, kMaxDim}});
+}
+
+// A dim in 1..max(1, limit): a new dim that keeps a tensor within kMaxNumel given the product of the others.
+int64_t fit(int64_t dim, int64_t others) {
+  if (others <= 0) return dim;
+  return std::max<int64_t>(std::min<int64_t>(dim, kMaxNumel / others), dim == 0 ? 0 : 1);
+}
+
+Shape trim(Shape s) {
+  while (numel(s) > kMaxNumel) {
+    auto it = std::max_element(s.begin(), s.end());
+    --*it;
+  }
+  return s;
+}
+
+// Optional attrs are left out (the op's default) a third of the time.
+bool draw_present(Chooser& c) { return c.weighted<bool>({{1, false}, {2, true}}); }
+
+// Attrs no ShapeRule sets, from their AttrSpec alone.
+void draw_generic_attrs(const OpSpec& op, Attrs& attrs, Chooser& c) {
+  for (const AttrSpec& spec : op.attrs) {
+    if (attrs.count(spec.name)) continue;
+    if (!spec.required && !draw_present(c)) continue;
+    switch (spec.type) {
+      case AttrType::Bool: attrs[spec.name] = c.coin(); break;
+      case AttrType::Choice:
+        if (!spec.choices.empty()) attrs[spec.name] = c.pick(spec.choices);
+        break;
+      case AttrType::Number: attrs[spec.name] = c.pick<double>({1.0, 2.0, 0.5, 3.0}); break;
+      case AttrType::Int:
+      case AttrType::IntOrList:
+      case AttrType::IntList: break;  // dims and shapes need the ShapeRule's meaning
+    }
+  }
+}
+
+Shape draw_reshape_target(const Shape& s, Chooser& c) {
+  const int64_t n = numel(s);
+  std::vector<Shape> targets = {Shape{n}};
+  targets.emplace_back(s.rbegin(), s.rend());
+  if (n > 0) targets.push_back(Shape{-1});
+  for (size_t i = 0; i <= s.size(); ++i) {  // a 1 inserted
+    Shape t = s;
+    t.insert(t.begin() + static_cast<std::ptrdiff_t>(i), 1);
+    targets.push_back(t);
+  }
+  for (size_t i = 0; i + 1 < s.size(); ++i) {  // two adjacent dims merged, or -1 for one of them
+    Shape t = s;
+    t[i] *= t[i + 1];
+    t.erase(t.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+    targets.push_back(t);
+    if (n > 0) {
+      Shape u = s;
+      u[i] = -1;
+      targets.push_back(u);
+    }
+  }
+  return c.pick(targets);
+}
+
+}  // namespace
+
+Shape draw_shape(Chooser& c, int min_rank, int max_rank) {
+  const auto rank = static_cast<size_t>(c.integer(min_rank, max_rank + 1));
+  Shape s(rank);
+  for (int64_t& d : s) d = draw_dim(c);
+  return trim(std::move(s));
+}
+
+Shape draw_broadcast_partner(const Shape& full, Chooser& c) {
+  const auto drop = static_cast<size_t>(c.integer(0, static_cast<int64_t>(full.size()) + 1));
+  Shape s(full.begin() + static_cast<std::ptrdiff_t>(drop), full.end());
+  for (int64_t& d : s) {
+    if (c.weighted<bool>({{3, false}, {1, true}})) d = 1;
+  }
+  return s;
+}
+
+int64_t draw_dim_index(int64_t rank, Chooser& c) {
+  std::vector<int64_t> dims;
+  const int64_t r = std::max<int64_t>(rank, 1);  // a 0-d tensor takes dim 0 and -1
+  for (int64_t d = 0; d < r; ++d) dims.push_back(d);
+  for (int64_t d = -1; d >= -r; --d) dims.push_back(d);
+  return c.pick(dims);
+}
+
+bool accepts_first(const OpSpec& op, const Shape& first) {
+  const RuleInfo info = rule_info(op.shape);
+  const auto rank = static_cast<int>(first.size());
+  return info.drawable && rank >= info.min_rank && rank <= info.max_rank;
+}
+
+Shape draw_first_shape(const OpSpec& op, Chooser& c) {
+  const RuleInfo info = rule_info(op.shape);
+  return draw_shape(c, info.min_rank, std::max(info.min_rank, info.max_drawn_rank));
+}
+
+OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
+  OpLayout l;
+  const auto rank = static_cast<int64_t>(first.size());
+  switch (op.shape) {
+    case ShapeRule::Unary:
+    case ShapeRule::Identity:
+    case ShapeRule::Transpose2D:
+    case ShapeRule::Parameters: l.args = {first}; break;
+    case ShapeRule::Transpose:
+      l.args = {first};
+      l.attrs["dim0"] = draw_dim_index(rank, c);
+      l.attrs["dim1"] = draw_dim_index(rank, c);
+      break;
+    case ShapeRule::Reshape:
+      l.args = {first};
+      l.attrs["shape"] = draw_reshape_target(first, c);
+      break;
+    case ShapeRule::Reduction: {
+      l.args = {first};
+      const int kind = c.weighted<int>({{1, 0}, {2, 1}, {1, 2}});  // all, one dim, a list
+      if (kind == 1) {
+        l.attrs["dim"] = draw_dim_index(rank, c);
+      } else if (kind == 2) {
+        std::vector<int64_t> dims;
+        for (int64_t d = 0; d < rank; ++d) {
+          if (c.coin()) dims.push_back(c.coin() ? d - rank : d);
+        }
+        l.attrs["dim"] = dims;
+      }
+      break;
+    }
+    case ShapeRule::Norm:
+      l.args = {first};
+      if (draw_present(c)) l.attrs["p"] = c.pick<double>({2.0, 1.0, 3.0, 1.5, kInf});
+      break;
+    case ShapeRule::SoftmaxDim:
+      l.args = {first};
+      l.attrs["dim"] = draw_dim_index(rank, c);
+      break;
+    case ShapeRule::Cat: {
+      const bool has_dim = draw_present(c);  // absent: the default, 0
+      const int64_t dim = has_dim ? draw_dim_index(rank, c) : 0;
+      const auto d = static_cast<size_t>(dim < 0 ? dim + rank : dim);
+      l.args = {first};
+      const int64_t max_more = op.max_args < 0 ? 2 : std::min<int64_t>(2, op.max_args - 1);
+      const int64_t more = c.integer(0, max_more + 1);
+      for (int64_t i = 0; i < more; ++i) {
+        Shape s = first;
+        s[d] = 1;
+        s[d] = fit(draw_dim(c), numel(s));
+        l.args.push_back(s);
+      }
+      if (has_dim) l.attrs["dim"] = dim;
+      break;
+    }
+    case ShapeRule::Broadcast:
+    case ShapeRule::Loss: {
+      std::optional<Shape> other;
+      if (!(op.accepts_numbers && c.weighted<bool>({{3, false}, {1, true}}))) {
+        other = c.coin() ? draw_broadcast_partner(first, c) : first;
+      }
+      if (c.coin()) {
+        l.args = {first, other};
+      } else {
+        l.args = {other, first};
+        l.first_at = 1;
+      }
+      break;
+    }
+    case ShapeRule::Matmul: {
+      const int64_t k = first.back();
+      const int64_t kind = c.integer(0, 3);  // vector, matrix, batched matrix
+      Shape b;
+      if (kind == 0) {
+        b = {k};
+      } else {
+        b = {k, 1};
+        b[1] = fit(draw_dim(c), k);
+        if (kind == 2 && first.size() <= 2) b.insert(b.begin(), fit(draw_dim(c), numel(b)));
+      }
+      l.args = {first, b};
+      break;
+    }
+    case ShapeRule::Linear: {
+      const int64_t in = first.back();
+      const Shape w = {fit(draw_dim(c), in), in};
+      l.args = {first, w};
+      if (op.max_args >= 3 && draw_present(c)) l.args.push_back(Shape{w[0]});
+      break;
+    }
+  }
+  draw_generic_attrs(op, l.attrs, c);
+  return l;
+}
+
+GradcheckRole gradcheck_role(ShapeRule r) {
+  switch (r) {
+    case ShapeRule::Identity: return GradcheckRole::Hold;
+    case ShapeRule::Parameters: return GradcheckRole::Constant;
+    case ShapeRule::Unary:
+    case ShapeRule::Broadcast:
+    case ShapeRule::Matmul:
+    case ShapeRule::Linear:
+    case ShapeRule::Transpose2D:
+    case ShapeRule::Transpose:
+    case ShapeRule::Reshape:
+    case ShapeRule::Reduction:
+    case ShapeRule::Norm:
+    case ShapeRule::SoftmaxDim:
+    case ShapeRule::Cat:
+    case ShapeRule::Loss: return GradcheckRole::Op;
+  }
+  return GradcheckRole::Op;
+}
+
+// ---------------------------------------------------------------- sizes
+
+namespace {
+double product(const Shape& s) {
+  double n = 1;
+  for (int64_t d : s) n *= static_cast<double>(d);
+  return n;
+}
+}  // namespace
+
+double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& args) {
+  std::vector<Shape> shapes;
+  for (const auto& a : args) shapes.push_back(a ? *a : Shape{});
+  double largest = 0;
+  for (const Shape& s : shapes) largest = std::max(largest, product(s));
+  try {
+    switch (op.shape) {
+      case ShapeRule::Broadcast:
+      case ShapeRule::Loss:
+        return shapes.size() == 2 ? product(broadcast_shapes(shapes[0], shapes[1])) : largest;
+      case ShapeRule::Matmul: {
+        if (shapes.size() != 2) return largest;
+        const Shape& a = shapes[0];
+        const Shape& b = shapes[1];
+        if (a.empty() || b.empty()) return 0;
+        const double n = a.size() >= 2 ? static_cast<double>(a[a.size() - 2]) : 1;
+        const double m = b.size() >= 2 ? static_cast<double>(b.back()) : 1;
+        Shape ba = a, bb = b;
+        ba.resize(a.size() >= 2 ? a.size() - 2 : 0);
+        bb.resize(b.size() >= 2 ? b.size() - 2 : 0);
+        return product(broadcast_shapes(ba, bb)) * n * m;
+      }
+      case ShapeRule::Linear: {
+        if (shapes.size() < 2 || shapes[0].empty() || shapes[1].empty()) return 0;
+        Shape lead = shapes[0];
+        lead.pop_back();
+        return product(lead) * static_cast<double>(shapes[1].front());
+      }
+      case ShapeRule::Cat: {
+        double n = 0;
+        for (const Shape& s : shapes) n += product(s);
+        return n;
+      }
+      case ShapeRule::Parameters: return 1;  // the total norm
+      case ShapeRule::Unary:
+      case ShapeRule::Transpose2D:
+      case ShapeRule::Transpose:
+      case ShapeRule::Reshape:
+      case ShapeRule::Reduction:
+      case ShapeRule::Norm:
+      case ShapeRule::SoftmaxDim:
+      case ShapeRule::Identity: return largest;  // never more elements than the input
+    }
+  } catch (const std::exception&) {
+    return 0;  // shapes that do not fit: the engine says why
+  }
+  return largest;
+}
+
+double predict_multiply_adds(const OpSpec& op, const std::vector<std::optional<Shape>>& args, double out_numel) {
+  switch (op.shape) {
+    case ShapeRule::Matmul:
+    case ShapeRule::Linear:
+      // Each output element is one dot product of length k, the first argument's last dim.
+      if (args.empty() || !args[0] || args[0]->empty()) return 0;
+      return out_numel * static_cast<double>(args[0]->back());
+    case ShapeRule::Unary:
+    case ShapeRule::Broadcast:
+    case ShapeRule::Transpose2D:
+    case ShapeRule::Transpose:
+    case ShapeRule::Reshape:
+    case ShapeRule::Reduction:
+    case ShapeRule::Norm:
+    case ShapeRule::SoftmaxDim:
+    case ShapeRule::Cat:
+    case ShapeRule::Loss:
+    case ShapeRule::Identity:
+    case ShapeRule::Parameters: return 0;
+  }
+  return 0;
+}
+
+}  // namespace gradoracle::registry
