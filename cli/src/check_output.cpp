@@ -164,6 +164,7 @@ json gate_json(const GateRun& run, int exit_code) {
               {"status", status(r)},  {"cases", r.cases},       {"planned", r.planned},
               {"discarded", r.discarded}, {"stopped_early", r.stopped_early}, {"seconds", r.seconds}};
     if (!t.op.empty()) j["op"] = t.op;
+    if (t.kind == TaskKind::Op) j["references"] = r.references;
     if (!t.source.empty()) j["source"] = t.source;
     if (measures_error(t)) {
       j["worst_abs"] = r.worst_abs;

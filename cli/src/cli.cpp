@@ -98,6 +98,8 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
   gen_cmd->add_option("--op", gen_ops, "an op to generate a fixture for (repeatable)");
   gen_cmd->add_flag("--all", gen_all, "one fixture per registered op");
   gen_cmd->add_option("--programs", gen_programs, "N random programs")->check(CLI::Range(0, 1000000));
+  bool gen_references = false;
+  gen_cmd->add_flag("--references", gen_references, "every op's reference inputs (kinks, ties, large magnitudes)");
   gen_cmd->add_option("--seed", gen_seed, "seed (program i uses seed + i)");
   gen_cmd->add_option("--dtype", gen_dtype, "float64 (default) or float32")->check(CLI::IsMember({"float32", "float64"}));
   gen_cmd->add_option("--out", gen_out, "output directory")->required();
@@ -136,11 +138,11 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
       return cmd_gradcheck(check_paths, gopt, jobs, out, ops);
     }
     if (*gen_cmd) {
-      if (gen_ops.empty() && !gen_all && gen_programs == 0) {
-        std::cerr << "gradoracle generate: give --op NAME, --all or --programs N\n" << gen_cmd->help();
+      if (gen_ops.empty() && !gen_all && gen_programs == 0 && !gen_references) {
+        std::cerr << "gradoracle generate: give --op NAME, --all, --programs N or --references\n" << gen_cmd->help();
         return kBad;
       }
-      return cmd_generate(gen_ops, gen_all, gen_programs, gen_seed, gen_dtype, gen_out, out, ops);
+      return cmd_generate(gen_ops, gen_all, gen_programs, gen_references, gen_seed, gen_dtype, gen_out, out, ops);
     }
     if (*ops_cmd) return cmd_ops(out, ops);
     if (*gate_cmd) return cmd_check(gate, out, ops);

@@ -150,7 +150,7 @@ std::string file_name(const std::string& fixture_name) {
 
 }  // namespace
 
-int cmd_generate(const std::vector<std::string>& op_names, bool all, int programs, uint64_t seed,
+int cmd_generate(const std::vector<std::string>& op_names, bool all, int programs, bool references, uint64_t seed,
                  const std::string& dtype, const std::string& out_dir, const Output& o, const registry::OpTable& ops) {
   Report report{"generate", {}};
   properties::GenerateOptions g;
@@ -184,7 +184,9 @@ int cmd_generate(const std::vector<std::string>& op_names, bool all, int program
       c.file = path.string();
       write_fixture(f, path);
       c.status = g.verdict.passed() ? "pass" : "fail";
-      c.message = g.verdict.passed() ? f.description.substr(f.description.rfind("Finite differences")) : g.verdict.to_string();
+      c.message = g.verdict.status == CheckStatus::Pass   ? std::string("finite differences pass")
+                  : g.verdict.status == CheckStatus::Skip ? "finite differences: nothing to check (" + g.verdict.reason + ")"
+                                                          : g.verdict.to_string();
       c.detail = {{"file", c.file}, {"description", f.description}, {"gradcheck", g.verdict.to_json()}};
     } catch (const std::exception& e) {
       c.status = "fail";
@@ -200,6 +202,13 @@ int cmd_generate(const std::vector<std::string>& op_names, bool all, int program
     properties::GenerateOptions gi = g;
     gi.seed = seed + static_cast<uint64_t>(i);
     emit([&] { return properties::random_program(gi, ops); }, "program/" + std::to_string(gi.seed));
+  }
+  if (references) {
+    for (const registry::OpSpec& s : ops.ops()) {
+      for (const registry::ReferenceInput& r : s.references) {
+        emit([&] { return properties::reference_fixture_recorded(s, r, g.dtype, ops); }, s.name + ": " + r.label);
+      }
+    }
   }
   return finish(report, o);
 }

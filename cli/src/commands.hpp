@@ -17,7 +17,8 @@ namespace gradoracle::cli {
 int cmd_replay(const std::vector<std::string>& paths, unsigned jobs, const Output& o, const registry::OpTable& ops);
 int cmd_gradcheck(const std::vector<std::string>& paths, const oracle::GradCheckOptions& options, unsigned jobs,
                   const Output& o, const registry::OpTable& ops);
-int cmd_generate(const std::vector<std::string>& op_names, bool all, int programs, uint64_t seed,
+// references: every op's reference inputs too (OpSpec::references), recorded.
+int cmd_generate(const std::vector<std::string>& op_names, bool all, int programs, bool references, uint64_t seed,
                  const std::string& dtype, const std::string& out_dir, const Output& o, const registry::OpTable& ops);
 int cmd_ops(const Output& o, const registry::OpTable& ops);
 

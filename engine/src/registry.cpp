@@ -59,6 +59,29 @@ OpSpec binary_op(std::string name, std::string grad_fn, std::vector<Domain> doma
 
 std::vector<int64_t> dims_attr(const Attrs& attrs) { return attr_int_list(attrs, "dim"); }
 
+// Reference inputs are written with these. Pinned values and grads are PyTorch 1.13's (the
+// torch suite, tests/cli/torch_crosscheck.py, replays every reference input in PyTorch).
+ReferenceTensor vec(std::vector<double> v) { return {Shape{static_cast<int64_t>(v.size())}, std::move(v)}; }
+ReferenceTensor mat(int64_t rows, int64_t cols, std::vector<double> v) { return {Shape{rows, cols}, std::move(v)}; }
+// One tensor argument; judged by finite differences.
+ReferenceInput at(std::string label, ReferenceTensor x, Attrs attrs = {}) {
+  return {std::move(label), {std::move(x)}, std::move(attrs), {}};
+}
+// One tensor argument at a kink or tie, with PyTorch's gradient there (ones upstream).
+ReferenceInput pinned(std::string label, ReferenceTensor x, std::vector<double> grad, Attrs attrs = {}) {
+  return {std::move(label), {std::move(x)}, std::move(attrs), {std::move(grad)}};
+}
+// A result PyTorch defines (a reduction's dims, a 0-d result), gradients by finite differences.
+ReferenceInput valued(std::string label, std::vector<ReferenceArg> args, Attrs attrs, ReferenceTensor value) {
+  return {std::move(label), std::move(args), std::move(attrs), {}, std::move(value)};
+}
+// |x| ~ 1000 along dim: where a softmax without its max shift overflows.
+std::vector<ReferenceInput> large_magnitudes(int64_t dim) {
+  return {at("|x| ~ 1000", vec({1000, 1001, 999}), {{"dim", dim}}),
+          at("x ~ -1000", vec({-1000, -1001, -999}), {{"dim", dim}}),
+          at("rows of mixed magnitude", mat(2, 3, {1000, 1001, 0, -1000, -999, 1}), {{"dim", int64_t{-1}}})};
+}
+
 // Every call checks its argument count first, in one place: PyTorch's TypeError wording.
 void check_arity(OpSpec& s) {
   if (!s.call) return;
@@ -87,9 +110,18 @@ std::vector<OpSpec> build() {
   ops.push_back(unary("sin", "SinBackward0", gradoracle::sin, D::Real, "sine"));
   ops.push_back(unary("cos", "CosBackward0", gradoracle::cos, D::Real, "cosine"));
   ops.push_back(unary("tanh", "TanhBackward0", gradoracle::tanh, D::Real, "hyperbolic tangent"));
+  ops.back().references = {at("saturated", vec({20, -20, 0.5})), at("0-d", {Shape{}, {0.25}})};
   ops.push_back(unary("sigmoid", "SigmoidBackward0", gradoracle::sigmoid, D::Real, "1/(1+e^-a)"));
+  ops.back().references = {at("saturated, |x| up to 100", vec({-100, 100, 30, -30}))};
   ops.push_back(unary("relu", "ReluBackward0", gradoracle::relu, D::AwayFromKink, "max(a, 0); kink at 0"));
+  // NOTE: relu'(0) = 0, as PyTorch (the mask is x > 0).
+  ops.back().kinks = {{0, 0.0, "relu'(0) = 0"}};
+  ops.back().references = {pinned("at the kink, +0 and -0", vec({0.0, -0.0, 1.5, -2}), {0, 0, 1, 0}),
+                           at("large magnitudes", vec({1e4, -1e4, 3}))};
   ops.push_back(unary("abs", "AbsBackward0", gradoracle::abs, D::AwayFromKink, "|a|; kink at 0"));
+  // NOTE: abs'(0) = sign(0) = 0, as PyTorch.
+  ops.back().kinks = {{0, 0.0, "abs'(0) = sign(0) = 0"}};
+  ops.back().references = {pinned("at the kink, +0 and -0", vec({0.0, -0.0, 2, -3}), {0, 0, 1, -1})};
 
   ops.push_back(binary_op("add", "AddBackward0", {D::Real}, "a + b, broadcasting",
                           [](const auto& a, const auto& b) { return gradoracle::add(a, b); }));
@@ -113,6 +145,11 @@ std::vector<OpSpec> build() {
     s.call = [](const std::vector<Arg>& args, const Attrs&) {
       return gradoracle::matmul(tensor_arg(args, 0, "matmul"), tensor_arg(args, 1, "matmul"));
     };
+    s.references = {valued("1-D @ 1-D is 0-d", {vec({1, 2, 3}), vec({4, 5, -6})}, {}, {Shape{}, {-4}}),
+                    at("non-square 2-D @ 2-D", mat(2, 3, {1, 2, 3, 4, 5, 6})),
+                    valued("an empty inner dim gives zeros", {ReferenceTensor{Shape{2, 0}, {}}, ReferenceTensor{Shape{0, 2}, {}}},
+                           {}, mat(2, 2, {0, 0, 0, 0}))};
+    s.references[1].args.push_back(mat(3, 2, {0.5, -1, 2, 0.25, -3, 1}));
     ops.push_back(std::move(s));
   }
   {
@@ -157,6 +194,9 @@ std::vector<OpSpec> build() {
     s.call = [](const std::vector<Arg>& args, const Attrs& attrs) {
       return gradoracle::reshape(tensor_arg(args, 0, "reshape"), attr_int_list(attrs, "shape"));
     };
+    s.references = {valued("-1 inferred", {mat(2, 3, {1, 2, 3, 4, 5, 6})}, {{"shape", std::vector<int64_t>{3, -1}}},
+                           mat(3, 2, {1, 2, 3, 4, 5, 6})),
+                    at("zero-size", {Shape{0, 3}, {}}, {{"shape", std::vector<int64_t>{3, 0}}})};
     ops.push_back(std::move(s));
   }
   for (const char* name : {"sum", "mean"}) {
@@ -178,6 +218,18 @@ std::vector<OpSpec> build() {
       const bool keepdim = attr_bool(attrs, "keepdim", false);
       return is_sum ? gradoracle::sum(a, dims_attr(attrs), keepdim) : gradoracle::mean(a, dims_attr(attrs), keepdim);
     };
+    using Dims = std::vector<int64_t>;
+    const ReferenceTensor x = mat(2, 3, {1, 2, 3, 4, 5, 7});
+    // NOTE: an empty dim list reduces every dim, as PyTorch 1.13.
+    s.references = {
+        valued("an empty dim list reduces all", {x}, {{"dim", Dims{}}}, {Shape{}, {is_sum ? 22.0 : 22.0 / 6}}),
+        valued("a dim list with negative dims, keepdim", {x}, {{"dim", Dims{0, -1}}, {"keepdim", true}},
+               {Shape{1, 1}, {is_sum ? 22.0 : 22.0 / 6}}),
+        valued("one negative dim", {x}, {{"dim", int64_t{-2}}}, vec(is_sum ? std::vector<double>{5, 7, 10}
+                                                                             : std::vector<double>{2.5, 3.5, 5})),
+        at("0-d", {Shape{}, {1.5}}),
+    };
+    if (is_sum) s.references.push_back(valued("zero-size", {ReferenceTensor{Shape{0, 3}, {}}}, {{"dim", Dims{0}}}, vec({0, 0, 0})));
     ops.push_back(std::move(s));
   }
   {
@@ -191,6 +243,14 @@ std::vector<OpSpec> build() {
     s.call = [](const std::vector<Arg>& args, const Attrs& attrs) {
       return gradoracle::norm(tensor_arg(args, 0, "norm"), attrs.empty() ? 2.0 : attr_number(attrs, "p", 2.0));
     };
+    // NOTE: at the zero vector PyTorch's subgradient is 0 for every p; with p = inf, maxima
+    // tied in |x| share the gradient equally.
+    s.kinks = {{0, 0.0, "at the zero vector: 0; p = inf ties share the gradient"}};
+    s.references = {pinned("the zero vector, p = 2", vec({0, 0, 0}), {0, 0, 0}),
+                    pinned("the zero vector, p = 1", vec({0, 0, 0}), {0, 0, 0}, {{"p", 1.0}}),
+                    pinned("the zero vector, p = 3", vec({0, 0, 0}), {0, 0, 0}, {{"p", 3.0}}),
+                    pinned("tied maxima, p = inf", vec({1, -1, 0.5}), {0.5, -0.5, 0}, {{"p", kInf}}),
+                    at("p = 2 over a matrix", mat(2, 2, {3, -4, 1, 2}))};
     ops.push_back(std::move(s));
   }
   for (const char* name : {"softmax", "log_softmax"}) {
@@ -206,6 +266,7 @@ std::vector<OpSpec> build() {
       const int64_t dim = attr_int(attrs, "dim", 0);
       return log ? gradoracle::log_softmax(a, dim) : gradoracle::softmax(a, dim);
     };
+    s.references = large_magnitudes(0);
     ops.push_back(std::move(s));
   }
   {

@@ -112,6 +112,17 @@ GeneratedFixture op_fixture(const OpSpec& op, const GenerateOptions& o, const re
                         "Reference values and grads of " + op.name, command, ops);
 }
 
+GeneratedFixture reference_fixture_recorded(const OpSpec& op, const registry::ReferenceInput& r, DType dtype,
+                                            const registry::OpTable& ops) {
+  const fixtures::Fixture f = reference_fixture(op, r, dtype);
+  GeneratedFixture g{fixtures::record(f, ops), {}};
+  g.fixture.description = f.description + " (values and grads recorded by the gradoracle engine: gradoracle generate --references)";
+  g.verdict = fixtures::gradcheck_fixture(g.fixture, {}, ops);
+  if (!r.grads.empty()) g.verdict.status = fixtures::CheckStatus::Skip;  // a kink: finite differences do not decide
+  if (!r.grads.empty()) g.verdict.reason = "a pinned gradient at a kink or tie";
+  return g;
+}
+
 GeneratedFixture random_program(const GenerateOptions& o, const registry::OpTable& ops) {
   ProgramOptions po;
   po.table = &ops;

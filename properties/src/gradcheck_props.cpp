@@ -233,7 +233,13 @@ fixtures::Fixture reference_fixture(const OpSpec& op, const registry::ReferenceI
   fixtures::Fixture f = to_fixture(p, op.name + " at its reference input \"" + r.label + "\"");
   f.name = "reference/" + op.name + "/" + name(dtype) + "/" + r.label;
   f.source = {{"engine", "gradoracle"}, {"reference", op.name + ": " + r.label}};
-  if (r.grads.empty()) return f;
+  if (r.value) {
+    fixtures::ExpectStatement e;
+    e.kind = fixtures::ExpectKind::Value;
+    e.of = "y";
+    e.literal = fixtures::Literal{r.value->shape, r.value->data, std::nullopt};
+    f.program.insert(f.program.begin() + 1, fixtures::Statement{e, std::nullopt});
+  }
   size_t k = 0;
   for (const auto& [leaf, t] : p.leaves) {
     if (k >= r.grads.size()) break;

@@ -171,6 +171,7 @@ PropertyResult run_task(const Task& task, const RunOptions& o) {
       r.dtype = task.dtype;
       r.seed = o.seed;
       r.cases = references_checked;
+      r.references = references_checked;
       r.planned = references_checked;
       r.message = f->diagnosis;
       r.counterexample = "reference input \"" + f->label + "\"\n";
@@ -215,6 +216,7 @@ PropertyResult run_task(const Task& task, const RunOptions& o) {
   r.planned = params.maxSuccess + references_checked;
   r.stopped_early = counter.budget_spent;
   r.cases = counter.checked;
+  r.references = references_checked;
   r.digest = counter.failed ? counter.digest_at_failure : stats.digest;
   rcd::SuccessResult success;
   rcd::FailureResult failure;

@@ -52,8 +52,9 @@ with tempfile.TemporaryDirectory() as tmp:
     check({"fixture/tutorial/1-simple-example", "fixture/examples/semantics", "op/softmax/float64",
            "op/softmax/float32", "program/float32", "structural/split_batch/float64"} <= ids,
           "embedded tutorial, given fixtures, ops in both dtypes, programs, structural")
-    check(all(t["status"] == "pass" and t["cases"] == (1 if t["kind"] == "fixture" else 4) for t in rep["tasks"]),
-          "--cases 4: every property checked 4 cases")
+    check(all(t["status"] == "pass" and t["cases"] == (1 if t["kind"] == "fixture" else 4 + t.get("references", 0))
+              for t in rep["tasks"]), "--cases 4: every property checked 4 cases (an op task its reference inputs too)")
+    check(any(t.get("references", 0) > 0 for t in rep["tasks"]), "op tasks run their reference inputs")
     check(os.path.exists(junit) and junit_ok(junit), "--junit validates as JUnit XML")
     check(not any(".tmp." in n for n in os.listdir(tmp)), "--junit leaves no temporary file")
     listed = run("--list", examples).stdout.split()
@@ -76,7 +77,8 @@ with tempfile.TemporaryDirectory() as tmp:
     r, rep = report("--cases", "60", "--dtype", "float64", "--seed", "3", "--junit", junit, *ce, prog=planted)
     check(r.returncode == 1, f"planted broken ops fail the gate, exit 1 (got {r.returncode})")
     failed = {t["op"] for t in rep["tasks"] if t["status"] == "fail" and t["kind"] == "op"}
-    broken = {"broken_sin_sign", "broken_add_broadcast", "broken_matmul_transposed", "broken_sum_dim", "broken_softmax"}
+    broken = {"broken_sin_sign", "broken_add_broadcast", "broken_matmul_transposed", "broken_sum_dim", "broken_softmax",
+              "broken_relu_at_zero", "broken_softmax_unshifted"}
     check(failed == broken, f"exactly the planted ops fail: {sorted(failed)}")
     check(junit_ok(junit) and "broken_softmax" in open(junit).read(), "--junit names the broken op")
     r = run("--op", "broken_softmax", "--dtype", "float64", "--cases", "25", "--seed", "3", *ce, prog=planted)

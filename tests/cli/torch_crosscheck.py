@@ -38,6 +38,12 @@ with tempfile.TemporaryDirectory() as tmp:
         status |= run([exe, "generate", "--all", "--programs", str(n // 2), "--seed", str(seed), "--dtype", dtype,
                        "--out", out], f"gradoracle generate ({dtype})")
         status |= run([python, torch_fixture, "replay", out], f"torch replays the engine's {dtype} fixtures")
+        # Every op's reference inputs (kinks with their pinned subgradient, ties, large magnitudes):
+        # what the gate holds the engine to, held against PyTorch.
+        refs = os.path.join(tmp, "references-" + dtype)
+        status |= run([exe, "generate", "--references", "--dtype", dtype, "--out", refs],
+                      f"gradoracle generate --references ({dtype})")
+        status |= run([python, torch_fixture, "replay", refs], f"torch replays the {dtype} reference inputs")
     for dtype, seed in (("float64", 3000), ("float32", 4000)):
         out = os.path.join(tmp, "torch-" + dtype)
         status |= run([python, torch_fixture, "random-programs", str(n // 2), "--seed", str(seed), "--dtype", dtype,

@@ -120,11 +120,51 @@ inline OpSpec softmax_missing_subtraction() {
   return s;
 }
 
+// Bugs only an op's reference inputs catch: the random cases keep away from kinks and draw
+// moderate magnitudes. Each is declared with the built-in op's kinks and reference inputs.
+inline OpSpec with_references_of(OpSpec s, const char* builtin) {
+  const OpSpec& real = *registry::builtin_ops().find(builtin);
+  s.domain = real.domain;
+  s.attrs = real.attrs;
+  s.kinks = real.kinks;
+  s.references = real.references;
+  return s;
+}
+
+// relu'(0) = 0 in PyTorch; planted: the mask x >= 0 (relu'(0) = 1).
+inline OpSpec relu_grad_one_at_zero() {
+  OpSpec s = with_references_of(op("broken_relu_at_zero", registry::ShapeRule::Unary, 1), "relu");
+  s.call = [](const std::vector<Arg>& args, const Attrs&) {
+    const Tensor a = tensor(args, 0);
+    return custom("BrokenReluBackward0", {a}, [](const auto& x) { return relu(x[0]); },
+                  [a](const Tensor& g, NeedsGrad) -> std::vector<Tensor> {
+                    std::vector<double> mask = a.detach().to_vector();
+                    for (double& m : mask) m = m >= 0 ? 1.0 : 0.0;
+                    return {mul(g, Tensor::from_data(a.shape(), mask, a.dtype()))};
+                  });
+  };
+  return s;
+}
+
+// softmax as exp(x) / Σ exp(x), without the max shift: exact at moderate magnitudes, NaN at
+// |x| ~ 1000 where PyTorch's is a distribution. The backward is right.
+inline OpSpec softmax_without_max_shift() {
+  OpSpec s = with_references_of(op("broken_softmax_unshifted", registry::ShapeRule::SoftmaxDim, 1), "softmax");
+  s.call = [](const std::vector<Arg>& args, const Attrs& attrs) {
+    const Tensor a = tensor(args, 0);
+    const int64_t dim = registry::attr_int(attrs, "dim", 0);
+    const Tensor e = exp(a);
+    return div(e, sum(e, {dim}, true));
+  };
+  return s;
+}
+
 // The engine's ops plus the planted ones: the table the broken-op tests point the suite at.
 inline const registry::OpTable& table() {
   static const registry::OpTable ops(registry::builtin_ops(),
                                      {wrong_sign(), missing_broadcast_reduction(), transposed_matmul_grad(),
-                                      wrong_reduction_dim(), softmax_missing_subtraction()});
+                                      wrong_reduction_dim(), softmax_missing_subtraction(), relu_grad_one_at_zero(),
+                                      softmax_without_max_shift()});
   return ops;
 }
 

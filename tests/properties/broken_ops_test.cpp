@@ -54,6 +54,46 @@ INSTANTIATE_TEST_SUITE_P(Planted, BrokenOps,
                          ::testing::Values("broken_sin_sign", "broken_add_broadcast", "broken_matmul_transposed",
                                            "broken_sum_dim", "broken_softmax"));
 
+// Bugs at a kink or at large magnitudes: the op's reference inputs catch them before any
+// random case, with a fixture that fails again (replay for a pinned gradient, gradcheck or
+// the finiteness check otherwise).
+TEST(BrokenOps, OnlyReferenceInputsCatchKinkAndStabilityBugs) {
+  for (const char* planted : {"broken_relu_at_zero", "broken_softmax_unshifted"}) {
+    SCOPED_TRACE(planted);
+    RunOptions o;
+    o.seed = 7;
+    o.table = &broken::table();
+    o.ops = {planted};
+    o.dtypes = {DType::Float64};
+    o.counterexample_dir = std::filesystem::path(GRADORACLE_COUNTEREXAMPLES) / "planted";
+    const std::vector<PropertyResult> results = run_op_sweep(o);
+    ASSERT_EQ(results.size(), 1u);
+    const PropertyResult& r = results[0];
+    EXPECT_FALSE(r.passed);
+    EXPECT_TRUE(r.reference_failed) << r.message;
+    EXPECT_NE(r.message.find("reference input"), std::string::npos) << r.message;
+    ASSERT_FALSE(r.fixture.empty());
+    const fixtures::Fixture f = fixtures::read_fixture(r.fixture, broken::table());
+    fixtures::ReplayOptions run;
+    run.ops = &broken::table();
+    if (r.reference_pinned) {
+      EXPECT_FALSE(fixtures::replay(f, run).passed());
+    }
+    // Without the reference inputs, the random cases pass: the class is the references'.
+    registry::OpSpec bare = *broken::table().find(planted);
+    bare.name = std::string(planted) + "_bare";
+    bare.references.clear();
+    const registry::OpTable without(registry::builtin_ops(), {bare});
+    RunOptions w = o;
+    w.table = &without;
+    w.ops = {bare.name};
+    w.cases = 300;
+    const std::vector<PropertyResult> random_only = run_op_sweep(w);
+    ASSERT_EQ(random_only.size(), 1u);
+    EXPECT_TRUE(random_only[0].passed) << random_only[0].message;
+  }
+}
+
 // The planted bugs inside random programs are caught too.
 TEST(BrokenOps, AreCaughtInsideRandomPrograms) {
   RunOptions o;

@@ -94,6 +94,7 @@ struct ReferenceInput {
   std::vector<ReferenceArg> args;          // every tensor argument requires grad
   Attrs attrs = {};
   std::vector<std::vector<double>> grads;  // each tensor argument's grad under a ones upstream; empty: finite differences
+  std::optional<ReferenceTensor> value = std::nullopt;  // the result PyTorch gives, where semantics (not only gradients) are probed
 };
 
 struct OpSpec {

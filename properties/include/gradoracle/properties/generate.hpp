@@ -35,4 +35,8 @@ GeneratedFixture op_fixture(const registry::OpSpec& op, const GenerateOptions& o
 GeneratedFixture random_program(const GenerateOptions& options = {},
                                 const registry::OpTable& ops = registry::builtin_ops());
 
+// An op's reference input as a fixture (properties::reference_fixture), recorded by the engine.
+GeneratedFixture reference_fixture_recorded(const registry::OpSpec& op, const registry::ReferenceInput& r, DType dtype,
+                                            const registry::OpTable& ops = registry::builtin_ops());
+
 }  // namespace gradoracle::properties

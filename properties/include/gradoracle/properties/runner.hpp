@@ -38,7 +38,8 @@ struct PropertyResult {
   DType dtype = DType::Float64;
   bool passed = false;         // every case passed
   bool gave_up = false;        // too many discards: reported as a failure of the generators
-  int cases = 0;               // cases checked (RapidCheck's successes, plus the failing one)
+  int cases = 0;               // cases checked: the op's reference inputs, then RapidCheck's successes (plus the failing one)
+  int references = 0;          // of which reference inputs (op tasks)
   int discarded = 0;           // drawn again: kinks, domain edges
   double worst_abs = 0.0;      // largest |analytic - numeric| among the checker's worst entries, all cases
   double worst_rel = 0.0;      // largest relative error among them
