@@ -58,13 +58,6 @@ uint64_t parse_seed(const std::string& s) {
   return std::stoull(s);  // validated by the option's check
 }
 
-// `pattern` with '*' matching any run of characters, against the whole of `text`.
-bool glob(const char* pattern, const char* text) {
-  if (*pattern == '\0') return *text == '\0';
-  if (*pattern == '*') return glob(pattern + 1, text) || (*text && glob(pattern, text + 1));
-  return *text == *pattern && glob(pattern + 1, text + 1);
-}
-
 // Replays the fixture (its expects) and gradchecks it: one case; the worst errors are the
 // checker's, the failure the first broken expect or the checker's diagnosis.
 PropertyResult run_fixture(const fixtures::Fixture& f, const std::string& id, const RunOptions& o) {
@@ -139,7 +132,7 @@ std::vector<GateTask> fixture_tasks(const std::vector<std::string>& paths, const
 
 std::vector<GateTask> property_tasks(const RunOptions& o) {
   std::vector<GateTask> tasks;
-  for (properties::Task& t : properties::all_tasks(o)) {
+  for (properties::Task& t : properties::every_task(o)) {
     GateTask g{t.id, t.kind, t.op, t.dtype, gate_default_cases(t.kind), "", nullptr};
     g.run = [t = std::move(t)](const RunOptions& options) { return properties::run_task(t, options); };
     tasks.push_back(std::move(g));
@@ -147,34 +140,20 @@ std::vector<GateTask> property_tasks(const RunOptions& o) {
   return tasks;
 }
 
-// --op, --task and --dtype: what to run. Unknown ops and patterns matching nothing are bad input.
-std::vector<GateTask> select(std::vector<GateTask> tasks, const CheckArgs& a, const registry::OpTable& table) {
-  for (const std::string& op : a.ops) {
-    if (!table.find(op)) throw BadInput("--op " + op + ": unknown op (`gradoracle ops` lists them)");
+// --op, --task and --dtype: what to run (properties::selected, as the runner selects), then
+// this shard. Unknown ops and patterns matching nothing are bad input.
+std::vector<GateTask> select(std::vector<GateTask> tasks, const RunOptions& o) {
+  for (const std::string& op : o.ops) {
+    if (!o.table->find(op)) throw BadInput("--op " + op + ": unknown op (`gradoracle ops` lists them)");
     if (!std::any_of(tasks.begin(), tasks.end(), [&](const GateTask& t) { return t.op == op; }))
       throw BadInput("--op " + op + ": not swept (not differentiable, or no generator for its arguments)");
   }
-  for (const std::string& pattern : a.tasks) {
-    if (!std::any_of(tasks.begin(), tasks.end(), [&](const GateTask& t) { return glob(pattern.c_str(), t.id.c_str()); }))
+  for (const std::string& pattern : o.tasks) {
+    if (!std::any_of(tasks.begin(), tasks.end(), [&](const GateTask& t) { return properties::glob_match(pattern, t.id); }))
       throw BadInput("--task " + pattern + ": matches no task (`gradoracle check --list` lists them)");
   }
-  std::erase_if(tasks, [&](const GateTask& t) {
-    const bool focused = !a.ops.empty() || !a.tasks.empty();
-    const bool by_op = std::find(a.ops.begin(), a.ops.end(), t.op) != a.ops.end() && t.kind == TaskKind::Op;
-    const bool by_id = std::any_of(a.tasks.begin(), a.tasks.end(),
-                                   [&](const std::string& p) { return glob(p.c_str(), t.id.c_str()); });
-    const bool by_dtype = a.dtypes.empty() || std::find(a.dtypes.begin(), a.dtypes.end(), name(t.dtype)) != a.dtypes.end();
-    return (focused && !by_op && !by_id) || !by_dtype;
-  });
-  return tasks;
-}
-
-// The tasks t with t % count == index: over index = 0..count-1, disjoint and complete.
-std::vector<GateTask> shard(std::vector<GateTask> tasks, int index, int count) {
-  std::vector<GateTask> mine;
-  for (size_t i = 0; i < tasks.size(); ++i)
-    if (static_cast<int>(i % static_cast<size_t>(count)) == index) mine.push_back(std::move(tasks[i]));
-  return mine;
+  std::erase_if(tasks, [&](const GateTask& t) { return !properties::selected(t.id, t.kind, t.op, t.dtype, o); });
+  return properties::take_shard(std::move(tasks), o);
 }
 
 int report_bad_input(GateRun& run, const Output& o) {
@@ -237,10 +216,18 @@ int cmd_check(const CheckArgs& a, const Output& o, const registry::OpTable& tabl
     options.cases = run.cases;
     if (!a.counterexample_dir.empty()) options.counterexample_dir = a.counterexample_dir;
     options.reproduce = a.reproduce;
+    options.shard_index = run.shard_index;
+    options.shard_count = run.shard_count;
+    options.ops = a.ops;
+    options.tasks = a.tasks;
+    if (!a.dtypes.empty()) {
+      options.dtypes.clear();
+      for (const std::string& d : a.dtypes) options.dtypes.push_back(d == "float32" ? DType::Float32 : DType::Float64);
+    }
     std::vector<GateTask> tasks = fixture_tasks(a.paths, table, run.errors);
     if (!run.errors.empty()) return report_bad_input(run, o);
     for (GateTask& t : property_tasks(options)) tasks.push_back(std::move(t));
-    run.tasks = shard(select(std::move(tasks), a, table), run.shard_index, run.shard_count);
+    run.tasks = select(std::move(tasks), options);
   } catch (const BadInput& e) {
     std::cerr << "gradoracle check: " << e.what() << "\n";
     return kBad;

@@ -20,13 +20,10 @@ class SilentListener final : public rcd::TestListener {
   void onTestFinished(const rcd::TestMetadata&, const rcd::TestResult&) override {}
 };
 
-std::vector<Task> sharded(std::vector<Task> tasks, const RunOptions& o) {
-  if (o.shard_count <= 1) return tasks;
-  std::vector<Task> mine;
-  for (size_t i = 0; i < tasks.size(); ++i) {
-    if (static_cast<int>(i % static_cast<size_t>(o.shard_count)) == o.shard_index) mine.push_back(std::move(tasks[i]));
-  }
-  return mine;
+// The selected tasks of `tasks`, sharded.
+std::vector<Task> chosen(std::vector<Task> tasks, const RunOptions& o) {
+  std::erase_if(tasks, [&](const Task& t) { return !selected(t.id, t.kind, t.op, t.dtype, o); });
+  return take_shard(std::move(tasks), o);
 }
 
 std::vector<Task> op_tasks_unsharded(const RunOptions& o) {
@@ -34,7 +31,6 @@ std::vector<Task> op_tasks_unsharded(const RunOptions& o) {
   const std::filesystem::path dir = o.counterexample_dir;
   const registry::OpTable* table = o.table;
   for (const OpSpec* op : fuzzable_ops(*table)) {
-    if (!o.ops.empty() && std::find(o.ops.begin(), o.ops.end(), op->name) == o.ops.end()) continue;
     for (DType dtype : o.dtypes) {
       Task t{"op/" + op->name + "/" + name(dtype), TaskKind::Op, op->name, dtype, kOpCases,
              [op, dtype, dir, table](CaseStats* s) { prop_op_gradcheck(*op, dtype, s, dir, *table); }, nullptr};
@@ -146,16 +142,65 @@ std::string reproduce_string(const std::string& id, uint64_t seed, const rcd::Re
   return rcd::configToMinimalString(config);
 }
 
-std::vector<Task> op_sweep_tasks(const RunOptions& o) { return sharded(op_tasks_unsharded(o), o); }
-std::vector<Task> program_tasks(const RunOptions& o) { return sharded(program_tasks_unsharded(o), o); }
-std::vector<Task> structural_tasks(const RunOptions& o) { return sharded(structural_tasks_unsharded(o), o); }
-std::vector<Task> all_tasks(const RunOptions& o) {
+bool glob_match(const std::string& pattern, const std::string& text) {
+  // Iterative wildcard matching: linear backtracking to the last '*'.
+  size_t p = 0, t = 0, star = std::string::npos, mark = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = t;
+    } else if (p < pattern.size() && pattern[p] == text[t]) {
+      ++p;
+      ++t;
+    } else if (star != std::string::npos) {
+      p = star + 1;
+      t = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+bool selected(const std::string& id, TaskKind kind, const std::string& op, DType dtype, const RunOptions& o) {
+  if (std::find(o.dtypes.begin(), o.dtypes.end(), dtype) == o.dtypes.end()) return false;
+  if (o.ops.empty() && o.tasks.empty()) return true;
+  const bool by_op = kind == TaskKind::Op && std::find(o.ops.begin(), o.ops.end(), op) != o.ops.end();
+  const bool by_id = std::any_of(o.tasks.begin(), o.tasks.end(), [&](const std::string& p) { return glob_match(p, id); });
+  return by_op || by_id;
+}
+
+std::vector<Task> every_task(const RunOptions& o) {
   std::vector<Task> tasks = op_tasks_unsharded(o);
   for (auto* more : {program_tasks_unsharded, structural_tasks_unsharded}) {
     std::vector<Task> t = more(o);
     tasks.insert(tasks.end(), std::make_move_iterator(t.begin()), std::make_move_iterator(t.end()));
   }
-  return sharded(std::move(tasks), o);
+  return tasks;
+}
+
+std::vector<Task> op_sweep_tasks(const RunOptions& o) { return chosen(op_tasks_unsharded(o), o); }
+std::vector<Task> program_tasks(const RunOptions& o) { return chosen(program_tasks_unsharded(o), o); }
+std::vector<Task> structural_tasks(const RunOptions& o) { return chosen(structural_tasks_unsharded(o), o); }
+std::vector<Task> all_tasks(const RunOptions& o) { return chosen(every_task(o), o); }
+
+RunOptions options_from_rc_params(const std::string& rc_params, RunOptions base) {
+  if (rc_params.empty()) return base;
+  const rcd::Configuration config = rcd::configFromString(rc_params);
+  const rcd::Configuration defaults;
+  if (rc_params.find("seed=") != std::string::npos) base.seed = config.testParams.seed;
+  if (config.testParams.maxSuccess != defaults.testParams.maxSuccess) base.cases = config.testParams.maxSuccess;
+  base.max_size = config.testParams.maxSize;
+  base.shrink = !config.testParams.disableShrinking;
+  if (!config.reproduce.empty()) base.reproduce = rc_params;
+  return base;
+}
+
+PropertyResult run_property(const std::string& id, const std::function<void()>& body, int default_cases,
+                            const RunOptions& o) {
+  const Task task{id, TaskKind::Structural, "", DType::Float64, default_cases, [&body](CaseStats*) { body(); }, nullptr};
+  return run_task(task, o);
 }
 
 PropertyResult run_task(const Task& task, const RunOptions& o) {

@@ -6,7 +6,7 @@
 namespace gradoracle::properties {
 namespace {
 
-GRADORACLE_PROP(Generators, ShapesHaveRankAtMost4AndDimsAtMost6, 300, ()) {
+GRADORACLE_PROP(Generators, ShapesHaveRankAtMost4AndDimsAtMost6, 300) {
   const Shape s = *gen_shape();
   RC_ASSERT(s.size() <= 4u);
   for (int64_t d : s) RC_ASSERT(d >= 0 && d <= kMaxDim);
@@ -15,11 +15,12 @@ GRADORACLE_PROP(Generators, ShapesHaveRankAtMost4AndDimsAtMost6, 300, ()) {
   RC_CLASSIFY(s.empty(), "0-d");
 }
 
-GRADORACLE_PROP(Generators, BroadcastPairsBroadcast, 300, (const BroadcastPair& p)) {
+GRADORACLE_PROP(Generators, BroadcastPairsBroadcast, 300) {
+  const BroadcastPair p = *gen_broadcast_pair();
   RC_ASSERT(broadcast_shapes(p.a, p.b).size() == std::max(p.a.size(), p.b.size()));
 }
 
-GRADORACLE_PROP(Generators, ValuesLieInsideTheirDomain, 300, ()) {
+GRADORACLE_PROP(Generators, ValuesLieInsideTheirDomain, 300) {
   using registry::Domain;
   const Domain d = *gen_choice<Domain>(
       {Domain::Real, Domain::Positive, Domain::NonZero, Domain::AwayFromKink, Domain::Bounded});
@@ -34,7 +35,7 @@ GRADORACLE_PROP(Generators, ValuesLieInsideTheirDomain, 300, ()) {
   }
 }
 
-GRADORACLE_PROP(Generators, OpCasesRunForwardForEveryOp, 100, ()) {
+GRADORACLE_PROP(Generators, OpCasesRunForwardForEveryOp, 100) {
   const auto ops = fuzzable_ops();
   const registry::OpSpec* op = *gen_choice(ops);
   const OpCase c = *gen_op_case(*op, DType::Float64);
@@ -42,7 +43,7 @@ GRADORACLE_PROP(Generators, OpCasesRunForwardForEveryOp, 100, ()) {
   (void)output_shape(c);  // throws if the engine refuses the drawn layout
 }
 
-GRADORACLE_PROP(Generators, ProgramsAreValidFixturesThatReplay, 200, ()) {
+GRADORACLE_PROP(Generators, ProgramsAreValidFixturesThatReplay, 200) {
   const ProgramCase p = *gen_program(*rc::gen::arbitrary<DType>());
   RC_ASSERT(!p.roots.empty());
   const fixtures::Fixture f = to_fixture(p);

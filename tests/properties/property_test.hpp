@@ -1,40 +1,36 @@
 #pragma once
-// RC_GTEST_PROP with a per-property case budget: GRADORACLE_PROP(Suite, Name, cases, (args))
-// runs the body as a RapidCheck property inside a GoogleTest test, `cases` times unless
-// RC_PARAMS sets max_success. On failure it prints RapidCheck's report (the shrunk case),
-// the seed and the exact command that replays the failure.
+// GoogleTest over the property runner (runner.hpp), the suite's one way into RapidCheck:
+// GRADORACLE_PROP(Suite, Name, cases) { body } runs the body as a property (it draws with
+// `*gen`, asserts with RC_ASSERT), `cases` times
+// unless RC_PARAMS sets max_success; tasks_test.cpp registers the gate's tasks. Under ctest
+// the seed is GRADORACLE_PROPERTY_SEED unless RC_PARAMS names one. On failure the report
+// gives the diagnosis, the shrunk case, the seed and the command that replays it.
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 
-#include <sstream>
 #include <string>
 
 #include "gradoracle/properties/runner.hpp"
 
 namespace gradoracle::properties::testing {
 
-// Whether the caller's RC_PARAMS sets `key` (then it wins over the property's default).
-bool rc_params_sets(const std::string& key);
-// The id RapidCheck keys reproduce strings by: "Suite/Name" of the running test.
+// The runner's options under test: RC_PARAMS over GRADORACLE_PROPERTY_SEED, counterexample
+// fixtures in the build tree.
+RunOptions options();
+// Fails the running test with the result's report unless it passed.
+void expect_passes(const PropertyResult& r);
+// The id of the running test, "Suite/Name" (RapidCheck's reproduce strings are keyed by it).
 std::string current_property_id();
-// Fails the running test with the failure's report, seed and replay command.
-void report(const rc::detail::TestResult& result, const rc::detail::TestParams& params, const std::string& id);
 
-template <class Testable>
-void check_property(Testable&& testable, int default_cases) {
-  const std::string id = current_property_id();
-  rc::detail::TestMetadata metadata{id, id};
-  rc::detail::TestParams params = rc::detail::configuration().testParams;
-  if (!rc_params_sets("max_success")) params.maxSuccess = default_cases;
-  report(rc::detail::checkProperty(rc::detail::toProperty(std::forward<Testable>(testable)), metadata, params), params,
-         id);
+template <class Body>
+void check_property(Body&& body, int default_cases) {
+  expect_passes(run_property(current_property_id(), std::function<void()>(std::forward<Body>(body)), default_cases,
+                             options()));
 }
 
 }  // namespace gradoracle::properties::testing
 
-#define GRADORACLE_PROP(Suite, Name, Cases, ArgList)                                          \
-  void gradoracle_prop_##Suite##_##Name ArgList;                                              \
-  TEST(Suite, Name) {                                                                         \
-    ::gradoracle::properties::testing::check_property(&gradoracle_prop_##Suite##_##Name, Cases); \
-  }                                                                                           \
-  void gradoracle_prop_##Suite##_##Name ArgList
+#define GRADORACLE_PROP(Suite, Name, Cases)                                                         \
+  void gradoracle_prop_##Suite##_##Name();                                                          \
+  TEST(Suite, Name) { ::gradoracle::properties::testing::check_property(&gradoracle_prop_##Suite##_##Name, Cases); } \
+  void gradoracle_prop_##Suite##_##Name()

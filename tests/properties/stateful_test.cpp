@@ -206,8 +206,8 @@ void run_sequences(DType dtype) {
                    rc::state::gen::execOneOfWithArgs<Forward, Backward, ZeroGrad, DetachOutput, ClipGradNorm>());
 }
 
-GRADORACLE_PROP(Stateful, LeafGradsFollowTheModelFloat64, 200, ()) { run_sequences(DType::Float64); }
-GRADORACLE_PROP(Stateful, LeafGradsFollowTheModelFloat32, 200, ()) { run_sequences(DType::Float32); }
+GRADORACLE_PROP(Stateful, LeafGradsFollowTheModelFloat64, 200) { run_sequences(DType::Float64); }
+GRADORACLE_PROP(Stateful, LeafGradsFollowTheModelFloat32, 200) { run_sequences(DType::Float32); }
 
 }  // namespace
 }  // namespace gradoracle::properties

@@ -61,7 +61,10 @@ struct PropertyResult {
 struct RunOptions {
   uint64_t seed = 0;                    // RapidCheck's seed: same seed, same cases; 0
   int cases = 0;                        // cases per property (max_success); 0: each property's default
-  std::vector<std::string> ops;         // op sweep: these ops only; empty: every fuzzable op
+  // Focus: with neither `ops` nor `tasks`, every task; otherwise the op tasks of `ops` and the
+  // tasks whose id matches one of `tasks` (globs, '*' any run of characters).
+  std::vector<std::string> ops;         // focus: these ops' tasks
+  std::vector<std::string> tasks;       // focus: task ids matching these globs
   std::vector<std::string> program_ops; // random programs draw these ops only; empty: every fuzzable op
   std::vector<DType> dtypes = {DType::Float64, DType::Float32};  // both by default
   int shard_index = 0;                  // run the tasks i with i % shard_count == shard_index; 0
@@ -97,12 +100,39 @@ struct Task {
   std::function<std::optional<ReferenceFailure>(int* checked)> references;
 };
 
-// Tasks in a fixed order: op sweep (ops x dtypes), programs, structural; filtered by
-// options.ops (the op sweep only), dtypes and the shard.
+// `pattern` with '*' matching any run of characters, against the whole of `text`.
+bool glob_match(const std::string& pattern, const std::string& text);
+// Whether options' focus (ops, tasks) and dtypes select a task; the one rule the gate's
+// fixture tasks and the property tasks are selected by.
+bool selected(const std::string& id, TaskKind kind, const std::string& op, DType dtype, const RunOptions& options);
+// The tasks i with i % shard_count == shard_index: over the shards, disjoint and complete.
+template <class T>
+std::vector<T> take_shard(std::vector<T> tasks, const RunOptions& o) {
+  if (o.shard_count <= 1) return tasks;
+  std::vector<T> mine;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (static_cast<int>(i % static_cast<size_t>(o.shard_count)) == o.shard_index) mine.push_back(std::move(tasks[i]));
+  }
+  return mine;
+}
+
+// Every task in a fixed order, over options.dtypes: op sweep (ops x dtypes), programs,
+// structural; neither focused nor sharded.
+std::vector<Task> every_task(const RunOptions& options);
+// The tasks options select, sharded: all of them, or one kind.
+std::vector<Task> all_tasks(const RunOptions& options);
 std::vector<Task> op_sweep_tasks(const RunOptions& options);
 std::vector<Task> program_tasks(const RunOptions& options);
 std::vector<Task> structural_tasks(const RunOptions& options);
-std::vector<Task> all_tasks(const RunOptions& options);
+
+// Options from an RC_PARAMS string (RapidCheck's: seed, max_success, max_size, noshrink,
+// reproduce) over `base`; unknown keys are RapidCheck's to refuse.
+RunOptions options_from_rc_params(const std::string& rc_params, RunOptions base = {});
+
+// Runs any RapidCheck property body (`*gen` draws, RC_ASSERT) under the runner's options, as
+// run_task does: the test harness's one way into RapidCheck.
+PropertyResult run_property(const std::string& id, const std::function<void()>& body, int default_cases,
+                            const RunOptions& options);
 
 // Runs one task with RapidCheck (no GoogleTest, nothing printed).
 PropertyResult run_task(const Task& task, const RunOptions& options);
