@@ -135,12 +135,15 @@ const char* name(TaskKind k) {
   return "?";
 }
 
+namespace {
+// RC_PARAMS for replaying one failure: "seed=S reproduce=..." (what RapidCheck itself prints).
 std::string reproduce_string(const std::string& id, uint64_t seed, const rcd::Reproduce& reproduce) {
   rcd::Configuration config;
   config.testParams.seed = seed;
   config.reproduce[id] = reproduce;
   return rcd::configToMinimalString(config);
 }
+}  // namespace
 
 bool glob_match(const std::string& pattern, const std::string& text) {
   // Iterative wildcard matching: linear backtracking to the last '*'.

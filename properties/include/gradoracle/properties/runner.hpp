@@ -147,7 +147,5 @@ std::vector<PropertyResult> run_structural(const RunOptions& options);
 // All of the above (sharded together).
 std::vector<PropertyResult> run_all(const RunOptions& options);
 
-// RC_PARAMS for replaying one failure: "seed=S reproduce=..." (what RapidCheck itself prints).
-std::string reproduce_string(const std::string& id, uint64_t seed, const rc::detail::Reproduce& reproduce);
 
 }  // namespace gradoracle::properties
