@@ -212,7 +212,7 @@ def _build_ops():
 
     for name, f in [("neg", torch.neg), ("exp", torch.exp), ("log", torch.log), ("sqrt", torch.sqrt),
                     ("sin", torch.sin), ("cos", torch.cos), ("tanh", torch.tanh),
-                    ("sigmoid", torch.sigmoid), ("relu", torch.relu), ("abs", torch.abs)]:
+                    ("sigmoid", torch.sigmoid), ("relu", torch.relu), ("abs", torch.abs), ("log1p", torch.log1p)]:
         add(name, 1, 1, lambda args, f=f: f(args[0]))
     for name, f in [("add", operator.add), ("sub", operator.sub), ("mul", operator.mul),
                     ("div", operator.truediv), ("pow", operator.pow)]:
@@ -839,7 +839,7 @@ class ProgramGenerator:
     NUMBERS = (2, -1, 0.5, 3, 1, -2.5, 1.5)
     EXPONENTS = (2, 3, 0.5, -1, 1.5, -0.5)
     FAMILIES = [  # (weight, ops)
-        (20, ["neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs"]),
+        (20, ["neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "log1p"]),
         (24, ["add", "sub", "mul", "div", "pow"]),
         (7, ["matmul"]), (7, ["linear"]), (4, ["t"]), (5, ["transpose"]), (6, ["reshape"]),
         (8, ["sum", "mean"]), (6, ["norm"]), (5, ["softmax", "log_softmax"]), (5, ["cat"]),
@@ -910,6 +910,7 @@ class ProgramGenerator:
         if op in self.FAMILIES[0][1]:  # unary
             pred, domain = {
                 "log": (lambda v: v.min() > 0.2, "pos"), "sqrt": (lambda v: v.min() > 0.2, "pos"),
+                "log1p": (lambda v: v.min() > -0.8, "pos"),
                 "relu": (lambda v: v.abs().min() > 0.05, "any"), "abs": (lambda v: v.abs().min() > 0.05, "any"),
                 "exp": (lambda v: v.max() < 3, "any"),
             }.get(op, (lambda v: v.abs().max() < 10, "any"))

@@ -21,6 +21,7 @@ DomainInfo domain_info(Domain d) {
     case Domain::NonZero: return {"nonzero", {-3.0, 3.0, 0.25}, "0 (a pole: a divisor)"};
     case Domain::AwayFromKink: return {"away-from-kink", {-3.0, 3.0, 0.25}, "0 (a kink)"};
     case Domain::Bounded: return {"bounded", {-2.0, 2.0, 0.0}, "large magnitudes (overflow)"};
+    case Domain::AboveMinusOne: return {"above-minus-one", {-0.75, 3.0, 0.0}, "-1 and below (a pole at -1)"};
   }
   return {"?", {}, ""};
 }
@@ -35,6 +36,7 @@ bool within(const ValueRange& have, Domain want) {
     case Domain::NonZero: return excludes_zero(domain_info(Domain::NonZero).drawn.min_abs);
     case Domain::AwayFromKink: return excludes_zero(domain_info(Domain::AwayFromKink).drawn.min_abs);
     case Domain::Bounded: return std::max(std::abs(have.lo), std::abs(have.hi)) <= kBoundedLimit;
+    case Domain::AboveMinusOne: return have.lo >= domain_info(Domain::AboveMinusOne).drawn.lo;
   }
   return false;
 }
@@ -44,10 +46,12 @@ bool contains(Domain d, double v) { return std::isfinite(v) && within(ValueRange
 namespace {
 // k in [0, 2n) as 0, -1, 1, -2, 2, ...: shrinks towards 0 through small magnitudes.
 int64_t zigzag(int64_t k) { return (k % 2) ? -(k + 1) / 2 : k / 2; }
-// The grid points in `r`, counted from 0 (or from the edge nearest 0).
+// The grid points on one side of 0 in a range symmetric about it, counted from 0 (or from min_abs).
 int64_t grid_points(const ValueRange& r) {
   return static_cast<int64_t>(std::llround((std::max(std::abs(r.lo), std::abs(r.hi)) - r.min_abs) / kStep));
 }
+// The grid points of [lo, hi), counted from lo.
+int64_t grid_span(const ValueRange& r) { return static_cast<int64_t>(std::llround((r.hi - r.lo) / kStep)); }
 bool excludes_zero(Domain d) { return domain_info(d).drawn.min_abs > 0 && domain_info(d).drawn.lo < 0; }
 }  // namespace
 
@@ -56,7 +60,8 @@ double draw_value(Domain d, Chooser& c) {
   switch (d) {
     case Domain::Real:
     case Domain::Bounded: return static_cast<double>(zigzag(c.integer(0, 2 * grid_points(r)))) * kStep;
-    case Domain::Positive: return r.lo + static_cast<double>(c.integer(0, grid_points(r))) * kStep;
+    case Domain::Positive:
+    case Domain::AboveMinusOne: return r.lo + static_cast<double>(c.integer(0, grid_span(r))) * kStep;
     case Domain::NonZero:
     case Domain::AwayFromKink: {
       const int64_t k = c.integer(0, 2 * grid_points(r));

@@ -36,6 +36,15 @@ Tensor log(const Tensor& a) {
   return y;
 }
 
+// d/dx log(1 + x) = 1/(1 + x)
+Tensor log1p(const Tensor& a) {
+  Tensor y = map(a, [](auto x) { return x.log1p(); });
+  record(y, "Log1PBackward0", {a}, [a](const Tensor& g, NeedsGrad) {
+    return grads(zip(g, a, [](auto g, auto x) { return g / (1 + x); }));
+  });
+  return y;
+}
+
 // d/dx √x = 1/(2√x)
 Tensor sqrt(const Tensor& a) {
   Tensor y = map(a, [](auto x) { return x.sqrt(); });

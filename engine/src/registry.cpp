@@ -106,6 +106,8 @@ std::vector<OpSpec> build() {
   ops.push_back(unary("neg", "NegBackward0", gradoracle::neg, D::Real, "-a"));
   ops.push_back(unary("exp", "ExpBackward0", gradoracle::exp, D::Bounded, "e^a"));
   ops.push_back(unary("log", "LogBackward0", gradoracle::log, D::Positive, "natural log; a > 0"));
+  ops.push_back(unary("log1p", "Log1PBackward0", gradoracle::log1p, D::AboveMinusOne, "log(1 + a); a > -1"));
+  ops.back().references = {at("tiny |x|, where log(1 + x) loses digits", vec({1e-10, -1e-12, 0.0}))};
   ops.push_back(unary("sqrt", "SqrtBackward0", gradoracle::sqrt, D::Positive, "square root; a > 0"));
   ops.push_back(unary("sin", "SinBackward0", gradoracle::sin, D::Real, "sine"));
   ops.push_back(unary("cos", "CosBackward0", gradoracle::cos, D::Real, "cosine"));

@@ -30,6 +30,7 @@ inline double draw(registry::Domain d, Generator& gen) {
     case D::NonZero: return sign * gen.uniform(0.5, 2.0);
     case D::AwayFromKink: return sign * gen.uniform(0.2, 2.0);
     case D::Bounded: return gen.uniform(-2.0, 2.0);
+    case D::AboveMinusOne: return gen.uniform(-0.5, 2.0);
   }
   return 0.0;
 }

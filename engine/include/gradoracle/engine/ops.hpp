@@ -18,6 +18,7 @@ Tensor sin(const Tensor& a);
 Tensor cos(const Tensor& a);
 Tensor tanh(const Tensor& a);
 Tensor sigmoid(const Tensor& a);
+Tensor log1p(const Tensor& a);
 Tensor relu(const Tensor& a);
 Tensor abs(const Tensor& a);
 

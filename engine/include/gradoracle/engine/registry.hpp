@@ -48,6 +48,7 @@ enum class Domain {
   NonZero,     // |x| away from 0 (a divisor)
   AwayFromKink,  // |x| away from 0 where the op has a kink (relu, abs)
   Bounded,     // |x| moderate (exp, pow's exponent): no overflow
+  AboveMinusOne,  // x > -1, away from -1 (log1p)
 };
 
 // How the op's argument shapes relate; property generators draw shapes by it. Meaning:
