@@ -833,7 +833,7 @@ def broadcastable(a, b) -> bool:
 class ProgramGenerator:
     """Builds one random, valid program, evaluating it in torch as it goes so that every op
     sees inputs well inside its domain (positive for log/sqrt/pow bases, away from 0 for
-    relu/abs/div denominators/1-norms, a unique maximum for inf-norms)."""
+    relu/abs/div denominators/1-norms, a unique maximum |x| for inf-norms, minimum for -inf)."""
 
     DIMS = (1, 2, 3, 4)
     NUMBERS = (2, -1, 0.5, 3, 1, -2.5, 1.5)
@@ -955,11 +955,12 @@ class ProgramGenerator:
                 attrs["keepdim"] = rng.random() < 0.7
             return [a], attrs
         if op == "norm":
-            p = rng.choice([2, 1, 3, "inf", None])
-            def unique_max(v):
-                top = v.abs().reshape(-1).sort(descending=True).values
-                return top[0] > 0.1 and (top.numel() == 1 or top[0] - top[1] > 0.05)
-            pred = {1: lambda v: v.abs().min() > 0.05, "inf": unique_max}.get(p, lambda v: v.norm() > 0.1)
+            p = rng.choice([2, 1, 3, "inf", "-inf", None])
+            def unique_extreme(v, largest):  # the max (min) |v| alone, away from 0 and from the next
+                top = v.abs().reshape(-1).sort(descending=largest).values
+                return top.numel() > 0 and top[0] > 0.1 and (top.numel() == 1 or abs(top[0] - top[1]) > 0.05)
+            pred = {1: lambda v: v.abs().min() > 0.05, "inf": lambda v: unique_extreme(v, True),
+                    "-inf": lambda v: unique_extreme(v, False)}.get(p, lambda v: v.norm() > 0.1)
             a = self.operand(pred)
             return a and ([a], {} if p is None else {"p": p})
         if op in ("softmax", "log_softmax"):

@@ -1,11 +1,22 @@
 #include "layout.hpp"
 
+#include <algorithm>
 #include <numeric>
 
 namespace gradoracle::layout {
 
+std::vector<int64_t> default_strides(const Shape& shape) {
+  std::vector<int64_t> out(shape.size());
+  int64_t stride = 1;
+  for (size_t d = shape.size(); d-- > 0;) {
+    out[d] = stride;
+    stride *= std::max<int64_t>(shape[d], 1);
+  }
+  return out;
+}
+
 std::vector<int64_t> strides(const TensorImpl& t) {
-  return t.torch_strides.empty() ? contiguous_strides(t.shape) : t.torch_strides;
+  return t.torch_strides.empty() ? default_strides(t.shape) : t.torch_strides;
 }
 
 bool is_contiguous(const Shape& shape, const std::vector<int64_t>& strides) {
@@ -19,8 +30,10 @@ bool is_contiguous(const Shape& shape, const std::vector<int64_t>& strides) {
   return true;
 }
 
+bool is_contiguous(const TensorImpl& t) { return t.torch_strides.empty() || is_contiguous(t.shape, t.torch_strides); }
+
 void set(TensorImpl& t, std::vector<int64_t> strides) {
-  if (is_contiguous(t.shape, strides)) {
+  if (strides == default_strides(t.shape)) {
     t.torch_strides.clear();
   } else {
     t.torch_strides = std::move(strides);
@@ -69,10 +82,14 @@ std::vector<int64_t> elementwise(const Shape& out_shape, std::initializer_list<c
   const size_t nd = out_shape.size();
   // Each input's strides over the output's dims: 0 where it broadcasts or lacks the dim.
   std::vector<std::vector<int64_t>> op_strides;
-  bool all_same = true;  // TensorIterator's fast path: same shapes and strides are kept as they are
+  // TensorIterator's fast setup, for inputs of the output's shape: all contiguous gives the
+  // default strides, all of the same strides keeps them.
+  bool same_shapes = true, all_contiguous = true, all_same = true;
   for (const TensorImpl* in : inputs) {
     const std::vector<int64_t> s = strides(*in);
-    all_same = all_same && in->shape == out_shape && (op_strides.empty() || s == op_strides.front());
+    same_shapes = same_shapes && in->shape == out_shape;
+    all_contiguous = all_contiguous && is_contiguous(in->shape, s);
+    all_same = all_same && (op_strides.empty() || s == op_strides.front());
     std::vector<int64_t> full(nd, 0);
     const size_t offset = nd - in->shape.size();
     for (size_t i = 0; i < in->shape.size(); ++i) {
@@ -80,8 +97,9 @@ std::vector<int64_t> elementwise(const Shape& out_shape, std::initializer_list<c
     }
     op_strides.push_back(std::move(full));
   }
-  if (all_same && !op_strides.empty()) return op_strides.front();
-  if (nd <= 1) return contiguous_strides(out_shape);
+  if (same_shapes && all_contiguous) return default_strides(out_shape);
+  if (same_shapes && all_same && !op_strides.empty()) return op_strides.front();
+  if (nd <= 1) return default_strides(out_shape);
   // perm[0] is the fastest-moving dim; start from row-major order and insertion-sort.
   std::vector<size_t> perm(nd);
   std::iota(perm.rbegin(), perm.rend(), size_t{0});
@@ -107,6 +125,10 @@ std::vector<int64_t> elementwise(const Shape& out_shape, std::initializer_list<c
       }
     }
   }
+  // An unchanged order gives a fresh tensor; another, the sizes' products in that order.
+  bool unchanged = true;
+  for (size_t i = 0; i < nd; ++i) unchanged = unchanged && perm[i] == nd - 1 - i;
+  if (unchanged) return default_strides(out_shape);
   std::vector<int64_t> out(nd);
   int64_t stride = 1;
   for (size_t i = 0; i < nd; ++i) {
@@ -117,7 +139,7 @@ std::vector<int64_t> elementwise(const Shape& out_shape, std::initializer_list<c
 }
 
 void follow(const Tensor& out, const Tensor& a) {
-  if (a.impl().torch_strides.empty()) return;  // a contiguous input gives a contiguous output
+  if (a.impl().torch_strides.empty()) return;  // an input of default strides gives a fresh output
   set(out.impl(), elementwise(out.shape(), {&a.impl()}));
 }
 

@@ -3,8 +3,9 @@
 // (t() and transpose() are strided views, elementwise results follow their inputs' order), and
 // the layout decides some grad_fn names and view-ness: reshape is ReshapeAliasBackward0 (a view)
 // when PyTorch can view the input, else UnsafeViewBackward0 (a copy); linear on a 3-D input
-// with a bias is ViewBackward0 only when the input is contiguous. TensorImpl::torch_strides
-// holds the strides PyTorch would have, empty when they are the contiguous ones.
+// with a bias is ViewBackward0 only when the input is contiguous, and 2-D @ 3-D matmul folds or
+// not by the 3-D operand's strides. TensorImpl::torch_strides holds the strides PyTorch would
+// have, exactly (size-1 dims included), empty when they are those of a fresh tensor.
 #include <optional>
 #include <vector>
 
@@ -12,17 +13,22 @@
 
 namespace gradoracle::layout {
 
-// The tensor's PyTorch strides (contiguous ones when it holds none).
+// The strides of a fresh tensor (at::empty): stride[d] = prod over j > d of max(shape[j], 1).
+std::vector<int64_t> default_strides(const Shape& shape);
+// The tensor's PyTorch strides (default ones when it holds none).
 std::vector<int64_t> strides(const TensorImpl& t);
 // torch's is_contiguous(): dims of size 1 are ignored; an empty tensor is contiguous.
 bool is_contiguous(const Shape& shape, const std::vector<int64_t>& strides);
-// Stores `strides` on `t`, or nothing when they are contiguous.
+bool is_contiguous(const TensorImpl& t);
+// Stores `strides` on `t`, or nothing when they are the default ones.
 void set(TensorImpl& t, std::vector<int64_t> strides);
 // ATen's computeStride: the strides of a view of (shape, strides) as new_shape, if one exists.
 std::optional<std::vector<int64_t>> view_strides(const Shape& shape, const std::vector<int64_t>& strides,
                                                  const Shape& new_shape);
 // TensorIterator's output layout for an elementwise op over `inputs` (broadcast to `out_shape`):
-// dims ordered by the first input whose strides tell them apart, broadcast dims ignored.
+// default strides when every input has out_shape and is contiguous, the inputs' strides when
+// they all have out_shape and the same strides, else dims ordered by the first input whose
+// strides tell them apart, broadcast dims ignored.
 std::vector<int64_t> elementwise(const Shape& out_shape, std::initializer_list<const TensorImpl*> inputs);
 // Gives `out` the layout TensorIterator would give it (a no-op when every input is contiguous).
 void follow(const Tensor& out, const Tensor& a);

@@ -7,28 +7,25 @@
 
 namespace gradoracle::nn {
 
-namespace {
-void zero_grad_of(const Tensor& p, bool set_to_none) {
-  TensorImpl& impl = p.impl();
-  if (!impl.grad) return;
-  if (set_to_none) {
-    impl.grad = nullptr;
-  } else {
-    Tensor(impl.grad).fill_(0.0);
+void zero_grad(const std::vector<Tensor>& params, bool set_to_none) {
+  for (const Tensor& p : params) {
+    TensorImpl& impl = p.impl();
+    if (!impl.grad) continue;
+    if (set_to_none) {
+      impl.grad = nullptr;
+      continue;
+    }
+    Tensor grad(impl.grad);
+    if (grad.grad_fn()) {
+      grad.detach_();
+    } else {
+      grad.requires_grad_(false);
+    }
+    grad.fill_(0.0);
   }
 }
-}  // namespace
 
-void zero_grad(const std::vector<Tensor>& params, bool set_to_none) {
-  for (const Tensor& p : params) zero_grad_of(p, set_to_none);
-}
-
-void Module::zero_grads(bool set_to_none) { nn::zero_grad(parameters(), set_to_none); }
-
-void Linear::zero_grads(bool set_to_none) {
-  zero_grad_of(weight, set_to_none);
-  if (bias.defined()) zero_grad_of(bias, set_to_none);
-}
+void Module::zero_grad(bool set_to_none) { nn::zero_grad(parameters(), set_to_none); }
 
 Linear::Linear(int64_t in_features, int64_t out_features, bool with_bias, Generator& gen, DType dtype) {
   check_shape({out_features, in_features}, "Linear");

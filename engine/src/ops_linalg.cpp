@@ -123,14 +123,37 @@ Shape matrix_product_shape(const Shape& out, bool a_vector, bool b_vector) {
   return shape;
 }
 
-// The grad_fn PyTorch 1.13 reports for torch.matmul, by the operands' ranks.
+// The grad_fn PyTorch 1.13 reports for torch.matmul, by the operands' ranks (2-D @ batched:
+// matmul_2d_batched decides).
 const char* matmul_name(int64_t ra, int64_t rb) {
   if (ra == 1 && rb == 1) return "DotBackward0";
   if (ra == 2 && rb == 1) return "MvBackward0";
   if (ra == 1 && rb == 2) return "SqueezeBackward3";
   if (ra == 2 && rb == 2) return "MmBackward0";
-  if (ra == 2) return "CloneBackward0";
   return "UnsafeViewBackward0";
+}
+
+// ATen's _matmul_impl for a 2-D a and a b of rank >= 3 (should_fold): b's batch is folded into
+// one mm, bᵀ (…, m, k) as (B·m, k) times aᵀ, viewed as (…, m, n) and returned transposed through
+// .contiguous() -- unless b is 3-D with its last two dims transposed under a slowest first dim
+// (stride[2] != 1 and stride[0] = size[1]·size[2]), which takes bmm (UnsafeViewBackward0).
+// The transposed result is contiguous, so .contiguous() returns it (a view, TransposeBackward0),
+// exactly when n = 1, m = 1 or it is empty; else it is copied (CloneBackward0). Gives y that
+// layout and returns the name.
+const char* matmul_2d_batched(Tensor& y, const Tensor& b) {
+  const Shape& bs = b.shape();
+  if (bs.size() == 3) {
+    const std::vector<int64_t> s = b.stride();
+    if (s[2] != 1 && s[0] == bs[1] * bs[2]) return "UnsafeViewBackward0";
+  }
+  Shape folded = y.shape();  // (…, m, n): the mm result's view, with default strides
+  std::swap(folded[folded.size() - 1], folded[folded.size() - 2]);
+  std::vector<int64_t> strides = layout::default_strides(folded);
+  std::swap(strides[strides.size() - 1], strides[strides.size() - 2]);
+  if (!layout::is_contiguous(y.shape(), strides)) return "CloneBackward0";
+  layout::set(y.impl(), std::move(strides));
+  detail::mark_view(y);
+  return "TransposeBackward0";
 }
 }  // namespace
 
@@ -162,8 +185,9 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     y = reshape(y, out_shape);
     y.impl().is_view = false;  // a fresh result, not a view of an input
   }
+  const char* name = ra == 2 && rb >= 3 ? matmul_2d_batched(y, b) : matmul_name(ra, rb);
   if (!grad_mode_enabled() || !(a.requires_grad() || b.requires_grad())) return y;  // no node: nothing captured
-  record(y, matmul_name(ra, rb), {a, b}, [am, bm, a_vector, b_vector](const Tensor& g, NeedsGrad needs) {
+  record(y, name, {a, b}, [am, bm, a_vector, b_vector](const Tensor& g, NeedsGrad needs) {
     // Without 1-D operands every reshape here would be to the shape the tensor has: skipped.
     const Tensor gm = a_vector || b_vector ? reshape(g, matrix_product_shape(g.shape(), a_vector, b_vector)) : g;
     Tensor ga, gb;

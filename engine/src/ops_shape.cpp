@@ -107,7 +107,7 @@ Tensor reshape(const Tensor& a, const Shape& requested) {
   // (_unsafe_view of a clone): the same values, another grad_fn, and not a view.
   Tensor y = alias(a, std::move(shape));
   std::optional<std::vector<int64_t>> view;
-  if (!a.is_contiguous()) view = layout::view_strides(a.shape(), a.stride(), y.shape());
+  if (!a.impl().torch_strides.empty()) view = layout::view_strides(a.shape(), a.stride(), y.shape());
   if (view) layout::set(y.impl(), std::move(*view));
   const bool is_view = a.is_contiguous() || view.has_value();
   if (any_requires_grad(std::span<const Tensor>(&a, 1))) {  // a's shape captured only for a node

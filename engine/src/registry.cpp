@@ -237,7 +237,7 @@ std::vector<OpSpec> build() {
   {
     OpSpec s;
     s.name = "norm";
-    s.summary = "torch.norm(a, p) over all elements; p a number or \"inf\" (default 2)";
+    s.summary = "torch.norm(a, p) over all elements; p a number, \"inf\" or \"-inf\" (default 2)";
     s.grad_fn = "NormBackward1";
     s.domain = {D::AwayFromKink};
     s.shape = ShapeRule::Norm;

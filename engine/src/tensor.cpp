@@ -238,6 +238,7 @@ Tensor Tensor::detach() const {
 }
 
 std::vector<int64_t> Tensor::stride() const { return layout::strides(impl()); }
+bool Tensor::is_contiguous() const { return layout::is_contiguous(impl()); }
 
 Tensor& Tensor::detach_() {
   if (impl().is_view) {

@@ -228,6 +228,9 @@ TEST(Autograd, LeafKeepsOneAccumulatorAcrossGraphs) {
   const Tensor x = leaf({2}, {1, 2});
   const Tensor c = lit({2}, {3, 4});
   const Tensor y1 = x * c, y2 = x * c;
+  ASSERT_TRUE(y1.grad_fn() && y2.grad_fn());
+  ASSERT_EQ(y1.grad_fn()->next_edges().size(), 2u);
+  ASSERT_EQ(y2.grad_fn()->next_edges().size(), 2u);
   const Node* acc = y1.grad_fn()->next_edges()[0].fn.get();
   ASSERT_NE(acc, nullptr);
   EXPECT_STREQ(acc->name(), "AccumulateGrad");
@@ -245,8 +248,14 @@ TEST(Autograd, GradientOfALeafDestroyedBeforeBackwardIsDropped) {
   {
     const Tensor gone = leaf({2}, {1, 2});
     y = sum(gone + keep);
-    gone_acc = y.grad_fn()->next_edges()[0].fn->next_edges()[0].fn;
+    ASSERT_TRUE(y.grad_fn());
+    ASSERT_GT(y.grad_fn()->next_edges().size(), 0u);
+    const std::shared_ptr<Node> add = y.grad_fn()->next_edges()[0].fn;
+    ASSERT_TRUE(add);
+    ASSERT_GT(add->next_edges().size(), 0u);
+    gone_acc = add->next_edges()[0].fn;
   }
+  ASSERT_TRUE(gone_acc);
   EXPECT_EQ(static_cast<const AccumulateGrad&>(*gone_acc).leaf(), nullptr);
   y.backward();
   EXPECT_TENSOR_NEAR(keep.grad(), (std::vector<double>{1, 1}), Shape{2}, 0.0);

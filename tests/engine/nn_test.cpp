@@ -43,6 +43,42 @@ TEST(ZeroGrad, InPlaceOrToNone) {
   EXPECT_FALSE(b.grad().defined());
 }
 
+// PyTorch 1.13 (Module.zero_grad / Optimizer.zero_grad, set_to_none=False), for a Linear whose
+// weight.grad is a*3 with a graph and bias.grad a leaf requiring grad: both stay the same
+// tensors, now zeros, without grad_fn and not requiring grad.
+TEST(ZeroGrad, AGradWithAGraphIsDetachedAndOneRequiringGradStopsThenBothAreZeroed) {
+  const Tensor a = leaf({1, 2}, {1, 2});
+  Generator gen(1);
+  nn::Linear layer(2, 1, gen, kF64);
+  const Tensor w_grad = a * 3, b_grad = leaf({1}, {4});
+  layer.weight.set_grad(w_grad);
+  layer.bias.set_grad(b_grad);
+  layer.zero_grad();
+  EXPECT_TRUE(layer.weight.grad().is_same(w_grad));
+  EXPECT_TRUE(layer.bias.grad().is_same(b_grad));
+  for (const Tensor& g : {w_grad, b_grad}) {
+    EXPECT_EQ(g.grad_fn_name(), "");
+    EXPECT_FALSE(g.requires_grad());
+  }
+  EXPECT_TENSOR_NEAR(w_grad, (std::vector<double>{0, 0}), (Shape{1, 2}), 0.0);
+  EXPECT_TENSOR_NEAR(b_grad, {0}, Shape{1}, 0.0);
+  // The same through the free function.
+  Tensor p = leaf({2}, {5, 6});
+  const Tensor g = reshape(a, {2}) * 2;
+  p.set_grad(g);
+  nn::zero_grad({p});
+  EXPECT_EQ(p.grad().grad_fn_name(), "");
+  EXPECT_FALSE(p.grad().requires_grad());
+}
+
+// A grad that is a view with a graph cannot be detached in place: PyTorch 1.13 raises there too.
+TEST(ZeroGrad, AViewGradWithAGraphRaisesAsPyTorch) {
+  const Tensor a = leaf({1, 2}, {1, 2});
+  Tensor p = leaf({2}, {5, 6});
+  p.set_grad(reshape(a * 3, {2}));
+  EXPECT_ERROR(nn::zero_grad({p}), Autograd, "Can't detach views in-place");
+}
+
 double total_norm_of(const std::vector<Tensor>& ps, double p) {
   double acc = 0;
   for (const Tensor& t : ps) {

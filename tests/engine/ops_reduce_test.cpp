@@ -107,6 +107,13 @@ TEST(Reduce, NormInfSplitsTiesAndZeroNormHasZeroGradient) {
   const Tensor m = leaf({2}, {3, -1});
   norm(m, -kInf).backward();
   EXPECT_TENSOR_NEAR(m.grad(), (std::vector<double>{0, -1}), Shape{2}, 0.0);
+  // p = -inf: min |x|, ties at the min share the gradient (torch 1.13: [0, -1/3, 1/3, -1/3]).
+  const Tensor mt = leaf({4}, {3, -1, 1, -1});
+  const Tensor nmt = norm(mt, -kInf);
+  EXPECT_TENSOR_NEAR(nmt, {1}, Shape{}, 0.0);
+  EXPECT_EQ(nmt.grad_fn_name(), "NormBackward1");
+  nmt.backward();
+  EXPECT_TENSOR_NEAR(mt.grad(), (std::vector<double>{0, -1.0 / 3, 1.0 / 3, -1.0 / 3}), Shape{4}, 0.0);
   const Tensor q = leaf({3}, {3, -3, kNaN});  // NaN wins the max and takes the gradient (sgn NaN = 0)
   const Tensor nq = norm(q, kInf);
   EXPECT_TENSOR_NEAR(nq, {kNaN}, Shape{}, 0.0);

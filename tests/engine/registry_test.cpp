@@ -46,6 +46,7 @@ TEST(Registry, CallsWithNumbersAndAttrs) {
   EXPECT_EQ(r::builtin_ops().find("mean")->call({x}, {{"dim", int64_t{-1}}}).grad_fn_name(), "MeanBackward1");
   EXPECT_TENSOR_NEAR(r::builtin_ops().find("norm")->call({x}, {{"p", std::string("inf")}}), {6}, Shape{}, 0.0);
   EXPECT_TENSOR_NEAR(r::builtin_ops().find("norm")->call({x}, {{"p", kInf}}), {6}, Shape{}, 0.0);
+  EXPECT_TENSOR_NEAR(r::builtin_ops().find("norm")->call({x}, {{"p", std::string("-inf")}}), {1}, Shape{}, 0.0);  // min |x|
   EXPECT_TENSOR_NEAR(r::builtin_ops().find("norm")->call({x}, {{"p", int64_t{1}}}), {21}, Shape{}, 0.0);
   EXPECT_EQ(r::builtin_ops().find("reshape")->call({x}, {{"shape", std::vector<int64_t>{3, -1}}}).shape(), (Shape{3, 2}));
   EXPECT_EQ(r::builtin_ops().find("transpose")->call({x}, {{"dim0", int64_t{0}}, {"dim1", int64_t{1}}}).shape(), (Shape{3, 2}));

@@ -73,6 +73,7 @@ TEST(Tensor, ToCastsAndBackpropagatesInTheSourceDType) {
   const Tensor y = x.to(kF32);
   EXPECT_EQ(y.dtype(), kF32);
   EXPECT_EQ(y.grad_fn_name(), "ToCopyBackward0");
+  ASSERT_EQ(y.numel(), 2);
   EXPECT_EQ(y.to_vector()[0], static_cast<double>(0.1f));
   y.backward(lit({2}, {2, 4}, kF32));
   EXPECT_EQ(x.grad().dtype(), kF64);

@@ -66,11 +66,11 @@ TEST(GradCheckNonFinite, AnalyticNanIsReportedAsNonFiniteNotAsALargeError) {
   EXPECT_NE(text.find("d out0[1] / d in0[1]: analytic nan, numeric 2  NON-FINITE"), std::string::npos) << text;
   EXPECT_NE(text.find("backward produced a non-finite gradient"), std::string::npos) << text;
   const nlohmann::json j = r.to_json();
-  EXPECT_EQ(j["status"], "nonfinite");
-  EXPECT_EQ(j["nonfinite_count"], 1);
-  EXPECT_EQ(j["nonfinite"][0]["analytic"], "nan");
-  EXPECT_EQ(j["nonfinite"][0]["status"], "nonfinite");
-  EXPECT_EQ(j["pairs"][0]["nonfinite"], 1);
+  EXPECT_EQ(j.at("status"), "nonfinite");  // at(): a missing key or index throws, a failure not a crash
+  EXPECT_EQ(j.at("nonfinite_count"), 1);
+  EXPECT_EQ(j.at("nonfinite").at(0).at("analytic"), "nan");
+  EXPECT_EQ(j.at("nonfinite").at(0).at("status"), "nonfinite");
+  EXPECT_EQ(j.at("pairs").at(0).at("nonfinite"), 1);
 }
 
 TEST(GradCheckNonFinite, AnalyticInfIsNonFinite) {

@@ -43,6 +43,7 @@ TEST(PlantedBugs, EachIsCaughtInFullAndFastMode) {
       EXPECT_FALSE(fast.passed) << testing::bug_name(bug) << " seed " << seed << "\n" << fast;
       // fast mode falls back to the full Jacobian of the failing pair: same worst element
       ASSERT_FALSE(fast.worst.empty());
+      ASSERT_FALSE(full.worst.empty()) << testing::bug_name(bug);
       EXPECT_EQ(fast.worst.front().input_index, full.worst.front().input_index) << testing::bug_name(bug);
     }
   }
@@ -54,6 +55,7 @@ TEST(PlantedBugs, ReportNamesTheElement) {
   const int64_t n = xs[0].size(0), d = xs[0].size(1);
   const GradCheckResult r = gradcheck(testing::planted_function(Bug::CorruptedEntry), xs);
   ASSERT_EQ(r.failure_count, 1) << r;
+  ASSERT_FALSE(r.worst.empty()) << r;
   const EntryReport& e = r.worst.front();
   EXPECT_EQ(e.input, 1);
   EXPECT_EQ(e.output, 0);
@@ -70,20 +72,22 @@ TEST(PlantedBugs, ReportNamesTheElement) {
       << text;
   EXPECT_NE(r.advice.find("single wrong entry"), std::string::npos) << r.advice;
   const nlohmann::json j = r.to_json();
-  EXPECT_EQ(j["passed"], false);
-  EXPECT_EQ(j["failure_count"], 1);
-  EXPECT_EQ(j["worst"][0]["input"], 1);
-  EXPECT_EQ(j["worst"][0]["input_index"], (std::vector<int64_t>{d - 1, d - 1}));
-  EXPECT_EQ(j["input_shapes"][1], (std::vector<int64_t>{d, d}));
-  EXPECT_EQ(j["mode"], "full");
+  EXPECT_EQ(j.at("passed"), false);  // at(): a missing key or index throws, a failure not a crash
+  EXPECT_EQ(j.at("failure_count"), 1);
+  EXPECT_EQ(j.at("worst").at(0).at("input"), 1);
+  EXPECT_EQ(j.at("worst").at(0).at("input_index"), (std::vector<int64_t>{d - 1, d - 1}));
+  EXPECT_EQ(j.at("input_shapes").at(1), (std::vector<int64_t>{d, d}));
+  EXPECT_EQ(j.at("mode"), "full");
   EXPECT_TRUE(j.contains("advice"));
 
   const GradCheckResult flip = gradcheck(testing::planted_function(Bug::SignFlip), xs);
   EXPECT_NE(flip.advice.find("sign flip"), std::string::npos) << flip;
   const GradCheckResult rel = gradcheck(testing::planted_function(Bug::SmallRelative), xs);
+  ASSERT_FALSE(rel.worst.empty()) << rel;
   EXPECT_NEAR(rel.worst.front().rel_error, testing::kSmallRelative, 2e-4) << rel;
   EXPECT_NE(rel.advice.find("1.001 x numeric"), std::string::npos) << rel.advice;
   const GradCheckResult mean = gradcheck(testing::planted_function(Bug::WrongBroadcastReduction), xs);
+  ASSERT_FALSE(mean.worst.empty()) << mean;
   EXPECT_EQ(mean.worst.front().input, 2) << mean;
 
   GradCheckOptions o;

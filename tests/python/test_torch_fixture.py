@@ -241,14 +241,16 @@ class RandomPrograms(unittest.TestCase):
             files = sorted(Path(a).glob("float64-*.json"))
             self.assertEqual([f.read_bytes() for f in files],
                              [(Path(b) / f.name).read_bytes() for f in files])
-            ops = set()
+            ops, norm_ps = set(), set()
             for f in Path(a).glob("*.json"):
                 doc = json.loads(f.read_text())
                 ops |= {s["op"] for s in doc["program"] if "op" in s}
+                norm_ps |= {s.get("attrs", {}).get("p", 2) for s in doc["program"] if s.get("op") == "norm"}
                 n_ops = sum("op" in s for s in doc["program"])
                 self.assertTrue(2 <= n_ops <= 8, f)
                 self.assertEqual(doc["program"][n_ops], {"backward": "loss"})
             self.assertGreater(len(ops), 20, ops)
+            self.assertIn("-inf", norm_ps)  # torch.norm(a, p = -inf): min |a|
 
 
 class TutorialByHand(unittest.TestCase):

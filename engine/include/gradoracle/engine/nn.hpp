@@ -12,12 +12,8 @@ class Module {
  public:
   virtual ~Module() = default;
   virtual std::vector<Tensor> parameters() const = 0;
-  // PyTorch 1.x default: zero each existing .grad in place; set_to_none drops it instead.
-  void zero_grad(bool set_to_none = false) { zero_grads(set_to_none); }
-
- protected:
-  // zero_grad over parameters(); a module may do it without building that list.
-  virtual void zero_grads(bool set_to_none);
+  // nn::zero_grad(parameters(), set_to_none).
+  void zero_grad(bool set_to_none = false);
 };
 
 // y = x·Wᵀ + b with W (out, in) and b (out), both uniform in ±1/√in as PyTorch initialises them.
@@ -32,13 +28,13 @@ class Linear : public Module {
 
   Tensor weight;
   Tensor bias;  // undefined when built without bias
-
- protected:
-  void zero_grads(bool set_to_none) override;
 };
 
-// Zeroes (or, with set_to_none, removes) the .grad of each tensor; a tensor with no .grad
-// keeps none when zeroed in place.
+// PyTorch 1.x Module.zero_grad / Optimizer.zero_grad over these tensors, each with a .grad:
+// set_to_none removes it; otherwise a grad with a graph is detached in place (detach_, which
+// raises on a view as PyTorch's does), any other stops requiring grad, and it is zeroed in
+// place (the same tensor). A tensor without .grad keeps none. The fixture interpreter's
+// zero_grad statement is this function.
 void zero_grad(const std::vector<Tensor>& params, bool set_to_none = false);
 
 // torch.nn.utils.clip_grad_norm_ (1.13): total = ‖(‖g₁‖ₚ, …, ‖gₙ‖ₚ)‖ₚ over the params that

@@ -56,7 +56,7 @@ struct TensorImpl {
   std::shared_ptr<Node> grad_fn;     // null for leaves
   std::shared_ptr<AccumulateGrad> grad_accumulator;  // a leaf's AccumulateGrad node, made on first use
   bool is_view = false;  // made by a view op in PyTorch (reshape, t, transpose): detach_() refuses it
-  // The strides PyTorch would give this tensor, empty when contiguous. Storage is row-major
+  // The strides PyTorch would give this tensor, empty when a fresh tensor's. Storage is row-major
   // whatever they are; they model PyTorch's layout, which decides some grad_fn names.
   std::vector<int64_t> torch_strides;
 };
@@ -90,7 +90,7 @@ class Tensor {
   bool shares_storage(const Tensor& other) const;
   // PyTorch's layout of this tensor (t() gives strides (1, n)); the data here is row-major always.
   std::vector<int64_t> stride() const;
-  bool is_contiguous() const { return impl().torch_strides.empty(); }
+  bool is_contiguous() const;  // torch's: size-1 dims ignored
 
   // ---- data ----
   // T must match dtype(); throws otherwise.
