@@ -102,8 +102,9 @@ std::string entry_line(const EntryReport& e) {
   } else if (e.kink) {
     os << " (kink: left " << num(e.left) << ", right " << num(e.right) << ")";
   } else {
-    os << ", abs err " << num(e.abs_error) << ", rel err " << num(e.rel_error) << ", estimate " << num(e.estimate)
-       << ", allowed " << num(e.allowed) << (e.passed() ? "" : "  FAIL");
+    os << ", abs err " << num(e.abs_error) << ", rel err " << num(e.rel_error) << ", estimate " << num(e.estimate);
+    if (e.rounding > 0.0) os << ", float32 rounding " << num(e.rounding);
+    os << ", allowed " << num(e.allowed) << (e.passed() ? "" : "  FAIL");
   }
   return os.str();
 }
@@ -111,9 +112,9 @@ nlohmann::json entry_json(const EntryReport& e) {
   return nlohmann::json{{"input", e.input},         {"output", e.output},         {"input_index", e.input_index},
                         {"output_index", e.output_index}, {"analytic", jnum(e.analytic)}, {"numeric", jnum(e.numeric)},
                         {"abs_error", jnum(e.abs_error)}, {"rel_error", jnum(e.rel_error)},
-                        {"estimate", jnum(e.estimate)},   {"allowed", jnum(e.allowed)},   {"kink", e.kink},
-                        {"left", jnum(e.left)},           {"right", jnum(e.right)},       {"passed", e.passed()},
-                        {"nonfinite", e.nonfinite},       {"status", e.status()}};
+                        {"estimate", jnum(e.estimate)},   {"rounding", jnum(e.rounding)}, {"allowed", jnum(e.allowed)},
+                        {"kink", e.kink},                 {"left", jnum(e.left)},         {"right", jnum(e.right)},
+                        {"passed", e.passed()},           {"nonfinite", e.nonfinite},     {"status", e.status()}};
 }
 }  // namespace
 
@@ -127,7 +128,7 @@ std::string GradCheckResult::to_string() const {
      << scheme_name(scheme) << " differences, " << step_name(step) << " eps " << num(eps) << ", atol "
      << num(tolerance.atol) << ", rtol " << num(tolerance.rtol) << ", k " << num(estimate_weight);
   if (fast_mode) os << ", seed " << seed;
-  os << ")\n  pass: |a - n| <= atol + rtol*max(|a|, |n|) + k*estimate\n  inputs:";
+  os << ")\n  pass: |a - n| <= atol + rtol*max(|a|, |n|) + k*estimate + rounding\n  inputs:";
   for (size_t i = 0; i < input_shapes.size(); ++i) {
     os << (i ? ", " : " ") << i << ": " << gradoracle::to_string(input_shapes[i]) << " " << name(input_dtypes[i]);
   }

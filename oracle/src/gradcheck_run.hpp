@@ -3,11 +3,14 @@
 //   gradcheck.cpp          hold(), setup and result (go), the analytic side, judging entries
 //   gradcheck_numeric.cpp  the numeric side: float64 finite differences, steps, Richardson, estimates
 //   gradcheck_fast.cpp     fast mode: vᵀJu probes and spot checks
+//   gradcheck_rounding.cpp the float32 analytic side's rounding ρ (the float64 backward, f'')
 //   gradcheck_report.cpp   advice, the text and JSON reports
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -17,6 +20,7 @@
 namespace gradoracle::oracle::detail {
 
 constexpr double kEps64 = std::numeric_limits<double>::epsilon();
+constexpr double kEps32 = std::numeric_limits<float>::epsilon();
 constexpr double kRounding = 16.0 * kEps64;  // a float64 function's own rounding: ~16 ε |f|
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -82,7 +86,13 @@ class Run {
   void problem(const std::string& p) {
     if (std::find(r_.problems.begin(), r_.problems.end(), p) == r_.problems.end()) r_.problems.push_back(p);
   }
-  EntryReport entry(int i, int j, int64_t k, int64_t l, double analytic, const Column& c) const;
+  // One judged entry; one that fails in float32 is judged again with its rounding ρ.
+  EntryReport entry(int i, int j, int64_t k, int64_t l, double analytic, const Column& c);
+  // the float32 analytic side's rounding ρ (gradcheck_rounding.cpp)
+  bool analytic_in_float32(int i, int j) const;
+  double rounding(const EntryReport& e);
+  double analytic64(int i, int j, int64_t k, int64_t l);  // NaN when the float64 backward fails
+  double curvature(int i, int64_t l, int j, int64_t k);   // ∂²y/∂x²; NaN when a float64 run fails
   PairReport& pair(int i, int j);
 
   const GradCheckOptions& o_;
@@ -103,6 +113,14 @@ class Run {
   bool same_ratio_ = true;
   bool probe_unexplained_ = false;
   std::vector<std::string> notes_;  // observations that are not failures, appended to the advice
+  // For ρ, built on first use: the backward on float64 copies (graph64_: 0 not yet, 1 built,
+  // −1 failed), its rows by (output, element), second differences by (input, element), the
+  // analytic run's outputs as doubles.
+  int graph64_ = 0;
+  std::vector<Tensor> leaves64_, outs64_;
+  std::map<std::pair<int, int64_t>, Values> rows64_;
+  std::map<std::pair<int, int64_t>, Values> curvature_;
+  Values outs32_;
 };
 
 }  // namespace gradoracle::oracle::detail
