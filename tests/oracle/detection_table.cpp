@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
   }
 
   // False alarms over the registry sweep at the default tolerances, and the margin: the largest
-  // |a - n| / (atol + rtol*max(|a|, |n|) + k*estimate) seen (a false alarm needs > 1).
+  // |a - n| / (atol + rtol*max(|a|, |n|) + k*estimate + rounding) seen (a false alarm needs > 1).
   {
     const auto cases = testing::op_cases();
     const int sweep = std::max(1, seeds / 4);

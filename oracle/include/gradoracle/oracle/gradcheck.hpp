@@ -3,10 +3,31 @@
 //
 // Full mode passes when every checked entry (analytic a from backward, numeric n) satisfies
 //
-//     |a − n| ≤ atol + rtol·max(|a|, |n|) + k·estimate          (k = estimate_weight)
+//     |a − n| ≤ atol + rtol·max(|a|, |n|) + k·estimate + ρ          (k = estimate_weight)
 //
 // where `estimate` bounds the numeric side's own error (rounding 16·ε₆₄·|f|/h, plus, under the
-// Richardson scheme, the truncation estimate |R − D(h/2)|).
+// Richardson scheme, the truncation estimate |R − D(h/2)|), and ρ the analytic side's rounding.
+//
+// ρ, the float32 analytic side's rounding (0 in float64, or with float32_rounding off). A float32
+// backward works on float32 forward values, each a few ulps from the exact one; where the
+// gradient depends steeply on them, that rounding moves it by more than atol: float32 tanh(u)
+// is ±1 once 1 − |tanh u| is below an ulp (|u| ≳ 8), so 1 − tanh²u is exactly 0 where the true
+// gradient is ~1e-5 (saturation), and a difference of nearly equal forward values loses its
+// digits (cancellation). An entry whose input or output is float32 and that fails without ρ is
+// judged again with
+//
+//     ρ = √(a₆₄² + 2·|f''|·δ) − |a₆₄|,     δ = 4·max(ε₃₂·|y₆₄|, |y₃₂ − y₆₄|)
+//
+// where a₆₄ is the same backward run on the float64 copies, f'' = ∂²y/∂x² at that entry (a
+// float64 second difference of step 1e-3·max(1, |x|), or 1e-3 under Step::Absolute), y₆₄ and
+// y₃₂ the output element in float64 and as the float32 run computed it, so δ is a few ulps of
+// the output or the rounding actually seen in it. ρ is how far the float64 gradient moves over
+// the inputs whose outputs lie within δ of y₆₄ (|f'|·d + |f''|·d²/2 ≤ δ), which the float32 run
+// cannot tell apart. ρ is granted only when a₆₄ itself passes the float64 inequality
+// (gradcheck_tolerance(Float64), k·estimate): a backward wrong in every dtype gets none. It is
+// loose at a stationary point (√(2|f''|δ) where f' = 0), where a float32-only error of that size
+// would pass. Fast mode applies it to entries (spot checks, a failing pair's full Jacobian), not
+// to probes.
 //
 // Non-finite entries: where the analytic or the numeric side is NaN or ±Inf, the inequality
 // says nothing, so such an entry is not judged by it: it is flagged `nonfinite`, counted in
@@ -87,6 +108,7 @@ struct GradCheckOptions {
   bool detect_kinks = true;               // flag entries whose one-sided differences disagree; true
   bool kinks_fail = false;                // count a kink as a failure; false (reported apart)
   bool allow_nonfinite = false;           // an entry whose two sides are the same NaN/±Inf passes; false
+  bool float32_rounding = true;           // grant a float32 analytic side its rounding ρ (see above); true
   std::vector<int> inputs;                // indices of the inputs to check; empty = all
   std::vector<int> outputs;               // indices of the outputs to check; empty = all
   bool fast_mode = false;                 // vᵀJu probes instead of the full Jacobian; false
@@ -110,7 +132,8 @@ struct EntryReport {
   double abs_error = 0.0;              // |a − n|
   double rel_error = 0.0;              // |a − n| / max(|a|, |n|) (0 when both are 0)
   double estimate = 0.0;               // the numeric side's error estimate
-  double allowed = 0.0;                // atol + rtol·max(|a|, |n|) + k·estimate
+  double rounding = 0.0;               // ρ, the float32 analytic side's rounding (0 unless granted)
+  double allowed = 0.0;                // atol + rtol·max(|a|, |n|) + k·estimate + ρ
   bool kink = false;                   // one-sided differences disagree: not differentiable here
   bool nonfinite = false;              // analytic or numeric is NaN or ±Inf: not judged by the inequality
   double left = 0.0;                   // backward one-sided difference (f(x) − f(x−h))/h

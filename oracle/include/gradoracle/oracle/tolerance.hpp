@@ -23,7 +23,8 @@ constexpr Tolerance default_tolerance(DType d) {
 // ~ε·|f|/h with h = 1e-6) is ~1e-9, hence float64 atol 1e-7, rtol 1e-5 (a relative error of
 // 1e-4 in a gradient is caught). The float32 analytic side carries its own rounding (a few ulps
 // per op, ~1e-6 relative after a few ops, more under cancellation), hence atol 1e-5, rtol 5e-4
-// (a relative error of 1e-3 is caught): no false alarm over thousands of random draws of every
+// (a relative error of 1e-3 is caught; saturation and cancellation beyond that are the checker's
+// rounding allowance ρ, gradcheck.hpp): no false alarm over thousands of random draws of every
 // registered op, the worst seen at a few percent of the allowance (tests/oracle, README).
 constexpr Tolerance gradcheck_tolerance(DType d) {
   return d == DType::Float64 ? Tolerance{1e-7, 1e-5} : Tolerance{1e-5, 5e-4};

@@ -1,0 +1,126 @@
+#pragma once
+// Internal to the checker: one check's state (Run) and what its parts share. The parts:
+//   gradcheck.cpp          hold(), setup and result (go), the analytic side, judging entries
+//   gradcheck_numeric.cpp  the numeric side: float64 finite differences, steps, Richardson, estimates
+//   gradcheck_fast.cpp     fast mode: vᵀJu probes and spot checks
+//   gradcheck_rounding.cpp the float32 analytic side's rounding ρ (the float64 backward, f'')
+//   gradcheck_report.cpp   advice, the text and JSON reports
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "gradoracle/oracle/gradcheck.hpp"
+
+namespace gradoracle::oracle::detail {
+
+constexpr double kEps64 = std::numeric_limits<double>::epsilon();
+constexpr double kEps32 = std::numeric_limits<float>::epsilon();
+constexpr double kRounding = 16.0 * kEps64;  // a float64 function's own rounding: ~16 ε |f|
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// hold()'s state: a detach the checker fixes at the unperturbed float64 run's value.
+struct HoldState {
+  enum class Mode { Pass, Record, Replay } mode = Mode::Pass;
+  std::vector<Tensor> values;  // recorded on the unperturbed run, in call order
+  size_t next = 0;             // replay cursor
+  bool mismatch = false;       // a replay saw more calls or other shapes than the record
+};
+
+// Installs `state` in `mode` for the scope (restores the previous state on exit).
+class HoldScope {
+ public:
+  HoldScope(HoldState& state, HoldState::Mode mode);
+  ~HoldScope();
+  HoldScope(const HoldScope&) = delete;
+  HoldScope& operator=(const HoldScope&) = delete;
+
+ private:
+  HoldState* previous_;
+};
+
+// A number for a report: 6 significant digits; for JSON: NaN and ±Inf as strings.
+std::string num(double v);
+nlohmann::json jnum(double v);
+const char* scheme_name(Scheme s);
+const char* step_name(Step s);
+
+using Values = std::vector<std::vector<double>>;  // per output, row-major float64
+
+// One numeric column: d outputs / d one input element, for every output element.
+struct Column {
+  Values numeric, estimate, left, right;
+  std::vector<std::vector<char>> kink;
+};
+
+// One check of f at inputs: GradChecker::check is Run(options, f, inputs).go().
+class Run {
+ public:
+  Run(const GradCheckOptions& o, const Function& f, const std::vector<Tensor>& inputs)
+      : o_(o), f_(f), inputs_(inputs) {}
+  GradCheckResult go();
+
+ private:
+  // numeric side, float64 (gradcheck_numeric.cpp)
+  Values evaluate(const std::vector<Tensor>& x64);
+  Values eval_shift(int i, const std::vector<double>& delta);
+  Values eval_element(int i, int64_t l, double step);
+  Column column(int i, int64_t l);
+  void directional(int i, const std::vector<double>& w, Values& numeric, Values& estimate);
+  // analytic side, the inputs' dtype (gradcheck.cpp)
+  bool vjp(int j, const std::vector<double>& upstream, Values& grads);
+  Values one_hot_row(int j, int64_t k);
+  // checks (gradcheck.cpp; fast(): gradcheck_fast.cpp; advise(): gradcheck_report.cpp)
+  void structural_checks();
+  void full_pairs(const std::vector<int>& ins, const std::vector<int>& outs);
+  void fast();
+  void take(const EntryReport& e);  // counts one judged entry; keeps it if among the worst
+  void keep(std::vector<EntryReport>& list, double& floor, const EntryReport& e, bool by_jump);
+  std::string advise() const;
+  void problem(const std::string& p) {
+    if (std::find(r_.problems.begin(), r_.problems.end(), p) == r_.problems.end()) r_.problems.push_back(p);
+  }
+  // One judged entry; one that fails in float32 is judged again with its rounding ρ.
+  EntryReport entry(int i, int j, int64_t k, int64_t l, double analytic, const Column& c);
+  // the float32 analytic side's rounding ρ (gradcheck_rounding.cpp)
+  bool analytic_in_float32(int i, int j) const;
+  double rounding(const EntryReport& e);
+  double analytic64(int i, int j, int64_t k, int64_t l);  // NaN when the float64 backward fails
+  double curvature(int i, int64_t l, int j, int64_t k);   // ∂²y/∂x²; NaN when a float64 run fails
+  PairReport& pair(int i, int j);
+
+  const GradCheckOptions& o_;
+  const Function& f_;
+  const std::vector<Tensor>& inputs_;
+  GradCheckResult r_;
+  std::vector<int> sel_in_, sel_out_;
+  std::vector<Tensor> leaves_, outs_;  // the analytic run
+  std::vector<Tensor> x64_;            // float64 copies of the inputs
+  std::vector<Tensor> shifted_;        // the perturbed runs' arguments: x64_'s values, one input shifted in place
+  Values base_;                        // the unperturbed float64 outputs
+  std::vector<DType> base_dtypes_;
+  HoldState hold_;
+  std::vector<EntryReport> failing_, kinks_, worst_, nonfinite_;  // the worst few of each (bounded)
+  double failing_floor_ = -1, kinks_floor_ = -1, worst_floor_ = -1, nonfinite_floor_ = -1;  // below these, an entry cannot make the list
+  // Whether every failing entry has analytic = ratio·numeric (a wrong factor), tracked over all.
+  double ratio_ = kNaN;
+  bool same_ratio_ = true;
+  bool probe_unexplained_ = false;
+  std::vector<std::string> notes_;  // observations that are not failures, appended to the advice
+  // For ρ, built on first use: the backward on float64 copies (graph64_: 0 not yet, 1 built,
+  // −1 failed), its rows by (output, element), second differences by (input, element), the
+  // analytic run's outputs as doubles.
+  int graph64_ = 0;
+  std::vector<Tensor> leaves64_, outs64_;
+  std::map<std::pair<int, int64_t>, Values> rows64_;
+  std::map<std::pair<int, int64_t>, Values> curvature_;
+  Values outs32_;
+};
+
+}  // namespace gradoracle::oracle::detail
