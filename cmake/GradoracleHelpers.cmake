@@ -19,15 +19,29 @@ function(gradoracle_target_defaults target)
 endfunction()
 
 # gradoracle_add_library(NAME folder SOURCES ... DEPS ...): library gradoracle_<folder>
-# with alias gradoracle::<folder>, public headers in <folder>/include.
+# with alias gradoracle::<folder>, public headers in <folder>/include. With GRADORACLE_INSTALL,
+# the library and its headers are installed and the folder becomes a component of the CMake
+# package (export set gradoracle-<folder>-targets, imported as gradoracle::<folder>; see
+# GradoraclePackage.cmake).
 function(gradoracle_add_library name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
   add_library(gradoracle_${name} ${ARG_SOURCES})
   add_library(gradoracle::${name} ALIAS gradoracle_${name})
+  set_target_properties(gradoracle_${name} PROPERTIES EXPORT_NAME ${name})
   target_include_directories(gradoracle_${name} PUBLIC
-    $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>)
+    $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
+    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
   target_link_libraries(gradoracle_${name} PUBLIC ${ARG_DEPS})
   gradoracle_target_defaults(gradoracle_${name})
+  if(GRADORACLE_INSTALL)
+    install(TARGETS gradoracle_${name} EXPORT gradoracle-${name}-targets
+      ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+      LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+      RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+    install(DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+      FILES_MATCHING PATTERN "*.hpp")
+    set_property(GLOBAL APPEND PROPERTY GRADORACLE_COMPONENTS ${name})
+  endif()
 endfunction()
 
 # gradoracle_add_test(NAME SOURCES ... DEPS ... [LABELS ...]): one GoogleTest executable,
