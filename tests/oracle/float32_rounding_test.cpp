@@ -25,7 +25,7 @@ Function planted_tanh_ratio(double float32_error, bool drop) {
   return [float32_error, drop](const std::vector<Tensor>& v) {
     const Tensor x = v[0].detach();
     Tensor y = tanh(div(kC, x));
-    const Tensor ys = y;
+    const Tensor ys = y.detach();  // not y itself: its node would own its own output (a cycle)
     record(y, "PlantedTanhRatioBackward", {v[0]}, [x, ys, float32_error, drop](const Tensor& g, NeedsGrad) {
       Tensor dx = g * (1.0 - ys * ys) * (-kC / (x * x));
       if (g.dtype() == DType::Float32) dx = dx + g * float32_error;
