@@ -117,9 +117,12 @@ GeneratedFixture reference_fixture_recorded(const OpSpec& op, const registry::Re
   const fixtures::Fixture f = reference_fixture(op, r, dtype);
   GeneratedFixture g{fixtures::record(f, ops), {}};
   g.fixture.description = f.description + " (values and grads recorded by the gradoracle engine: gradoracle generate --references)";
-  g.verdict = fixtures::gradcheck_fixture(g.fixture, {}, ops);
-  if (!r.grads.empty()) g.verdict.status = fixtures::CheckStatus::Skip;  // a kink: finite differences do not decide
-  if (!r.grads.empty()) g.verdict.reason = "a pinned gradient at a kink or tie";
+  if (r.grads.empty()) {
+    g.verdict = fixtures::gradcheck_fixture(g.fixture, {}, ops);
+  } else {  // a kink or tie: finite differences do not decide there
+    g.verdict.name = g.fixture.name;
+    g.verdict.reason = "a pinned gradient at a kink or tie";
+  }
   return g;
 }
 

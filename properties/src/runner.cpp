@@ -208,16 +208,21 @@ PropertyResult run_property(const std::string& id, const std::function<void()>& 
 
 PropertyResult run_task(const Task& task, const RunOptions& o) {
   const auto start = std::chrono::steady_clock::now();
+  // The result's fields every outcome shares.
+  const auto result_of_task = [&] {
+    PropertyResult r;
+    r.id = task.id;
+    r.kind = task.kind;
+    r.op = task.op;
+    r.dtype = task.dtype;
+    r.seed = o.seed;
+    return r;
+  };
   // Reference inputs first: a failure there is the task's failure, with its fixture.
   int references_checked = 0;
   if (task.references && o.reproduce.empty()) {
     if (std::optional<ReferenceFailure> f = task.references(&references_checked)) {
-      PropertyResult r;
-      r.id = task.id;
-      r.kind = task.kind;
-      r.op = task.op;
-      r.dtype = task.dtype;
-      r.seed = o.seed;
+      PropertyResult r = result_of_task();
       r.cases = references_checked;
       r.references = references_checked;
       r.planned = references_checked;
@@ -250,12 +255,7 @@ PropertyResult run_task(const Task& task, const RunOptions& o) {
       rcd::checkProperty(rcd::toProperty([&counter] { counter.run_case(); }), metadata, params, listener, reproduce);
   const auto stop = std::chrono::steady_clock::now();
 
-  PropertyResult r;
-  r.id = task.id;
-  r.kind = task.kind;
-  r.op = task.op;
-  r.dtype = task.dtype;
-  r.seed = o.seed;
+  PropertyResult r = result_of_task();
   r.seconds = std::chrono::duration<double>(stop - start).count();
   r.discarded = stats.discarded;
   r.worst_abs = stats.worst_abs;
