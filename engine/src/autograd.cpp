@@ -6,6 +6,7 @@
 #include "gradoracle/engine/ops.hpp"
 #include "kernels.hpp"
 #include "small_stack.hpp"
+#include "tensor_access.hpp"
 
 namespace gradoracle {
 
@@ -19,7 +20,7 @@ const char* kFreedMessage =
     "saved tensors after calling backward.";
 
 std::shared_ptr<Node> accumulator_of(const Tensor& leaf) {
-  TensorImpl& impl = leaf.impl();
+  TensorImpl& impl = impl_of(leaf);
   if (!impl.grad_accumulator) impl.grad_accumulator = std::make_shared<AccumulateGrad>(&impl);
   return impl.grad_accumulator;
 }
@@ -134,7 +135,7 @@ namespace detail {
 [[noreturn]] void fail_freed() { fail(ErrorKind::Autograd, kFreedMessage); }
 
 void set_grad_fn(Tensor& out, std::shared_ptr<Node> node) {
-  TensorImpl& impl = out.impl();
+  TensorImpl& impl = impl_of(out);
   impl.grad_fn = std::move(node);
   impl.requires_grad = true;
 }
@@ -144,13 +145,15 @@ namespace {
 // A plain tensor that only its handle refers to (run_backward's local upstream): no other
 // handle, no view or detach() sharing its storage, no history, no .grad of its own.
 bool owned_outright(const Tensor& t) {
-  const auto& impl = t.impl_ptr();
+  const auto& impl = impl_ptr_of(t);
   return impl.use_count() == 1 && impl->storage.use_count() == 1 && !impl->grad_fn && !impl->grad &&
          !impl->grad_accumulator;
 }
 }  // namespace
 
 AccumulateGrad::AccumulateGrad(TensorImpl* leaf) : Node("AccumulateGrad", {}, false), leaf_(leaf) {}
+
+bool AccumulateGrad::accumulates_into(const Tensor& t) const { return leaf_ && leaf_ == impl_ptr_of(t).get(); }
 
 TensorImpl::~TensorImpl() {
   if (grad_accumulator) grad_accumulator->leaf_ = nullptr;
@@ -159,7 +162,7 @@ TensorImpl::~TensorImpl() {
 std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
   if (!leaf_) return {};  // the leaf is gone: nobody can read this gradient
   if (leaf_->grad) {
-    Tensor existing(leaf_->grad);
+    Tensor existing = tensor_of(leaf_->grad);
     dispatch(existing.dtype(), [&](auto s) {
       using T = decltype(s);
       T* p = existing.data<T>();
@@ -169,13 +172,13 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
   } else if (owned_outright(grad_output)) {
     // Nobody else can see this gradient: keep it as .grad instead of a copy (as PyTorch's
     // AccumulateGrad steals it), with the metadata a clone would have.
-    TensorImpl& g = grad_output.impl();
+    TensorImpl& g = impl_of(grad_output);
     g.requires_grad = false;
     g.is_view = false;
     g.torch_strides.clear();
-    leaf_->grad = grad_output.impl_ptr();
+    leaf_->grad = impl_ptr_of(grad_output);
   } else {
-    leaf_->grad = grad_output.clone().impl_ptr();
+    leaf_->grad = impl_ptr_of(grad_output.clone());
   }
   return {};
 }

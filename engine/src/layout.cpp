@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include "tensor_access.hpp"
 
 namespace gradoracle::layout {
 
@@ -139,13 +140,13 @@ std::vector<int64_t> elementwise(const Shape& out_shape, std::initializer_list<c
 }
 
 void follow(const Tensor& out, const Tensor& a) {
-  if (a.impl().torch_strides.empty()) return;  // an input of default strides gives a fresh output
-  set(out.impl(), elementwise(out.shape(), {&a.impl()}));
+  if (impl_of(a).torch_strides.empty()) return;  // an input of default strides gives a fresh output
+  set(impl_of(out), elementwise(out.shape(), {&impl_of(a)}));
 }
 
 void follow(const Tensor& out, const Tensor& a, const Tensor& b) {
-  if (a.impl().torch_strides.empty() && b.impl().torch_strides.empty()) return;
-  set(out.impl(), elementwise(out.shape(), {&a.impl(), &b.impl()}));
+  if (impl_of(a).torch_strides.empty() && impl_of(b).torch_strides.empty()) return;
+  set(impl_of(out), elementwise(out.shape(), {&impl_of(a), &impl_of(b)}));
 }
 
 }  // namespace gradoracle::layout

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gradoracle/engine/tensor.hpp"
+#include "tensor_access.hpp"
 
 namespace gradoracle::layout {
 

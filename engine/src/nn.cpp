@@ -4,18 +4,19 @@
 #include <sstream>
 
 #include "kernels.hpp"
+#include "tensor_access.hpp"
 
 namespace gradoracle::nn {
 
 void zero_grad(const std::vector<Tensor>& params, bool set_to_none) {
   for (const Tensor& p : params) {
-    TensorImpl& impl = p.impl();
+    TensorImpl& impl = impl_of(p);
     if (!impl.grad) continue;
     if (set_to_none) {
       impl.grad = nullptr;
       continue;
     }
-    Tensor grad(impl.grad);
+    Tensor grad = tensor_of(impl.grad);
     if (grad.grad_fn()) {
       grad.detach_();
     } else {

@@ -8,6 +8,7 @@
 #include "gradoracle/engine/ops.hpp"
 #include "kernels.hpp"
 #include "layout.hpp"
+#include "tensor_access.hpp"
 
 namespace gradoracle::detail {
 
@@ -31,7 +32,7 @@ Tensor map(const Tensor& a, F f) {
 // output's shape and dtype.
 class SavedOutput {
  public:
-  explicit SavedOutput(const Tensor& result) : storage_(result.impl().storage) {}
+  explicit SavedOutput(const Tensor& result) : storage_(impl_of(result).storage) {}
   template <class T>
   const T* data() const {
     if (dtype_of<T>::value != storage_->dtype()) {
@@ -97,7 +98,7 @@ inline void require_same_dtype(const Tensor& a, const Tensor& b) {
 
 // Marks `t` as a view (PyTorch's reshape, t, transpose): detach_() refuses it.
 inline Tensor& mark_view(Tensor& t) {
-  t.impl().is_view = true;
+  impl_of(t).is_view = true;
   return t;
 }
 

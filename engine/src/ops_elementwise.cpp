@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "op_helpers.hpp"
+#include "tensor_access.hpp"
 
 namespace gradoracle {
 
@@ -185,7 +186,7 @@ namespace {
 // general path.
 template <class F>
 bool number_op_fast(const Tensor& t, double x, bool number_first, F f, Tensor& out) {
-  if (any_requires_grad(std::span<const Tensor>(&t, 1)) || !t.impl().torch_strides.empty()) return false;
+  if (any_requires_grad(std::span<const Tensor>(&t, 1)) || !impl_of(t).torch_strides.empty()) return false;
   out = Tensor::empty(t.shape(), t.dtype());
   dispatch(t.dtype(), [&](auto s) {
     using T = decltype(s);

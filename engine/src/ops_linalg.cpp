@@ -1,5 +1,6 @@
 // matmul and linear: Eigen GEMM on row-major maps, with PyTorch 1.13's shape rules and names.
 #include "op_helpers.hpp"
+#include "tensor_access.hpp"
 
 namespace gradoracle {
 
@@ -151,7 +152,7 @@ const char* matmul_2d_batched(Tensor& y, const Tensor& b) {
   std::vector<int64_t> strides = layout::default_strides(folded);
   std::swap(strides[strides.size() - 1], strides[strides.size() - 2]);
   if (!layout::is_contiguous(y.shape(), strides)) return "CloneBackward0";
-  layout::set(y.impl(), std::move(strides));
+  layout::set(impl_of(y), std::move(strides));
   detail::mark_view(y);
   return "TransposeBackward0";
 }
@@ -183,7 +184,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     if (!b_vector) out_shape.push_back(y.shape()[y.dim() - 1]);
     NoGradGuard no_grad;
     y = reshape(y, out_shape);
-    y.impl().is_view = false;  // a fresh result, not a view of an input
+    impl_of(y).is_view = false;  // a fresh result, not a view of an input
   }
   const char* name = ra == 2 && rb >= 3 ? matmul_2d_batched(y, b) : matmul_name(ra, rb);
   if (!grad_mode_enabled() || !(a.requires_grad() || b.requires_grad())) return y;  // no node: nothing captured

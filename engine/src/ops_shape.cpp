@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "op_helpers.hpp"
+#include "tensor_access.hpp"
 
 namespace gradoracle {
 
@@ -35,7 +36,7 @@ Tensor swap_dims_copy(const Tensor& a, int64_t d0, int64_t d1) {
 
 // The PyTorch strides of transpose(a, d0, d1): a's with d0 and d1 swapped.
 std::vector<int64_t> swapped_strides(const Tensor& a, int64_t d0, int64_t d1) {
-  std::vector<int64_t> s = layout::strides(a.impl());
+  std::vector<int64_t> s = layout::strides(impl_of(a));
   if (a.dim() >= 2) std::swap(s[static_cast<size_t>(d0)], s[static_cast<size_t>(d1)]);
   return s;
 }
@@ -45,8 +46,8 @@ Tensor alias(const Tensor& a, Shape shape) {
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = std::move(shape);
   impl->dtype = a.dtype();
-  impl->storage = a.impl().storage;
-  return Tensor(std::move(impl));
+  impl->storage = impl_of(a).storage;
+  return tensor_of(std::move(impl));
 }
 }  // namespace
 
@@ -56,7 +57,7 @@ Tensor t(const Tensor& a) {
     fail(ErrorKind::Dim, "t() expects a tensor with <= 2 dimensions, but self is " + std::to_string(a.dim()) + "D");
   }
   Tensor y = a.dim() == 2 ? swap_dims_copy(a, 0, 1) : a.clone();
-  layout::set(y.impl(), swapped_strides(a, 0, 1));
+  layout::set(impl_of(y), swapped_strides(a, 0, 1));
   record(y, "TBackward0", {a}, [](const Tensor& g, NeedsGrad) { return detail::grads(t(g)); }, Saves::Nothing);
   return detail::mark_view(y);
 }
@@ -65,7 +66,7 @@ Tensor t(const Tensor& a) {
 Tensor transpose(const Tensor& a, int64_t dim0, int64_t dim1) {
   const int64_t d0 = wrap_dim(dim0, a.dim()), d1 = wrap_dim(dim1, a.dim());
   Tensor y = a.dim() < 2 || d0 == d1 ? a.clone() : swap_dims_copy(a, d0, d1);
-  layout::set(y.impl(), swapped_strides(a, d0, d1));
+  layout::set(impl_of(y), swapped_strides(a, d0, d1));
   record(y, "TransposeBackward0", {a}, [d0, d1](const Tensor& g, NeedsGrad) {
     return detail::grads(transpose(g, d0, d1));
   }, Saves::Nothing);
@@ -107,8 +108,8 @@ Tensor reshape(const Tensor& a, const Shape& requested) {
   // (_unsafe_view of a clone): the same values, another grad_fn, and not a view.
   Tensor y = alias(a, std::move(shape));
   std::optional<std::vector<int64_t>> view;
-  if (!a.impl().torch_strides.empty()) view = layout::view_strides(a.shape(), a.stride(), y.shape());
-  if (view) layout::set(y.impl(), std::move(*view));
+  if (!impl_of(a).torch_strides.empty()) view = layout::view_strides(a.shape(), a.stride(), y.shape());
+  if (view) layout::set(impl_of(y), std::move(*view));
   const bool is_view = a.is_contiguous() || view.has_value();
   if (any_requires_grad(std::span<const Tensor>(&a, 1))) {  // a's shape captured only for a node
     record(y, is_view ? "ReshapeAliasBackward0" : "UnsafeViewBackward0", {a},
@@ -230,12 +231,12 @@ Tensor cat(const std::vector<Tensor>& tensors_in, int64_t dim) {
   std::vector<int64_t> offsets;  // each input's first column in a row of y
   offsets.reserve(tensors.size());
   int64_t offset = 0;
-  auto* po = static_cast<char*>(y.impl().storage->raw());
+  auto* po = static_cast<char*>(impl_of(y).storage->raw());
   for (const Tensor& t : tensors) {
     offsets.push_back(offset);
     if (skipped(t)) continue;
     const int64_t chunk = t.shape()[d] * inner;
-    const auto* pi = static_cast<const char*>(t.impl().storage->raw());
+    const auto* pi = static_cast<const char*>(impl_of(t).storage->raw());
     for (int64_t o = 0; o < outer && chunk > 0; ++o) {
       std::memcpy(po + (o * row + offset) * elem, pi + o * chunk * elem, static_cast<size_t>(chunk) * elem);
     }
@@ -247,13 +248,13 @@ Tensor cat(const std::vector<Tensor>& tensors_in, int64_t dim) {
   record(y, "CatBackward0", tensors, [shapes, offsets, outer, row, inner, d](const Tensor& g, NeedsGrad needs) {
     std::vector<Tensor> grads(shapes.size());
     const size_t elem = static_cast<size_t>(element_size(g.dtype()));
-    const auto* pg = static_cast<const char*>(g.impl().storage->raw());
+    const auto* pg = static_cast<const char*>(impl_of(g).storage->raw());
     for (size_t i = 0; i < shapes.size(); ++i) {
       if (!needs[i]) continue;
       grads[i] = Tensor::zeros(shapes[i], g.dtype());
       if (shapes[i].size() == 1 && shapes[i][0] == 0) continue;
       const int64_t chunk = shapes[i][d] * inner;
-      auto* pi = static_cast<char*>(grads[i].impl().storage->raw());
+      auto* pi = static_cast<char*>(impl_of(grads[i]).storage->raw());
       for (int64_t o = 0; o < outer && chunk > 0; ++o) {
         std::memcpy(pi + o * chunk * elem, pg + (o * row + offsets[i]) * elem, static_cast<size_t>(chunk) * elem);
       }

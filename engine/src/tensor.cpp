@@ -11,6 +11,7 @@
 #include "gradoracle/engine/random.hpp"
 #include "kernels.hpp"
 #include "layout.hpp"
+#include "tensor_access.hpp"
 
 namespace gradoracle {
 

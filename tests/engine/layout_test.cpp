@@ -125,10 +125,10 @@ TEST(Layout, MatmulGradFnStridesAndViewsAsPyTorchOverAGrid) {
   for (const MatmulRow& r : kMatmulGrid) {
     const Tensor y = matmul(grid_operand(r.a), grid_operand(r.b));
     const bool ok = y.grad_fn_name() == r.grad_fn && y.stride() == parse_ints(r.strides, ',') &&
-                    y.impl().is_view == r.view;
+                    y.is_view() == r.view;
     if (!ok && ++failures <= 20) {
       ADD_FAILURE() << r.a << " @ " << r.b << ": " << y.grad_fn_name() << " strides "
-                    << ::testing::PrintToString(y.stride()) << (y.impl().is_view ? " view" : "")
+                    << ::testing::PrintToString(y.stride()) << (y.is_view() ? " view" : "")
                     << ", PyTorch: " << r.grad_fn << " strides (" << r.strides << ")" << (r.view ? " view" : "");
     }
   }

@@ -303,7 +303,7 @@ TEST(Binary, NumberOperandMatchesWrappedTensorBitForBit) {
       for (double x : numbers) {
         for (bool grad : {false, true}) {
           Tensor a = Tensor::randn(shape, gen, dt);
-          a.impl().requires_grad = grad;
+          a.requires_grad_(grad);
           const Tensor w = Tensor::scalar(x, dt);
           const auto same = [&](const Tensor& got, const Tensor& want) {
             EXPECT_EQ(value_bits(got), value_bits(want)) << to_string(shape) << " " << x;

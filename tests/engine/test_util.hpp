@@ -87,7 +87,7 @@ std::vector<double> apply(const std::vector<double>& xs, F f) {
 inline Tensor grad_of(const Tensor& x, const std::function<Tensor(const Tensor&)>& f, Tensor g = Tensor()) {
   Tensor y = f(x);
   if (!g.defined()) g = Tensor::ones(y.shape(), y.dtype());
-  x.impl().grad = nullptr;
+  Tensor(x).set_grad(Tensor());  // a handle: clears x's .grad
   y.backward(g);
   return x.grad();
 }

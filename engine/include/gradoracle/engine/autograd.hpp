@@ -161,18 +161,20 @@ class LambdaNode final : public Node {
 // after the leaf is gone is dropped: no one can read that leaf's .grad any more.
 class AccumulateGrad final : public Node {
  public:
-  explicit AccumulateGrad(TensorImpl* leaf);
+  explicit AccumulateGrad(detail::TensorImpl* leaf);
   std::vector<Tensor> apply(const Tensor& grad_output) override;
   void release() override {}
-  TensorImpl* leaf() const { return leaf_; }  // null once the leaf is destroyed
+  // Whether this accumulates into `t` (PyTorch: node.variable is t); false once the leaf is gone.
+  bool accumulates_into(const Tensor& t) const;
+  bool leaf_alive() const { return leaf_ != nullptr; }
 
  protected:
   std::vector<Tensor> call(const Tensor&, NeedsGrad) override { return {}; }
   void free_saved() override {}
 
  private:
-  friend struct TensorImpl;  // ~TensorImpl() clears leaf_
-  TensorImpl* leaf_;
+  friend struct detail::TensorImpl;  // ~TensorImpl() clears leaf_
+  detail::TensorImpl* leaf_;
 };
 
 // Whether a backward lambda holds tensors saved from the forward (PyTorch's SavedVariables).

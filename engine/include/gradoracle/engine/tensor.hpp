@@ -16,6 +16,12 @@ namespace gradoracle {
 class Node;
 class AccumulateGrad;
 class Generator;
+class Tensor;
+
+// The engine's internals: a tensor's shared state. Only the engine's own sources reach it
+// (through detail::TensorAccess, engine/src/tensor_access.hpp); users see Tensor.
+namespace detail {
+struct TensorAccess;
 
 // A flat, contiguous buffer of one dtype. Shared by a tensor and its detach()/reshape views.
 // Buffers of up to kInlineBytes live inside the Storage object itself (one allocation for
@@ -60,11 +66,11 @@ struct TensorImpl {
   // whatever they are; they model PyTorch's layout, which decides some grad_fn names.
   std::vector<int64_t> torch_strides;
 };
+}  // namespace detail
 
 class Tensor {
  public:
   Tensor() = default;  // undefined, as an absent optional tensor
-  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
   // ---- construction ----
   // (The shape is taken by value: a caller's temporary moves into the tensor.)
@@ -122,13 +128,17 @@ class Tensor {
   Tensor detach() const;  // shares storage; requires_grad false, no grad_fn
   Tensor& detach_();      // in place: drops grad_fn and requires_grad; throws on a view, as PyTorch
 
+  bool is_view() const { return impl().is_view; }  // made by a view op (PyTorch's _is_view())
+
+ private:
+  friend struct detail::TensorAccess;
+  using TensorImpl = detail::TensorImpl;
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
   TensorImpl& impl() const {
     if (!impl_) [[unlikely]] fail_undefined();
     return *impl_;
   }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
-
- private:
   [[noreturn]] static void fail_undefined();  // "use of an undefined tensor"
   [[noreturn]] void fail_dtype(DType expected) const;  // "expected a float64 tensor but got float32"
   std::shared_ptr<TensorImpl> impl_;
