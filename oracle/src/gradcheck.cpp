@@ -52,7 +52,7 @@ void judge(EntryReport& e, const Tolerance& tol, double k) {
   const double a = e.analytic, n = e.numeric;
   e.nonfinite = !std::isfinite(a) || !std::isfinite(n);
   const double scale = std::max(std::abs(a), std::abs(n));
-  e.allowed = tol.atol + tol.rtol * (std::isfinite(scale) ? scale : 0.0) + k * e.estimate + e.rounding;
+  e.allowed = entry_allowance(tol, a, n, k * e.estimate + e.rounding);
   if (std::isnan(a) || std::isnan(n)) {
     e.abs_error = (std::isnan(a) && std::isnan(n)) ? 0.0 : kInf;
   } else if (std::isinf(a) || std::isinf(n)) {

@@ -124,8 +124,10 @@ Column Run::column(int i, int64_t l) {
       c.left[J][k] = (f0 - fm[J][k]) / hm;
       if (o_.detect_kinks) {
         const double jump = std::abs(c.right[J][k] - c.left[J][k]);
-        const double tol = r_.tolerance.atol + r_.tolerance.rtol * std::max(std::abs(c.right[J][k]), std::abs(c.left[J][k])) +
-                           4.0 * kRounding * (std::abs(f0) + std::abs(fp[J][k]) + std::abs(fm[J][k])) / hp;
+        // The one-sided slopes disagree by more than rule 2 allows two estimates of one value,
+        // beyond the rounding of the three evaluations.
+        const double tol = entry_allowance(r_.tolerance, c.right[J][k], c.left[J][k],
+                                           4.0 * kRounding * (std::abs(f0) + std::abs(fp[J][k]) + std::abs(fm[J][k])) / hp);
         if (jump > tol) {
           suspicious[J][k] = 1;
           suspicious_any = true;

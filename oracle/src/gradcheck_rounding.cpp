@@ -23,7 +23,7 @@ double Run::rounding(const EntryReport& e) {
   if (!std::isfinite(a64)) return 0.0;
   const Tolerance t64 = gradcheck_tolerance(DType::Float64);
   const double n = e.numeric;
-  const double allowed64 = t64.atol + t64.rtol * std::max(std::abs(a64), std::abs(n)) + o_.estimate_weight * e.estimate;
+  const double allowed64 = entry_allowance(t64, a64, n, o_.estimate_weight * e.estimate);
   if (!(std::abs(a64 - n) <= allowed64)) return 0.0;  // the float64 backward is wrong too: not rounding
   const double f2 = curvature(e.input, e.input_flat, e.output, e.output_flat);
   if (!std::isfinite(f2)) return 0.0;

@@ -6,6 +6,7 @@
 //   gradcheck_rounding.cpp the float32 analytic side's rounding ρ (the float64 backward, f'')
 //   gradcheck_report.cpp   advice, the text and JSON reports
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -24,6 +25,16 @@ constexpr double kEps32 = std::numeric_limits<float>::epsilon();
 constexpr double kRounding = 16.0 * kEps64;  // a float64 function's own rounding: ~16 ε |f|
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// The full-mode inequality's right-hand side (docs/comparison.md, rule 2):
+//     atol + rtol·max(|a|, |n|) + slack
+// where slack is what the caller adds (k·estimate for the numeric side's own error, ρ for the
+// float32 analytic side's rounding); an infinite or NaN scale adds no rtol term (an infinite
+// allowance would pass anything). Used for every entry, spot check, kink test and ρ's float64 test.
+inline double entry_allowance(const Tolerance& tol, double a, double n, double slack) {
+  const double scale = std::max(std::abs(a), std::abs(n));
+  return tol.atol + tol.rtol * (std::isfinite(scale) ? scale : 0.0) + slack;
+}
 
 // hold()'s state: a detach the checker fixes at the unperturbed float64 run's value.
 struct HoldState {

@@ -1,5 +1,5 @@
 #pragma once
-// The one comparison helper of the project. `actual` passes against `expected` when the shapes
+// The one comparison helper of the project (rule 1 of docs/comparison.md). `actual` passes against `expected` when the shapes
 // are equal and, element by element,
 //
 //     |a − e| ≤ atol + rtol·|e|          (NaN matches NaN only; ±inf must be equal)

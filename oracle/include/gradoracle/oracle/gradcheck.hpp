@@ -1,7 +1,7 @@
 #pragma once
 // GradChecker: the engine's Jacobian against float64 finite differences.
 //
-// Full mode passes when every checked entry (analytic a from backward, numeric n) satisfies
+// Full mode passes when every checked entry (rule 2 of docs/comparison.md; fast mode: rule 3) (analytic a from backward, numeric n) satisfies
 //
 //     |a − n| ≤ atol + rtol·max(|a|, |n|) + k·estimate + ρ          (k = estimate_weight)
 //
