@@ -1,11 +1,14 @@
 #pragma once
 // Test-only: concrete calls of every differentiable registry op at several shapes, with inputs
-// drawn inside each argument's Domain, as functions the gradient checker takes.
+// drawn inside each argument's Domain by the op rules' own draw (op_rules.hpp), as functions
+// the gradient checker takes. The shapes are chosen by hand: small, 0-d, broadcast, and a few
+// large enough for float32 accumulation to matter.
 #include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "gradoracle/engine/op_rules.hpp"
 #include "gradoracle/engine/random.hpp"
 #include "gradoracle/engine/registry.hpp"
 #include "gradoracle/oracle/gradcheck.hpp"
@@ -21,29 +24,14 @@ struct OpCase {
   std::string label;              // "pow([2, 3], 1.5)"
 };
 
-inline double draw(registry::Domain d, Generator& gen) {
-  using D = registry::Domain;
-  const double sign = gen.uniform() < 0.5 ? -1.0 : 1.0;
-  switch (d) {
-    case D::Real: return gen.normal();
-    case D::Positive: return gen.uniform(0.5, 2.0);
-    case D::NonZero: return sign * gen.uniform(0.5, 2.0);
-    case D::AwayFromKink: return sign * gen.uniform(0.2, 2.0);
-    case D::Bounded: return gen.uniform(-2.0, 2.0);
-    case D::AboveMinusOne: return gen.uniform(-0.5, 2.0);
-  }
-  return 0.0;
-}
-
 // The tensor inputs of a case, drawn in `dtype`.
 inline std::vector<Tensor> draw_inputs(const OpCase& c, DType dtype, Generator& gen) {
   std::vector<Tensor> xs;
   size_t pos = 0;
   for (size_t t = 0; t < c.shapes.size(); ++t, ++pos) {
     while (std::find(c.number_args.begin(), c.number_args.end(), static_cast<int>(pos)) != c.number_args.end()) ++pos;
-    std::vector<double> v(static_cast<size_t>(numel(c.shapes[t])));
-    for (double& x : v) x = draw(c.op->domain_of(pos), gen);
-    xs.push_back(Tensor::from_data(c.shapes[t], v, dtype));
+    registry::GeneratorChooser chooser(gen);
+    xs.push_back(Tensor::from_data(c.shapes[t], registry::draw_values(c.op->domain_of(pos), numel(c.shapes[t]), chooser), dtype));
   }
   return xs;
 }
@@ -160,7 +148,8 @@ inline std::vector<OpCase> op_cases() {
         add(op, {{4}, {4}});
         add(op, {{60}, {60}});
         break;
-      default:
+      case R::Identity:    // detach: not differentiable
+      case R::Parameters:  // the clip utilities: not differentiable
         break;
     }
   }

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "gradoracle/engine/random.hpp"
 #include "gradoracle/engine/registry.hpp"
 
 namespace gradoracle::registry {
@@ -51,6 +52,17 @@ class Chooser {
     }
     return options.back().second;
   }
+};
+
+// A Chooser over the engine's Generator: the same draws by seed, without shrinking (tests and
+// benchmarks that want a rule's draws outside RapidCheck).
+class GeneratorChooser final : public Chooser {
+ public:
+  explicit GeneratorChooser(Generator& gen) : gen_(gen) {}
+  int64_t integer(int64_t lo, int64_t hi) override { return gen_.integer(lo, hi - 1); }
+
+ private:
+  Generator& gen_;
 };
 
 // ---------------------------------------------------------------- domains
