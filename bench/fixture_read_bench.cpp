@@ -31,7 +31,7 @@ fs::path corpus_dir() {
   if (const char* d = std::getenv("GRADORACLE_READ_BENCH_DIR")) return d;
   const fs::path throughput = fs::path(GRADORACLE_SOURCE_DIR) / "build-bench/throughput-fixtures/float64-s1-n300";
   if (fs::is_directory(throughput)) return throughput;
-  return fs::path(GRADORACLE_SOURCE_DIR) / "fixtures";
+  return fs::path(GRADORACLE_SOURCE_DIR) / "corpus";
 }
 
 const Corpus& corpus() {

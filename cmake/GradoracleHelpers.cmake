@@ -52,7 +52,7 @@ function(gradoracle_add_test name)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
   gradoracle_target_defaults(${name})
   target_compile_definitions(${name} PRIVATE
-    GRADORACLE_FIXTURES_DIR="${PROJECT_SOURCE_DIR}/fixtures"
+    GRADORACLE_FIXTURES_DIR="${PROJECT_SOURCE_DIR}/corpus"
     GRADORACLE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}")
 endfunction()

@@ -6,7 +6,7 @@
 #   tools/fuzz.sh [SECONDS] [extra libFuzzer flags, e.g. -jobs=2 -workers=2]
 #
 # New inputs go to build-fuzz/corpus/, a crash, leak or timeout to build-fuzz/artifacts/ (the
-# run then exits non-zero). Each finding becomes a regression fixture: fixtures/bad/NAME.json
+# run then exits non-zero). Each finding becomes a regression fixture: corpus/bad/NAME.json
 # (the input, minimised with -minimize_crash=1) and NAME.expected (the error the CLI must print).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""Writes fixtures/nonfinite/: every registered op on NaN, ±Inf, ±0 inputs and upstreams,
+"""Writes corpus/nonfinite/: every registered op on NaN, ±Inf, ±0 inputs and upstreams,
 with the values, grad_fns and grads that PyTorch 1.13 computes (recorded by torch_fixture.py).
 
-    /usr/bin/python3 tools/nonfinite_fixtures.py [OUT_DIR]      # default fixtures/nonfinite
+    /usr/bin/python3 tools/nonfinite_fixtures.py [OUT_DIR]      # default corpus/nonfinite
 
 The engine must reproduce every one (tests/fixtures/nonfinite_fixtures_test.cpp replays them;
 NaN matches NaN only, an infinity only itself). Rerun after changing a case; the output is
@@ -172,7 +172,7 @@ def cases():
 
 
 def main() -> int:
-    out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE.parent / "fixtures" / "nonfinite"
+    out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE.parent / "corpus" / "nonfinite"
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("*.json"):
         old.unlink()

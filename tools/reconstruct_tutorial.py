@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write fixtures/tutorial/*.json: the backprop tutorial (vinsis/understanding-neuralnetworks-pytorch,
+"""Write corpus/tutorial/*.json: the backprop tutorial (vinsis/understanding-neuralnetworks-pytorch,
 backprop.md), one fixture per section, every number it prints an expect.
 
 The tutorial does not print all of its inputs (section 1's x, section 2's x1 and x2, section 3's x,
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch_fixture as tf  # noqa: E402
 
-OUT = Path(__file__).resolve().parent.parent / "fixtures" / "tutorial"
+OUT = Path(__file__).resolve().parent.parent / "corpus" / "tutorial"
 SEED = 2018  # of the reference draws; any seed gives inputs as consistent as these
 DTYPE = "float32"
 # The tutorial prints 4 decimals: a printed value is within 5e-5 of the true one, and the

@@ -5,8 +5,8 @@
 #
 #   tools/valgrind.sh [--quick] [GRADORACLE_BINARY]       # default build/gradoracle
 #
-# --quick (the ctest valgrind.cli): the tutorial, the examples, every fixtures/bad case but the
-# few that allocate ~10^7 elements on purpose, and a sample of fixtures/nonfinite.
+# --quick (the ctest valgrind.cli): the tutorial, the examples, every corpus/bad case but the
+# few that allocate ~10^7 elements on purpose, and a sample of corpus/nonfinite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0
@@ -19,18 +19,18 @@ vg=(valgrind --tool=memcheck --error-exitcode=99 --leak-check=full --errors-for-
 
 heavy=(repeated-backward matmul-work absurd-fill huge-outer-product)  # refused after allocating ~10^7 elements
 bad=()
-for f in fixtures/bad/*.json; do
+for f in corpus/bad/*.json; do
   skip=0
   if ((quick)); then
-    for h in "${heavy[@]}"; do [[ "$f" == "fixtures/bad/$h.json" ]] && skip=1; done
+    for h in "${heavy[@]}"; do [[ "$f" == "corpus/bad/$h.json" ]] && skip=1; done
   fi
   ((skip)) || bad+=("$f")
 done
-nonfinite=(fixtures/nonfinite)
+nonfinite=(corpus/nonfinite)
 if ((quick)); then
-  nonfinite=(fixtures/nonfinite/{relu,abs,log,pow,div}-*.json fixtures/nonfinite/{softmax,log_softmax}-rows.json
-             fixtures/nonfinite/norm-pinf-*.json fixtures/nonfinite/clip_grad_norm-nan-p*.json
-             fixtures/nonfinite/matmul*.json fixtures/nonfinite/float32-*.json)
+  nonfinite=(corpus/nonfinite/{relu,abs,log,pow,div}-*.json corpus/nonfinite/{softmax,log_softmax}-rows.json
+             corpus/nonfinite/norm-pinf-*.json corpus/nonfinite/clip_grad_norm-nan-p*.json
+             corpus/nonfinite/matmul*.json corpus/nonfinite/float32-*.json)
 fi
 
 status=0
@@ -48,8 +48,8 @@ run() {  # run EXPECTED_EXIT ARGS...: valgrind error -> 99
 }
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
-run 0 replay fixtures/tutorial fixtures/examples "${nonfinite[@]}"
-run 0 gradcheck --fast fixtures/tutorial fixtures/examples
+run 0 replay corpus/tutorial corpus/examples "${nonfinite[@]}"
+run 0 gradcheck --fast corpus/tutorial corpus/examples
 run 2 replay "${bad[@]}"
 for f in "${bad[@]}"; do  # each alone too: the error path of every refusal
   ((quick)) && break

@@ -19,7 +19,7 @@ struct GateTask {
   std::string op;      // the op, for kind "op"
   DType dtype = DType::Float64;
   int default_cases = 1;
-  std::string source;  // fixtures: the file ("fixtures/tutorial/x.json (embedded)" when embedded)
+  std::string source;  // fixtures: the file ("corpus/tutorial/x.json (embedded)" when embedded)
   std::function<properties::PropertyResult(const properties::RunOptions&)> run;
 };
 

@@ -1,12 +1,12 @@
 #pragma once
 // The tutorial fixtures, embedded at build time (cli/embed_fixtures.cmake writes
-// embedded_fixtures.cpp from fixtures/tutorial/*.json), so `gradoracle check` needs no files.
+// embedded_fixtures.cpp from corpus/tutorial/*.json), so `gradoracle check` needs no files.
 #include <vector>
 
 namespace gradoracle::cli {
 
 struct EmbeddedFixture {
-  const char* path;  // relative to the source tree: "fixtures/tutorial/1-simple-example.json"
+  const char* path;  // relative to the source tree: "corpus/tutorial/1-simple-example.json"
   const char* text;  // the JSON, verbatim
 };
 

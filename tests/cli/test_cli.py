@@ -13,9 +13,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cli_helpers import check, failures, junit_ok  # noqa: E402
 
 exe, src = sys.argv[1], sys.argv[2]
-tutorial = os.path.join(src, "fixtures", "tutorial")
-examples = os.path.join(src, "fixtures", "examples")
-bad = os.path.join(src, "fixtures", "bad")
+tutorial = os.path.join(src, "corpus", "tutorial")
+examples = os.path.join(src, "corpus", "examples")
+bad = os.path.join(src, "corpus", "bad")
 
 
 def run(*args):

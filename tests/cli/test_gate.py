@@ -15,8 +15,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cli_helpers import check, failures, junit_ok  # noqa: E402
 
 exe, planted, src = sys.argv[1], sys.argv[2], sys.argv[3]
-bad = os.path.join(src, "fixtures", "bad")
-examples = os.path.join(src, "fixtures", "examples")
+bad = os.path.join(src, "corpus", "bad")
+examples = os.path.join(src, "corpus", "examples")
 
 
 def run(*args, prog=None, timeout=120):

@@ -1,5 +1,5 @@
 // NaN and ±Inf through values and grads as PyTorch 1.13 propagates them. Every expected value
-// here was printed by torch 1.13 (/usr/bin/python3); fixtures/nonfinite/ holds the full sweep
+// here was printed by torch 1.13 (/usr/bin/python3); corpus/nonfinite/ holds the full sweep
 // over the registry (tools/nonfinite_fixtures.py, replayed by fixtures_tests).
 #include <limits>
 

@@ -1,4 +1,4 @@
-"""Self-tests of tools/torch_fixture.py and fixtures/tutorial.
+"""Self-tests of tools/torch_fixture.py and corpus/tutorial.
 
 Run from the repository root:  /usr/bin/python3 -m unittest discover -s tests/python
 (stdlib unittest; needs torch and numpy, as Debian's python3-torch provides).
@@ -21,7 +21,7 @@ import torch.nn as nn
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / "tools" / "torch_fixture.py"
-TUTORIAL = ROOT / "fixtures" / "tutorial"
+TUTORIAL = ROOT / "corpus" / "tutorial"
 sys.path.insert(0, str(TOOL.parent))
 import torch_fixture as tf  # noqa: E402
 

@@ -14,8 +14,8 @@ fail=0
 check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1" >&2; fail=1; fi; }
 
 declare -A cmds=(
-  [replay]="replay $src/fixtures/tutorial"
-  [gradcheck]="gradcheck --fast $src/fixtures/tutorial"
+  [replay]="replay $src/corpus/tutorial"
+  [gradcheck]="gradcheck --fast $src/corpus/tutorial"
   [generate]="generate --op add --out $tmp/gen"
   [ops]="ops"
 )
