@@ -176,8 +176,10 @@ with tempfile.TemporaryDirectory() as tmp:
     # Options take one value each: a path after --task, --op or --dtype is a path.
     listed = run("--task", "fixture/planted/*", wrong_expect, "--list").stdout.split()
     check(listed == ["fixture/planted/wrong-expect"], f"--task ID FILE: FILE is a fixture path ({listed})")
-    listed = run("--op", "exp", "--dtype", "float64", wrong_expect, "--task", "fixture/planted/*", "--list").stdout.split()
-    check(listed == ["fixture/planted/wrong-expect", "op/exp/float64"], f"--op, --dtype take one value ({listed})")
+    listed = run("--op", "exp", wrong_expect, "--dtype", "float64", wrong_gradient, "--task", "fixture/planted/*",
+                 "--list", prog=planted).stdout.split()
+    check(listed == ["fixture/planted/wrong-expect", "fixture/planted/wrong-gradient", "op/exp/float64"],
+          f"--op NAME FILE, --dtype D FILE: FILE is a fixture path ({listed})")
 
     # A run that checks no case is not a pass: exit 5, said.
     r, rep = report("--task", "program/*", "--time", "0.000001")
