@@ -5,10 +5,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <iostream>
 #include <random>
 #include <set>
+#include <stdexcept>
+#include <tuple>
 
 #include "commands.hpp"
 #include "embedded.hpp"
@@ -22,10 +25,6 @@ namespace {
 
 using properties::PropertyResult;
 using properties::RunOptions;
-
-// The gate's default cases per property, about 12 s in all on one core (the runner's own
-// defaults, sized for the unit suite, take about 4 s).
-constexpr int kGateOpCases = 600, kGateProgramCases = 2000, kGateStructuralCases = 1000;
 
 using properties::TaskKind;
 
@@ -53,9 +52,33 @@ std::pair<int, int> parse_shard(const std::string& s) {
   return {index, count};
 }
 
-uint64_t parse_seed(const std::string& s) {
+// --seed: a seed (validated by the option), or `random`: 64 random bits.
+uint64_t seed_of(const std::string& s) {
   if (s == "random") return std::random_device{}() * 0x100000000ull + std::random_device{}();
-  return std::stoull(s);  // validated by the option's check
+  return parse_seed(s).value();
+}
+
+// --reproduce: RapidCheck's RC_PARAMS of failures ("seed=S reproduce=..."), each failure keyed
+// by its task's id. The ids it replays, and its seed (RapidCheck's default 0 when it names none).
+std::pair<std::vector<std::string>, uint64_t> read_reproduce(const std::string& rc_params) {
+  const std::string bad = "--reproduce '" + rc_params + "': ";
+  try {
+    std::vector<std::string> ids = properties::reproduced_tasks(rc_params);
+    if (ids.empty()) throw BadInput(bad + "names no failure to replay (expected \"seed=S reproduce=...\")");
+    return {std::move(ids), properties::options_from_rc_params(rc_params).seed};
+  } catch (const std::invalid_argument& e) {
+    throw BadInput(bad + "not an RC_PARAMS string a failure printed (" + e.what() + ")");
+  }
+}
+
+// The tasks --reproduce replays (`ids`), which must be among `tasks`, the command's selection.
+std::vector<GateTask> narrow_to(std::vector<GateTask> tasks, const std::vector<std::string>& ids) {
+  for (const std::string& id : ids) {
+    if (std::none_of(tasks.begin(), tasks.end(), [&](const GateTask& t) { return t.id == id; }))
+      throw BadInput("--reproduce replays task " + id + ", which this command does not select (give --task " + id + ")");
+  }
+  std::erase_if(tasks, [&](const GateTask& t) { return !std::binary_search(ids.begin(), ids.end(), t.id); });
+  return tasks;
 }
 
 // Replays the fixture (its expects) and gradchecks it: one case; the worst errors are the
@@ -86,6 +109,8 @@ PropertyResult run_fixture(const fixtures::Fixture& f, const std::string& id, co
       }
     }
     r.passed = replayed.passed() && checked.passed();
+    r.replay_fails = !replayed.passed();
+    r.gradcheck_fails = !checked.passed();
     if (!replayed.passed()) r.message = replayed.failures.front().to_string();
     if (!checked.passed()) {
       if (!r.message.empty()) r.message += '\n';
@@ -141,16 +166,18 @@ std::vector<GateTask> property_tasks(const RunOptions& o) {
 }
 
 // --op, --task and --dtype: what to run (properties::selected, as the runner selects), then
-// this shard. Unknown ops and patterns matching nothing are bad input.
-std::vector<GateTask> select(std::vector<GateTask> tasks, const RunOptions& o) {
+// this shard. Unknown ops and patterns matching nothing are bad input; the messages suggest
+// commands of `program`.
+std::vector<GateTask> select(std::vector<GateTask> tasks, const RunOptions& o, const std::string& program) {
+  const std::string prog = shell_quote(program);
   for (const std::string& op : o.ops) {
-    if (!o.table->find(op)) throw BadInput("--op " + op + ": unknown op (`gradoracle ops` lists them)");
+    if (!o.table->find(op)) throw BadInput("--op " + op + ": unknown op (`" + prog + " ops` lists them)");
     if (!std::any_of(tasks.begin(), tasks.end(), [&](const GateTask& t) { return t.op == op; }))
       throw BadInput("--op " + op + ": not swept (not differentiable, or no generator for its arguments)");
   }
   for (const std::string& pattern : o.tasks) {
     if (!std::any_of(tasks.begin(), tasks.end(), [&](const GateTask& t) { return properties::glob_match(pattern, t.id); }))
-      throw BadInput("--task " + pattern + ": matches no task (`gradoracle check --list` lists them)");
+      throw BadInput("--task " + pattern + ": matches no task (`" + prog + " check --list` lists them)");
   }
   std::erase_if(tasks, [&](const GateTask& t) { return !properties::selected(t.id, t.kind, t.op, t.dtype, o); });
   return properties::take_shard(std::move(tasks), o);
@@ -201,6 +228,14 @@ void run_tasks(GateRun& run, RunOptions options, Progress& progress, std::ostrea
 
 }  // namespace
 
+std::optional<uint64_t> parse_seed(const std::string& text) {
+  uint64_t seed = 0;
+  const char* end = text.data() + text.size();
+  const auto [stop, error] = std::from_chars(text.data(), end, seed);
+  if (text.empty() || error != std::errc() || stop != end) return std::nullopt;
+  return seed;
+}
+
 int cmd_check(const CheckArgs& a, const Output& o, const registry::OpTable& table) {
   GateRun run;
   run.program = a.program;
@@ -208,7 +243,9 @@ int cmd_check(const CheckArgs& a, const Output& o, const registry::OpTable& tabl
   RunOptions options;
   options.table = &table;
   try {
-    run.seed = parse_seed(a.seed);
+    std::vector<std::string> reproduced;
+    if (a.reproduce.empty()) run.seed = seed_of(a.seed);
+    else std::tie(reproduced, run.seed) = read_reproduce(a.reproduce);
     std::tie(run.shard_index, run.shard_count) = parse_shard(a.shard);
     run.cases = a.cases.value_or(0);
     run.seconds = a.seconds.value_or(0);
@@ -227,7 +264,8 @@ int cmd_check(const CheckArgs& a, const Output& o, const registry::OpTable& tabl
     std::vector<GateTask> tasks = fixture_tasks(a.paths, table, run.errors);
     if (!run.errors.empty()) return report_bad_input(run, o);
     for (GateTask& t : property_tasks(options)) tasks.push_back(std::move(t));
-    run.tasks = select(std::move(tasks), options);
+    run.tasks = select(std::move(tasks), options, run.program);
+    if (!reproduced.empty()) run.tasks = narrow_to(std::move(run.tasks), reproduced);
   } catch (const BadInput& e) {
     std::cerr << "gradoracle check: " << e.what() << "\n";
     return kBad;
@@ -244,6 +282,10 @@ int cmd_check(const CheckArgs& a, const Output& o, const registry::OpTable& tabl
   if (run.shard_count > 1) os << ", shard " << run.shard_index << "/" << run.shard_count;
   if (run.cases > 0) os << ", " << run.cases << " cases per property";
   if (run.seconds > 0) os << ", time budget " << run.seconds << " s";
+  if (!a.reproduce.empty()) {
+    os << "; --reproduce replays the shrunk case of";
+    for (const GateTask& t : run.tasks) os << " " << t.id;
+  }
   os << "\n";
   Progress progress(os, redraw, run.tasks.size());
   run_tasks(run, options, progress, os, !redraw);
@@ -252,7 +294,11 @@ int cmd_check(const CheckArgs& a, const Output& o, const registry::OpTable& tabl
   for (size_t i = 0; i < run.tasks.size(); ++i)
     if (!run.results[i].passed) os << "\n" << failure_text(run, run.tasks[i], run.results[i]);
   const bool failed = std::any_of(run.results.begin(), run.results.end(), [](const auto& r) { return !r.passed; });
-  const int code = failed ? kFail : kPass;
+  const bool checked = std::any_of(run.results.begin(), run.results.end(), [](const auto& r) { return r.cases > 0; });
+  if (!checked)
+    os << "\nnothing was checked: no task ran a case (the time budget ran out first, or no task is selected); exit "
+       << kNothingChecked << ", not a pass\n";
+  const int code = failed ? kFail : checked ? kPass : kNothingChecked;
   if (o.json) std::cout << gate_json(run, code).dump(2) << "\n";
   return write_junit(gate_report(run), o, code);
 }

@@ -40,8 +40,9 @@ struct GateRun {
 // "pass", "fail" (a gradient or a property is wrong), "stopped" (the budget ran out before any case).
 std::string status(const properties::PropertyResult& r);
 
-// The commands that reproduce a failing task: replay/gradcheck of its fixture, the check
-// focused on it (same seed and cases), and the shrunk case exactly (RapidCheck's reproduce).
+// The commands that reproduce a failing task, each failing again (exit 1): `gradcheck FILE`
+// and/or `replay FILE` of its fixture, as the result says which fails; the check focused on it
+// (same seed and cases); and the shrunk case exactly (RapidCheck's reproduce).
 std::vector<std::string> reproduce_commands(const GateRun& run, const GateTask& task,
                                             const properties::PropertyResult& r);
 

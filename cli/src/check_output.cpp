@@ -1,6 +1,7 @@
 // What `gradoracle check` prints and writes: progress, task lines, failures with the commands
 // that reproduce them, the summary table, --json and the JUnit report.
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
@@ -8,6 +9,7 @@
 
 namespace gradoracle::cli {
 
+namespace fs = std::filesystem;
 using nlohmann::json;
 using properties::PropertyResult;
 using properties::TaskKind;
@@ -27,15 +29,8 @@ std::string percent(double ratio) { return ratio > 9.99 ? ">999%" : format("%.1f
 // structural properties, which compare engine runs with each other.
 bool measures_error(const GateTask& t) { return t.kind != TaskKind::Structural; }
 
-std::string quote(const std::string& s) {
-  if (s.find_first_of(" '\"*?$\\;&|<>()") == std::string::npos) return s;
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
 // The diagnosis without what the failure block says itself: RapidCheck's "file.cpp:184:" and
-// "RC_FAIL(msg.str())" preamble, blank lines, and the property's own fixture/replay lines.
+// "RC_FAIL(msg.str())" preamble, and blank lines.
 std::vector<std::string> diagnosis_lines(const std::string& message) {
   std::vector<std::string> lines;
   std::istringstream in(message);
@@ -43,9 +38,7 @@ std::vector<std::string> diagnosis_lines(const std::string& message) {
     const auto text = line.find_first_not_of(' ');
     if (text == std::string::npos) continue;
     const std::string t = line.substr(text);
-    if ((t.back() == ':' && t.find(".cpp:") != std::string::npos) || t.starts_with("RC_FAIL(") ||
-        t.starts_with("counterexample fixture: ") || t.starts_with("replay: gradoracle "))
-      continue;
+    if ((t.back() == ':' && t.find(".cpp:") != std::string::npos) || t.starts_with("RC_FAIL(")) continue;
     lines.push_back(line);
   }
   return lines;
@@ -65,23 +58,26 @@ std::string status(const PropertyResult& r) {
 
 std::vector<std::string> reproduce_commands(const GateRun& run, const GateTask& task, const PropertyResult& r) {
   std::vector<std::string> commands;
-  const std::string prog = quote(run.program);
+  const std::string prog = shell_quote(run.program);
   const bool fixture = task.kind == TaskKind::Fixture;
+  const bool embedded = fixture && task.source.ends_with(" (embedded)");
   const std::string file = fixture ? task.source.substr(0, task.source.find(" (embedded)")) : r.fixture.string();
-  if (!file.empty()) {
-    // A reference input fails again under the command that judges what failed: its pinned
-    // gradient (replay) or finite differences (gradcheck).
-    if (!r.reference_failed || !r.reference_pinned) commands.push_back(prog + " gradcheck " + quote(file));
-    if (!r.reference_failed || r.reference_pinned) commands.push_back(prog + " replay " + quote(file));
+  // An embedded fixture's file is relative to the source tree: only there can a command read it.
+  if (!file.empty() && (!embedded || fs::exists(file))) {
+    if (r.gradcheck_fails) commands.push_back(prog + " gradcheck " + shell_quote(file));
+    if (r.replay_fails) commands.push_back(prog + " replay " + shell_quote(file));
   }
+  // The same search: the seed and the cases asked for (RapidCheck sizes its cases by them; a
+  // --reproduce line carries them too, for the search line its own run prints).
+  const std::string cases = fixture ? "" : " --cases " + std::to_string(run.cases > 0 ? run.cases : task.default_cases);
   std::string check = prog + " check --seed " + std::to_string(run.seed);
-  if (task.kind == TaskKind::Op) check += " --op " + quote(task.op) + " --dtype " + name(task.dtype);
-  else check += " --task " + quote(task.id);
-  if (!fixture) check += " --cases " + std::to_string(r.planned);
-  if (fixture && task.source.find(" (embedded)") == std::string::npos) check += " " + quote(file);
+  if (task.kind == TaskKind::Op) check += " --op " + shell_quote(task.op) + " --dtype " + name(task.dtype);
+  else check += " --task " + shell_quote(task.id);
+  check += cases;
+  if (fixture && !embedded) check += " " + shell_quote(file);
   commands.push_back(check);
   if (!r.reproduce.empty())
-    commands.push_back(prog + " check --task " + quote(task.id) + " --reproduce " + quote(r.reproduce));
+    commands.push_back(prog + " check --task " + shell_quote(task.id) + cases + " --reproduce " + shell_quote(r.reproduce));
   return commands;
 }
 
@@ -127,7 +123,7 @@ std::string summary_table(const GateRun& run) {
   };
   row("task", "cases", "worst abs", "worst rel", "tol used", "time", "status");
   long total_cases = 0;
-  int passed = 0, failed = 0, stopped_early = 0;
+  int passed = 0, failed = 0, stopped_early = 0, no_case = 0;
   for (size_t i = 0; i < run.tasks.size(); ++i) {
     const GateTask& t = run.tasks[i];
     const PropertyResult& r = run.results[i];
@@ -137,13 +133,16 @@ std::string summary_table(const GateRun& run) {
         format("%.2fs", r.seconds),
         status(r) + (r.stopped_early && r.cases > 0 ? " (budget)" : ""));
     total_cases += r.cases;
-    passed += r.passed;
+    passed += status(r) == "pass";
     failed += !r.passed;
+    no_case += status(r) == "stopped";
     stopped_early += r.stopped_early;
   }
   os << "worst abs/rel: largest |analytic - numeric| over the checker's worst entries (rel divides by the larger\n"
         "side: near 1 where both are ~0); tol used: largest error / its allowance (an entry fails above 100%)\n";
-  os << "\n" << run.tasks.size() << " tasks: " << passed << " passed, " << failed << " failed; " << total_cases
+  os << "\n" << run.tasks.size() << " tasks: " << passed << " passed, " << failed << " failed";
+  if (no_case > 0) os << ", " << no_case << " ran no case";
+  os << "; " << total_cases
      << " cases in " << format("%.1f", run.elapsed) << " s (seed " << run.seed;
   if (run.shard_count > 1) os << ", shard " << run.shard_index << "/" << run.shard_count;
   os << ")\n";
@@ -189,7 +188,7 @@ json gate_json(const GateRun& run, int exit_code) {
   for (const Case& c : run.errors) errors.push_back({{"file", c.file}, {"message", c.message}});
   return {{"command", "check"},
           {"exit_code", exit_code},
-          {"seed", run.seed},
+          {"seed", std::to_string(run.seed)},  // a string: JSON readers round integers above 2^53
           {"shard", {{"index", run.shard_index}, {"count", run.shard_count}}},
           {"budget", {{"cases", run.cases > 0 ? json(run.cases) : json(nullptr)},
                       {"seconds", run.seconds > 0 ? json(run.seconds) : json(nullptr)},

@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <iostream>
 #include <thread>
 #include <optional>
@@ -13,33 +14,53 @@ namespace gradoracle::cli {
 
 namespace {
 
+// Every --seed: a decimal integer from 0 to 2^64 - 1 (every seed the tool prints), or, where
+// `random` is allowed, that word. The value is rewritten in canonical decimal, which CLI11's own
+// conversion (strtoull, base 0) reads as the same number.
+CLI::Validator seed_option(bool random_allowed) {
+  return CLI::Validator(
+      [random_allowed](std::string& s) {
+        if (random_allowed && s == "random") return std::string();
+        if (const std::optional<uint64_t> seed = parse_seed(s)) {
+          s = std::to_string(*seed);
+          return std::string();
+        }
+        return "expected an integer from 0 to " + std::to_string(UINT64_MAX) + (random_allowed ? " or `random`" : "") +
+               ", got \"" + s + "\"";
+      },
+      random_allowed ? "UINT64|random" : "UINT64");
+}
+
 void add_check_options(CLI::App* cmd, CheckArgs& a) {
   cmd->add_option("paths", a.paths, "more fixture files or directories (the tutorial's are embedded)");
-  cmd->add_option("--seed", a.seed, "RapidCheck seed: a number, or `random` (printed); default 1")
-      ->check(CLI::Validator(
-          [](const std::string& s) {
-            if (s == "random" || (!s.empty() && s.size() <= 19 && s.find_first_not_of("0123456789") == std::string::npos))
-              return std::string();
-            return std::string("--seed: expected a non-negative integer or `random`, got \"" + s + "\"");
-          },
-          "UINT|random"));
-  cmd->add_option("--cases", a.cases, "cases per property (default: 200 per op and dtype, 500 per program sweep, "
-                                      "200 per structural property)")
+  cmd->add_option("--seed", a.seed, "RapidCheck seed: 0 to " + std::to_string(UINT64_MAX) +
+                                        ", or `random` (printed); default 1")
+      ->transform(seed_option(true));
+  cmd->add_option("--cases", a.cases, "cases per property (default: " + std::to_string(kGateOpCases) +
+                                          " per op and dtype, after its reference inputs; " +
+                                          std::to_string(kGateProgramCases) + " per program sweep; " +
+                                          std::to_string(kGateStructuralCases) + " per structural property)")
       ->check(CLI::Range(1, 100000000));
   cmd->add_option("--time", a.seconds, "time budget in seconds for the whole run: tasks share it and stop drawing "
                                        "cases when their share is spent (the report says so)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--shard", a.shard, "I/N: run shard I (0-based) of N; the shards partition the tasks");
-  cmd->add_option("--op", a.ops, "focus: gradcheck only this op, both dtypes (repeatable; see `gradoracle ops`)");
-  cmd->add_option("--task", a.tasks, "focus: tasks whose id matches, `*` matching any run "
-                                     "(repeatable; e.g. program/float32, 'structural/*', --list shows ids)");
-  cmd->add_option("--dtype", a.dtypes, "float64 or float32 (repeatable; default both)")
+  cmd->add_option("--op", a.ops, "focus: gradcheck only this op, both dtypes (repeat the option for more; "
+                                 "see `gradoracle ops`)")
+      ->allow_extra_args(false);
+  cmd->add_option("--task", a.tasks, "focus: tasks whose id matches, `*` matching any run (repeat the option "
+                                     "for more; e.g. program/float32, 'structural/*', --list shows ids)")
+      ->allow_extra_args(false);
+  cmd->add_option("--dtype", a.dtypes, "float64 or float32 (repeat the option for both; default both)")
+      ->allow_extra_args(false)
       ->check(CLI::IsMember({"float32", "float64"}));
   cmd->add_option("--counterexamples", a.counterexample_dir,
                   "where shrunk failures are written as fixtures (default $GRADORACLE_COUNTEREXAMPLE_DIR, "
                   "else build/counterexamples)");
   cmd->add_option("--reproduce", a.reproduce, "RC_PARAMS a failure printed (\"seed=... reproduce=...\"): "
-                                             "replay exactly that shrunk case (with --task ID)");
+                                             "replay exactly that shrunk case, of a task the command selects, "
+                                             "with the seed the string names")
+      ->excludes("--seed");
   cmd->add_flag("--list", a.list, "print the ids of the tasks this invocation would run, and exit");
   cmd->add_flag("--progress", a.progress, "redraw a progress line in place even when not on a terminal");
   cmd->add_flag("--no-progress", a.no_progress, "plain lines even on a terminal")->excludes("--progress");
@@ -49,11 +70,14 @@ void add_check_options(CLI::App* cmd, CheckArgs& a) {
 
 int run_cli(int argc, char** argv, const registry::OpTable& ops) {
   CLI::App app{"gradoracle: the gradient gate (check); replay, gradcheck and generate autodiff fixtures (format v1)\n"
-               "exit codes: 0 all pass, 1 a check fails (a gradient is wrong), 2 bad input or usage"};
+               "exit codes: 0 all pass, 1 a check fails (a gradient is wrong), 2 bad input or usage, " +
+               std::to_string(kNothingChecked) + " check ran no case (as pytest's 5: nothing was tested)"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "gradoracle " GRADORACLE_VERSION);
   app.set_help_all_flag("--help-all", "help for every subcommand");
 
   Output out;
+  if (argc > 0) out.program = argv[0];
   auto add_output = [&](CLI::App* sub) {
     sub->add_flag("--json", out.json, "machine-readable report on stdout (the per-fixture lines go to stderr)");
     sub->add_option("--junit", out.junit_file, "write a JUnit XML report to FILE (atomically)");
@@ -85,7 +109,7 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
   check_cmd->add_option("--eps", eps, "finite-difference step (default 1e-6, relative)")->check(CLI::PositiveNumber);
   check_cmd->add_option("--atol", atol, "absolute tolerance (default by dtype)")->check(CLI::NonNegativeNumber);
   check_cmd->add_option("--rtol", rtol, "relative tolerance (default by dtype)")->check(CLI::NonNegativeNumber);
-  check_cmd->add_option("--seed", check_seed, "seed of fast mode's probes (default 0)");
+  check_cmd->add_option("--seed", check_seed, "seed of fast mode's probes (default 0)")->transform(seed_option(false));
   add_output(check_cmd);
   add_jobs(check_cmd);
 
@@ -95,12 +119,13 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
   uint64_t gen_seed = 0;
   std::string gen_out, gen_dtype = "float64";
   CLI::App* gen_cmd = app.add_subcommand("generate", "write reference fixtures computed by the engine");
-  gen_cmd->add_option("--op", gen_ops, "an op to generate a fixture for (repeatable)");
+  gen_cmd->add_option("--op", gen_ops, "an op to generate a fixture for (repeat the option for more)")
+      ->allow_extra_args(false);
   gen_cmd->add_flag("--all", gen_all, "one fixture per registered op");
   gen_cmd->add_option("--programs", gen_programs, "N random programs")->check(CLI::Range(0, 1000000));
   bool gen_references = false;
   gen_cmd->add_flag("--references", gen_references, "every op's reference inputs (kinks, ties, large magnitudes)");
-  gen_cmd->add_option("--seed", gen_seed, "seed (program i uses seed + i)");
+  gen_cmd->add_option("--seed", gen_seed, "seed (program i uses seed + i)")->transform(seed_option(false));
   gen_cmd->add_option("--dtype", gen_dtype, "float64 (default) or float32")->check(CLI::IsMember({"float32", "float64"}));
   gen_cmd->add_option("--out", gen_out, "output directory")->required();
   add_output(gen_cmd);
@@ -121,6 +146,8 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);

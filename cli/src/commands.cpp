@@ -162,7 +162,7 @@ int cmd_generate(const std::vector<std::string>& op_names, bool all, int program
   for (const std::string& n : op_names) {
     const registry::OpSpec* s = ops.find(n);
     if (!s) {
-      std::cerr << "gradoracle generate: unknown op \"" << n << "\" (see `gradoracle ops`)\n";
+      std::cerr << "gradoracle generate: unknown op \"" << n << "\" (see `" << shell_quote(o.program) << " ops`)\n";
       return kBad;
     }
     specs.push_back(s);

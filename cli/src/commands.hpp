@@ -23,10 +23,17 @@ int cmd_generate(const std::vector<std::string>& op_names, bool all, int program
 int cmd_ops(const Output& o, const registry::OpTable& ops);
 
 // `gradoracle check`: the gate (check.cpp).
+// Its default cases per property, about 12 s in all on one core (the runner's own defaults,
+// sized for the unit suite, take about 4 s). An op task runs its reference inputs first.
+inline constexpr int kGateOpCases = 600, kGateProgramCases = 2000, kGateStructuralCases = 1000;
+
+// A seed as the tool prints it: decimal digits, 0 to 2^64 - 1; none for anything else.
+std::optional<uint64_t> parse_seed(const std::string& text);
+
 struct CheckArgs {
   std::string program = "gradoracle";   // argv[0], for the commands a failure prints
   std::vector<std::string> paths;       // fixture files or directories, beside the embedded tutorial
-  std::string seed = "1";               // a number, or "random"
+  std::string seed = "1";               // a seed (parse_seed), or "random"
   std::optional<int> cases;             // cases per property; none: each property's default
   std::optional<double> seconds;        // time budget for the whole run; none: no limit
   std::string shard = "0/1";            // "I/N": the tasks t with t % N == I
@@ -34,7 +41,8 @@ struct CheckArgs {
   std::vector<std::string> tasks;       // focus: tasks whose id matches (glob, '*' any run)
   std::vector<std::string> dtypes;      // float64, float32; none: both
   std::string counterexample_dir;       // "": properties::counterexample_dir()
-  std::string reproduce;                // RapidCheck's RC_PARAMS of a failure: replay that shrunk case only
+  std::string reproduce;                // RapidCheck's RC_PARAMS of a failure: replay that shrunk case only,
+                                        // with its seed
   bool list = false;                    // print the selected task ids and exit
   bool progress = false;                // redraw a progress line even when not on a terminal
   bool no_progress = false;             // plain lines even on a terminal

@@ -144,6 +144,14 @@ void print_line(const Case& c, bool json_mode) {
   os << "\n";
 }
 
+std::string shell_quote(const std::string& s) {
+  static const char* const plain = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._+-=:,@%";
+  if (!s.empty() && s.find_first_not_of(plain) == std::string::npos) return s;
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
 double since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }

@@ -10,8 +10,9 @@
 
 namespace gradoracle::cli {
 
-// Exit codes: all pass, a check fails (a gradient is wrong), bad input or usage.
-inline constexpr int kPass = 0, kFail = 1, kBad = 2;
+// Exit codes: all pass, a check fails (a gradient is wrong), bad input or usage; and, for
+// `check`, a run that checked no case (pytest's code when no test ran).
+inline constexpr int kPass = 0, kFail = 1, kBad = 2, kNothingChecked = 5;
 
 // One line of a report: a fixture (or op) and what became of it.
 struct Case {
@@ -33,6 +34,7 @@ struct Report {
 struct Output {
   bool json = false;
   std::string junit_file;
+  std::string program = "gradoracle";  // argv[0], for the commands a message suggests
 };
 
 std::string junit(const Report& r);
@@ -47,5 +49,8 @@ std::vector<std::string> expand(const std::vector<std::string>& paths, Report& r
 // "PASS name (file): message", on stdout (stderr under --json).
 void print_line(const Case& c, bool json_mode);
 double since(std::chrono::steady_clock::time_point t0);
+// `s` as one shell word: as is when every character is plain (letters, digits, /._+-=:,@%), else
+// in single quotes.
+std::string shell_quote(const std::string& s);
 
 }  // namespace gradoracle::cli

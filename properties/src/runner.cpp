@@ -4,6 +4,7 @@
 #include <chrono>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 
 namespace gradoracle::properties {
 
@@ -188,6 +189,17 @@ std::vector<Task> program_tasks(const RunOptions& o) { return chosen(program_tas
 std::vector<Task> structural_tasks(const RunOptions& o) { return chosen(structural_tasks_unsharded(o), o); }
 std::vector<Task> all_tasks(const RunOptions& o) { return chosen(every_task(o), o); }
 
+std::vector<std::string> reproduced_tasks(const std::string& rc_params) {
+  std::vector<std::string> ids;
+  try {
+    for (const auto& [id, reproduce] : rcd::configFromString(rc_params).reproduce) ids.push_back(id);
+  } catch (const std::exception& e) {
+    throw std::invalid_argument(e.what());
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
 RunOptions options_from_rc_params(const std::string& rc_params, RunOptions base) {
   if (rc_params.empty()) return base;
   const rcd::Configuration config = rcd::configFromString(rc_params);
@@ -230,7 +242,8 @@ PropertyResult run_task(const Task& task, const RunOptions& o) {
       r.counterexample = "reference input \"" + f->label + "\"\n";
       r.fixture = f->fixture;
       r.reference_failed = true;
-      r.reference_pinned = f->pinned;
+      r.replay_fails = f->pinned;
+      r.gradcheck_fails = !f->pinned;
       r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (o.on_case) o.on_case(task.id, r.cases, true);
       if (o.on_result) o.on_result(r);
@@ -277,6 +290,7 @@ PropertyResult run_task(const Task& task, const RunOptions& o) {
     r.counterexample = show_example(failure.counterExample);
     r.reproduce = reproduce_string(task.id, o.seed, failure.reproduce);
     r.fixture = stats.last_fixture;
+    r.gradcheck_fails = !r.fixture.empty();  // the written case has no expects: only finite differences fail
   } else if (result.match(gave_up)) {
     r.gave_up = true;
     r.message = "gave up: " + gave_up.description;

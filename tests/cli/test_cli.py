@@ -4,6 +4,7 @@
 usage: test_cli.py GRADORACLE SOURCE_DIR"""
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,20 @@ with tempfile.TemporaryDirectory() as tmp:
                   ["generate", "--op", "nope", "--out", tmp], ["replay", "--bogus", tutorial]):
         r = run(*usage)
         check(r.returncode == 2, f"usage error {usage} exits 2 (got {r.returncode})")
+
+    # --version: the project's version, as CMakeLists.txt's project() declares it.
+    with open(os.path.join(src, "CMakeLists.txt")) as f:
+        declared = re.search(r"project\(gradoracle VERSION ([0-9.]+)", f.read()).group(1)
+    r = run("--version")
+    check(r.returncode == 0 and r.stdout.strip() == f"gradoracle {declared}",
+          f"--version prints gradoracle {declared}, exit 0 (got {r.returncode}: {r.stdout.strip()!r})")
+    # Every --seed takes any 64-bit seed, decimal, and nothing else.
+    r = run("gradcheck", "--fast", "--seed", "18446744073709551615", tutorial)
+    check(r.returncode == 0, f"gradcheck --seed 2^64-1 is accepted (got {r.returncode})")
+    for args in (["gradcheck", "--fast", "--seed", "18446744073709551616", tutorial],
+                 ["generate", "--programs", "1", "--seed", "-1", "--out", tmp]):
+        r = run(*args)
+        check(r.returncode == 2 and r.stderr.count("--seed") == 1, f"{args[:4]} exits 2, said once ({r.stderr[:120]})")
 
     # --json on every subcommand, --junit on every subcommand.
     out = os.path.join(tmp, "gen")

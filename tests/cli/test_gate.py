@@ -6,6 +6,7 @@ broken ops (GRADORACLE_PLANTED) fail it with their names and the commands that r
 usage: test_gate.py GRADORACLE GRADORACLE_PLANTED SOURCE_DIR"""
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -72,31 +73,127 @@ with tempfile.TemporaryDirectory() as tmp:
         check(r.returncode == 2 and named in r.stdout + r.stderr,
               f"{args} exits 2 naming {named!r} (got {r.returncode}: {(r.stdout + r.stderr).strip()[-200:]})")
 
-    # Planted broken ops: the whole gate fails, naming each, with a fixture and the commands.
+    # Planted broken ops, and two failing fixtures: a wrong expect (replay fails, gradcheck
+    # passes) and a wrong gradient (gradcheck fails, replay passes). The gate fails, naming each.
+    with open(os.path.join(examples, "spec-example.json")) as f:
+        doc = json.load(f)
+    doc["name"] = "planted/wrong-expect"
+    doc["program"][4]["data"] = [5, 7, 9.5]
+    wrong_expect = os.path.join(tmp, "wrong-expect.json")
+    with open(wrong_expect, "w") as f:
+        json.dump(doc, f)
+    wrong_gradient = os.path.join(tmp, "wrong gradient.json")  # a space: the printed commands quote it
+    with open(wrong_gradient, "w") as f:
+        json.dump({"format": "gradoracle.fixture/1", "name": "planted/wrong-gradient", "dtype": "float64",
+                   "tensors": {"a0": {"shape": [], "data": [0.5], "requires_grad": True}},
+                   "program": [{"let": "y", "op": "broken_sin_sign", "args": ["a0"]},
+                               {"backward": "y", "grad": {"shape": [], "fill": 1.0}}]}, f)
     junit = os.path.join(tmp, "planted.xml")
-    r, rep = report("--cases", "60", "--dtype", "float64", "--seed", "3", "--junit", junit, *ce, prog=planted)
+    r, rep = report("--cases", "60", "--dtype", "float64", "--seed", "3", "--junit", junit, *ce,
+                    wrong_expect, wrong_gradient, prog=planted)
     check(r.returncode == 1, f"planted broken ops fail the gate, exit 1 (got {r.returncode})")
     failed = {t["op"] for t in rep["tasks"] if t["status"] == "fail" and t["kind"] == "op"}
     broken = {"broken_sin_sign", "broken_add_broadcast", "broken_matmul_transposed", "broken_sum_dim", "broken_softmax",
               "broken_relu_at_zero", "broken_softmax_unshifted"}
     check(failed == broken, f"exactly the planted ops fail: {sorted(failed)}")
+    failed_fixtures = {t["id"] for t in rep["tasks"] if t["status"] == "fail" and t["kind"] == "fixture"}
+    check(failed_fixtures == {"fixture/planted/wrong-expect", "fixture/planted/wrong-gradient"},
+          f"exactly the planted fixtures fail: {sorted(failed_fixtures)}")
     check(junit_ok(junit) and "broken_softmax" in open(junit).read(), "--junit names the broken op")
+
+    # Every command a failure prints fails again, exit 1 (the text and --json print the same).
+    def printed_commands(text):
+        commands, listing = [], False
+        for line in text.splitlines():
+            listing = line == "  reproduce:" or (listing and line.startswith("    "))
+            if listing and line.startswith("    "):
+                commands.append(line.strip())
+        return commands
+    failing = [t for t in rep["tasks"] if t["status"] == "fail"]
+    check(printed_commands(r.stderr) == [c for t in failing for c in t["reproduce"]],
+          "the failure text and --json list the same commands")
+    forms = set()
+    for t in failing:
+        for c in t["reproduce"]:
+            words = shlex.split(c)
+            forms.add(" ".join(w for w in words[1:] if w in ("gradcheck", "replay", "check", "--op", "--task",
+                                                            "--reproduce")))
+            again = subprocess.run(words, capture_output=True, text=True, timeout=60)
+            fails_again = again.returncode == 1
+            if words[1] == "check":
+                fails_again = fails_again and f"FAILED {t['id']} " in again.stdout
+            check(fails_again, f"{t['id']}: `{c}` fails again (exit {again.returncode})")
+    check(forms == {"gradcheck", "replay", "check --op", "check --task", "check --task --reproduce"},
+          f"each form of command was printed and run: {sorted(forms)}")
+    by_id = {t["id"]: t for t in rep["tasks"]}
+    commands = by_id["op/broken_softmax/float64"]["reproduce"]
+    check([shlex.split(c)[1] for c in commands] == ["gradcheck", "check", "check"] and os.path.isfile(
+        shlex.split(commands[0])[-1]), f"a random case's failure: its fixture's gradcheck, the search, the exact case")
+    for task, fixture_command in (("fixture/planted/wrong-expect", "replay"),
+                                  ("fixture/planted/wrong-gradient", "gradcheck"),
+                                  ("op/broken_relu_at_zero/float64", "replay")):
+        listed = [shlex.split(c)[1] for c in by_id[task]["reproduce"]]
+        check(listed[0] == fixture_command and listed.count("gradcheck") + listed.count("replay") == 1,
+              f"{task}: only `{fixture_command} FILE` of its fixture is listed ({listed})")
     r = run("--op", "broken_softmax", "--dtype", "float64", "--cases", "25", "--seed", "3", *ce, prog=planted)
-    text = r.stdout
-    check(r.returncode == 1 and "FAILED op/broken_softmax/float64 (seed 3" in text and "shrunk case:" in text,
+    check(r.returncode == 1 and "FAILED op/broken_softmax/float64 (seed 3" in r.stdout and "shrunk case:" in r.stdout,
           "a failure prints the task, the seed and the shrunk case")
-    commands = [l.strip() for l in text.splitlines() if l.startswith("    " + planted)]
-    gradcheck = [c for c in commands if " gradcheck " in c]
-    fixture = shlex.split(gradcheck[0])[-1] if gradcheck else ""
-    check(os.path.isfile(fixture), f"the shrunk case is written as a fixture ({fixture})")
-    if gradcheck:
-        again = subprocess.run(shlex.split(gradcheck[0]), capture_output=True, text=True, timeout=60)
-        check(again.returncode == 1, f"`{gradcheck[0]}` fails again (exit {again.returncode})")
-    for c in [c for c in commands if " check " in c]:
-        again = subprocess.run(shlex.split(c), capture_output=True, text=True, timeout=60)
-        check(again.returncode == 1 and "FAILED op/broken_softmax/float64" in again.stdout,
-              f"`{c}` reproduces the failure (exit {again.returncode})")
-    check(len(commands) == 4, f"replay, gradcheck, check and the exact shrunk case are printed ({len(commands)})")
+
+    # --reproduce: a malformed string, or another task's, is refused; a valid one says the seed it replays.
+    rc_params = by_id["op/broken_softmax/float64"]["rc_params"]
+    for args, named in ((["--reproduce", "seed=3"], "names no failure"),
+                        (["--reproduce", "reproduce=xyz seed=3"], "not an RC_PARAMS string"),
+                        (["--task", "op/broken_sin_sign/float64", "--reproduce", rc_params], "does not select")):
+        r = run(*args, *ce, prog=planted)
+        check(r.returncode == 2 and named in r.stderr and "--reproduce" in r.stderr,
+              f"{args[-2:]} is refused, exit 2 ({r.returncode}: {r.stderr.strip()[-200:]})")
+    r = run("--reproduce", rc_params, *ce, prog=planted)
+    check(r.returncode == 1 and "seed 3;" in r.stdout and "replays the shrunk case of op/broken_softmax/float64" in
+          r.stdout and [l[:l.find(",")] for l in r.stdout.splitlines() if l.startswith("FAILED ")] == [
+              "FAILED op/broken_softmax/float64 (seed 3"],
+          "--reproduce replays only its case and says its seed")
+
+    # Hints name commands that work.
+    for args in (["--op", "nope"], ["--task", "nothing/*"]):
+        r = run(*args)
+        hint = r.stderr.split("`")[1] if r.stderr.count("`") == 2 else ""
+        ok = subprocess.run(shlex.split(hint), capture_output=True, text=True, timeout=60).returncode == 0 if hint else False
+        check(ok, f"the hint of {args}, `{hint}`, runs (exit 0)")
+
+    # Seeds: every seed `random` can print is accepted back, and --json carries it as a string.
+    r, rep = report("--seed", "random", "--op", "exp", "--dtype", "float64", "--cases", "3")
+    seed = rep.get("seed")
+    r2, rep2 = report("--seed", str(seed), "--op", "exp", "--dtype", "float64", "--cases", "3")
+    check(isinstance(seed, str) and r2.returncode == 0 and rep2.get("seed") == seed and
+          rep2["tasks"][0]["digest"] == rep["tasks"][0]["digest"], f"--seed random's seed {seed} replays the same cases")
+    r, rep = report("--seed", "18446744073709551615", "--op", "exp", "--dtype", "float64", "--cases", "3")
+    check(r.returncode == 0 and rep.get("seed") == "18446744073709551615", "--seed 2^64-1 is accepted")
+    for bad_seed in ("18446744073709551616", "abc", "-1", ""):
+        r = run("--seed", bad_seed, "--list")
+        check(r.returncode == 2 and r.stderr.count("--seed") == 1 and "18446744073709551615" in r.stderr,
+              f"--seed {bad_seed!r}: exit 2, said once ({r.stderr.strip()[:200]})")
+
+    # Options take one value each: a path after --task, --op or --dtype is a path.
+    listed = run("--task", "fixture/planted/*", wrong_expect, "--list").stdout.split()
+    check(listed == ["fixture/planted/wrong-expect"], f"--task ID FILE: FILE is a fixture path ({listed})")
+    listed = run("--op", "exp", wrong_expect, "--dtype", "float64", wrong_gradient, "--task", "fixture/planted/*",
+                 "--list", prog=planted).stdout.split()
+    check(listed == ["fixture/planted/wrong-expect", "fixture/planted/wrong-gradient", "op/exp/float64"],
+          f"--op NAME FILE, --dtype D FILE: FILE is a fixture path ({listed})")
+
+    # A run that checks no case is not a pass: exit 5, said.
+    r, rep = report("--task", "program/*", "--time", "0.000001")
+    check(r.returncode == 5 and rep.get("exit_code") == 5 and rep["summary"]["cases"] == 0 and
+          "nothing was checked" in r.stderr, f"0 cases: exit 5, not a pass (got {r.returncode})")
+
+    # --help states the default budgets the run plans (the op sweep after its reference inputs).
+    helped = re.search(r"default: (\d+) per op and dtype, after its reference inputs; (\d+) per program sweep; "
+                       r"(\d+) per structural property", run("--help").stdout)
+    _, rep = report("--task", "op/exp/float64", "--task", "program/float64", "--task", "structural/split_batch/float64",
+                    "--time", "0.000001")
+    planned = {t["kind"]: t["planned"] - t.get("references", 0) for t in rep["tasks"]}
+    check(helped and [int(n) for n in helped.groups()] == [planned.get(k) for k in ("op", "program", "structural")],
+          f"check --help states the default budgets ({helped and helped.groups()} vs planned {planned})")
 
     # Shards partition the cases: disjoint, and together the unsharded run's, case for case.
     _, whole = report("--cases", "3", "--seed", "5", examples)

@@ -1,6 +1,7 @@
 #include "property_test.hpp"
 
 #include <cstdlib>
+#include <filesystem>
 #include <sstream>
 
 namespace gradoracle::properties::testing {
@@ -19,6 +20,22 @@ std::string current_property_id() {
   return std::string(info->test_suite_name()) + "/" + info->name();
 }
 
+namespace {
+
+// The running test program's path, shell-quoted, for a replay line that runs wherever it is pasted.
+std::string this_program() {
+  std::error_code ec;
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  if (ec) return "properties_tests";
+  if (self.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._+-") == std::string::npos)
+    return self;
+  std::string quoted = "'";
+  for (char c : self) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+}  // namespace
+
 void expect_passes(const PropertyResult& r) {
   if (r.passed) return;
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -27,7 +44,7 @@ void expect_passes(const PropertyResult& r) {
   if (!r.counterexample.empty()) os << "\nshrunk case:\n" << r.counterexample;
   if (!r.fixture.empty()) os << "\nfixture: " << r.fixture.string();
   if (!r.reproduce.empty())
-    os << "\nreplay: RC_PARAMS=\"" << r.reproduce << "\" properties_tests --gtest_filter=" << info->test_suite_name()
+    os << "\nreplay: RC_PARAMS=\"" << r.reproduce << "\" " << this_program() << " --gtest_filter=" << info->test_suite_name()
        << '.' << info->name();
   ADD_FAILURE() << os.str();
 }

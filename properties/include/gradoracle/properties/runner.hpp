@@ -53,7 +53,10 @@ struct PropertyResult {
   int planned = 0;             // cases asked for (RapidCheck's max_success)
   bool stopped_early = false;  // the deadline passed before `planned` cases were checked
   bool reference_failed = false;  // a reference input of the op failed (no random case ran; no RapidCheck reproduce)
-  bool reference_pinned = false;  // ... at a pinned gradient: `replay FILE` fails again (else `gradcheck FILE`)
+  // What fails again on `fixture` alone: `gradoracle replay FILE` (an expect, e.g. a reference
+  // input's pinned gradient) and `gradoracle gradcheck FILE` (finite differences).
+  bool replay_fails = false;
+  bool gradcheck_fails = false;
   uint64_t digest = 0;         // fingerprint of the sequence of cases checked (gradcheck tasks; 0 otherwise):
                                // equal digests, same cases, whatever the shard
 };
@@ -124,6 +127,10 @@ std::vector<Task> all_tasks(const RunOptions& options);
 std::vector<Task> op_sweep_tasks(const RunOptions& options);
 std::vector<Task> program_tasks(const RunOptions& options);
 std::vector<Task> structural_tasks(const RunOptions& options);
+
+// The ids of the tasks an RC_PARAMS string replays (its reproduce=), sorted; throws
+// std::invalid_argument naming the fault when RapidCheck cannot read the string.
+std::vector<std::string> reproduced_tasks(const std::string& rc_params);
 
 // Options from an RC_PARAMS string (RapidCheck's: seed, max_success, max_size, noshrink,
 // reproduce) over `base`; unknown keys are RapidCheck's to refuse.
