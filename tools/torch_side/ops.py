@@ -1,0 +1,115 @@
+"""The op table: one record per op, its arguments, attrs and the torch call."""
+
+import dataclasses
+import operator
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+
+from .base import FixtureError, REQUIRED, show, to_float
+
+
+# One record per op: its arguments, attrs (kind, default) and the torch call.
+
+@dataclasses.dataclass(frozen=True)
+class Op:
+    name: str
+    min_args: int
+    max_args: Optional[int]  # None: any number
+    fn: Callable  # fn(args, **attrs) -> Tensor or None
+    attrs: dict = dataclasses.field(default_factory=dict)  # name -> (kind, default or REQUIRED)
+    numbers: bool = False  # may an argument be a plain number (as in `1 - y`)
+    binds: bool = True  # returns a tensor that `let` can bind
+
+
+def _reduce(f):
+    def run(args, dim=None, keepdim=False):
+        (a,) = args
+        if dim is None:
+            return f(a, dim=list(range(a.dim())), keepdim=True) if keepdim else f(a)
+        return f(a, dim=dim, keepdim=keepdim)
+    return run
+
+
+def _binary(f):
+    def run(args):
+        a, b = args
+        if not (torch.is_tensor(a) or torch.is_tensor(b)):
+            raise ValueError("at least one argument must be a tensor")
+        return f(a, b)  # Python operators: `1 - y` is y.__rsub__(1), as in PyTorch
+    return run
+
+
+def _clip_grad_norm(args, max_norm, norm_type=2.0, error_if_nonfinite=False):
+    total = torch.nn.utils.clip_grad_norm_(args, max_norm, norm_type, error_if_nonfinite)
+    # NOTE: with no gradients at all torch returns torch.tensor(0.) in the default dtype.
+    return total.to(args[0].dtype) if args else total
+
+
+def _clip_grad_value(args, clip_value):
+    torch.nn.utils.clip_grad_value_(args, clip_value)
+
+
+def _build_ops():
+    ops = {}
+
+    def add(*a, **k):
+        op = Op(*a, **k)
+        ops[op.name] = op
+
+    for name, f in [("neg", torch.neg), ("exp", torch.exp), ("log", torch.log), ("sqrt", torch.sqrt),
+                    ("sin", torch.sin), ("cos", torch.cos), ("tanh", torch.tanh),
+                    ("sigmoid", torch.sigmoid), ("relu", torch.relu), ("abs", torch.abs), ("log1p", torch.log1p)]:
+        add(name, 1, 1, lambda args, f=f: f(args[0]))
+    for name, f in [("add", operator.add), ("sub", operator.sub), ("mul", operator.mul),
+                    ("div", operator.truediv), ("pow", operator.pow)]:
+        add(name, 2, 2, _binary(f), numbers=True)
+    add("matmul", 2, 2, lambda args: torch.matmul(*args))
+    add("linear", 2, 3, lambda args: F.linear(*args))
+    add("t", 1, 1, lambda args: args[0].t())
+    add("transpose", 1, 1, lambda args, dim0, dim1: args[0].transpose(dim0, dim1),
+        attrs={"dim0": ("int", REQUIRED), "dim1": ("int", REQUIRED)})
+    add("reshape", 1, 1, lambda args, shape: args[0].reshape(shape), attrs={"shape": ("shape", REQUIRED)})
+    for name, f in [("sum", torch.sum), ("mean", torch.mean)]:
+        add(name, 1, 1, _reduce(f), attrs={"dim": ("dims", None), "keepdim": ("bool", False)})
+    add("norm", 1, 1, lambda args, p=2: torch.norm(args[0], p), attrs={"p": ("number", 2)})
+    add("softmax", 1, 1, lambda args, dim: torch.softmax(args[0], dim), attrs={"dim": ("int", REQUIRED)})
+    add("log_softmax", 1, 1, lambda args, dim: torch.log_softmax(args[0], dim),
+        attrs={"dim": ("int", REQUIRED)})
+    add("cat", 1, None, lambda args, dim=0: torch.cat(args, dim), attrs={"dim": ("int", 0)})
+    add("mse_loss", 2, 2, lambda args, reduction="mean": F.mse_loss(*args, reduction=reduction),
+        attrs={"reduction": ("reduction", "mean")})
+    add("detach", 1, 1, lambda args: args[0].detach())
+    add("clip_grad_norm_", 1, None, _clip_grad_norm,
+        attrs={"max_norm": ("number", REQUIRED), "norm_type": ("number", 2.0),
+               "error_if_nonfinite": ("bool", False)})
+    add("clip_grad_value_", 1, None, _clip_grad_value, attrs={"clip_value": ("number", REQUIRED)},
+        binds=False)
+    return ops
+
+
+OPS = _build_ops()
+
+
+def parse_attr(kind: str, v, path: str):
+    def is_int(x):
+        return isinstance(x, int) and not isinstance(x, bool)
+
+    if kind == "int" and is_int(v):
+        return v
+    if kind == "bool" and isinstance(v, bool):
+        return v
+    if kind == "number":
+        return to_float(v, path)
+    if kind == "dims" and (is_int(v) or (isinstance(v, list) and all(is_int(x) for x in v))):
+        return v
+    if kind == "shape" and isinstance(v, list) and all(is_int(x) and x >= -1 for x in v):
+        if v.count(-1) > 1:
+            raise FixtureError(path, "at most one -1")
+        return v
+    if kind == "reduction" and v in ("mean", "sum", "none"):
+        return v
+    wanted = {"int": "an integer", "bool": "true or false", "dims": "an integer or a list of integers",
+              "shape": "a list of dimensions (>= -1)", "reduction": '"mean", "sum" or "none"'}[kind]
+    raise FixtureError(path, f"must be {wanted}, got {show(v)}")

@@ -1,0 +1,294 @@
+"""`random-programs`: random fixtures recorded by torch."""
+
+import math
+import random
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+
+from .base import DTYPES, FORMAT, dumps_fixture, parse_literal
+from .parse import parse_fixture, parse_statement
+from .run import execute, run_statement
+from .record import record_doc
+
+
+def broadcastable(a, b) -> bool:
+    return len(a) <= 3 and len(b) <= 3 and all(x == y or 1 in (x, y) for x, y in zip(a[::-1], b[::-1]))
+
+
+class ProgramGenerator:
+    """Builds one random, valid program, evaluating it in torch as it goes so that every op
+    sees inputs well inside its domain (positive for log/sqrt/pow bases, away from 0 for
+    relu/abs/div denominators/1-norms, a unique maximum |x| for inf-norms, minimum for -inf)."""
+
+    DIMS = (1, 2, 3, 4)
+    NUMBERS = (2, -1, 0.5, 3, 1, -2.5, 1.5)
+    EXPONENTS = (2, 3, 0.5, -1, 1.5, -0.5)
+    FAMILIES = [  # (weight, ops)
+        (20, ["neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "log1p"]),
+        (24, ["add", "sub", "mul", "div", "pow"]),
+        (7, ["matmul"]), (7, ["linear"]), (4, ["t"]), (5, ["transpose"]), (6, ["reshape"]),
+        (8, ["sum", "mean"]), (6, ["norm"]), (5, ["softmax", "log_softmax"]), (5, ["cat"]),
+        (3, ["mse_loss"]),
+    ]
+
+    def __init__(self, rng: random.Random, dtype: str):
+        self.rng, self.dtype = rng, dtype
+        self.tensors, self.values, self.program = {}, {}, []
+        self.last, self.used = None, set()
+
+    # -- leaves and operands
+    def shape(self, rank=None):
+        rank = self.rng.randint(0, 3) if rank is None else rank
+        return [self.rng.choice(self.DIMS) for _ in range(rank)]
+
+    def leaf(self, shape, domain="any"):
+        rng = self.rng
+        n = math.prod(shape)
+        if domain == "pos":
+            data = [round(rng.uniform(0.5, 2.0), 3) for _ in range(n)]
+        else:  # both signs, |x| in [0.3, 2]
+            data = [round(rng.choice((-1, 1)) * rng.uniform(0.3, 2.0), 3) for _ in range(n)]
+        rg = rng.random() < 0.75
+        name = f"x{len(self.tensors)}"
+        self.tensors[name] = {"shape": list(shape), "data": data, **({"requires_grad": True} if rg else {})}
+        self.values[name] = parse_literal(self.tensors[name], "", DTYPES[self.dtype]).requires_grad_(rg)
+        return name
+
+    def pick(self, pred=lambda v: True, rank=None, shape=None):
+        """A pool tensor satisfying pred, or None (then the caller makes a leaf). Results
+        nothing has used yet come first, so that few branches end up off the loss's graph."""
+        def fits(name):
+            v = self.values[name].detach()
+            return ((rank is None or v.dim() in rank) and (shape is None or shape(list(v.shape)))
+                    and bool(pred(v)))
+        if self.last is not None and self.rng.random() < 0.8 and fits(self.last):
+            return self.last
+        unused = [n for n in self.values if n.startswith("v") and n not in self.used and fits(n)]
+        if unused and self.rng.random() < 0.8:
+            return self.rng.choice(unused)
+        names = [n for n in self.values if fits(n)]
+        return self.rng.choice(names) if names and self.rng.random() < 0.5 else None
+
+    def operand(self, pred=lambda v: True, domain="any", rank=None):
+        name = self.pick(pred, rank)
+        if name is None:
+            name = self.leaf(self.shape(self.rng.choice(sorted(rank)) if rank else None), domain)
+        return name if pred(self.values[name].detach()) else None
+
+    def partner_shape(self, shape):
+        """A shape that broadcasts with `shape` (sometimes both ways)."""
+        rng, out = self.rng, []
+        for k in range(rng.randint(0, min(3, len(shape) + 1))):
+            if k < len(shape):
+                d = shape[-1 - k]
+                out.append(rng.choice(self.DIMS) if d == 1 else (d if rng.random() < 0.65 else 1))
+            else:
+                out.append(rng.choice(self.DIMS))
+        return out[::-1]
+
+    def dim_of(self, v):
+        return self.rng.randint(-v.dim(), v.dim() - 1)
+
+    # -- one op: (args, attrs) or None when this attempt does not fit
+    def gen(self, op):
+        rng = self.rng
+        if op in self.FAMILIES[0][1]:  # unary
+            pred, domain = {
+                "log": (lambda v: v.min() > 0.2, "pos"), "sqrt": (lambda v: v.min() > 0.2, "pos"),
+                "log1p": (lambda v: v.min() > -0.8, "pos"),
+                "relu": (lambda v: v.abs().min() > 0.05, "any"), "abs": (lambda v: v.abs().min() > 0.05, "any"),
+                "exp": (lambda v: v.max() < 3, "any"),
+            }.get(op, (lambda v: v.abs().max() < 10, "any"))
+            a = self.operand(pred, domain)
+            return a and ([a], {})
+        if op in ("add", "sub", "mul", "div", "pow"):
+            return self.gen_binary(op)
+        if op == "matmul":
+            a = self.operand(rank={1, 2, 3})
+            s = list(self.values[a].shape)
+            if len(s) == 3:
+                b = self.leaf([s[0], s[2], rng.choice(self.DIMS)])
+            else:
+                b = self.leaf([s[-1]] + ([rng.choice(self.DIMS)] if rng.random() < 0.7 else []))
+            return [a, b], {}
+        if op == "linear":
+            x = self.operand(rank={1, 2, 3})
+            out = rng.choice(self.DIMS)
+            args = [x, self.leaf([out, self.values[x].shape[-1]])]
+            if rng.random() < 0.7:
+                args.append(self.leaf([out]))
+            return args, {}
+        if op == "t":
+            return [self.operand(rank={0, 1, 2})], {}
+        if op == "transpose":
+            a = self.operand(rank={2, 3})
+            v = self.values[a]
+            return [a], {"dim0": self.dim_of(v), "dim1": self.dim_of(v)}
+        if op == "reshape":
+            a = self.operand()
+            return [a], {"shape": self.factor(self.values[a].numel())}
+        if op in ("sum", "mean"):
+            a = self.operand()
+            v, attrs = self.values[a], {}
+            if v.dim() > 0 and rng.random() < 0.7:
+                if rng.random() < 0.5:
+                    attrs["dim"] = self.dim_of(v)
+                else:
+                    dims = rng.sample(range(v.dim()), rng.randint(1, v.dim()))
+                    attrs["dim"] = [d - v.dim() if rng.random() < 0.3 else d for d in dims]
+            if rng.random() < 0.4:
+                attrs["keepdim"] = rng.random() < 0.7
+            return [a], attrs
+        if op == "norm":
+            p = rng.choice([2, 1, 3, "inf", "-inf", None])
+            def unique_extreme(v, largest):  # the max (min) |v| alone, away from 0 and from the next
+                top = v.abs().reshape(-1).sort(descending=largest).values
+                return top.numel() > 0 and top[0] > 0.1 and (top.numel() == 1 or abs(top[0] - top[1]) > 0.05)
+            pred = {1: lambda v: v.abs().min() > 0.05, "inf": lambda v: unique_extreme(v, True),
+                    "-inf": lambda v: unique_extreme(v, False)}.get(p, lambda v: v.norm() > 0.1)
+            a = self.operand(pred)
+            return a and ([a], {} if p is None else {"p": p})
+        if op in ("softmax", "log_softmax"):
+            a = self.operand(rank={1, 2, 3})
+            return [a], {"dim": self.dim_of(self.values[a])}
+        if op == "cat":
+            a = self.operand(rank={1, 2, 3})
+            s = list(self.values[a].shape)
+            dim = self.dim_of(self.values[a])
+            args = [a]
+            for _ in range(rng.randint(1, 2)):
+                if rng.random() < 0.2:
+                    args.append(a)
+                else:
+                    s2 = list(s)
+                    s2[dim] = rng.choice(self.DIMS)
+                    args.append(self.leaf(s2))
+            rng.shuffle(args)
+            return args, ({"dim": dim} if dim != 0 or rng.random() < 0.5 else {})
+        if op == "mse_loss":
+            a = self.operand()
+            attrs = {"reduction": rng.choice(["mean", "sum", "none"])} if rng.random() < 0.7 else {}
+            return [a, self.leaf(list(self.values[a].shape))], attrs
+        raise ValueError(f"no generator for {op}")
+
+    def gen_binary(self, op):
+        rng = self.rng
+        mode = rng.choice(["tt", "tt", "tt", "tn", "nt"])
+        if op == "pow":
+            if mode == "tn":
+                a = self.operand(lambda v: v.min() > 0.2, "pos")
+                return a and ([a, rng.choice(self.EXPONENTS)], {})
+            if mode == "nt":
+                b = self.operand(lambda v: v.abs().max() < 3)
+                return b and ([rng.choice((2, 0.5, 1.5, 3)), b], {})
+            a = self.operand(lambda v: v.min() > 0.2, "pos")
+            b = self.leaf(self.partner_shape(list(self.values[a].shape))) if a else None
+            return a and ([a, b], {})
+        nonzero = lambda v: v.abs().min() > 0.25  # noqa: E731  (denominators)
+        if mode == "tn":
+            a = self.operand()
+            return [a, rng.choice(self.NUMBERS)], {}
+        if mode == "nt":
+            b = self.operand(nonzero if op == "div" else (lambda v: True))
+            return b and ([rng.choice(self.NUMBERS), b], {})
+        a = self.operand()
+        if rng.random() < 0.1 and (op != "div" or nonzero(self.values[a].detach())):
+            return [a, a], {}
+        sa = list(self.values[a].shape)
+        b = self.pick(nonzero if op == "div" else (lambda v: True),
+                      shape=lambda sb: sb != sa and broadcastable(sa, sb)) if rng.random() < 0.5 else None
+        b = b or self.leaf(self.partner_shape(sa))
+        if rng.random() < 0.4 and op != "div":
+            a, b = b, a
+        return [a, b], {}
+
+    def factor(self, n):
+        """A random shape with n elements, rank 0-3, sometimes with one -1."""
+        primes, m, f = [], n, 2
+        while m > 1:
+            while m % f == 0:
+                primes.append(f)
+                m //= f
+            f += 1
+        rank = self.rng.randint(1 if n > 1 else 0, 3)
+        dims = [1] * rank
+        for p in primes:
+            dims[self.rng.randrange(rank)] *= p
+        if rank and self.rng.random() < 0.3:
+            dims[self.rng.randrange(rank)] = -1
+        return dims
+
+    # -- a whole program
+    def try_op(self, op, let):
+        """Add `let = op(...)` if this attempt fits; otherwise leave no trace."""
+        snapshot = (dict(self.tensors), dict(self.values))
+        spec = self.gen(op)
+        if spec:
+            args, attrs = spec
+            raw = {"let": let, "op": op, "args": args, **({"attrs": attrs} if attrs else {})}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                run_statement(parse_statement(len(self.program), raw, DTYPES[self.dtype], 0.0, 0.0),
+                              self.values)
+            v = self.values[let].detach()
+            if (v.numel() <= 256 and bool(torch.isfinite(v).all())
+                    and (v.numel() == 0 or float(v.abs().max()) < 1e3)):
+                self.program.append(raw)
+                self.used.update(a for a in args if isinstance(a, str))
+                self.last = let
+                return True
+        self.tensors, self.values = snapshot
+        return False
+
+    def build(self, n_ops):
+        """n_ops - 1 random ops, then `loss = sum|mean(last)` and its backward.
+
+        Returns whether loss requires grad (if not, the caller draws again)."""
+        for k in range(1, n_ops):
+            while True:
+                names = self.rng.choices([n for _, n in self.FAMILIES],
+                                         weights=[w for w, _ in self.FAMILIES])[0]
+                if self.try_op(self.rng.choice(names), f"v{k}"):
+                    break
+        final = {"let": "loss", "op": self.rng.choice(["sum", "sum", "mean"]), "args": [self.last]}
+        run_statement(parse_statement(len(self.program), final, DTYPES[self.dtype], 0.0, 0.0), self.values)
+        self.program += [final, {"backward": "loss"}]
+        return self.values["loss"].requires_grad
+
+
+def random_fixture(seed: int, index: int, dtype: str) -> dict:
+    rng = random.Random(seed * 1_000_003 + index)
+    n_ops = rng.randint(2, 8)
+    while True:
+        gen = ProgramGenerator(rng, dtype)
+        if gen.build(n_ops):
+            break
+    doc = {
+        "format": FORMAT,
+        "name": f"random/{dtype}-s{seed}-{index:03d}",
+        "description": (f"Random program {index} of `torch_fixture.py random-programs --seed {seed} "
+                        f"--dtype {dtype}`; inputs inside each op's domain, expects recorded by torch."),
+        "dtype": dtype,
+        "tensors": gen.tensors,
+        "program": gen.program,
+    }
+    return record_doc(doc)
+
+
+def cmd_random(args) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    status = 0
+    for i in range(args.n):
+        doc = random_fixture(args.seed, i, args.dtype)
+        fails = execute(parse_fixture(doc)).failures  # every file must replay PASS
+        if fails:
+            print(f"FAIL {doc['name']}: program[{fails[0].index}]: {fails[0].message}", file=sys.stderr)
+            status = 1
+        dest = out / f"{args.dtype}-s{args.seed}-{i:03d}.json"
+        dest.write_text(dumps_fixture(doc), encoding="utf-8")
+    print(f"wrote {args.n} fixtures to {out}")
+    return status
