@@ -131,7 +131,7 @@ std::vector<GateTask> fixture_tasks(const std::vector<std::string>& paths, const
                                     std::vector<Case>& errors) {
   std::vector<std::pair<fixtures::Fixture, std::string>> found;
   for (const EmbeddedFixture& e : embedded_fixtures())
-    found.emplace_back(fixtures::parse_fixture_text(e.text, ops), std::string(e.path) + " (embedded)");
+    found.emplace_back(fixtures::parse_fixture_text(e.text, ops), std::string(kEmbedded) + e.path);
   Report expanded{"check", {}};
   fixtures::ReplayOptions run;
   run.ops = &ops;

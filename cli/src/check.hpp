@@ -4,12 +4,17 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gradoracle/properties/runner.hpp"
 #include "report.hpp"
 
 namespace gradoracle::cli {
+
+// An embedded fixture's source: "embedded:corpus/tutorial/1-simple-example.json", a name
+// (the fixture is in the binary), never taken for a path.
+inline constexpr std::string_view kEmbedded = "embedded:";
 
 // One unit of the gate, and of sharding: a fixture (replayed and gradchecked), or a property
 // (an op's gradcheck in one dtype, random programs in one dtype, a structural property).
@@ -19,7 +24,7 @@ struct GateTask {
   std::string op;      // the op, for kind "op"
   DType dtype = DType::Float64;
   int default_cases = 1;
-  std::string source;  // fixtures: the file ("corpus/tutorial/x.json (embedded)" when embedded)
+  std::string source;  // fixtures: the file, or for an embedded one kEmbedded + its source path
   std::function<properties::PropertyResult(const properties::RunOptions&)> run;
 };
 
@@ -35,6 +40,7 @@ struct GateRun {
   std::vector<properties::PropertyResult> results;  // one per task, same order
   std::vector<Case> errors;        // bad input
   double elapsed = 0;
+  std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
 };
 
 // "pass", "fail" (a gradient or a property is wrong), "stopped" (the budget ran out before any case).

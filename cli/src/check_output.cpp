@@ -60,8 +60,8 @@ std::vector<std::string> reproduce_commands(const GateRun& run, const GateTask& 
   std::vector<std::string> commands;
   const std::string prog = shell_quote(run.program);
   const bool fixture = task.kind == TaskKind::Fixture;
-  const bool embedded = fixture && task.source.ends_with(" (embedded)");
-  const std::string file = fixture ? task.source.substr(0, task.source.find(" (embedded)")) : r.fixture.string();
+  const bool embedded = fixture && task.source.starts_with(kEmbedded);
+  const std::string file = !fixture ? r.fixture.string() : embedded ? task.source.substr(kEmbedded.size()) : task.source;
   // An embedded fixture's file is relative to the source tree: only there can a command read it.
   if (!file.empty() && (!embedded || fs::exists(file))) {
     if (r.gradcheck_fails) commands.push_back(prog + " gradcheck " + shell_quote(file));
@@ -202,6 +202,11 @@ json gate_json(const GateRun& run, int exit_code) {
 
 Report gate_report(const GateRun& run) {
   Report report{"check", run.errors};
+  report.started = run.started;
+  report.properties = {{"seed", std::to_string(run.seed)},
+                       {"shard", std::to_string(run.shard_index) + "/" + std::to_string(run.shard_count)},
+                       {"budget.cases", run.cases > 0 ? std::to_string(run.cases) : "default"},
+                       {"budget.seconds", run.seconds > 0 ? format("%g", run.seconds) : "none"}};
   for (size_t i = 0; i < run.results.size(); ++i) {
     const GateTask& t = run.tasks[i];
     const PropertyResult& r = run.results[i];
@@ -211,6 +216,7 @@ Report gate_report(const GateRun& run) {
     if (!r.passed) {
       c.message = first_line(r.message);
       c.detail = failure_text(run, t, r);
+      if (c.file.empty()) c.file = r.fixture.string();  // the shrunk case's fixture
     }
     report.cases.push_back(std::move(c));
   }

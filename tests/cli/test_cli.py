@@ -11,7 +11,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_helpers import check, failures, junit_ok  # noqa: E402
+from cli_helpers import check, failures, junit_ok, junit_problems  # noqa: E402
 
 exe, src = sys.argv[1], sys.argv[2]
 tutorial = os.path.join(src, "corpus", "tutorial")
@@ -67,7 +67,7 @@ with tempfile.TemporaryDirectory() as tmp:
     # --json on every subcommand, --junit on every subcommand.
     out = os.path.join(tmp, "gen")
     cases = {
-        "replay": ["replay", tutorial, failing],
+        "replay": ["replay", tutorial, failing, os.path.join(bad, "empty.json")],  # an error case takes microseconds
         "gradcheck": ["gradcheck", "--fast", tutorial, examples],
         "generate": ["generate", "--op", "linear", "--op", "softmax", "--programs", "3", "--seed", "5", "--out", out],
         "ops": ["ops"],
@@ -90,7 +90,23 @@ with tempfile.TemporaryDirectory() as tmp:
     check(report["summary"]["failed"] == 1 and report["cases"][0]["detail"]["failures"][0]["path"] == "program[4]",
           "--json carries the failing path")
     root = ET.parse(os.path.join(tmp, "replay.xml")).getroot()
-    check(root.find("testsuite").get("failures") == "1", "--junit counts the failure")
+    check(root.find("testsuite").get("failures") == "1" and root.find("testsuite").get("errors") == "1",
+          "--junit counts the failure and the error")
+    for name in ("replay", "gradcheck"):
+        files = [c.get("file") for c in ET.parse(os.path.join(tmp, name + ".xml")).getroot().iter("testcase")]
+        check(len(files) > 3 and all(f and os.path.isfile(f) for f in files),
+              f"{name} --junit: every testcase's file is the fixture's path")
+    # The JUnit check is strict: a time in exponent notation or with a unit, or no timestamp, fails it.
+    with open(os.path.join(tmp, "replay.xml")) as f:
+        good = f.read()
+    for what, mangled in (("a time in exponent notation", re.sub(r' time="[0-9.]+"', ' time="1.2e-05"', good, count=1)),
+                          ("a time with a unit", re.sub(r' time="([0-9.]+)"', r' time="\1s"', good, count=1)),
+                          ("no timestamp", re.sub(r' timestamp="[^"]*"', "", good)),
+                          ("a count that is not the cases'", good.replace('tests="', 'tests="1', 1))):
+        path = os.path.join(tmp, "mangled.xml")
+        with open(path, "w") as f:
+            f.write(mangled)
+        check(mangled != good and junit_problems(path), f"the JUnit check refuses {what}")
 
     # generate writes fixtures that replay and gradcheck.
     r = run("generate", "--all", "--programs", "20", "--seed", "11", "--out", out)

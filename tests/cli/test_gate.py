@@ -11,9 +11,10 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_helpers import check, failures, junit_ok  # noqa: E402
+from cli_helpers import check, failures, junit_ok, junit_properties  # noqa: E402
 
 exe, planted, src = sys.argv[1], sys.argv[2], sys.argv[3]
 bad = os.path.join(src, "corpus", "bad")
@@ -57,6 +58,13 @@ with tempfile.TemporaryDirectory() as tmp:
               for t in rep["tasks"]), "--cases 4: every property checked 4 cases (an op task its reference inputs too)")
     check(any(t.get("references", 0) > 0 for t in rep["tasks"]), "op tasks run their reference inputs")
     check(os.path.exists(junit) and junit_ok(junit), "--junit validates as JUnit XML")
+    props = junit_properties(junit) if os.path.exists(junit) else {}
+    check(props == {"seed": "7", "shard": "0/1", "budget.cases": "4", "budget.seconds": "none"},
+          f"--junit <properties>: seed, shard, budget ({props})")
+    files = {c.get("name"): c.get("file") for c in ET.parse(junit).getroot().iter("testcase")} if props else {}
+    check(files.get("fixture/tutorial/1-simple-example") == "embedded:corpus/tutorial/1-simple-example.json"
+          and os.path.isfile(files.get("fixture/examples/semantics", "")),
+          "--junit file: an embedded fixture's name, a given fixture's path")
     check(not any(".tmp." in n for n in os.listdir(tmp)), "--junit leaves no temporary file")
     listed = run("--list", examples).stdout.split()
     check(listed == [t["id"] for t in rep["tasks"]], "--list names the tasks that run, in order")
