@@ -110,6 +110,19 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
   check_cmd->add_option("--atol", atol, "absolute tolerance (default by dtype)")->check(CLI::NonNegativeNumber);
   check_cmd->add_option("--rtol", rtol, "relative tolerance (default by dtype)")->check(CLI::NonNegativeNumber);
   check_cmd->add_option("--seed", check_seed, "seed of fast mode's probes (default 0)")->transform(seed_option(false));
+  std::string scheme = "central", step = "relative", kinks = "report";
+  check_cmd->add_option("--scheme", scheme, "finite differences: central (error O(h^2)), or richardson (error "
+                                            "O(h^4), its estimate added to the allowance; twice the evaluations)")
+      ->check(CLI::IsMember({"central", "richardson"}));
+  check_cmd->add_option("--step", step, "the step h: relative (eps*max(1,|x|), default) or absolute (eps)")
+      ->check(CLI::IsMember({"relative", "absolute"}));
+  check_cmd->add_option("--kinks", kinks, "entries whose one-sided differences disagree (non-differentiable "
+                                          "points): report (listed apart, not failing; default), fail (count as "
+                                          "failures), off (not detected: judged by the tolerance alone)")
+      ->check(CLI::IsMember({"report", "fail", "off"}));
+  check_cmd->add_flag("--allow-nonfinite", gopt.allow_nonfinite,
+                      "an entry whose analytic and numeric sides are the same NaN or infinity passes "
+                      "(default: any non-finite entry fails, as in torch.autograd.gradcheck)");
   add_output(check_cmd);
   add_jobs(check_cmd);
 
@@ -162,6 +175,10 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
       gopt.atol = atol;
       gopt.rtol = rtol;
       gopt.seed = check_seed;
+      gopt.scheme = scheme == "richardson" ? oracle::Scheme::Richardson : oracle::Scheme::Central;
+      gopt.step = step == "absolute" ? oracle::Step::Absolute : oracle::Step::Relative;
+      gopt.detect_kinks = kinks != "off";
+      gopt.kinks_fail = kinks == "fail";
       return cmd_gradcheck(check_paths, gopt, jobs, out, ops);
     }
     if (*gen_cmd) {

@@ -129,6 +129,48 @@ with tempfile.TemporaryDirectory() as tmp:
     r = run("gradcheck", "--eps", "1e-6", "--atol", "1e-7", "--rtol", "1e-5", tutorial)
     check(r.returncode == 0, "gradcheck with explicit --eps/--atol/--rtol exits 0")
 
+    # gradcheck's checker options: --kinks, --allow-nonfinite, --scheme, --step.
+    def write_fixture(name, tensors, program):
+        path = os.path.join(tmp, name + ".json")
+        with open(path, "w") as f:
+            json.dump({"format": "gradoracle.fixture/1", "name": name, "dtype": "float64", "tensors": tensors,
+                       "program": program}, f)
+        return path
+
+    def one_op(name, op, data):
+        return write_fixture(name, {"x": {"shape": [len(data)], "data": data, "requires_grad": True}},
+                             [{"let": "y", "op": op, "args": ["x"]},
+                              {"backward": "y", "grad": {"shape": [len(data)], "fill": 1}}])
+
+    def verdict(*args):
+        r = run("gradcheck", "--json", *args)
+        try:
+            return r.returncode, json.loads(r.stdout)["cases"][0]["detail"]["gradcheck"]
+        except (json.JSONDecodeError, KeyError, IndexError):
+            return r.returncode, {}
+    kink = one_op("relu-at-zero", "relu", [0.0, 1.0])  # relu'(0) = 0 (PyTorch); central differences: 0.5
+    smooth = one_op("exp-at-one", "exp", [1.0])        # central at h = 1e-2 is off by e*h^2/6 = 4.5e-5 > tolerance
+    nonfinite = os.path.join(src, "fixtures", "nonfinite", "norm-p2-nan.json")  # both sides NaN where non-finite
+    code, g = verdict(kink)
+    check(code == 0 and g.get("kink_count") == 1 and g.get("failure_count") == 0, "gradcheck: a kink is reported, not failed")
+    code, g = verdict("--kinks", "fail", kink)
+    check(code == 1 and g.get("kink_count") == 1, f"gradcheck --kinks fail: a kink fails (exit {code})")
+    code, g = verdict("--kinks", "off", kink)
+    check(code == 1 and g.get("kink_count") == 0 and g.get("failure_count") == 1,
+          f"gradcheck --kinks off: not detected, the kink judged by the tolerance (exit {code})")
+    code, g = verdict(nonfinite)
+    check(code == 1 and g.get("status") == "nonfinite", f"gradcheck: same NaN on both sides fails by default (exit {code})")
+    code, g = verdict("--allow-nonfinite", nonfinite)
+    check(code == 0 and g.get("nonfinite_count", 0) > 0, f"gradcheck --allow-nonfinite: it passes (exit {code})")
+    code, g = verdict("--eps", "1e-2", "--kinks", "off", smooth)
+    check(code == 1 and g.get("scheme") == "central", f"gradcheck --eps 1e-2: central differences too coarse (exit {code})")
+    code, g = verdict("--eps", "1e-2", "--kinks", "off", "--scheme", "richardson", smooth)
+    check(code == 0 and g.get("scheme") == "richardson", f"gradcheck --scheme richardson: O(h^4) passes (exit {code})")
+    code, g = verdict("--step", "absolute", "--eps", "1e-5", smooth)
+    check(code == 0 and g.get("step") == "absolute" and g.get("eps") == 1e-5, "gradcheck --step absolute")
+    for usage in (["--scheme", "forward"], ["--kinks", "maybe"], ["--step", "big"]):
+        check(run("gradcheck", *usage, smooth).returncode == 2, f"gradcheck {usage} is a usage error")
+
     # bad inputs: each with its expected error, exit 2.
     n = 0
     for name in sorted(os.listdir(bad)):
