@@ -53,7 +53,18 @@ fixtures::Fixture to_fixture(const ProgramCase& p, const std::string& descriptio
 
 fs::path counterexample_dir() {
   if (const char* dir = std::getenv("GRADORACLE_COUNTEREXAMPLE_DIR"); dir && *dir) return dir;
-  return fs::path("build") / "counterexamples";
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (fs::path d = exe.parent_path(); !d.empty(); d = d.parent_path()) {
+      if (fs::exists(d / "CMakeCache.txt", ec)) return d / "counterexamples";
+      if (d == d.parent_path()) break;
+    }
+  }
+  if (const char* cache = std::getenv("XDG_CACHE_HOME"); cache && *cache == '/')
+    return fs::path(cache) / "gradoracle" / "counterexamples";
+  if (const char* home = std::getenv("HOME"); home && *home) return fs::path(home) / ".cache" / "gradoracle" / "counterexamples";
+  return fs::temp_directory_path(ec) / "gradoracle-counterexamples";
 }
 
 namespace {

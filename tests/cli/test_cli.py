@@ -184,5 +184,21 @@ with tempfile.TemporaryDirectory() as tmp:
         n += 1
     check(n >= 30, f"{n} bad-input cases")
 
+# The files the README's commands write into the checkout (--junit FILE, --counterexamples DIR)
+# are ignored by git.
+with open(os.path.join(src, "README.md")) as f:
+    readme = f.read().replace("${{ matrix.shard }}", "0")
+path = r"([A-Za-z0-9_./-]*[a-z][A-Za-z0-9_./-]*)"  # a relative or absolute path, not a placeholder (FILE, DIR)
+written = re.findall(r"--junit " + path, readme)
+written += [os.path.join(m, "op-exp-float64.json") for m in re.findall(r"--counterexamples " + path, readme)]
+written = [w for w in written if not os.path.isabs(w)]
+if subprocess.run(["git", "-C", src, "rev-parse"], capture_output=True).returncode == 0:
+    check(len(written) >= 3, f"the README's commands write {written}")
+    for w in written:
+        r = subprocess.run(["git", "-C", src, "check-ignore", "-q", "--no-index", w])
+        check(r.returncode == 0, f"{w}, which a README command writes, is in .gitignore")
+else:
+    print(f"skip .gitignore checks: {src} is not a git checkout")
+
 print(f"{len(failures)} failures")
 sys.exit(1 if failures else 0)

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,8 @@ def case_ids(rep):
 
 with tempfile.TemporaryDirectory() as tmp:
     ce = ["--counterexamples", os.path.join(tmp, "ce")]
+    # Runs without --counterexamples neither read nor write the build tree's folder.
+    os.environ["GRADORACLE_COUNTEREXAMPLE_DIR"] = os.path.join(tmp, "ce-default")
 
     # Pass: every kind of task, both dtypes, a JUnit report written atomically.
     junit = os.path.join(tmp, "gate.xml")
@@ -202,6 +205,33 @@ with tempfile.TemporaryDirectory() as tmp:
     planned = {t["kind"]: t["planned"] - t.get("references", 0) for t in rep["tasks"]}
     check(helped and [int(n) for n in helped.groups()] == [planned.get(k) for k in ("op", "program", "structural")],
           f"check --help states the default budgets ({helped and helped.groups()} vs planned {planned})")
+
+    # The default counterexample directory: counterexamples/ in the binary's build directory
+    # (the nearest holding CMakeCache.txt), whatever the current directory; for an installed
+    # binary, the user's cache. Each case runs a copy of the planted build from elsewhere.
+    env = {k: v for k, v in os.environ.items() if k != "GRADORACLE_COUNTEREXAMPLE_DIR"}
+    tree = os.path.join(tmp, "tree", "build")
+    os.makedirs(os.path.join(tree, "tests", "cli"))
+    open(os.path.join(tree, "CMakeCache.txt"), "w").close()
+    prefix_bin, elsewhere, cache = (os.path.join(tmp, d) for d in ("prefix/bin", "elsewhere", "cache"))
+    os.makedirs(prefix_bin)
+    os.makedirs(elsewhere)
+    for what, where, expected, extra in (
+            ("a build tree's binary", os.path.join(tree, "tests", "cli"), os.path.join(tree, "counterexamples"), {}),
+            ("an installed binary", prefix_bin, os.path.join(cache, "gradoracle", "counterexamples"),
+             {"XDG_CACHE_HOME": cache})):
+        copy = shutil.copy2(planted, where)
+        r = subprocess.run([copy, "check", "--op", "broken_softmax", "--dtype", "float64", "--cases", "25",
+                            "--seed", "3", "--json"], cwd=elsewhere, env={**env, **extra},
+                           capture_output=True, text=True, timeout=120)
+        try:
+            written = [t.get("fixture", "") for t in json.loads(r.stdout)["tasks"] if t["status"] == "fail"]
+        except (json.JSONDecodeError, KeyError):
+            written = []
+        check(r.returncode == 1 and len(written) == 1 and os.path.isfile(written[0])
+              and os.path.dirname(os.path.realpath(written[0])) == os.path.realpath(expected),
+              f"{what}: counterexamples go to {expected} ({written})")
+    check(os.listdir(elsewhere) == [], "nothing is written under the current directory")
 
     # Shards partition the cases: disjoint, and together the unsharded run's, case for case.
     _, whole = report("--cases", "3", "--seed", "5", examples)

@@ -36,8 +36,11 @@ fixtures::Fixture to_fixture(const ProgramCase& p, const std::string& descriptio
 // ops must be in `ops`.
 fixtures::FixtureCheck gradcheck_case(const ProgramCase& p, const registry::OpTable& ops = registry::builtin_ops());
 
-// Where shrunk counterexamples go: $GRADORACLE_COUNTEREXAMPLE_DIR, else build/counterexamples
-// under the current directory.
+// Where shrunk counterexamples go, whatever the current directory: $GRADORACLE_COUNTEREXAMPLE_DIR;
+// else `counterexamples` in the build directory of the running executable (the nearest
+// directory at or above it holding CMakeCache.txt: build/gradoracle -> build/counterexamples);
+// else, for an installed executable, $XDG_CACHE_HOME/gradoracle/counterexamples
+// (~/.cache/gradoracle/counterexamples without it).
 std::filesystem::path counterexample_dir();
 
 // ---- gradient checks (finite differences through the fixtures library) ----
