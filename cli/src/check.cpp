@@ -193,6 +193,7 @@ int report_bad_input(GateRun& run, const Output& o) {
 
 // Runs the tasks in order. Under a time budget each task gets the time left in proportion to
 // its planned cases among those left: a task that finishes early leaves its time to the rest.
+// After run.maxfail failed tasks the rest are not run (run.not_run; run.tasks keeps those run).
 void run_tasks(GateRun& run, RunOptions options, Progress& progress, std::ostream& os, bool plain_lines) {
   const auto t0 = std::chrono::steady_clock::now();
   const auto end = t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -203,7 +204,12 @@ void run_tasks(GateRun& run, RunOptions options, Progress& progress, std::ostrea
   double weight_left = 0;
   for (const GateTask& t : run.tasks) weight_left += planned(t);
   options.on_case = [&](const std::string&, int cases, bool) { progress.update(cases); };
+  int failed = 0;
   for (const GateTask& task : run.tasks) {
+    if (run.maxfail > 0 && failed >= run.maxfail) {
+      run.not_run.push_back(task.id);
+      continue;
+    }
     if (run.seconds > 0) {
       const auto now = std::chrono::steady_clock::now();
       const double share = std::max(0.0, std::chrono::duration<double>(end - now).count()) * planned(task) / weight_left;
@@ -220,8 +226,10 @@ void run_tasks(GateRun& run, RunOptions options, Progress& progress, std::ostrea
       progress.clear();
       os << task_line(task, r) << (r.passed ? "" : "  (details below)") << "\n";
     }
+    failed += !r.passed;
     run.results.push_back(std::move(r));
   }
+  run.tasks.resize(run.results.size());
   progress.clear();
   run.elapsed = since(t0);
 }
@@ -252,6 +260,9 @@ int cmd_check(const CheckArgs& a, const Output& o, const registry::OpTable& tabl
     options.seed = run.seed;
     options.cases = run.cases;
     if (!a.counterexample_dir.empty()) options.counterexample_dir = a.counterexample_dir;
+    run.counterexample_dir = options.counterexample_dir.string();
+    run.counterexample_dir_given = !a.counterexample_dir.empty();
+    run.maxfail = a.maxfail;
     options.reproduce = a.reproduce;
     options.shard_index = run.shard_index;
     options.shard_count = run.shard_count;

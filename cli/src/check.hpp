@@ -36,6 +36,10 @@ struct GateRun {
   int cases = 0;          // --cases, 0 if not given
   double seconds = 0;     // --time, 0 if not given
   std::vector<std::string> paths;  // fixture paths given
+  std::string counterexample_dir;  // where saved cases are read and new ones written
+  bool counterexample_dir_given = false;  // by --counterexamples (then the printed commands name it)
+  int maxfail = 0;                 // --maxfail, 0 if not given
+  std::vector<std::string> not_run;  // tasks not run: --maxfail failures came first
   std::vector<GateTask> tasks;     // this shard's
   std::vector<properties::PropertyResult> results;  // one per task, same order
   std::vector<Case> errors;        // bad input

@@ -75,6 +75,7 @@ std::vector<std::string> reproduce_commands(const GateRun& run, const GateTask& 
   else check += " --task " + shell_quote(task.id);
   check += cases;
   if (fixture && !embedded) check += " " + shell_quote(file);
+  if (!fixture && run.counterexample_dir_given) check += " --counterexamples " + shell_quote(run.counterexample_dir);
   commands.push_back(check);
   if (!r.reproduce.empty())
     commands.push_back(prog + " check --task " + shell_quote(task.id) + cases + " --reproduce " + shell_quote(r.reproduce));
@@ -86,6 +87,7 @@ std::string task_line(const GateTask& task, const PropertyResult& r) {
   std::ostringstream os;
   os << tag << " " << task.id << "  " << r.cases << (r.cases == 1 ? " case" : " cases");
   if (r.stopped_early) os << " of " << r.planned << " (time budget)";
+  if (r.saved > 0) os << " (" << r.saved << " saved by an earlier run, re-run first)";
   if (measures_error(task) && r.cases > 0)
     os << "  worst abs " << format("%.1e", r.worst_abs) << " rel " << format("%.1e", r.worst_rel) << " ("
        << percent(r.worst_ratio) << " of tolerance)";
@@ -149,12 +151,24 @@ std::string summary_table(const GateRun& run) {
   if (stopped_early > 0)
     os << "time budget of " << run.seconds << " s reached: " << stopped_early << " of " << run.tasks.size()
        << " tasks stopped early (fewer cases than planned)\n";
+  if (!run.not_run.empty())
+    os << "stopped after " << failed << " failed " << (failed == 1 ? "task" : "tasks") << " (--maxfail " << run.maxfail
+       << "): " << run.not_run.size() << " not run\n";
+  int saved = 0, saved_failed = 0;
+  for (const PropertyResult& r : run.results) {
+    saved += r.saved;
+    saved_failed += r.saved_failed;
+    for (const std::string& why : r.saved_unreadable) os << "saved case not re-run: " << why << "\n";
+  }
+  if (saved > 0)
+    os << saved << " saved " << (saved == 1 ? "case" : "cases") << " from " << run.counterexample_dir
+       << " re-run first: " << saved_failed << " failed again\n";
   return os.str();
 }
 
 json gate_json(const GateRun& run, int exit_code) {
   json tasks = json::array();
-  int passed = 0, failed = 0, stopped = 0;
+  int passed = 0, failed = 0, stopped = 0, saved = 0, saved_failed = 0;
   long cases = 0;
   for (size_t i = 0; i < run.results.size(); ++i) {
     const GateTask& t = run.tasks[i];
@@ -164,6 +178,8 @@ json gate_json(const GateRun& run, int exit_code) {
               {"discarded", r.discarded}, {"stopped_early", r.stopped_early}, {"seconds", r.seconds}};
     if (!t.op.empty()) j["op"] = t.op;
     if (t.kind == TaskKind::Op) j["references"] = r.references;
+    if (t.kind == TaskKind::Op || t.kind == TaskKind::Program) j["saved"] = r.saved;
+    if (!r.saved_unreadable.empty()) j["saved_unreadable"] = r.saved_unreadable;
     if (!t.source.empty()) j["source"] = t.source;
     if (measures_error(t)) {
       j["worst_abs"] = r.worst_abs;
@@ -183,6 +199,8 @@ json gate_json(const GateRun& run, int exit_code) {
     failed += !r.passed;
     stopped += r.stopped_early;
     cases += r.cases;
+    saved += r.saved;
+    saved_failed += r.saved_failed;
   }
   json errors = json::array();
   for (const Case& c : run.errors) errors.push_back({{"file", c.file}, {"message", c.message}});
@@ -195,7 +213,10 @@ json gate_json(const GateRun& run, int exit_code) {
                       {"stopped_early", stopped > 0}}},
           {"summary", {{"tasks", run.results.size()}, {"passed", passed}, {"failed", failed},
                        {"stopped_early", stopped}, {"cases", cases}, {"errors", run.errors.size()},
+                       {"not_run", run.not_run.size()}, {"saved", saved}, {"saved_failed", saved_failed},
                        {"seconds", run.elapsed}}},
+          {"counterexamples", run.counterexample_dir},
+          {"not_run", run.not_run},
           {"errors", std::move(errors)},
           {"tasks", std::move(tasks)}};
 }
@@ -220,6 +241,9 @@ Report gate_report(const GateRun& run) {
     }
     report.cases.push_back(std::move(c));
   }
+  for (const std::string& id : run.not_run)
+    report.cases.push_back({id, "", "skip", "not run: --maxfail " + std::to_string(run.maxfail) + " failed tasks came first",
+                            0, nullptr, "gradoracle.check"});
   return report;
 }
 

@@ -63,6 +63,10 @@ void add_check_options(CLI::App* cmd, CheckArgs& a) {
                                              "replay exactly that shrunk case, of a task the command selects, "
                                              "with the seed the string names")
       ->excludes("--seed");
+  auto* maxfail = cmd->add_option("--maxfail", a.maxfail, "stop after N failed tasks (the rest are reported as not run)")
+                      ->check(CLI::Range(1, 1000000));
+  cmd->add_flag_callback("-x,--exitfirst", [&a] { a.maxfail = 1; }, "stop at the first failed task (--maxfail 1)")
+      ->excludes(maxfail);
   cmd->add_flag("--list", a.list, "print the ids of the tasks this invocation would run, and exit");
   cmd->add_flag("--progress", a.progress, "redraw a progress line in place even when not on a terminal");
   cmd->add_flag("--no-progress", a.no_progress, "plain lines even on a terminal")->excludes("--progress");

@@ -146,7 +146,9 @@ with tempfile.TemporaryDirectory() as tmp:
         listed = [shlex.split(c)[1] for c in by_id[task]["reproduce"]]
         check(listed[0] == fixture_command and listed.count("gradcheck") + listed.count("replay") == 1,
               f"{task}: only `{fixture_command} FILE` of its fixture is listed ({listed})")
-    r = run("--op", "broken_softmax", "--dtype", "float64", "--cases", "25", "--seed", "3", *ce, prog=planted)
+    # (in a fresh directory: the run above saved a case, which a run in its directory re-runs first)
+    r = run("--op", "broken_softmax", "--dtype", "float64", "--cases", "25", "--seed", "3",
+            "--counterexamples", os.path.join(tmp, "ce-search"), prog=planted)
     check(r.returncode == 1 and "FAILED op/broken_softmax/float64 (seed 3" in r.stdout and "shrunk case:" in r.stdout,
           "a failure prints the task, the seed and the shrunk case")
 
@@ -205,6 +207,56 @@ with tempfile.TemporaryDirectory() as tmp:
     planned = {t["kind"]: t["planned"] - t.get("references", 0) for t in rep["tasks"]}
     check(helped and [int(n) for n in helped.groups()] == [planned.get(k) for k in ("op", "program", "structural")],
           f"check --help states the default budgets ({helped and helped.groups()} vs planned {planned})")
+
+    # The example database, as Hypothesis keeps one: a run re-runs the cases earlier runs saved
+    # in the counterexample directory first, before drawing new ones, and reports them.
+    db = os.path.join(tmp, "db")
+    focus = ["--op", "broken_softmax", "--dtype", "float64", "--cases", "25", "--counterexamples", db]
+    r, first = report(*focus, "--seed", "3", prog=planted)
+    saved = os.path.join(db, "op-broken_softmax-float64.json")
+    check(r.returncode == 1 and os.path.isfile(saved) and [t.get("saved") for t in first["tasks"]] == [0],
+          "a failure saves its shrunk case in the counterexample directory")
+    r, again = report(*focus, "--seed", "4", prog=planted)
+    t = again["tasks"][0] if len(again["tasks"]) == 1 else {}
+    check(r.returncode == 1 and t.get("saved") == 1 and t.get("cases") == 1 and t.get("fixture") == saved
+          and "rc_params" not in t and "fails again" in t.get("message", ""),
+          f"the next run re-runs the saved case first: it fails again before any new case ({t.get('message', '')[:120]})")
+    check(again["summary"].get("saved_failed") == 1 and f"1 saved case from {db} re-run first: 1 failed again" in r.stderr,
+          "the summary reports the saved case")
+    db = os.path.join(tmp, "db-pass")
+    os.makedirs(db)
+    shutil.copy(os.path.join(examples, "spec-example.json"), os.path.join(db, "op-exp-float64.json"))
+    with open(os.path.join(db, "program-float64.json"), "w") as f:
+        f.write("{")
+    r, rep = report("--task", "op/exp/float64", "--task", "program/float64", "--cases", "5", "--counterexamples", db)
+    by_id = {t["id"]: t for t in rep["tasks"]}
+    exp_task, program_task = by_id.get("op/exp/float64", {}), by_id.get("program/float64", {})
+    check(r.returncode == 0 and exp_task.get("saved") == 1 and exp_task.get("cases") == 1 + exp_task.get("references", 0) + 5,
+          "a saved case that passes now is re-run and counted, and the search runs as asked")
+    check(program_task.get("saved") == 0 and "program-float64.json" in " ".join(program_task.get("saved_unreadable", []))
+          and "saved case not re-run: " + os.path.join(db, "program-float64.json") in r.stderr,
+          "an unreadable saved case is reported, not re-run")
+
+    # --maxfail N, -x: stop after N failed tasks; the rest are reported as not run.
+    mf = ["--dtype", "float64", "--cases", "20", "--seed", "3", "--counterexamples", os.path.join(tmp, "mf")]
+    junit = os.path.join(tmp, "maxfail.xml")
+    r, rep = report(*mf, "--maxfail", "2", "--junit", junit, prog=planted)
+    statuses = [t["status"] for t in rep["tasks"]]
+    listed = run("--list", *mf, prog=planted).stdout.split()
+    check(r.returncode == 1 and statuses.count("fail") == 2 and statuses[-1:] == ["fail"] and rep.get("not_run")
+          and [t["id"] for t in rep["tasks"]] + rep["not_run"] == listed and rep["summary"]["not_run"] == len(rep["not_run"]),
+          f"--maxfail 2: two failed tasks, then the rest not run ({statuses.count('fail')} failed, {len(rep.get('not_run', []))} not run)")
+    check(f"stopped after 2 failed tasks (--maxfail 2): {len(rep.get('not_run', []))} not run" in r.stderr,
+          "--maxfail: the summary says what was not run")
+    skipped = [c.get("name") for c in ET.parse(junit).getroot().iter("testcase") if c.find("skipped") is not None] \
+        if os.path.exists(junit) else []
+    check(junit_ok(junit) and skipped == rep.get("not_run"), "--maxfail: --junit lists the tasks not run as skipped")
+    r, rep = report(*mf, "-x", prog=planted)
+    statuses = [t["status"] for t in rep["tasks"]]
+    check(r.returncode == 1 and statuses.count("fail") == 1 and statuses[-1:] == ["fail"] and rep.get("not_run"),
+          "-x: stops at the first failed task")
+    r = run("-x", "--maxfail", "2", prog=planted)
+    check(r.returncode == 2 and "--maxfail" in r.stderr, "-x with --maxfail is a usage error")
 
     # The default counterexample directory: counterexamples/ in the binary's build directory
     # (the nearest holding CMakeCache.txt), whatever the current directory; for an installed
