@@ -194,7 +194,7 @@ int report_bad_input(GateRun& run, const Output& o) {
 // Runs the tasks in order. Under a time budget each task gets the time left in proportion to
 // its planned cases among those left: a task that finishes early leaves its time to the rest.
 // After run.maxfail failed tasks the rest are not run (run.not_run; run.tasks keeps those run).
-void run_tasks(GateRun& run, RunOptions options, Progress& progress, std::ostream& os, bool plain_lines) {
+void run_tasks(GateRun& run, RunOptions options, Progress& progress, bool plain_lines) {
   const auto t0 = std::chrono::steady_clock::now();
   const auto end = t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                             std::chrono::duration<double>(run.seconds));
@@ -222,15 +222,12 @@ void run_tasks(GateRun& run, RunOptions options, Progress& progress, std::ostrea
     PropertyResult r = task.run(options);
     if (r.planned == 0) r.planned = planned(task);
     progress.finish(!r.passed);
-    if (plain_lines || !r.passed) {
-      progress.clear();
-      os << task_line(task, r) << (r.passed ? "" : "  (details below)") << "\n";
-    }
+    if (plain_lines || !r.passed) progress.print(task_line(task, r) + (r.passed ? "" : "  (details below)"));
     failed += !r.passed;
     run.results.push_back(std::move(r));
   }
   run.tasks.resize(run.results.size());
-  progress.clear();
+  progress.done();
   run.elapsed = since(t0);
 }
 
@@ -287,7 +284,8 @@ int cmd_check(const CheckArgs& a, const Output& o, const registry::OpTable& tabl
   }
 
   std::ostream& os = o.json ? std::cerr : std::cout;
-  const bool terminal = ::isatty(o.json ? STDERR_FILENO : STDOUT_FILENO) == 1;
+  const int fd = o.json ? STDERR_FILENO : STDOUT_FILENO;
+  const bool terminal = ::isatty(fd) == 1;
   const bool redraw = a.progress || (terminal && !a.no_progress);
   os << "gradoracle check: " << run.tasks.size() << " tasks, seed " << run.seed;
   if (run.shard_count > 1) os << ", shard " << run.shard_index << "/" << run.shard_count;
@@ -298,8 +296,8 @@ int cmd_check(const CheckArgs& a, const Output& o, const registry::OpTable& tabl
     for (const GateTask& t : run.tasks) os << " " << t.id;
   }
   os << "\n";
-  Progress progress(os, redraw, run.tasks.size());
-  run_tasks(run, options, progress, os, !redraw);
+  Progress progress(os, fd, redraw, run.tasks.size());
+  run_tasks(run, options, progress, !redraw);
 
   os << "\n" << summary_table(run);
   for (size_t i = 0; i < run.tasks.size(); ++i)

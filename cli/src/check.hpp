@@ -1,10 +1,13 @@
 #pragma once
 // `gradoracle check`, the gate: its tasks (fixtures and properties, one result each) and the
 // reports they make (check_output.cpp).
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "gradoracle/properties/runner.hpp"
@@ -66,23 +69,39 @@ std::string summary_table(const GateRun& run);
 nlohmann::json gate_json(const GateRun& run, int exit_code);
 Report gate_report(const GateRun& run);  // for JUnit
 
-// Redraws "[k/n] task  cases/planned  failures  time" in place on a terminal.
+// The width of the terminal on `fd` (TIOCGWINSZ), else $COLUMNS, else 80.
+int terminal_width(int fd);
+
+// "[12/72] op/softmax/float64  140/600 cases  0 failed  3.2 s", fitted to the width
+// (the id shortened, then the counts, never longer than width - 1 columns).
+std::string progress_line(size_t k, size_t n, const std::string& id, int cases, int planned, int failures,
+                          double seconds, int width);
+
+// Redraws the progress line in place (when `redraw`; else prints nothing of its own): at a
+// task's start, then every 0.1 s from a ticker thread, so a long case or a shrink still shows
+// the time, at the width of the terminal on `fd` when drawn. Every other line printed while
+// it runs goes through print().
 class Progress {
  public:
-  Progress(std::ostream& os, bool redraw, size_t tasks);
+  Progress(std::ostream& os, int fd, bool redraw, size_t tasks);
+  ~Progress();
   void start(const GateTask& task, int planned);
-  void update(int cases);
+  void update(int cases);  // the task's cases so far
   void finish(bool failed);
-  void clear();  // erase the line, before printing a permanent one
+  void print(const std::string& line);  // a permanent line, above the progress line
+  void done();  // stop redrawing and erase the line
  private:
-  void draw();
+  void draw();  // with mutex_ held
   std::ostream& os_;
+  int fd_;
   bool redraw_;
-  size_t tasks_, done_ = 0;
+  size_t tasks_, started_ = 0;
   int failures_ = 0, cases_ = 0, planned_ = 0;
   std::string id_;
-  double last_draw_ = -1;
   std::chrono::steady_clock::time_point t0_;
+  std::mutex mutex_;
+  std::condition_variable_any wake_;
+  std::jthread ticker_;  // last: stopped and joined before the rest is destroyed
 };
 
 }  // namespace gradoracle::cli

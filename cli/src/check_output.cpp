@@ -1,6 +1,10 @@
 // What `gradoracle check` prints and writes: progress, task lines, failures with the commands
 // that reproduce them, the summary table, --json and the JUnit report.
+#include <sys/ioctl.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -247,39 +251,88 @@ Report gate_report(const GateRun& run) {
   return report;
 }
 
-Progress::Progress(std::ostream& os, bool redraw, size_t tasks)
-    : os_(os), redraw_(redraw), tasks_(tasks), t0_(std::chrono::steady_clock::now()) {}
+int terminal_width(int fd) {
+  winsize ws{};
+  if (::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  if (const char* columns = std::getenv("COLUMNS")) {
+    char* end = nullptr;
+    const long c = std::strtol(columns, &end, 10);
+    if (end != columns && *end == '\0' && c > 0 && c < 100000) return static_cast<int>(c);
+  }
+  return 80;
+}
+
+std::string progress_line(size_t k, size_t n, const std::string& id, int cases, int planned, int failures,
+                          double seconds, int width) {
+  const size_t room = static_cast<size_t>(std::max(width - 1, 1));
+  const std::string head = "[" + std::to_string(k) + "/" + std::to_string(n) + "] ";
+  const std::string count = "  " + std::to_string(cases) + "/" + std::to_string(planned);
+  const std::string time = format("%.1f", seconds) + " s";
+  // The most the width holds: every field, then shorter counts, then the count alone.
+  for (const std::string& tail : {count + " cases  " + std::to_string(failures) + " failed  " + time,
+                                  count + "  " + std::to_string(failures) + " fail  " + time, count}) {
+    const size_t used = head.size() + tail.size();
+    const size_t id_room = used < room ? room - used : 0;
+    if (id.size() <= id_room) return head + id + tail;
+    if (id_room >= 12) return head + id.substr(0, id_room - 3) + "..." + tail;
+  }
+  return (head + id + count).substr(0, room);
+}
+
+Progress::Progress(std::ostream& os, int fd, bool redraw, size_t tasks)
+    : os_(os), fd_(fd), redraw_(redraw), tasks_(tasks), t0_(std::chrono::steady_clock::now()) {
+  if (!redraw_) return;
+  ticker_ = std::jthread([this](std::stop_token stop) {
+    std::unique_lock lock(mutex_);
+    while (!wake_.wait_for(lock, stop, std::chrono::milliseconds(100), [] { return false; }) &&
+           !stop.stop_requested())
+      draw();
+  });
+}
+
+Progress::~Progress() { done(); }
 
 void Progress::start(const GateTask& task, int planned) {
+  const std::lock_guard lock(mutex_);
   id_ = task.id;
+  ++started_;
   cases_ = 0;
   planned_ = planned;
-  last_draw_ = -1;
   draw();
 }
 
 void Progress::update(int cases) {
+  const std::lock_guard lock(mutex_);
   cases_ = cases;
-  draw();
 }
 
 void Progress::finish(bool failed) {
-  ++done_;
+  const std::lock_guard lock(mutex_);
   failures_ += failed;
 }
 
-void Progress::clear() {
-  if (redraw_) os_ << "\r\033[K" << std::flush;
+void Progress::print(const std::string& line) {
+  const std::lock_guard lock(mutex_);
+  if (redraw_) os_ << "\r\033[K";
+  os_ << line << "\n" << std::flush;
 }
 
-// At most ten redraws a second: "[12/118] op/softmax/float64  140/200 cases  0 failed  3.2 s".
+void Progress::done() {
+  if (ticker_.joinable()) {
+    ticker_.request_stop();
+    ticker_.join();
+  }
+  const std::lock_guard lock(mutex_);
+  if (redraw_ && !id_.empty()) os_ << "\r\033[K" << std::flush;
+  id_.clear();
+}
+
 void Progress::draw() {
-  if (!redraw_) return;
-  const double now = since(t0_);
-  if (last_draw_ >= 0 && now - last_draw_ < 0.1) return;
-  last_draw_ = now;
-  os_ << "\r\033[K[" << done_ + 1 << "/" << tasks_ << "] " << id_ << "  " << cases_ << "/" << planned_ << " cases  "
-      << failures_ << " failed  " << format("%.1f", now) << " s" << std::flush;
+  if (!redraw_ || id_.empty()) return;
+  os_ << "\r\033[K"
+      << progress_line(started_, tasks_, id_, cases_, planned_, failures_, since(t0_),
+                       terminal_width(fd_))
+      << std::flush;
 }
 
 }  // namespace gradoracle::cli

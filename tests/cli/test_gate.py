@@ -4,14 +4,18 @@ partition the cases, --time stops early and says so, same seed same results, and
 broken ops (GRADORACLE_PLANTED) fail it with their names and the commands that reproduce them.
 
 usage: test_gate.py GRADORACLE GRADORACLE_PLANTED SOURCE_DIR"""
+import fcntl
 import json
 import os
+import pty
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import struct
 import tempfile
+import termios
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -36,6 +40,32 @@ def report(*args, prog=None, timeout=120):
     except json.JSONDecodeError:
         print(r.stdout[-2000:], r.stderr[-2000:])
         return r, {"tasks": [], "summary": {}}
+
+
+def run_on_terminal(*args, columns, timeout=120):
+    """`gradoracle check ARGS` with its output on a pseudo-terminal `columns` wide: the bytes it wrote."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    proc = subprocess.Popen([exe, "check", *args], stdin=slave, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    proc.wait(timeout=timeout)
+    return out.decode(errors="replace")
+
+
+def progress_draws(out):
+    """The progress lines drawn: what follows each "\r\033[K" up to the next \r or \n."""
+    return [seg[3:] for seg in re.split(r"[\r\n]", out) if seg.startswith("\033[K") and len(seg) > 3]
 
 
 def case_ids(rep):
@@ -318,6 +348,21 @@ with tempfile.TemporaryDirectory() as tmp:
     check("\033[K[1/2] op/exp/float64" in r.stdout, "--progress redraws a line in place")  # (text mode reads \r as \n)
     r = run("--op", "exp", "--cases", "3")
     check("\033" not in r.stdout and "PASS op/exp/float64  3 cases" in r.stdout, "not a terminal: plain lines")
+    # On a terminal 40 columns wide: every redraw fits (a wrapped line cannot be redrawn in
+    # place), and a long task is redrawn while it runs, its case count moving.
+    out = run_on_terminal("--task", "program/float64", "--task", "op/softmax/float64", "--cases", "2000", columns=40)
+    draws = progress_draws(out)
+    check(draws and all(len(d) <= 39 for d in draws),
+          f"on a 40-column terminal every progress line fits ({max(map(len, draws), default=0)} columns at most)")
+    within = {}
+    for d in draws:
+        within.setdefault(d.split()[1] if len(d.split()) > 1 else "", set()).add(d)
+    check(len(within.get("program/float64", ())) >= 3,
+          f"the progress line is redrawn while a task runs ({len(within.get('program/float64', ()))} distinct draws)")
+    r = subprocess.run([exe, "check", "--op", "exp", "--cases", "3", "--progress"], capture_output=True,
+                       env={**os.environ, "COLUMNS": "30"}, timeout=60)
+    draws = progress_draws(r.stdout.decode())
+    check(draws and all(len(d) <= 29 for d in draws), "not a terminal: --progress fits $COLUMNS")
 
 print(f"{len(failures)} failures")
 sys.exit(1 if failures else 0)
