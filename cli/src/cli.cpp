@@ -56,7 +56,8 @@ void add_check_options(CLI::App* cmd, CheckArgs& a) {
       ->allow_extra_args(false)
       ->check(CLI::IsMember({"float32", "float64"}));
   cmd->add_option("--counterexamples", a.counterexample_dir,
-                  "where shrunk failures are written as fixtures (default: $GRADORACLE_COUNTEREXAMPLE_DIR, else "
+                  "where shrunk failures are written as fixtures, which later runs re-run first (default: "
+                  "$GRADORACLE_COUNTEREXAMPLE_DIR, else "
                   "counterexamples/ in this binary's build directory, else ~/.cache/gradoracle/counterexamples; "
                   "here " + properties::counterexample_dir().string() + ")");
   cmd->add_option("--reproduce", a.reproduce, "RC_PARAMS a failure printed (\"seed=... reproduce=...\"): "

@@ -150,7 +150,7 @@ with tempfile.TemporaryDirectory() as tmp:
             return r.returncode, {}
     kink = one_op("relu-at-zero", "relu", [0.0, 1.0])  # relu'(0) = 0 (PyTorch); central differences: 0.5
     smooth = one_op("exp-at-one", "exp", [1.0])        # central at h = 1e-2 is off by e*h^2/6 = 4.5e-5 > tolerance
-    nonfinite = os.path.join(src, "fixtures", "nonfinite", "norm-p2-nan.json")  # both sides NaN where non-finite
+    nonfinite = os.path.join(src, "corpus", "nonfinite", "norm-p2-nan.json")  # both sides NaN where non-finite
     code, g = verdict(kink)
     check(code == 0 and g.get("kink_count") == 1 and g.get("failure_count") == 0, "gradcheck: a kink is reported, not failed")
     code, g = verdict("--kinks", "fail", kink)
