@@ -257,6 +257,7 @@ int cmd_check(const CheckArgs& a, const Output& o, const registry::OpTable& tabl
     options.seed = run.seed;
     options.cases = run.cases;
     if (!a.counterexample_dir.empty()) options.counterexample_dir = a.counterexample_dir;
+    options.rerun_saved = true;
     run.counterexample_dir = options.counterexample_dir.string();
     run.counterexample_dir_given = !a.counterexample_dir.empty();
     run.maxfail = a.maxfail;

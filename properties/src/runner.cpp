@@ -234,7 +234,7 @@ PropertyResult run_task(const Task& task, const RunOptions& o) {
   };
   // The cases earlier runs saved, then the reference inputs: a failure there is the task's
   // failure, with its fixture, and no new case is drawn.
-  const SavedCases saved = task.saved && o.reproduce.empty() ? task.saved() : SavedCases{};
+  const SavedCases saved = task.saved && o.rerun_saved && o.reproduce.empty() ? task.saved() : SavedCases{};
   const auto failed_before_search = [&](const ReferenceFailure& f, bool saved_case, int references) {
     PropertyResult r = result_of_task();
     r.cases = saved.checked + references;

@@ -76,6 +76,7 @@ struct RunOptions {
   int shard_index = 0;                  // run the tasks i with i % shard_count == shard_index; 0
   int shard_count = 1;                  // 1: no sharding
   std::filesystem::path counterexample_dir = properties::counterexample_dir();  // shrunk fixtures go here
+  bool rerun_saved = false;             // first re-run the cases earlier runs saved there (rerun_saved); false
   const registry::OpTable* table = &registry::builtin_ops();  // the ops to sweep and to read cases with; the engine's
   int max_size = 100;                   // RapidCheck's max_size; 100
   bool shrink = true;                   // shrink failures; true
