@@ -131,7 +131,7 @@ std::vector<GateTask> fixture_tasks(const std::vector<std::string>& paths, const
                                     std::vector<Case>& errors) {
   std::vector<std::pair<fixtures::Fixture, std::string>> found;
   for (const EmbeddedFixture& e : embedded_fixtures())
-    found.emplace_back(fixtures::parse_fixture_text(e.text, ops), std::string(e.path) + " (embedded)");
+    found.emplace_back(fixtures::parse_fixture_text(e.text, ops), std::string(kEmbedded) + e.path);
   Report expanded{"check", {}};
   fixtures::ReplayOptions run;
   run.ops = &ops;
@@ -193,7 +193,8 @@ int report_bad_input(GateRun& run, const Output& o) {
 
 // Runs the tasks in order. Under a time budget each task gets the time left in proportion to
 // its planned cases among those left: a task that finishes early leaves its time to the rest.
-void run_tasks(GateRun& run, RunOptions options, Progress& progress, std::ostream& os, bool plain_lines) {
+// After run.maxfail failed tasks the rest are not run (run.not_run; run.tasks keeps those run).
+void run_tasks(GateRun& run, RunOptions options, Progress& progress, bool plain_lines) {
   const auto t0 = std::chrono::steady_clock::now();
   const auto end = t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                             std::chrono::duration<double>(run.seconds));
@@ -203,7 +204,12 @@ void run_tasks(GateRun& run, RunOptions options, Progress& progress, std::ostrea
   double weight_left = 0;
   for (const GateTask& t : run.tasks) weight_left += planned(t);
   options.on_case = [&](const std::string&, int cases, bool) { progress.update(cases); };
+  int failed = 0;
   for (const GateTask& task : run.tasks) {
+    if (run.maxfail > 0 && failed >= run.maxfail) {
+      run.not_run.push_back(task.id);
+      continue;
+    }
     if (run.seconds > 0) {
       const auto now = std::chrono::steady_clock::now();
       const double share = std::max(0.0, std::chrono::duration<double>(end - now).count()) * planned(task) / weight_left;
@@ -216,13 +222,12 @@ void run_tasks(GateRun& run, RunOptions options, Progress& progress, std::ostrea
     PropertyResult r = task.run(options);
     if (r.planned == 0) r.planned = planned(task);
     progress.finish(!r.passed);
-    if (plain_lines || !r.passed) {
-      progress.clear();
-      os << task_line(task, r) << (r.passed ? "" : "  (details below)") << "\n";
-    }
+    if (plain_lines || !r.passed) progress.print(task_line(task, r) + (r.passed ? "" : "  (details below)"));
+    failed += !r.passed;
     run.results.push_back(std::move(r));
   }
-  progress.clear();
+  run.tasks.resize(run.results.size());
+  progress.done();
   run.elapsed = since(t0);
 }
 
@@ -252,6 +257,10 @@ int cmd_check(const CheckArgs& a, const Output& o, const registry::OpTable& tabl
     options.seed = run.seed;
     options.cases = run.cases;
     if (!a.counterexample_dir.empty()) options.counterexample_dir = a.counterexample_dir;
+    options.rerun_saved = true;
+    run.counterexample_dir = options.counterexample_dir.string();
+    run.counterexample_dir_given = !a.counterexample_dir.empty();
+    run.maxfail = a.maxfail;
     options.reproduce = a.reproduce;
     options.shard_index = run.shard_index;
     options.shard_count = run.shard_count;
@@ -276,7 +285,8 @@ int cmd_check(const CheckArgs& a, const Output& o, const registry::OpTable& tabl
   }
 
   std::ostream& os = o.json ? std::cerr : std::cout;
-  const bool terminal = ::isatty(o.json ? STDERR_FILENO : STDOUT_FILENO) == 1;
+  const int fd = o.json ? STDERR_FILENO : STDOUT_FILENO;
+  const bool terminal = ::isatty(fd) == 1;
   const bool redraw = a.progress || (terminal && !a.no_progress);
   os << "gradoracle check: " << run.tasks.size() << " tasks, seed " << run.seed;
   if (run.shard_count > 1) os << ", shard " << run.shard_index << "/" << run.shard_count;
@@ -287,8 +297,8 @@ int cmd_check(const CheckArgs& a, const Output& o, const registry::OpTable& tabl
     for (const GateTask& t : run.tasks) os << " " << t.id;
   }
   os << "\n";
-  Progress progress(os, redraw, run.tasks.size());
-  run_tasks(run, options, progress, os, !redraw);
+  Progress progress(os, fd, redraw, run.tasks.size());
+  run_tasks(run, options, progress, !redraw);
 
   os << "\n" << summary_table(run);
   for (size_t i = 0; i < run.tasks.size(); ++i)

@@ -1,6 +1,10 @@
 // What `gradoracle check` prints and writes: progress, task lines, failures with the commands
 // that reproduce them, the summary table, --json and the JUnit report.
+#include <sys/ioctl.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -60,8 +64,8 @@ std::vector<std::string> reproduce_commands(const GateRun& run, const GateTask& 
   std::vector<std::string> commands;
   const std::string prog = shell_quote(run.program);
   const bool fixture = task.kind == TaskKind::Fixture;
-  const bool embedded = fixture && task.source.ends_with(" (embedded)");
-  const std::string file = fixture ? task.source.substr(0, task.source.find(" (embedded)")) : r.fixture.string();
+  const bool embedded = fixture && task.source.starts_with(kEmbedded);
+  const std::string file = !fixture ? r.fixture.string() : embedded ? task.source.substr(kEmbedded.size()) : task.source;
   // An embedded fixture's file is relative to the source tree: only there can a command read it.
   if (!file.empty() && (!embedded || fs::exists(file))) {
     if (r.gradcheck_fails) commands.push_back(prog + " gradcheck " + shell_quote(file));
@@ -75,6 +79,7 @@ std::vector<std::string> reproduce_commands(const GateRun& run, const GateTask& 
   else check += " --task " + shell_quote(task.id);
   check += cases;
   if (fixture && !embedded) check += " " + shell_quote(file);
+  if (!fixture && run.counterexample_dir_given) check += " --counterexamples " + shell_quote(run.counterexample_dir);
   commands.push_back(check);
   if (!r.reproduce.empty())
     commands.push_back(prog + " check --task " + shell_quote(task.id) + cases + " --reproduce " + shell_quote(r.reproduce));
@@ -86,6 +91,7 @@ std::string task_line(const GateTask& task, const PropertyResult& r) {
   std::ostringstream os;
   os << tag << " " << task.id << "  " << r.cases << (r.cases == 1 ? " case" : " cases");
   if (r.stopped_early) os << " of " << r.planned << " (time budget)";
+  if (r.saved > 0) os << " (" << r.saved << " saved by an earlier run, re-run first)";
   if (measures_error(task) && r.cases > 0)
     os << "  worst abs " << format("%.1e", r.worst_abs) << " rel " << format("%.1e", r.worst_rel) << " ("
        << percent(r.worst_ratio) << " of tolerance)";
@@ -149,12 +155,24 @@ std::string summary_table(const GateRun& run) {
   if (stopped_early > 0)
     os << "time budget of " << run.seconds << " s reached: " << stopped_early << " of " << run.tasks.size()
        << " tasks stopped early (fewer cases than planned)\n";
+  if (!run.not_run.empty())
+    os << "stopped after " << failed << " failed " << (failed == 1 ? "task" : "tasks") << " (--maxfail " << run.maxfail
+       << "): " << run.not_run.size() << " not run\n";
+  int saved = 0, saved_failed = 0;
+  for (const PropertyResult& r : run.results) {
+    saved += r.saved;
+    saved_failed += r.saved_failed;
+    for (const std::string& why : r.saved_unreadable) os << "saved case not re-run: " << why << "\n";
+  }
+  if (saved > 0)
+    os << saved << " saved " << (saved == 1 ? "case" : "cases") << " from " << run.counterexample_dir
+       << " re-run first: " << saved_failed << " failed again\n";
   return os.str();
 }
 
 json gate_json(const GateRun& run, int exit_code) {
   json tasks = json::array();
-  int passed = 0, failed = 0, stopped = 0;
+  int passed = 0, failed = 0, stopped = 0, saved = 0, saved_failed = 0;
   long cases = 0;
   for (size_t i = 0; i < run.results.size(); ++i) {
     const GateTask& t = run.tasks[i];
@@ -164,6 +182,8 @@ json gate_json(const GateRun& run, int exit_code) {
               {"discarded", r.discarded}, {"stopped_early", r.stopped_early}, {"seconds", r.seconds}};
     if (!t.op.empty()) j["op"] = t.op;
     if (t.kind == TaskKind::Op) j["references"] = r.references;
+    if (t.kind == TaskKind::Op || t.kind == TaskKind::Program) j["saved"] = r.saved;
+    if (!r.saved_unreadable.empty()) j["saved_unreadable"] = r.saved_unreadable;
     if (!t.source.empty()) j["source"] = t.source;
     if (measures_error(t)) {
       j["worst_abs"] = r.worst_abs;
@@ -183,6 +203,8 @@ json gate_json(const GateRun& run, int exit_code) {
     failed += !r.passed;
     stopped += r.stopped_early;
     cases += r.cases;
+    saved += r.saved;
+    saved_failed += r.saved_failed;
   }
   json errors = json::array();
   for (const Case& c : run.errors) errors.push_back({{"file", c.file}, {"message", c.message}});
@@ -195,13 +217,21 @@ json gate_json(const GateRun& run, int exit_code) {
                       {"stopped_early", stopped > 0}}},
           {"summary", {{"tasks", run.results.size()}, {"passed", passed}, {"failed", failed},
                        {"stopped_early", stopped}, {"cases", cases}, {"errors", run.errors.size()},
+                       {"not_run", run.not_run.size()}, {"saved", saved}, {"saved_failed", saved_failed},
                        {"seconds", run.elapsed}}},
+          {"counterexamples", run.counterexample_dir},
+          {"not_run", run.not_run},
           {"errors", std::move(errors)},
           {"tasks", std::move(tasks)}};
 }
 
 Report gate_report(const GateRun& run) {
   Report report{"check", run.errors};
+  report.started = run.started;
+  report.properties = {{"seed", std::to_string(run.seed)},
+                       {"shard", std::to_string(run.shard_index) + "/" + std::to_string(run.shard_count)},
+                       {"budget.cases", run.cases > 0 ? std::to_string(run.cases) : "default"},
+                       {"budget.seconds", run.seconds > 0 ? format("%g", run.seconds) : "none"}};
   for (size_t i = 0; i < run.results.size(); ++i) {
     const GateTask& t = run.tasks[i];
     const PropertyResult& r = run.results[i];
@@ -211,45 +241,98 @@ Report gate_report(const GateRun& run) {
     if (!r.passed) {
       c.message = first_line(r.message);
       c.detail = failure_text(run, t, r);
+      if (c.file.empty()) c.file = r.fixture.string();  // the shrunk case's fixture
     }
     report.cases.push_back(std::move(c));
   }
+  for (const std::string& id : run.not_run)
+    report.cases.push_back({id, "", "skip", "not run: --maxfail " + std::to_string(run.maxfail) + " failed tasks came first",
+                            0, nullptr, "gradoracle.check"});
   return report;
 }
 
-Progress::Progress(std::ostream& os, bool redraw, size_t tasks)
-    : os_(os), redraw_(redraw), tasks_(tasks), t0_(std::chrono::steady_clock::now()) {}
+int terminal_width(int fd) {
+  winsize ws{};
+  if (::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  if (const char* columns = std::getenv("COLUMNS")) {
+    char* end = nullptr;
+    const long c = std::strtol(columns, &end, 10);
+    if (end != columns && *end == '\0' && c > 0 && c < 100000) return static_cast<int>(c);
+  }
+  return 80;
+}
+
+std::string progress_line(size_t k, size_t n, const std::string& id, int cases, int planned, int failures,
+                          double seconds, int width) {
+  const size_t room = static_cast<size_t>(std::max(width - 1, 1));
+  const std::string head = "[" + std::to_string(k) + "/" + std::to_string(n) + "] ";
+  const std::string count = "  " + std::to_string(cases) + "/" + std::to_string(planned);
+  const std::string time = format("%.1f", seconds) + " s";
+  // The most the width holds: every field, then shorter counts, then the count alone.
+  for (const std::string& tail : {count + " cases  " + std::to_string(failures) + " failed  " + time,
+                                  count + "  " + std::to_string(failures) + " fail  " + time, count}) {
+    const size_t used = head.size() + tail.size();
+    const size_t id_room = used < room ? room - used : 0;
+    if (id.size() <= id_room) return head + id + tail;
+    if (id_room >= 12) return head + id.substr(0, id_room - 3) + "..." + tail;
+  }
+  return (head + id + count).substr(0, room);
+}
+
+Progress::Progress(std::ostream& os, int fd, bool redraw, size_t tasks)
+    : os_(os), fd_(fd), redraw_(redraw), tasks_(tasks), t0_(std::chrono::steady_clock::now()) {
+  if (!redraw_) return;
+  ticker_ = std::jthread([this](std::stop_token stop) {
+    std::unique_lock lock(mutex_);
+    while (!wake_.wait_for(lock, stop, std::chrono::milliseconds(100), [] { return false; }) &&
+           !stop.stop_requested())
+      draw();
+  });
+}
+
+Progress::~Progress() { done(); }
 
 void Progress::start(const GateTask& task, int planned) {
+  const std::lock_guard lock(mutex_);
   id_ = task.id;
+  ++started_;
   cases_ = 0;
   planned_ = planned;
-  last_draw_ = -1;
   draw();
 }
 
 void Progress::update(int cases) {
+  const std::lock_guard lock(mutex_);
   cases_ = cases;
-  draw();
 }
 
 void Progress::finish(bool failed) {
-  ++done_;
+  const std::lock_guard lock(mutex_);
   failures_ += failed;
 }
 
-void Progress::clear() {
-  if (redraw_) os_ << "\r\033[K" << std::flush;
+void Progress::print(const std::string& line) {
+  const std::lock_guard lock(mutex_);
+  if (redraw_) os_ << "\r\033[K";
+  os_ << line << "\n" << std::flush;
 }
 
-// At most ten redraws a second: "[12/118] op/softmax/float64  140/200 cases  0 failed  3.2 s".
+void Progress::done() {
+  if (ticker_.joinable()) {
+    ticker_.request_stop();
+    ticker_.join();
+  }
+  const std::lock_guard lock(mutex_);
+  if (redraw_ && !id_.empty()) os_ << "\r\033[K" << std::flush;
+  id_.clear();
+}
+
 void Progress::draw() {
-  if (!redraw_) return;
-  const double now = since(t0_);
-  if (last_draw_ >= 0 && now - last_draw_ < 0.1) return;
-  last_draw_ = now;
-  os_ << "\r\033[K[" << done_ + 1 << "/" << tasks_ << "] " << id_ << "  " << cases_ << "/" << planned_ << " cases  "
-      << failures_ << " failed  " << format("%.1f", now) << " s" << std::flush;
+  if (!redraw_ || id_.empty()) return;
+  os_ << "\r\033[K"
+      << progress_line(started_, tasks_, id_, cases_, planned_, failures_, since(t0_),
+                       terminal_width(fd_))
+      << std::flush;
 }
 
 }  // namespace gradoracle::cli

@@ -9,6 +9,7 @@
 
 #include "commands.hpp"
 #include "gradoracle/cli/cli.hpp"
+#include "gradoracle/properties/properties.hpp"
 
 namespace gradoracle::cli {
 
@@ -55,12 +56,18 @@ void add_check_options(CLI::App* cmd, CheckArgs& a) {
       ->allow_extra_args(false)
       ->check(CLI::IsMember({"float32", "float64"}));
   cmd->add_option("--counterexamples", a.counterexample_dir,
-                  "where shrunk failures are written as fixtures (default $GRADORACLE_COUNTEREXAMPLE_DIR, "
-                  "else build/counterexamples)");
+                  "where shrunk failures are written as fixtures, which later runs re-run first (default: "
+                  "$GRADORACLE_COUNTEREXAMPLE_DIR, else "
+                  "counterexamples/ in this binary's build directory, else ~/.cache/gradoracle/counterexamples; "
+                  "here " + properties::counterexample_dir().string() + ")");
   cmd->add_option("--reproduce", a.reproduce, "RC_PARAMS a failure printed (\"seed=... reproduce=...\"): "
                                              "replay exactly that shrunk case, of a task the command selects, "
                                              "with the seed the string names")
       ->excludes("--seed");
+  auto* maxfail = cmd->add_option("--maxfail", a.maxfail, "stop after N failed tasks (the rest are reported as not run)")
+                      ->check(CLI::Range(1, 1000000));
+  cmd->add_flag_callback("-x,--exitfirst", [&a] { a.maxfail = 1; }, "stop at the first failed task (--maxfail 1)")
+      ->excludes(maxfail);
   cmd->add_flag("--list", a.list, "print the ids of the tasks this invocation would run, and exit");
   cmd->add_flag("--progress", a.progress, "redraw a progress line in place even when not on a terminal");
   cmd->add_flag("--no-progress", a.no_progress, "plain lines even on a terminal")->excludes("--progress");
@@ -110,6 +117,19 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
   check_cmd->add_option("--atol", atol, "absolute tolerance (default by dtype)")->check(CLI::NonNegativeNumber);
   check_cmd->add_option("--rtol", rtol, "relative tolerance (default by dtype)")->check(CLI::NonNegativeNumber);
   check_cmd->add_option("--seed", check_seed, "seed of fast mode's probes (default 0)")->transform(seed_option(false));
+  std::string scheme = "central", step = "relative", kinks = "report";
+  check_cmd->add_option("--scheme", scheme, "finite differences: central (error O(h^2)), or richardson (error "
+                                            "O(h^4), its estimate added to the allowance; twice the evaluations)")
+      ->check(CLI::IsMember({"central", "richardson"}));
+  check_cmd->add_option("--step", step, "the step h: relative (eps*max(1,|x|), default) or absolute (eps)")
+      ->check(CLI::IsMember({"relative", "absolute"}));
+  check_cmd->add_option("--kinks", kinks, "entries whose one-sided differences disagree (non-differentiable "
+                                          "points): report (listed apart, not failing; default), fail (count as "
+                                          "failures), off (not detected: judged by the tolerance alone)")
+      ->check(CLI::IsMember({"report", "fail", "off"}));
+  check_cmd->add_flag("--allow-nonfinite", gopt.allow_nonfinite,
+                      "an entry whose analytic and numeric sides are the same NaN or infinity passes "
+                      "(default: any non-finite entry fails, as in torch.autograd.gradcheck)");
   add_output(check_cmd);
   add_jobs(check_cmd);
 
@@ -162,6 +182,10 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
       gopt.atol = atol;
       gopt.rtol = rtol;
       gopt.seed = check_seed;
+      gopt.scheme = scheme == "richardson" ? oracle::Scheme::Richardson : oracle::Scheme::Central;
+      gopt.step = step == "absolute" ? oracle::Step::Absolute : oracle::Step::Relative;
+      gopt.detect_kinks = kinks != "off";
+      gopt.kinks_fail = kinks == "fail";
       return cmd_gradcheck(check_paths, gopt, jobs, out, ops);
     }
     if (*gen_cmd) {

@@ -43,6 +43,7 @@ struct CheckArgs {
   std::string counterexample_dir;       // "": properties::counterexample_dir()
   std::string reproduce;                // RapidCheck's RC_PARAMS of a failure: replay that shrunk case only,
                                         // with its seed
+  int maxfail = 0;                      // stop after this many failed tasks; 0: run every task
   bool list = false;                    // print the selected task ids and exit
   bool progress = false;                // redraw a progress line even when not on a terminal
   bool no_progress = false;             // plain lines even on a terminal

@@ -2,8 +2,12 @@
 
 #include "gradoracle/fixtures/fixture.hpp"
 
+#include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -22,9 +26,9 @@ int Report::exit_code() const {
   return code;
 }
 
-// Writes `text` to `path` atomically: a temporary file beside it, then rename.
 namespace {
 
+// Attribute and text content: the five entities escaped, forbidden control characters replaced.
 std::string xml_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
@@ -43,6 +47,29 @@ std::string xml_escape(const std::string& s) {
   return out;
 }
 
+// Seconds as JUnit readers parse them (xs:decimal): "0.012", never "1.2e-05".
+std::string seconds_text(double s) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.3f", std::isfinite(s) && s > 0 ? s : 0.0);
+  return buf;
+}
+
+// "2024-05-01T12:34:56": local time without zone, as Ant, Surefire and Jenkins' schema have it.
+std::string timestamp_text(std::chrono::system_clock::time_point t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm local{};
+  localtime_r(&tt, &local);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &local);
+  return buf;
+}
+
+std::string hostname() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || !*buf) return "localhost";
+  return buf;
+}
+
 }  // namespace
 
 std::string junit(const Report& r) {
@@ -54,17 +81,25 @@ std::string junit(const Report& r) {
     skipped += c.status == "skip";
     total += c.seconds;
   }
+  const std::string counts = "tests=\"" + std::to_string(r.cases.size()) + "\" failures=\"" + std::to_string(failures) +
+                             "\" errors=\"" + std::to_string(errors) + "\" skipped=\"" + std::to_string(skipped) +
+                             "\" time=\"" + seconds_text(total) + "\" timestamp=\"" + timestamp_text(r.started) + "\"";
   std::ostringstream out;
   out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  out << "<testsuites name=\"gradoracle\" tests=\"" << r.cases.size() << "\" failures=\"" << failures << "\" errors=\""
-      << errors << "\" time=\"" << total << "\">\n";
-  out << "  <testsuite name=\"gradoracle." << r.command << "\" tests=\"" << r.cases.size() << "\" failures=\""
-      << failures << "\" errors=\"" << errors << "\" skipped=\"" << skipped << "\" time=\"" << total << "\">\n";
+  out << "<testsuites name=\"gradoracle\" " << counts << ">\n";
+  out << "  <testsuite name=\"gradoracle." << xml_escape(r.command) << "\" " << counts << " hostname=\""
+      << xml_escape(hostname()) << "\">\n";
+  if (!r.properties.empty()) {
+    out << "    <properties>\n";
+    for (const auto& [name, value] : r.properties)
+      out << "      <property name=\"" << xml_escape(name) << "\" value=\"" << xml_escape(value) << "\"/>\n";
+    out << "    </properties>\n";
+  }
   for (const Case& c : r.cases) {
     const std::string classname = c.classname.empty() ? "gradoracle." + r.command : c.classname;
     out << "    <testcase classname=\"" << xml_escape(classname) << "\" name=\"" << xml_escape(c.name) << "\"";
     if (!c.file.empty()) out << " file=\"" << xml_escape(c.file) << "\"";
-    out << " time=\"" << c.seconds << "\"";
+    out << " time=\"" << seconds_text(c.seconds) << "\"";
     if (c.status == "pass") {
       out << "/>\n";
       continue;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -28,6 +29,9 @@ struct Case {
 struct Report {
   std::string command;
   std::vector<Case> cases;
+  // JUnit's <properties>: the settings the run used (seed, shard, budget, checker options).
+  std::vector<std::pair<std::string, std::string>> properties = {};
+  std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
   int exit_code() const;  // kBad if any case is an error, else kFail if any failed, else kPass
 };
 
@@ -37,6 +41,9 @@ struct Output {
   std::string program = "gradoracle";  // argv[0], for the commands a message suggests
 };
 
+// JUnit XML as tests/cli/junit.xsd describes it (the Ant/Surefire/Jenkins form): times in
+// seconds with three decimals, the start as a local ISO 8601 timestamp without zone, the
+// report's properties, and `file` only where a case has a path or a name that says what it is.
 std::string junit(const Report& r);
 nlohmann::json report_json(const Report& r);
 // Writes the JUnit file if asked; returns `code`, or kBad if the file cannot be written.

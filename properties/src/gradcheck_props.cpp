@@ -53,7 +53,18 @@ fixtures::Fixture to_fixture(const ProgramCase& p, const std::string& descriptio
 
 fs::path counterexample_dir() {
   if (const char* dir = std::getenv("GRADORACLE_COUNTEREXAMPLE_DIR"); dir && *dir) return dir;
-  return fs::path("build") / "counterexamples";
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (fs::path d = exe.parent_path(); !d.empty(); d = d.parent_path()) {
+      if (fs::exists(d / "CMakeCache.txt", ec)) return d / "counterexamples";
+      if (d == d.parent_path()) break;
+    }
+  }
+  if (const char* cache = std::getenv("XDG_CACHE_HOME"); cache && *cache == '/')
+    return fs::path(cache) / "gradoracle" / "counterexamples";
+  if (const char* home = std::getenv("HOME"); home && *home) return fs::path(home) / ".cache" / "gradoracle" / "counterexamples";
+  return fs::temp_directory_path(ec) / "gradoracle-counterexamples";
 }
 
 namespace {
@@ -64,10 +75,20 @@ std::string file_stem(const std::string& property) {
   return s;
 }
 
+// The properties' names, which name their counterexample files: an op's random cases, its
+// reference inputs, random programs.
+std::string op_property(const OpSpec& op, DType dtype) { return "op-" + op.name + "-" + name(dtype); }
+std::string reference_property(const OpSpec& op, DType dtype) { return "ref-" + op.name + "-" + name(dtype); }
+std::string program_property(DType dtype) { return std::string("program-") + name(dtype); }
+
+fs::path counterexample_file(const std::string& property, const fs::path& dir) {
+  return dir / (file_stem(property) + ".json");
+}
+
 // Writes the case; returns the path, or empty if it could not be written (reported, not fatal).
 fs::path write_counterexample(const ProgramCase& p, const std::string& property, const std::string& diagnosis,
                               const fs::path& dir) {
-  const fs::path path = dir / (file_stem(property) + ".json");
+  const fs::path path = counterexample_file(property, dir);
   try {
     fs::create_directories(dir);
     fixtures::write_fixture(to_fixture(p, property + ": " + diagnosis), path);
@@ -214,12 +235,12 @@ fixtures::FixtureCheck gradcheck_case(const ProgramCase& p, const registry::OpTa
 void prop_op_gradcheck(const OpSpec& op, DType dtype, CaseStats* stats, const fs::path& dir,
                        const registry::OpTable& ops) {
   const OpCase c = *gen_op_case(op, dtype);
-  check_case(to_program(c), "op-" + op.name + "-" + name(dtype), stats, dir, false, ops, &op);
+  check_case(to_program(c), op_property(op, dtype), stats, dir, false, ops, &op);
 }
 
 void prop_program_gradcheck(DType dtype, CaseStats* stats, const ProgramOptions& options, const fs::path& dir) {
   ProgramCase p = *gen_program(dtype, options);
-  check_case(p, std::string("program-") + name(dtype), stats, dir, true, *options.table);
+  check_case(p, program_property(dtype), stats, dir, true, *options.table);
 }
 
 // ---------------------------------------------------------------- reference inputs
@@ -249,6 +270,16 @@ fixtures::Fixture reference_fixture(const OpSpec& op, const registry::ReferenceI
 }
 
 namespace {
+
+// The checker's worst entries into a failure's worst errors.
+void record_worst(const fixtures::FixtureCheck& c, ReferenceFailure& f) {
+  if (!c.result) return;
+  for (const oracle::EntryReport& e : c.result->worst) {
+    f.worst_abs = std::max(f.worst_abs, e.abs_error);
+    f.worst_rel = std::max(f.worst_rel, e.rel_error);
+    if (e.allowed > 0) f.worst_ratio = std::max(f.worst_ratio, e.abs_error / e.allowed);
+  }
+}
 
 // Whether every value bound by the replay, and every leaf's grad, is finite.
 std::string first_nonfinite(const fixtures::ReplayResult& run) {
@@ -280,6 +311,7 @@ std::optional<ReferenceFailure> check_references(const OpSpec& op, DType dtype, 
         failure.diagnosis = bad + " (the op must stay finite here, as PyTorch does)";
       } else if (r.grads.empty()) {
         const fixtures::FixtureCheck c = fixtures::gradcheck_fixture(f, options_for(&op, dtype), ops);
+        record_worst(c, failure);
         if (!c.passed()) failure.diagnosis = c.result ? c.result->to_string() : c.reason;
         else if (c.result && c.result->has_kinks())
           failure.diagnosis = "finite differences see a kink: pin the gradient (ReferenceInput::grads) or move the point";
@@ -291,7 +323,7 @@ std::optional<ReferenceFailure> check_references(const OpSpec& op, DType dtype, 
     failure.diagnosis = op.name + " at its reference input \"" + r.label + "\" (" + name(dtype) + "): " + failure.diagnosis;
     try {
       fs::create_directories(dir);
-      const fs::path path = dir / (file_stem("ref-" + op.name + "-" + std::string(name(dtype))) + ".json");
+      const fs::path path = counterexample_file(reference_property(op, dtype), dir);
       fixtures::Fixture written = f;
       written.description = failure.diagnosis;
       fixtures::write_fixture(written, path);
@@ -302,6 +334,48 @@ std::optional<ReferenceFailure> check_references(const OpSpec& op, DType dtype, 
     return failure;
   }
   return std::nullopt;
+}
+
+std::vector<fs::path> counterexample_files(const OpSpec* op, DType dtype, const fs::path& dir) {
+  if (!op) return {counterexample_file(program_property(dtype), dir)};
+  return {counterexample_file(reference_property(*op, dtype), dir), counterexample_file(op_property(*op, dtype), dir)};
+}
+
+SavedCases rerun_saved(const OpSpec* op, DType dtype, const fs::path& dir, const registry::OpTable& ops) {
+  SavedCases out;
+  for (const fs::path& file : counterexample_files(op, dtype, dir)) {
+    std::error_code ec;
+    if (!fs::is_regular_file(file, ec)) continue;
+    fixtures::Fixture f;
+    try {
+      f = fixtures::read_fixture(file, ops);
+    } catch (const std::exception& e) {
+      out.unreadable.push_back(file.string() + ": " + e.what());
+      continue;
+    }
+    ++out.checked;
+    ReferenceFailure failure{file.filename().string(), "", fs::absolute(file, ec), false};
+    try {
+      fixtures::ReplayOptions run;
+      run.ops = &ops;
+      const fixtures::ReplayResult replayed = fixtures::replay(f, run);
+      if (!replayed.passed()) {
+        failure.diagnosis = replayed.failures.front().to_string();
+        failure.pinned = true;
+      } else {
+        const fixtures::FixtureCheck c = fixtures::gradcheck_fixture(f, options_for(op, dtype), ops);
+        if (!c.passed()) failure.diagnosis = c.result ? c.result->to_string() : c.reason;
+        record_worst(c, failure);
+      }
+    } catch (const std::exception& e) {
+      failure.diagnosis = std::string("the program threw: ") + e.what();
+    }
+    if (failure.diagnosis.empty()) continue;
+    failure.diagnosis = "the case saved in " + file.string() + " by an earlier run fails again: " + failure.diagnosis;
+    out.failure = std::move(failure);
+    return out;
+  }
+  return out;
 }
 
 }  // namespace gradoracle::properties

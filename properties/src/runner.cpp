@@ -36,6 +36,7 @@ std::vector<Task> op_tasks_unsharded(const RunOptions& o) {
       Task t{"op/" + op->name + "/" + name(dtype), TaskKind::Op, op->name, dtype, kOpCases,
              [op, dtype, dir, table](CaseStats* s) { prop_op_gradcheck(*op, dtype, s, dir, *table); }, nullptr};
       t.references = [op, dtype, dir, table](int* checked) { return check_references(*op, dtype, dir, *table, checked); };
+      t.saved = [op, dtype, dir, table] { return rerun_saved(op, dtype, dir, *table); };
       tasks.push_back(std::move(t));
     }
   }
@@ -54,7 +55,8 @@ std::vector<Task> program_tasks_unsharded(const RunOptions& o) {
   const std::filesystem::path dir = o.counterexample_dir;
   for (DType dtype : o.dtypes) {
     tasks.push_back(Task{std::string("program/") + name(dtype), TaskKind::Program, "", dtype, kProgramCases,
-                         [dtype, po, dir](CaseStats* s) { prop_program_gradcheck(dtype, s, po, dir); }, nullptr});
+                         [dtype, po, dir](CaseStats* s) { prop_program_gradcheck(dtype, s, po, dir); }, nullptr,
+                         [dtype, dir, table = po.table] { return rerun_saved(nullptr, dtype, dir, *table); }});
   }
   return tasks;
 }
@@ -230,25 +232,36 @@ PropertyResult run_task(const Task& task, const RunOptions& o) {
     r.seed = o.seed;
     return r;
   };
-  // Reference inputs first: a failure there is the task's failure, with its fixture.
+  // The cases earlier runs saved, then the reference inputs: a failure there is the task's
+  // failure, with its fixture, and no new case is drawn.
+  const SavedCases saved = task.saved && o.rerun_saved && o.reproduce.empty() ? task.saved() : SavedCases{};
+  const auto failed_before_search = [&](const ReferenceFailure& f, bool saved_case, int references) {
+    PropertyResult r = result_of_task();
+    r.cases = saved.checked + references;
+    r.references = references;
+    r.saved = saved.checked;
+    r.saved_unreadable = saved.unreadable;
+    r.planned = r.cases;
+    r.message = f.diagnosis;
+    r.counterexample = (saved_case ? "saved case \"" : "reference input \"") + f.label + "\"\n";
+    r.fixture = f.fixture;
+    r.worst_abs = f.worst_abs;
+    r.worst_rel = f.worst_rel;
+    r.worst_ratio = f.worst_ratio;
+    r.saved_failed = saved_case;
+    r.reference_failed = !saved_case;
+    r.replay_fails = f.pinned;
+    r.gradcheck_fails = !f.pinned;
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (o.on_case) o.on_case(task.id, r.cases, true);
+    if (o.on_result) o.on_result(r);
+    return r;
+  };
+  if (saved.failure) return failed_before_search(*saved.failure, true, 0);
   int references_checked = 0;
   if (task.references && o.reproduce.empty()) {
-    if (std::optional<ReferenceFailure> f = task.references(&references_checked)) {
-      PropertyResult r = result_of_task();
-      r.cases = references_checked;
-      r.references = references_checked;
-      r.planned = references_checked;
-      r.message = f->diagnosis;
-      r.counterexample = "reference input \"" + f->label + "\"\n";
-      r.fixture = f->fixture;
-      r.reference_failed = true;
-      r.replay_fails = f->pinned;
-      r.gradcheck_fails = !f->pinned;
-      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      if (o.on_case) o.on_case(task.id, r.cases, true);
-      if (o.on_result) o.on_result(r);
-      return r;
-    }
+    if (std::optional<ReferenceFailure> f = task.references(&references_checked))
+      return failed_before_search(*f, false, references_checked);
   }
 
   rcd::TestParams params;
@@ -261,7 +274,7 @@ PropertyResult run_task(const Task& task, const RunOptions& o) {
 
   CaseStats stats;
   CaseCounter counter{task, o, &stats};
-  counter.checked = references_checked;
+  counter.checked = saved.checked + references_checked;
   SilentListener listener;
   const rcd::TestMetadata metadata{task.id, task.id};
   const rcd::TestResult result =
@@ -274,10 +287,12 @@ PropertyResult run_task(const Task& task, const RunOptions& o) {
   r.worst_abs = stats.worst_abs;
   r.worst_rel = stats.worst_rel;
   r.worst_ratio = stats.worst_ratio;
-  r.planned = params.maxSuccess + references_checked;
+  r.planned = params.maxSuccess + saved.checked + references_checked;
   r.stopped_early = counter.budget_spent;
   r.cases = counter.checked;
   r.references = references_checked;
+  r.saved = saved.checked;
+  r.saved_unreadable = saved.unreadable;
   r.digest = counter.failed ? counter.digest_at_failure : stats.digest;
   rcd::SuccessResult success;
   rcd::FailureResult failure;

@@ -11,7 +11,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_helpers import check, failures, junit_ok  # noqa: E402
+from cli_helpers import check, failures, junit_ok, junit_problems  # noqa: E402
 
 exe, src = sys.argv[1], sys.argv[2]
 tutorial = os.path.join(src, "corpus", "tutorial")
@@ -67,7 +67,7 @@ with tempfile.TemporaryDirectory() as tmp:
     # --json on every subcommand, --junit on every subcommand.
     out = os.path.join(tmp, "gen")
     cases = {
-        "replay": ["replay", tutorial, failing],
+        "replay": ["replay", tutorial, failing, os.path.join(bad, "empty.json")],  # an error case takes microseconds
         "gradcheck": ["gradcheck", "--fast", tutorial, examples],
         "generate": ["generate", "--op", "linear", "--op", "softmax", "--programs", "3", "--seed", "5", "--out", out],
         "ops": ["ops"],
@@ -90,7 +90,23 @@ with tempfile.TemporaryDirectory() as tmp:
     check(report["summary"]["failed"] == 1 and report["cases"][0]["detail"]["failures"][0]["path"] == "program[4]",
           "--json carries the failing path")
     root = ET.parse(os.path.join(tmp, "replay.xml")).getroot()
-    check(root.find("testsuite").get("failures") == "1", "--junit counts the failure")
+    check(root.find("testsuite").get("failures") == "1" and root.find("testsuite").get("errors") == "1",
+          "--junit counts the failure and the error")
+    for name in ("replay", "gradcheck"):
+        files = [c.get("file") for c in ET.parse(os.path.join(tmp, name + ".xml")).getroot().iter("testcase")]
+        check(len(files) > 3 and all(f and os.path.isfile(f) for f in files),
+              f"{name} --junit: every testcase's file is the fixture's path")
+    # The JUnit check is strict: a time in exponent notation or with a unit, or no timestamp, fails it.
+    with open(os.path.join(tmp, "replay.xml")) as f:
+        good = f.read()
+    for what, mangled in (("a time in exponent notation", re.sub(r' time="[0-9.]+"', ' time="1.2e-05"', good, count=1)),
+                          ("a time with a unit", re.sub(r' time="([0-9.]+)"', r' time="\1s"', good, count=1)),
+                          ("no timestamp", re.sub(r' timestamp="[^"]*"', "", good)),
+                          ("a count that is not the cases'", good.replace('tests="', 'tests="1', 1))):
+        path = os.path.join(tmp, "mangled.xml")
+        with open(path, "w") as f:
+            f.write(mangled)
+        check(mangled != good and junit_problems(path), f"the JUnit check refuses {what}")
 
     # generate writes fixtures that replay and gradcheck.
     r = run("generate", "--all", "--programs", "20", "--seed", "11", "--out", out)
@@ -113,6 +129,48 @@ with tempfile.TemporaryDirectory() as tmp:
     r = run("gradcheck", "--eps", "1e-6", "--atol", "1e-7", "--rtol", "1e-5", tutorial)
     check(r.returncode == 0, "gradcheck with explicit --eps/--atol/--rtol exits 0")
 
+    # gradcheck's checker options: --kinks, --allow-nonfinite, --scheme, --step.
+    def write_fixture(name, tensors, program):
+        path = os.path.join(tmp, name + ".json")
+        with open(path, "w") as f:
+            json.dump({"format": "gradoracle.fixture/1", "name": name, "dtype": "float64", "tensors": tensors,
+                       "program": program}, f)
+        return path
+
+    def one_op(name, op, data):
+        return write_fixture(name, {"x": {"shape": [len(data)], "data": data, "requires_grad": True}},
+                             [{"let": "y", "op": op, "args": ["x"]},
+                              {"backward": "y", "grad": {"shape": [len(data)], "fill": 1}}])
+
+    def verdict(*args):
+        r = run("gradcheck", "--json", *args)
+        try:
+            return r.returncode, json.loads(r.stdout)["cases"][0]["detail"]["gradcheck"]
+        except (json.JSONDecodeError, KeyError, IndexError):
+            return r.returncode, {}
+    kink = one_op("relu-at-zero", "relu", [0.0, 1.0])  # relu'(0) = 0 (PyTorch); central differences: 0.5
+    smooth = one_op("exp-at-one", "exp", [1.0])        # central at h = 1e-2 is off by e*h^2/6 = 4.5e-5 > tolerance
+    nonfinite = os.path.join(src, "corpus", "nonfinite", "norm-p2-nan.json")  # both sides NaN where non-finite
+    code, g = verdict(kink)
+    check(code == 0 and g.get("kink_count") == 1 and g.get("failure_count") == 0, "gradcheck: a kink is reported, not failed")
+    code, g = verdict("--kinks", "fail", kink)
+    check(code == 1 and g.get("kink_count") == 1, f"gradcheck --kinks fail: a kink fails (exit {code})")
+    code, g = verdict("--kinks", "off", kink)
+    check(code == 1 and g.get("kink_count") == 0 and g.get("failure_count") == 1,
+          f"gradcheck --kinks off: not detected, the kink judged by the tolerance (exit {code})")
+    code, g = verdict(nonfinite)
+    check(code == 1 and g.get("status") == "nonfinite", f"gradcheck: same NaN on both sides fails by default (exit {code})")
+    code, g = verdict("--allow-nonfinite", nonfinite)
+    check(code == 0 and g.get("nonfinite_count", 0) > 0, f"gradcheck --allow-nonfinite: it passes (exit {code})")
+    code, g = verdict("--eps", "1e-2", "--kinks", "off", smooth)
+    check(code == 1 and g.get("scheme") == "central", f"gradcheck --eps 1e-2: central differences too coarse (exit {code})")
+    code, g = verdict("--eps", "1e-2", "--kinks", "off", "--scheme", "richardson", smooth)
+    check(code == 0 and g.get("scheme") == "richardson", f"gradcheck --scheme richardson: O(h^4) passes (exit {code})")
+    code, g = verdict("--step", "absolute", "--eps", "1e-5", smooth)
+    check(code == 0 and g.get("step") == "absolute" and g.get("eps") == 1e-5, "gradcheck --step absolute")
+    for usage in (["--scheme", "forward"], ["--kinks", "maybe"], ["--step", "big"]):
+        check(run("gradcheck", *usage, smooth).returncode == 2, f"gradcheck {usage} is a usage error")
+
     # bad inputs: each with its expected error, exit 2.
     n = 0
     for name in sorted(os.listdir(bad)):
@@ -125,6 +183,22 @@ with tempfile.TemporaryDirectory() as tmp:
         check(r.returncode == 2 and msg == expected, f"bad/{name} exits 2 with: {expected}")
         n += 1
     check(n >= 30, f"{n} bad-input cases")
+
+# The files the README's commands write into the checkout (--junit FILE, --counterexamples DIR)
+# are ignored by git.
+with open(os.path.join(src, "README.md")) as f:
+    readme = f.read().replace("${{ matrix.shard }}", "0")
+path = r"([A-Za-z0-9_./-]*[a-z][A-Za-z0-9_./-]*)"  # a relative or absolute path, not a placeholder (FILE, DIR)
+written = re.findall(r"--junit " + path, readme)
+written += [os.path.join(m, "op-exp-float64.json") for m in re.findall(r"--counterexamples " + path, readme)]
+written = [w for w in written if not os.path.isabs(w)]
+if subprocess.run(["git", "-C", src, "rev-parse"], capture_output=True).returncode == 0:
+    check(len(written) >= 3, f"the README's commands write {written}")
+    for w in written:
+        r = subprocess.run(["git", "-C", src, "check-ignore", "-q", "--no-index", w])
+        check(r.returncode == 0, f"{w}, which a README command writes, is in .gitignore")
+else:
+    print(f"skip .gitignore checks: {src} is not a git checkout")
 
 print(f"{len(failures)} failures")
 sys.exit(1 if failures else 0)

@@ -4,16 +4,22 @@ partition the cases, --time stops early and says so, same seed same results, and
 broken ops (GRADORACLE_PLANTED) fail it with their names and the commands that reproduce them.
 
 usage: test_gate.py GRADORACLE GRADORACLE_PLANTED SOURCE_DIR"""
+import fcntl
 import json
 import os
+import pty
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import struct
 import tempfile
+import termios
+import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_helpers import check, failures, junit_ok  # noqa: E402
+from cli_helpers import check, failures, junit_ok, junit_properties  # noqa: E402
 
 exe, planted, src = sys.argv[1], sys.argv[2], sys.argv[3]
 bad = os.path.join(src, "corpus", "bad")
@@ -36,12 +42,40 @@ def report(*args, prog=None, timeout=120):
         return r, {"tasks": [], "summary": {}}
 
 
+def run_on_terminal(*args, columns, timeout=120):
+    """`gradoracle check ARGS` with its output on a pseudo-terminal `columns` wide: the bytes it wrote."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    proc = subprocess.Popen([exe, "check", *args], stdin=slave, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    proc.wait(timeout=timeout)
+    return out.decode(errors="replace")
+
+
+def progress_draws(out):
+    """The progress lines drawn: what follows each "\r\033[K" up to the next \r or \n."""
+    return [seg[3:] for seg in re.split(r"[\r\n]", out) if seg.startswith("\033[K") and len(seg) > 3]
+
+
 def case_ids(rep):
     return [f"{t['id']}#{k}" for t in rep["tasks"] for k in range(t["cases"])]
 
 
 with tempfile.TemporaryDirectory() as tmp:
     ce = ["--counterexamples", os.path.join(tmp, "ce")]
+    # Runs without --counterexamples neither read nor write the build tree's folder.
+    os.environ["GRADORACLE_COUNTEREXAMPLE_DIR"] = os.path.join(tmp, "ce-default")
 
     # Pass: every kind of task, both dtypes, a JUnit report written atomically.
     junit = os.path.join(tmp, "gate.xml")
@@ -57,6 +91,13 @@ with tempfile.TemporaryDirectory() as tmp:
               for t in rep["tasks"]), "--cases 4: every property checked 4 cases (an op task its reference inputs too)")
     check(any(t.get("references", 0) > 0 for t in rep["tasks"]), "op tasks run their reference inputs")
     check(os.path.exists(junit) and junit_ok(junit), "--junit validates as JUnit XML")
+    props = junit_properties(junit) if os.path.exists(junit) else {}
+    check(props == {"seed": "7", "shard": "0/1", "budget.cases": "4", "budget.seconds": "none"},
+          f"--junit <properties>: seed, shard, budget ({props})")
+    files = {c.get("name"): c.get("file") for c in ET.parse(junit).getroot().iter("testcase")} if props else {}
+    check(files.get("fixture/tutorial/1-simple-example") == "embedded:corpus/tutorial/1-simple-example.json"
+          and os.path.isfile(files.get("fixture/examples/semantics", "")),
+          "--junit file: an embedded fixture's name, a given fixture's path")
     check(not any(".tmp." in n for n in os.listdir(tmp)), "--junit leaves no temporary file")
     listed = run("--list", examples).stdout.split()
     check(listed == [t["id"] for t in rep["tasks"]], "--list names the tasks that run, in order")
@@ -135,7 +176,9 @@ with tempfile.TemporaryDirectory() as tmp:
         listed = [shlex.split(c)[1] for c in by_id[task]["reproduce"]]
         check(listed[0] == fixture_command and listed.count("gradcheck") + listed.count("replay") == 1,
               f"{task}: only `{fixture_command} FILE` of its fixture is listed ({listed})")
-    r = run("--op", "broken_softmax", "--dtype", "float64", "--cases", "25", "--seed", "3", *ce, prog=planted)
+    # (in a fresh directory: the run above saved a case, which a run in its directory re-runs first)
+    r = run("--op", "broken_softmax", "--dtype", "float64", "--cases", "25", "--seed", "3",
+            "--counterexamples", os.path.join(tmp, "ce-search"), prog=planted)
     check(r.returncode == 1 and "FAILED op/broken_softmax/float64 (seed 3" in r.stdout and "shrunk case:" in r.stdout,
           "a failure prints the task, the seed and the shrunk case")
 
@@ -195,6 +238,83 @@ with tempfile.TemporaryDirectory() as tmp:
     check(helped and [int(n) for n in helped.groups()] == [planned.get(k) for k in ("op", "program", "structural")],
           f"check --help states the default budgets ({helped and helped.groups()} vs planned {planned})")
 
+    # The example database, as Hypothesis keeps one: a run re-runs the cases earlier runs saved
+    # in the counterexample directory first, before drawing new ones, and reports them.
+    db = os.path.join(tmp, "db")
+    focus = ["--op", "broken_softmax", "--dtype", "float64", "--cases", "25", "--counterexamples", db]
+    r, first = report(*focus, "--seed", "3", prog=planted)
+    saved = os.path.join(db, "op-broken_softmax-float64.json")
+    check(r.returncode == 1 and os.path.isfile(saved) and [t.get("saved") for t in first["tasks"]] == [0],
+          "a failure saves its shrunk case in the counterexample directory")
+    r, again = report(*focus, "--seed", "4", prog=planted)
+    t = again["tasks"][0] if len(again["tasks"]) == 1 else {}
+    check(r.returncode == 1 and t.get("saved") == 1 and t.get("cases") == 1 and t.get("fixture") == saved
+          and "rc_params" not in t and "fails again" in t.get("message", ""),
+          f"the next run re-runs the saved case first: it fails again before any new case ({t.get('message', '')[:120]})")
+    check(again["summary"].get("saved_failed") == 1 and f"1 saved case from {db} re-run first: 1 failed again" in r.stderr,
+          "the summary reports the saved case")
+    db = os.path.join(tmp, "db-pass")
+    os.makedirs(db)
+    shutil.copy(os.path.join(examples, "spec-example.json"), os.path.join(db, "op-exp-float64.json"))
+    with open(os.path.join(db, "program-float64.json"), "w") as f:
+        f.write("{")
+    r, rep = report("--task", "op/exp/float64", "--task", "program/float64", "--cases", "5", "--counterexamples", db)
+    by_id = {t["id"]: t for t in rep["tasks"]}
+    exp_task, program_task = by_id.get("op/exp/float64", {}), by_id.get("program/float64", {})
+    check(r.returncode == 0 and exp_task.get("saved") == 1 and exp_task.get("cases") == 1 + exp_task.get("references", 0) + 5,
+          "a saved case that passes now is re-run and counted, and the search runs as asked")
+    check(program_task.get("saved") == 0 and "program-float64.json" in " ".join(program_task.get("saved_unreadable", []))
+          and "saved case not re-run: " + os.path.join(db, "program-float64.json") in r.stderr,
+          "an unreadable saved case is reported, not re-run")
+
+    # --maxfail N, -x: stop after N failed tasks; the rest are reported as not run.
+    mf = ["--dtype", "float64", "--cases", "20", "--seed", "3", "--counterexamples", os.path.join(tmp, "mf")]
+    junit = os.path.join(tmp, "maxfail.xml")
+    r, rep = report(*mf, "--maxfail", "2", "--junit", junit, prog=planted)
+    statuses = [t["status"] for t in rep["tasks"]]
+    listed = run("--list", *mf, prog=planted).stdout.split()
+    check(r.returncode == 1 and statuses.count("fail") == 2 and statuses[-1:] == ["fail"] and rep.get("not_run")
+          and [t["id"] for t in rep["tasks"]] + rep["not_run"] == listed and rep["summary"]["not_run"] == len(rep["not_run"]),
+          f"--maxfail 2: two failed tasks, then the rest not run ({statuses.count('fail')} failed, {len(rep.get('not_run', []))} not run)")
+    check(f"stopped after 2 failed tasks (--maxfail 2): {len(rep.get('not_run', []))} not run" in r.stderr,
+          "--maxfail: the summary says what was not run")
+    skipped = [c.get("name") for c in ET.parse(junit).getroot().iter("testcase") if c.find("skipped") is not None] \
+        if os.path.exists(junit) else []
+    check(junit_ok(junit) and skipped == rep.get("not_run"), "--maxfail: --junit lists the tasks not run as skipped")
+    r, rep = report(*mf, "-x", prog=planted)
+    statuses = [t["status"] for t in rep["tasks"]]
+    check(r.returncode == 1 and statuses.count("fail") == 1 and statuses[-1:] == ["fail"] and rep.get("not_run"),
+          "-x: stops at the first failed task")
+    r = run("-x", "--maxfail", "2", prog=planted)
+    check(r.returncode == 2 and "--maxfail" in r.stderr, "-x with --maxfail is a usage error")
+
+    # The default counterexample directory: counterexamples/ in the binary's build directory
+    # (the nearest holding CMakeCache.txt), whatever the current directory; for an installed
+    # binary, the user's cache. Each case runs a copy of the planted build from elsewhere.
+    env = {k: v for k, v in os.environ.items() if k != "GRADORACLE_COUNTEREXAMPLE_DIR"}
+    tree = os.path.join(tmp, "tree", "build")
+    os.makedirs(os.path.join(tree, "tests", "cli"))
+    open(os.path.join(tree, "CMakeCache.txt"), "w").close()
+    prefix_bin, elsewhere, cache = (os.path.join(tmp, d) for d in ("prefix/bin", "elsewhere", "cache"))
+    os.makedirs(prefix_bin)
+    os.makedirs(elsewhere)
+    for what, where, expected, extra in (
+            ("a build tree's binary", os.path.join(tree, "tests", "cli"), os.path.join(tree, "counterexamples"), {}),
+            ("an installed binary", prefix_bin, os.path.join(cache, "gradoracle", "counterexamples"),
+             {"XDG_CACHE_HOME": cache})):
+        copy = shutil.copy2(planted, where)
+        r = subprocess.run([copy, "check", "--op", "broken_softmax", "--dtype", "float64", "--cases", "25",
+                            "--seed", "3", "--json"], cwd=elsewhere, env={**env, **extra},
+                           capture_output=True, text=True, timeout=120)
+        try:
+            written = [t.get("fixture", "") for t in json.loads(r.stdout)["tasks"] if t["status"] == "fail"]
+        except (json.JSONDecodeError, KeyError):
+            written = []
+        check(r.returncode == 1 and len(written) == 1 and os.path.isfile(written[0])
+              and os.path.dirname(os.path.realpath(written[0])) == os.path.realpath(expected),
+              f"{what}: counterexamples go to {expected} ({written})")
+    check(os.listdir(elsewhere) == [], "nothing is written under the current directory")
+
     # Shards partition the cases: disjoint, and together the unsharded run's, case for case.
     _, whole = report("--cases", "3", "--seed", "5", examples)
     seen, digests = [], {}
@@ -228,6 +348,21 @@ with tempfile.TemporaryDirectory() as tmp:
     check("\033[K[1/2] op/exp/float64" in r.stdout, "--progress redraws a line in place")  # (text mode reads \r as \n)
     r = run("--op", "exp", "--cases", "3")
     check("\033" not in r.stdout and "PASS op/exp/float64  3 cases" in r.stdout, "not a terminal: plain lines")
+    # On a terminal 40 columns wide: every redraw fits (a wrapped line cannot be redrawn in
+    # place), and a long task is redrawn while it runs, its case count moving.
+    out = run_on_terminal("--task", "program/float64", "--task", "op/softmax/float64", "--cases", "2000", columns=40)
+    draws = progress_draws(out)
+    check(draws and all(len(d) <= 39 for d in draws),
+          f"on a 40-column terminal every progress line fits ({max(map(len, draws), default=0)} columns at most)")
+    within = {}
+    for d in draws:
+        within.setdefault(d.split()[1] if len(d.split()) > 1 else "", set()).add(d)
+    check(len(within.get("program/float64", ())) >= 3,
+          f"the progress line is redrawn while a task runs ({len(within.get('program/float64', ()))} distinct draws)")
+    r = subprocess.run([exe, "check", "--op", "exp", "--cases", "3", "--progress"], capture_output=True,
+                       env={**os.environ, "COLUMNS": "30"}, timeout=60)
+    draws = progress_draws(r.stdout.decode())
+    check(draws and all(len(d) <= 29 for d in draws), "not a terminal: --progress fits $COLUMNS")
 
 print(f"{len(failures)} failures")
 sys.exit(1 if failures else 0)

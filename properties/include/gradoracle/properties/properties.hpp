@@ -36,8 +36,11 @@ fixtures::Fixture to_fixture(const ProgramCase& p, const std::string& descriptio
 // ops must be in `ops`.
 fixtures::FixtureCheck gradcheck_case(const ProgramCase& p, const registry::OpTable& ops = registry::builtin_ops());
 
-// Where shrunk counterexamples go: $GRADORACLE_COUNTEREXAMPLE_DIR, else build/counterexamples
-// under the current directory.
+// Where shrunk counterexamples go, whatever the current directory: $GRADORACLE_COUNTEREXAMPLE_DIR;
+// else `counterexamples` in the build directory of the running executable (the nearest
+// directory at or above it holding CMakeCache.txt: build/gradoracle -> build/counterexamples);
+// else, for an installed executable, $XDG_CACHE_HOME/gradoracle/counterexamples
+// (~/.cache/gradoracle/counterexamples without it).
 std::filesystem::path counterexample_dir();
 
 // ---- gradient checks (finite differences through the fixtures library) ----
@@ -60,11 +63,28 @@ struct ReferenceFailure {
   std::string diagnosis;             // what is wrong
   std::filesystem::path fixture;     // the fixture that fails again (replay or gradcheck)
   bool pinned = false;               // a pinned gradient failed (replay FILE fails) or finite differences did (gradcheck FILE)
+  double worst_abs = 0.0, worst_rel = 0.0, worst_ratio = 0.0;  // the checker's worst entries, as CaseStats has them
 };
 std::optional<ReferenceFailure> check_references(const registry::OpSpec& op, DType dtype,
                                                  const std::filesystem::path& dir = counterexample_dir(),
                                                  const registry::OpTable& ops = registry::builtin_ops(),
                                                  int* checked = nullptr);
+// The example database (as Hypothesis keeps one): the files under `dir` a task's failures are
+// written to, one per property, each holding its last shrunk case. An op's reference inputs
+// (ref-<op>-<dtype>.json) and random cases (op-<op>-<dtype>.json); random programs'
+// (program-<dtype>.json) when `op` is null.
+std::vector<std::filesystem::path> counterexample_files(const registry::OpSpec* op, DType dtype,
+                                                        const std::filesystem::path& dir);
+// Re-runs the cases earlier runs saved there, before any new case: each replayed (its expects)
+// and gradchecked with the property's options. The first that fails again is the failure
+// (pinned: its expects failed, `replay FILE` fails again; else `gradcheck FILE` does).
+struct SavedCases {
+  int checked = 0;                          // saved cases re-run
+  std::optional<ReferenceFailure> failure;  // the first that fails again; label: its file name
+  std::vector<std::string> unreadable;      // "FILE: why" for saved files the table cannot read (not re-run)
+};
+SavedCases rerun_saved(const registry::OpSpec* op, DType dtype, const std::filesystem::path& dir,
+                       const registry::OpTable& ops = registry::builtin_ops());
 // The one-op fixture of a reference input (with its pinned grads as expects, if any).
 fixtures::Fixture reference_fixture(const registry::OpSpec& op, const registry::ReferenceInput& r, DType dtype);
 

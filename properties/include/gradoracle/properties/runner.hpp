@@ -40,6 +40,9 @@ struct PropertyResult {
   bool gave_up = false;        // too many discards: reported as a failure of the generators
   int cases = 0;               // cases checked: the op's reference inputs, then RapidCheck's successes (plus the failing one)
   int references = 0;          // of which reference inputs (op tasks)
+  int saved = 0;               // of which cases saved by earlier runs, re-run first (rerun_saved)
+  bool saved_failed = false;   // a saved case failed again (no new case ran; no RapidCheck reproduce)
+  std::vector<std::string> saved_unreadable;  // saved files not re-run: "FILE: why"
   int discarded = 0;           // drawn again: kinks, domain edges
   double worst_abs = 0.0;      // largest |analytic - numeric| among the checker's worst entries, all cases
   double worst_rel = 0.0;      // largest relative error among them
@@ -73,6 +76,7 @@ struct RunOptions {
   int shard_index = 0;                  // run the tasks i with i % shard_count == shard_index; 0
   int shard_count = 1;                  // 1: no sharding
   std::filesystem::path counterexample_dir = properties::counterexample_dir();  // shrunk fixtures go here
+  bool rerun_saved = false;             // first re-run the cases earlier runs saved there (rerun_saved); false
   const registry::OpTable* table = &registry::builtin_ops();  // the ops to sweep and to read cases with; the engine's
   int max_size = 100;                   // RapidCheck's max_size; 100
   bool shrink = true;                   // shrink failures; true
@@ -101,6 +105,8 @@ struct Task {
   std::function<void(CaseStats*)> body;  // the RapidCheck property body
   // Op tasks: the op's reference inputs, run before the random cases (counts them in *checked).
   std::function<std::optional<ReferenceFailure>(int* checked)> references;
+  // Op and program tasks: the cases earlier runs saved under the counterexample dir, run first.
+  std::function<SavedCases()> saved = nullptr;
 };
 
 // `pattern` with '*' matching any run of characters, against the whole of `text`.
