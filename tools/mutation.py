@@ -35,6 +35,7 @@ import fnmatch
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -169,14 +170,28 @@ def build(build_dir: Path, targets: list[str] | None, log) -> bool:
     return run_logged(cmd, log).returncode == 0
 
 
-def run_logged(cmd: list[str], log, check: bool = False, timeout: float | None = None, cwd: Path | None = None):
+def run_logged(cmd: list[str], log, check: bool = False, timeout: float | None = None):
     print("$ " + " ".join(cmd), file=log, flush=True)
-    result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout, cwd=cwd)
+    result = run_group(cmd, timeout, merge=True)
     log.write(result.stdout)
     log.flush()
     if check and result.returncode != 0:
         raise RuntimeError(f"command failed ({result.returncode}): {' '.join(cmd)}")
     return result
+
+
+def run_group(cmd: list[str], timeout: float | None, merge: bool = False) -> subprocess.CompletedProcess:
+    """subprocess.run in a process group of its own, the whole group killed on a timeout or when
+    this tool is interrupted (a build's compilers do not outlive it)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge else subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 # ---------------------------------------------------------------- gate and ctest
@@ -185,7 +200,7 @@ def run_gate(build_dir: Path, seed: int, timeout: float, work: Path, log) -> tup
     cmd = [str(build_dir / "gradoracle"), "check", "--seed", str(seed), "--json", "--no-progress",
            "--counterexamples", str(work / "counterexamples")]
     try:
-        result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
+        result = run_group(cmd, timeout)
     except subprocess.TimeoutExpired:
         return False, ["(timeout)"], f"gate still running after {timeout:.0f} s"
     print("$ " + " ".join(cmd) + f"  -> exit {result.returncode}", file=log, flush=True)
@@ -205,24 +220,29 @@ def run_gate(build_dir: Path, seed: int, timeout: float, work: Path, log) -> tup
     return False, failing or [f"(exit {result.returncode})"], detail
 
 
+def failed_tests(ctest_output: str) -> set[str]:
+    """The names ctest lists under "The following tests FAILED:" ("  12 - name (Failed)")."""
+    failed, in_list = set(), False
+    for line in ctest_output.splitlines():
+        if line.startswith("The following tests FAILED:"):
+            in_list = True
+            continue
+        if in_list:
+            parts = line.strip().split(" - ", 1)
+            if len(parts) == 2 and parts[0].strip().isdigit():
+                failed.add(parts[1].rsplit(" (", 1)[0].strip())
+            elif line.strip():
+                in_list = False
+    return failed
+
+
 def run_ctest(build_dir: Path, jobs: int, exclude: str, timeout: float, log) -> set[str]:
     """Names of the tests that failed (or timed out)."""
     cmd = ["ctest", "--test-dir", str(build_dir), "-j", str(jobs), "--timeout", str(int(timeout))]
     if exclude:
         cmd += ["-LE", exclude]
     result = run_logged(cmd, log)
-    failed, in_list = set(), False
-    for line in result.stdout.splitlines():
-        if line.startswith("The following tests FAILED:"):
-            in_list = True
-            continue
-        if in_list:
-            # "\t 12 - engine.AutogradTest.X (Failed)"
-            parts = line.strip().split(" - ", 1)
-            if len(parts) == 2 and parts[0].strip().isdigit():
-                failed.add(parts[1].rsplit(" (", 1)[0].strip())
-            elif line.strip():
-                in_list = False
+    failed = failed_tests(result.stdout)
     if result.returncode != 0 and not failed:
         failed.add(f"(ctest exit {result.returncode})")
     return failed
@@ -254,12 +274,23 @@ def survivors_text(outcomes: list[Outcome]) -> str:
     for o in outcomes:
         if o.status in ("survived", "gate-survived"):
             what = "survived gate and ctest" if o.status == "survived" else "survived the gate (ctest not run)"
-            if o.status == "gate-survived" and o.killers:
-                what = "survived the gate"
             lines.append(f"  {o.id} [{o.category}]: {what}" + (f"; equivalent: {o.equivalent}" if o.equivalent else ""))
         elif o.status == "killed-by-ctest":
             lines.append(f"  {o.id} [{o.category}]: survived the gate, killed by {', '.join(sorted(o.killers)[:4])}")
     return "\n".join(lines) if lines else "  (none)"
+
+
+def write_json(args, outcomes: list[Outcome], baseline_gate: float, complete: bool) -> None:
+    if not args.json:
+        return
+    doc = {"seed": args.seed, "gate_only": args.gate_only, "exclude_labels": args.exclude_labels,
+           "baseline_gate_seconds": round(baseline_gate, 1), "complete": complete,
+           "mutants": [{"id": o.id, "category": o.category, "status": o.status, "killers": o.killers,
+                        "detail": o.detail, "equivalent": o.equivalent or None, "seconds": round(o.seconds, 1)}
+                       for o in outcomes]}
+    tmp = args.json.with_name(args.json.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(args.json)
 
 
 # ---------------------------------------------------------------- main
@@ -282,12 +313,45 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="with stale anchors, still run the valid mutants (exit stays 2); after a mutant's "
                         "infrastructure error, go on to the next")
     p.add_argument("--work", type=Path, default=DEFAULT_WORK, help="scratch source copy, build dir and logs (default build-mutation/)")
-    p.add_argument("--json", type=Path, metavar="FILE", help="write every mutant's outcome")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write every mutant's outcome (rewritten after each mutant)")
+    p.add_argument("--report", type=Path, action="append", default=[], metavar="FILE",
+                   help="print the table and survivors of --json FILE(s) (repeatable: runs merged), and exit")
     return p.parse_args(argv)
+
+
+def print_report(outcomes: list[Outcome], seed: int, ctest_ran: bool) -> None:
+    print(f"Kill rates over non-equivalent, compiling mutants (gate --seed {seed}):")
+    print(table(outcomes, ctest_ran))
+    print("\nSurvivors of the gate:")
+    print(survivors_text(outcomes))
+
+
+def report(paths: list[Path]) -> int:
+    outcomes, seeds, ctest_ran, interrupted = [], set(), True, False
+    for path in paths:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            outcomes += [Outcome(m["id"], m["category"], m.get("equivalent") or "", m["status"], m.get("killers", []),
+                                 m.get("detail", ""), m.get("seconds", 0.0)) for m in doc["mutants"]]
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+            print(f"mutation: cannot read the report {path}: {e}", file=sys.stderr)
+            return 2
+        seeds.add(doc.get("seed", 1))
+        ctest_ran = ctest_ran and not doc.get("gate_only", False)
+        interrupted = interrupted or not doc.get("complete", True)
+    if len(seeds) != 1:
+        print(f"mutation: the reports come from different seeds {sorted(seeds)}", file=sys.stderr)
+        return 2
+    if interrupted:
+        print(f"(interrupted runs among these: {len(outcomes)} mutants measured)")
+    print_report(outcomes, seeds.pop(), ctest_ran)
+    return 0
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.report:
+        return report(args.report)
     try:
         mutants = load_catalogue(args.catalogue)
     except CatalogueError as e:
@@ -384,21 +448,14 @@ def run(args, chosen: list[Mutant], src: Path, build_dir: Path, work: Path, log,
             o.seconds = time.monotonic() - started
         killer = f" by {o.killers[0]}" + (f" (+{len(o.killers) - 1})" if len(o.killers) > 1 else "") if o.killers else ""
         print(f"[{n}/{len(chosen)}] {m.id}: {o.status}{killer} ({o.seconds:.0f} s)", file=sys.stderr, flush=True)
+        write_json(args, outcomes, baseline_gate, complete=False)  # an interrupted run keeps what it measured
 
     # The scratch build is left holding the unmutated sources' objects for the next run.
     build(build_dir, ["gradoracle"], log)
     ctest_ran = not args.gate_only
-    print("\nKill rates over non-equivalent, compiling mutants (seed %d):" % args.seed)
-    print(table(outcomes, ctest_ran))
-    print("\nSurvivors of the gate:")
-    print(survivors_text(outcomes))
-    if args.json:
-        doc = {"seed": args.seed, "gate_only": args.gate_only, "exclude_labels": args.exclude_labels,
-               "baseline_gate_seconds": round(baseline_gate, 1),
-               "mutants": [{"id": o.id, "category": o.category, "status": o.status, "killers": o.killers,
-                            "detail": o.detail, "equivalent": o.equivalent or None, "seconds": round(o.seconds, 1)}
-                           for o in outcomes]}
-        args.json.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    print()
+    print_report(outcomes, args.seed, ctest_ran)
+    write_json(args, outcomes, baseline_gate, complete=True)
     if stale:
         return 2
     live_survivor = any(o.status in ("survived",) and not o.equivalent for o in outcomes)
@@ -406,4 +463,5 @@ def run(args, chosen: list[Mutant], src: Path, build_dir: Path, work: Path, log,
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds: the mutated file is restored
     sys.exit(main(sys.argv[1:]))

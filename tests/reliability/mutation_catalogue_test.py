@@ -68,6 +68,28 @@ class Catalogue(unittest.TestCase):
         self.assertTrue(nn and all(m.category == "nn" for m in nn))
 
 
+class Reporting(unittest.TestCase):
+    def test_ctest_failures_are_read_by_name(self):
+        output = ("50% tests passed, 2 tests failed out of 4\n\nLabel Time Summary:\n  cli = 1.0 sec\n\n"
+                  "The following tests FAILED:\n\t  3 - engine.Autograd.fan_in (Failed)\n"
+                  "\t 12 - cli.end_to_end (Timeout)\nErrors while running CTest\n")
+        self.assertEqual(mutation.failed_tests(output), {"engine.Autograd.fan_in", "cli.end_to_end"})
+        self.assertEqual(mutation.failed_tests("100% tests passed, 0 tests failed out of 4\n"), set())
+
+    def test_kill_rates_leave_out_stillborn_and_equivalent_mutants(self):
+        O = mutation.Outcome
+        outcomes = [O("a", "nn", "", "killed-by-gate"), O("b", "nn", "", "killed-by-ctest", ["t"]),
+                    O("c", "nn", "", "stillborn"), O("d", "nn", "same values", "survived"),
+                    O("e", "layout", "", "survived")]
+        text = mutation.table(outcomes, ctest_ran=True)
+        self.assertRegex(text, r"nn\s+4\s+1\s+1\s+1/2 \(50%\)\s+2/2 \(100%\)")
+        self.assertRegex(text, r"all\s+5\s+1\s+1\s+1/3 \(33%\)\s+2/3 \(67%\)")
+        survivors = mutation.survivors_text(outcomes)
+        self.assertIn("e [layout]: survived gate and ctest", survivors)
+        self.assertIn("d [nn]: survived gate and ctest; equivalent: same values", survivors)
+        self.assertIn("b [nn]: survived the gate, killed by t", survivors)
+
+
 class Refusals(unittest.TestCase):
     def check_refused(self, text, *expected):
         with tempfile.TemporaryDirectory() as tmp:
