@@ -326,7 +326,9 @@ def print_report(outcomes: list[Outcome], seed: int, ctest_ran: bool) -> None:
     print(survivors_text(outcomes))
 
 
-def report(paths: list[Path]) -> int:
+def report(paths: list[Path], catalogue: Path) -> int:
+    """Merges --json files; equivalence arguments come from the catalogue as it is now (a
+    mutant argued equivalent after the run is not counted)."""
     outcomes, seeds, ctest_ran, interrupted = [], set(), True, False
     for path in paths:
         try:
@@ -339,6 +341,12 @@ def report(paths: list[Path]) -> int:
         seeds.add(doc.get("seed", 1))
         ctest_ran = ctest_ran and not doc.get("gate_only", False)
         interrupted = interrupted or not doc.get("complete", True)
+    try:
+        argued = {m.id: m.equivalent for m in load_catalogue(catalogue)}
+    except CatalogueError:
+        argued = {}
+    for o in outcomes:
+        o.equivalent = argued.get(o.id, o.equivalent)
     if len(seeds) != 1:
         print(f"mutation: the reports come from different seeds {sorted(seeds)}", file=sys.stderr)
         return 2
@@ -351,7 +359,7 @@ def report(paths: list[Path]) -> int:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.report:
-        return report(args.report)
+        return report(args.report, args.catalogue)
     try:
         mutants = load_catalogue(args.catalogue)
     except CatalogueError as e:
