@@ -391,7 +391,8 @@ def main(argv: list[str]) -> int:
     src, build_dir = work / "src", work / "build"
     work.mkdir(parents=True, exist_ok=True)
     log_path = work / "mutation.log"
-    with open(log_path, "w", encoding="utf-8") as log:
+    with open(log_path, "a", encoding="utf-8") as log:
+        print(f"\n##### {time.strftime('%Y-%m-%d %H:%M:%S')} mutation.py {' '.join(argv)}", file=log, flush=True)
         refresh_scratch(src)
         configure(src, build_dir, log)
         return run(args, chosen, src, build_dir, work, log, log_path, bool(problems))
