@@ -345,6 +345,10 @@ def report(paths: list[Path], catalogue: Path) -> int:
         argued = {m.id: m.equivalent for m in load_catalogue(catalogue)}
     except CatalogueError:
         argued = {}
+    # A later report's outcome for an id replaces an earlier one (a mutant re-run after a fix of
+    # its replacement); ids no longer in the catalogue are dropped.
+    latest = {o.id: o for o in outcomes}
+    outcomes = [o for o in latest.values() if not argued or o.id in argued]
     for o in outcomes:
         o.equivalent = argued.get(o.id, o.equivalent)
     if len(seeds) != 1:
