@@ -40,7 +40,7 @@ class MissingTorch(unittest.TestCase):
                 self.assertIn("/nonexistent/python3 (not found)", lines[0])
 
     def test_reexecuted_under_the_python_that_has_torch(self):
-        tutorial = ROOT / "fixtures" / "tutorial" / "1-simple-example.json"
+        tutorial = ROOT / "corpus" / "tutorial" / "1-simple-example.json"
         self.assertTrue(tutorial.is_file(), tutorial)
         r = run_without_torch(TOOLS / "torch_fixture.py", "replay", str(tutorial), torch_python=sys.executable)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
