@@ -3,7 +3,7 @@
 # engine / hand-written per case. Usage: tools/bench.sh [--benchmark_min_time=0.5]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/install-deps.sh
+tools/install-deps.sh --test
 build=${GRADORACLE_BENCH_DIR:-build-bench}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DGRADORACLE_BUILD_BENCH=ON -DGRADORACLE_BUILD_TESTS=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" --target engine_bench >/dev/null

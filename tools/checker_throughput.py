@@ -27,7 +27,11 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import torch  # noqa: E402  (after sys.path)
+from torch_python import require_torch  # noqa: E402
+
+require_torch()  # else one line and exit 2 (or a re-exec under /usr/bin/python3)
+
+import torch  # noqa: E402
 import torch_fixture as tf  # noqa: E402
 
 

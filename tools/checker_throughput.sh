@@ -6,7 +6,7 @@
 # Usage: tools/checker_throughput.sh [--fast] [--repeat R]   env: N (300), SEED (1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/install-deps.sh
+tools/install-deps.sh --test
 build=${GRADORACLE_BENCH_DIR:-build-bench}
 n=${N:-300}
 seed=${SEED:-1}

@@ -7,7 +7,7 @@
 # Usage: tools/cost_growth.sh [--benchmark_filter=...]   (full mode at 100 000: ~30 s of CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/install-deps.sh
+tools/install-deps.sh --test
 build=${GRADORACLE_BENCH_DIR:-build-bench}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DGRADORACLE_BUILD_BENCH=ON -DGRADORACLE_BUILD_TESTS=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" --target cost_growth_bench >/dev/null

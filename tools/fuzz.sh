@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
-tools/install-deps.sh
+tools/install-deps.sh --test
 build=${GRADORACLE_FUZZ_BUILD_DIR:-build-fuzz}
 cxx=${GRADORACLE_FUZZ_CXX:-clang++-14}
 cmake -S . -B "$build" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo \

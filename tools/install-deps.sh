@@ -1,17 +1,31 @@
 #!/usr/bin/env bash
-# Installs the Debian packages gradoracle builds and tests with, if any is missing
-# (clang-14 and its runtimes for the libFuzzer target, valgrind for tools/valgrind.sh).
-# Usage: tools/install-deps.sh          (needs root or sudo; does nothing when all are present)
+# Installs the Debian packages gradoracle needs, if any is missing; does nothing when all are
+# present (needs root or sudo otherwise).
+#   tools/install-deps.sh          what the gate (tools/main.sh) builds with: the compiler,
+#                                  CMake, and the libraries the default configure finds
+#                                  (GoogleTest included: the tests are configured, not built)
+#   tools/install-deps.sh --test   that and what the tests and tools use: PyTorch and numpy
+#                                  (/usr/bin/python3), xmllint, valgrind, clang-14 and its
+#                                  runtimes (the libFuzzer target), Google Benchmark
 set -euo pipefail
 
-packages=(
+gate=(
   build-essential cmake
-  libeigen3-dev librapidcheck-dev googletest libgtest-dev nlohmann-json3-dev
-  libcli11-dev libbenchmark-dev
+  libeigen3-dev librapidcheck-dev nlohmann-json3-dev libcli11-dev
+  googletest libgtest-dev
+)
+test=(
+  libbenchmark-dev
   python3-torch python3-numpy
   libxml2-utils valgrind
   clang-14 libclang-rt-14-dev
 )
+
+case "${1:-}" in
+  "") packages=("${gate[@]}") ;;
+  --test) packages=("${gate[@]}" "${test[@]}") ;;
+  *) echo "usage: tools/install-deps.sh [--test]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

@@ -16,7 +16,12 @@ import itertools
 import sys
 from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from torch_python import require_torch  # noqa: E402
+
+require_torch()  # else one line and exit 2 (or a re-exec under /usr/bin/python3)
+
+import torch  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "engine" / "matmul_layout_grid.inc"
 # Transpose sequences giving every permutation of a rank's dims.

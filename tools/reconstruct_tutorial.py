@@ -19,11 +19,15 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from torch_python import require_torch  # noqa: E402
+
+require_torch()  # else one line and exit 2 (or a re-exec under /usr/bin/python3)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
 import torch_fixture as tf  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "corpus" / "tutorial"

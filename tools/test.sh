@@ -14,7 +14,7 @@
 #   fuzz stage costs ~3 more minutes on 2 cores, tools/fuzz.sh runs the real fuzzing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/install-deps.sh
+tools/install-deps.sh --test
 jobs=$(nproc)
 stages=${GRADORACLE_TEST_STAGES:-release asan}
 has() { [[ " $stages " == *" $1 "* ]]; }

@@ -18,6 +18,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from torch_python import require_torch  # noqa: E402
+
+require_torch()  # else one line and exit 2 (or a re-exec under /usr/bin/python3)
 
 import numpy as np  # noqa: E402,F401  (the scripts that import this module use tf.np)
 

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 quick=0
 if [[ "${1:-}" == --quick ]]; then quick=1; shift; fi
 bin=${1:-${GRADORACLE_BUILD_DIR:-build}/gradoracle}
-command -v valgrind >/dev/null || { echo "valgrind.sh: valgrind is not installed (tools/install-deps.sh)" >&2; exit 2; }
+command -v valgrind >/dev/null || { echo "valgrind.sh: valgrind is not installed (tools/install-deps.sh --test)" >&2; exit 2; }
 [[ -x "$bin" ]] || { echo "valgrind.sh: no executable $bin (build first)" >&2; exit 2; }
 vg=(valgrind --tool=memcheck --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
     --show-leak-kinds=definite --track-origins=yes -q)

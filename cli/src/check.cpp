@@ -288,9 +288,9 @@ int cmd_check(const CheckArgs& a, const Output& o, const registry::OpTable& tabl
   const int fd = o.json ? STDERR_FILENO : STDOUT_FILENO;
   const bool terminal = ::isatty(fd) == 1;
   const bool redraw = a.progress || (terminal && !a.no_progress);
-  os << "gradoracle check: " << run.tasks.size() << " tasks, seed " << run.seed;
+  os << "gradoracle check: " << counted(static_cast<long long>(run.tasks.size()), "task") << ", seed " << run.seed;
   if (run.shard_count > 1) os << ", shard " << run.shard_index << "/" << run.shard_count;
-  if (run.cases > 0) os << ", " << run.cases << " cases per property";
+  if (run.cases > 0) os << ", " << counted(run.cases, "case") << " per property";
   if (run.seconds > 0) os << ", time budget " << run.seconds << " s";
   if (!a.reproduce.empty()) {
     os << "; --reproduce replays the shrunk case of";

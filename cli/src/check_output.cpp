@@ -48,6 +48,13 @@ std::vector<std::string> diagnosis_lines(const std::string& message) {
   return lines;
 }
 
+// The diagnosis as one text: its lines, without RapidCheck's source lines (diagnosis_lines).
+std::string diagnosis(const std::string& message) {
+  std::string text;
+  for (const std::string& line : diagnosis_lines(message)) text += (text.empty() ? "" : "\n") + line;
+  return text;
+}
+
 std::string first_line(const std::string& message) {
   const auto lines = diagnosis_lines(message);
   return lines.empty() ? "" : lines.front().substr(lines.front().find_first_not_of(' '));
@@ -89,7 +96,7 @@ std::vector<std::string> reproduce_commands(const GateRun& run, const GateTask& 
 std::string task_line(const GateTask& task, const PropertyResult& r) {
   std::string tag = status(r) == "pass" ? "PASS" : status(r) == "fail" ? "FAIL" : "STOP";
   std::ostringstream os;
-  os << tag << " " << task.id << "  " << r.cases << (r.cases == 1 ? " case" : " cases");
+  os << tag << " " << task.id << "  " << counted(r.cases, "case");
   if (r.stopped_early) os << " of " << r.planned << " (time budget)";
   if (r.saved > 0) os << " (" << r.saved << " saved by an earlier run, re-run first)";
   if (measures_error(task) && r.cases > 0)
@@ -102,7 +109,7 @@ std::string task_line(const GateTask& task, const PropertyResult& r) {
 
 std::string failure_text(const GateRun& run, const GateTask& task, const PropertyResult& r) {
   std::ostringstream os;
-  os << "FAILED " << task.id << " (seed " << run.seed << ", after " << r.cases << " of " << r.planned << " cases)\n";
+  os << "FAILED " << task.id << " (seed " << run.seed << ", after " << r.cases << " of " << counted(r.planned, "case") << ")\n";
   for (const std::string& line : diagnosis_lines(r.message)) os << "  " << line << "\n";
   if (!r.counterexample.empty()) {
     os << "  shrunk case:\n";
@@ -146,10 +153,9 @@ std::string summary_table(const GateRun& run) {
   }
   os << "worst abs/rel: largest |analytic - numeric| over the checker's worst entries (rel divides by the larger\n"
         "side: near 1 where both are ~0); tol used: largest error / its allowance (an entry fails above 100%)\n";
-  os << "\n" << run.tasks.size() << " tasks: " << passed << " passed, " << failed << " failed";
+  os << "\n" << counted(static_cast<long long>(run.tasks.size()), "task") << ": " << passed << " passed, " << failed << " failed";
   if (no_case > 0) os << ", " << no_case << " ran no case";
-  os << "; " << total_cases
-     << " cases in " << format("%.1f", run.elapsed) << " s (seed " << run.seed;
+  os << "; " << counted(total_cases, "case") << " in " << format("%.1f", run.elapsed) << " s (seed " << run.seed;
   if (run.shard_count > 1) os << ", shard " << run.shard_index << "/" << run.shard_count;
   os << ")\n";
   if (stopped_early > 0)
@@ -192,7 +198,7 @@ json gate_json(const GateRun& run, int exit_code) {
     }
     if (t.kind == TaskKind::Op || t.kind == TaskKind::Program) j["digest"] = std::to_string(r.digest);
     if (!r.passed) {
-      j["message"] = r.message;
+      j["message"] = diagnosis(r.message);
       if (!r.counterexample.empty()) j["counterexample"] = r.counterexample;
       if (!r.fixture.empty()) j["fixture"] = r.fixture.string();
       if (!r.reproduce.empty()) j["rc_params"] = r.reproduce;

@@ -10,10 +10,26 @@
 #include "commands.hpp"
 #include "gradoracle/cli/cli.hpp"
 #include "gradoracle/properties/properties.hpp"
+#include "gradoracle/fixtures/fixture.hpp"
 
 namespace gradoracle::cli {
 
 namespace {
+
+// A number > 0 or >= 0: the message names the bound (CLI::PositiveNumber's names the largest
+// double, 309 digits). CLI11 puts the option's name before it.
+CLI::Validator number_above_zero(bool or_zero) {
+  const std::string want = or_zero ? "a number >= 0" : "a number > 0";
+  return CLI::Validator(
+      [=](const std::string& s) {
+        double v = 0;
+        if (!CLI::detail::lexical_cast(s, v) || !(or_zero ? v >= 0 : v > 0))
+          return "expected " + want + ", got \"" + s + "\"";
+        return std::string();
+      },
+      or_zero ? "NUMBER>=0" : "NUMBER>0");
+}
+const CLI::Validator kPositive = number_above_zero(false), kNonNegative = number_above_zero(true);
 
 // Every --seed: a decimal integer from 0 to 2^64 - 1 (every seed the tool prints), or, where
 // `random` is allowed, that word. The value is rewritten in canonical decimal, which CLI11's own
@@ -44,7 +60,7 @@ void add_check_options(CLI::App* cmd, CheckArgs& a) {
       ->check(CLI::Range(1, 100000000));
   cmd->add_option("--time", a.seconds, "time budget in seconds for the whole run: tasks share it and stop drawing "
                                        "cases when their share is spent (the report says so)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   cmd->add_option("--shard", a.shard, "I/N: run shard I (0-based) of N; the shards partition the tasks");
   cmd->add_option("--op", a.ops, "focus: gradcheck only this op, both dtypes (repeat the option for more; "
                                  "see `gradoracle ops`)")
@@ -113,9 +129,9 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
       app.add_subcommand("gradcheck", "finite-difference check of each fixture's program (leaves -> backward roots)");
   check_cmd->add_option("paths", check_paths, "fixture files or directories")->required();
   check_cmd->add_flag("--fast", fast, "vᵀJu probes instead of the full Jacobian (explained on failure)");
-  check_cmd->add_option("--eps", eps, "finite-difference step (default 1e-6, relative)")->check(CLI::PositiveNumber);
-  check_cmd->add_option("--atol", atol, "absolute tolerance (default by dtype)")->check(CLI::NonNegativeNumber);
-  check_cmd->add_option("--rtol", rtol, "relative tolerance (default by dtype)")->check(CLI::NonNegativeNumber);
+  check_cmd->add_option("--eps", eps, "finite-difference step (default 1e-6, relative)")->check(kPositive);
+  check_cmd->add_option("--atol", atol, "absolute tolerance (default by dtype)")->check(kNonNegative);
+  check_cmd->add_option("--rtol", rtol, "relative tolerance (default by dtype)")->check(kNonNegative);
   check_cmd->add_option("--seed", check_seed, "seed of fast mode's probes (default 0)")->transform(seed_option(false));
   std::string scheme = "central", step = "relative", kinks = "report";
   check_cmd->add_option("--scheme", scheme, "finite differences: central (error O(h^2)), or richardson (error "
@@ -161,6 +177,15 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
   add_check_options(gate_cmd, gate);
   add_output(gate_cmd);
 
+  // The subcommands, for the messages about a missing or unknown one.
+  std::string subcommands;
+  for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+    subcommands += (subcommands.empty() ? "" : ", ") + sub->get_name();
+  if (argc > 1 && argv[1][0] != '-' && app.get_subcommands([&](CLI::App* sub) { return sub->check_name(argv[1]); }).empty()) {
+    std::cerr << "gradoracle: unknown subcommand \"" << argv[1] << "\" (one of: " << subcommands
+              << "; gradoracle --help)\n";
+    return kBad;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -170,8 +195,21 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    if (app.get_subcommands().empty() && dynamic_cast<const CLI::RequiredError*>(&e)) {
+      std::cerr << "gradoracle: a subcommand is required (one of: " << subcommands << "; gradoracle --help)\n";
+      return kBad;
+    }
     app.exit(e);
     return kBad;
+  }
+  // Outputs are checked before any work: a report that cannot be written refuses the run.
+  if (!out.junit_file.empty()) {
+    try {
+      fixtures::check_writable(out.junit_file);
+    } catch (const std::exception& e) {
+      std::cerr << "gradoracle: --junit: " << e.what() << "\n";
+      return kBad;
+    }
   }
 
   try {

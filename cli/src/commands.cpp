@@ -110,7 +110,7 @@ int cmd_replay(const std::vector<std::string>& paths, unsigned jobs, const Outpu
     c.status = r.passed() ? "pass" : "fail";
     if (wants_detail(o, c)) c.detail = r.to_json();
     if (r.passed()) {
-      c.message = std::to_string(r.expects) + " expects" + (r.raises ? ", " + std::to_string(r.raises) + " raises" : "");
+      c.message = counted(static_cast<long long>(r.expects), "expect") + (r.raises ? ", " + counted(static_cast<long long>(r.raises), "raise") : "");
     } else {
       c.message = r.failures.front().to_string();
       if (r.failures.size() > 1) c.message += " (and " + std::to_string(r.failures.size() - 1) + " more)";
@@ -125,8 +125,8 @@ int cmd_gradcheck(const std::vector<std::string>& paths, const oracle::GradCheck
     c.status = name(r.status);
     if (wants_detail(o, c)) c.detail = r.to_json();
     if (r.status == CheckStatus::Pass) {
-      c.message = std::to_string(r.inputs.size()) + " inputs, " + std::to_string(r.outputs.size()) + " outputs";
-      if (r.result && r.result->has_kinks()) c.message += ", " + std::to_string(r.result->kink_count) + " kinks";
+      c.message = counted(static_cast<long long>(r.inputs.size()), "input") + ", " + counted(static_cast<long long>(r.outputs.size()), "output");
+      if (r.result && r.result->has_kinks()) c.message += ", " + counted(r.result->kink_count, "kink");
     } else if (r.status == CheckStatus::Skip) {
       c.message = r.reason;
     } else {

@@ -59,5 +59,7 @@ double since(std::chrono::steady_clock::time_point t0);
 // `s` as one shell word: as is when every character is plain (letters, digits, /._+-=:,@%), else
 // in single quotes.
 std::string shell_quote(const std::string& s);
+// "1 task", "0 tasks", "3 tasks": a count and its noun, plural unless the count is 1.
+std::string counted(long long n, const std::string& noun);
 
 }  // namespace gradoracle::cli

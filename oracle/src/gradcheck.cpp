@@ -96,6 +96,7 @@ bool Run::vjp(int j, const std::vector<double>& upstream, Values& grads) {
       out.backward(g, /*retain_graph=*/true);
     } catch (const std::exception& e) {
       problem("backward of output " + std::to_string(j) + " raised: " + e.what());
+      backward_raised_ = true;
       for (int i : sel_in_) std::fill(grads[static_cast<size_t>(i)].begin(), grads[static_cast<size_t>(i)].end(), kNaN);
       return false;
     }

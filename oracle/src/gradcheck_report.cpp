@@ -1,4 +1,5 @@
 // The checker's reports: advice from the failing entries, the text diagnosis and the JSON.
+#include <algorithm>
 #include <cmath>
 #include <ostream>
 #include <sstream>
@@ -32,11 +33,13 @@ std::string Run::advise() const {
       tips.push_back("analytic = -numeric: a sign flip in backward");
     } else if (w.analytic == 0.0) {
       tips.push_back("analytic gradient is 0 where the numeric one is not: backward does not reach this element "
-                     "(a dropped accumulation, a missing record, an unintended detach?)");
+                     "(a dropped accumulation, a missing record, an unintended detach? a detach meant as a constant "
+                     "goes through oracle::hold(), which the finite differences hold constant too)");
     }
     if (same_ratio_ && r_.failure_count > 1 && std::isfinite(ratio_) && ratio_ != 0.0) {
       tips.push_back("analytic = " + num(ratio_) + " x numeric on every failing entry: a wrong factor (a mean "
-                     "where a sum belongs, a broadcast reduction over the wrong dims, a dropped term)");
+                     "where a sum belongs, a broadcast reduction over the wrong dims, a dropped term, or a detach "
+                     "not made through oracle::hold(), which the finite differences would hold constant too)");
     }
     if (r_.failure_count == 1) {
       tips.push_back("a single wrong entry: an indexing error (a missing transpose on a square shape, an off-by-one)");
@@ -59,7 +62,10 @@ std::string Run::advise() const {
     const bool a_ok = std::isfinite(w.analytic), n_ok = std::isfinite(w.numeric);
     std::string tip = std::to_string(r_.nonfinite_count) + " entries have a NaN/Inf side (first: analytic " +
                       num(w.analytic) + ", numeric " + num(w.numeric) + "): ";
-    if (a_ok && !n_ok)
+    if (backward_raised_ && !a_ok)
+      tip = "backward raised (see the problem): the analytic side of " + std::to_string(r_.nonfinite_count) +
+            " entries is NaN because it was not computed, not a non-finite gradient";
+    else if (a_ok && !n_ok)
       tip += "the function is not finite near this input (outside its domain, at a pole, or overflowing under "
              "the step); draw inputs inside the op's Domain or try a smaller eps";
     else if (!a_ok && n_ok)
@@ -123,7 +129,13 @@ std::ostream& operator<<(std::ostream& os, const EntryReport& e) { return os << 
 std::string GradCheckResult::to_string() const {
   std::ostringstream os;
   const GradCheckStatus st = status();
-  os << "gradcheck " << (st == GradCheckStatus::Passed ? "passed" : st == GradCheckStatus::NonFinite ? "FAILED: non-finite" : "FAILED")
+  // The headline names a structural problem (a backward that raised, a grad of the wrong shape)
+  // first: the entries it spoils follow from it.
+  os << "gradcheck "
+     << (st == GradCheckStatus::Passed      ? std::string("passed")
+         : st == GradCheckStatus::NonFinite ? std::string("FAILED: non-finite")
+         : !problems.empty()                ? "FAILED: " + problems.front()
+                                            : std::string("FAILED"))
      << " (" << (fast_mode ? "fast" : "full") << " mode, "
      << scheme_name(scheme) << " differences, " << step_name(step) << " eps " << num(eps) << ", atol "
      << num(tolerance.atol) << ", rtol " << num(tolerance.rtol) << ", k " << num(estimate_weight);
@@ -137,14 +149,21 @@ std::string GradCheckResult::to_string() const {
   os << "\n";
   int64_t checked = 0;
   for (const PairReport& p : pairs) checked += p.checked;
-  os << "  " << failure_count << " failing of " << checked << " entries checked";
+  os << "  " << failure_count << " failing of " << checked << (checked == 1 ? " entry" : " entries") << " checked";
   if (kink_count) os << ", " << kink_count << " at kinks";
   if (nonfinite_count) os << ", " << nonfinite_count << " non-finite (NaN/Inf on a side, not judged; " << nonfinite_failures << " failing)";
   os << "\n";
   if (!worst.empty() && !worst.front().passed()) os << "  worst: " << entry_line(worst.front()) << "\n";
-  if (!worst.empty()) {
-    os << "  worst " << worst.size() << ":\n";
-    for (const EntryReport& e : worst) os << "    " << entry_line(e) << "\n";
+  // `worst` holds the failing entries first, then the passing ones closest to their allowance.
+  const auto first_passing = std::find_if(worst.begin(), worst.end(), [](const EntryReport& e) { return e.passed(); });
+  const auto failing_shown = first_passing - worst.begin(), passing_shown = worst.end() - first_passing;
+  if (failing_shown > 0) {
+    os << "  failing, worst first (" << failing_shown << " of " << failure_count << "):\n";
+    for (auto e = worst.begin(); e != first_passing; ++e) os << "    " << entry_line(*e) << "\n";
+  }
+  if (passing_shown > 0) {
+    os << "  passing, closest to their allowance (" << passing_shown << "):\n";
+    for (auto e = first_passing; e != worst.end(); ++e) os << "    " << entry_line(*e) << "\n";
   }
   if (!kinks.empty()) {
     os << "  kinks:\n";

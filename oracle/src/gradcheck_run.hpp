@@ -123,6 +123,7 @@ class Run {
   double ratio_ = kNaN;
   bool same_ratio_ = true;
   bool probe_unexplained_ = false;
+  bool backward_raised_ = false;    // a backward raised: its entries' analytic side is NaN, not computed
   std::vector<std::string> notes_;  // observations that are not failures, appended to the advice
   // For ρ, built on first use: the backward on float64 copies (graph64_: 0 not yet, 1 built,
   // −1 failed), its rows by (output, element), second differences by (input, element), the

@@ -109,7 +109,10 @@ with tempfile.TemporaryDirectory() as tmp:
                         (["--time", "-1"], "--time"), (["--seed", "x"], "--seed"),
                         ([os.path.join(tmp, "missing")], "missing"),
                         ([os.path.join(bad, "unknown-name.json")], 'program[1].args[0]: no tensor named "y9"'),
-                        ([os.path.join(bad, "not-json.json")], "not-json.json")):
+                        ([os.path.join(bad, "not-json.json")], "not-json.json: invalid JSON")):
+        for a in args:  # a fixture named here is there: its error is the one checked, not a missing file
+            if a.startswith(src):
+                check(os.path.isfile(a), f"{a} exists")
         r = run(*args)
         check(r.returncode == 2 and named in r.stdout + r.stderr,
               f"{args} exits 2 naming {named!r} (got {r.returncode}: {(r.stdout + r.stderr).strip()[-200:]})")

@@ -28,7 +28,7 @@ def run(cmd, what):
 try:
     import torch  # noqa: F401
 except ImportError:
-    print("python3-torch is missing: the cross-check cannot run (tools/install-deps.sh installs it)")
+    print("python3-torch is missing: the cross-check cannot run (tools/install-deps.sh --test installs it)")
     sys.exit(1)
 
 status = 0

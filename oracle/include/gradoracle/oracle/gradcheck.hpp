@@ -191,7 +191,8 @@ struct GradCheckResult {
   std::vector<DType> input_dtypes;
   std::vector<Shape> output_shapes;
   std::vector<PairReport> pairs;      // per checked input/output pair
-  std::vector<EntryReport> worst;     // the worst failing entries (largest abs_error/allowed), ≤ worst_k
+  std::vector<EntryReport> worst;     // the failing entries, then the passing ones, by abs_error/allowed
+                                      // (largest first), ≤ worst_k in all
   std::vector<EntryReport> kinks;     // entries flagged as kinks (≤ worst_k shown; see kink_count)
   std::vector<EntryReport> nonfinite; // entries with a NaN/±Inf side (≤ worst_k shown; see nonfinite_count)
   std::vector<ProbeReport> probes;    // fast mode's probes
