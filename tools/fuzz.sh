@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes the fixture reader, interpreter and tiny-program gradcheck (fuzz/fixture_fuzz.cpp) with
-# libFuzzer under ASan + UBSan, seeded with every .json under fixtures/ (bad/ and tutorial/
+# libFuzzer under ASan + UBSan, seeded with every .json under corpus/ (bad/ and tutorial/
 # included), for SECONDS (default 60). Builds build-fuzz/ with clang-14.
 #
 #   tools/fuzz.sh [SECONDS] [extra libFuzzer flags, e.g. -jobs=2 -workers=2]
@@ -19,7 +19,7 @@ cmake -S . -B "$build" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDeb
   -DGRADORACLE_FUZZ=ON -DGRADORACLE_BUILD_TESTS=OFF -DGRADORACLE_BUILD_CLI=OFF -DGRADORACLE_WERROR=ON >/dev/null
 cmake --build "$build" -j"$(nproc)" --target fixture_fuzz
 mkdir -p "$build/corpus" "$build/artifacts"
-seeds=(fixtures)  # read recursively: bad/, tutorial/, nonfinite/, ...
+seeds=(corpus)  # read recursively: bad/, tutorial/, nonfinite/, ...
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 set -o pipefail
