@@ -160,7 +160,7 @@ std::string summary_table(const GateRun& run) {
   os << ")\n";
   if (stopped_early > 0)
     os << "time budget of " << run.seconds << " s reached: " << stopped_early << " of " << run.tasks.size()
-       << " tasks stopped early (fewer cases than planned)\n";
+       << (run.tasks.size() == 1 ? " task" : " tasks") << " stopped early (fewer cases than planned)\n";
   if (!run.not_run.empty())
     os << "stopped after " << failed << " failed " << (failed == 1 ? "task" : "tasks") << " (--maxfail " << run.maxfail
        << "): " << run.not_run.size() << " not run\n";

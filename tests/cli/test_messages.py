@@ -79,6 +79,9 @@ with tempfile.TemporaryDirectory() as tmp:
     r = run("check", "--task", "program/float64", "--cases", "1")
     check(r.returncode == 0 and "check: 1 task, seed 1, 1 case per property" in r.stdout and "1 task: 1 passed" in r.stdout
           and not re.search(r"\b1 (tasks|cases)\b", r.stdout), f"one task, one case: singular ({r.stdout[:300]!r})")
+    r = run("check", "--task", "program/float64", "--time", "0.01")
+    check("1 of 1 task stopped early" in r.stdout and not re.search(r"\b1 tasks\b", r.stdout),
+          f"one task out of time: singular ({r.stdout[-300:]!r})")
 
     # --json: the message is the diagnosis, without RapidCheck's source lines (the text report drops them too).
     r = run("check", "--op", "broken_softmax", "--dtype", "float64", "--cases", "25", "--seed", "3", "--json",
