@@ -23,7 +23,8 @@ STATEMENT_KEYS = {
     "detach_": {"detach_"},
     "expect": {"expect", "of", "shape", "data", "fill", "grad", "is", "atol", "rtol"},
 }
-EXPECT_KINDS = ("value", "grad", "requires_grad", "grad_fn")
+# stride (y.stride()) and is_view (y._is_view()) are gradoracle's additions to v1.
+EXPECT_KINDS = ("value", "grad", "requires_grad", "grad_fn", "stride", "is_view")
 REQUIRED = object()  # marks an attr without default
 
 torch.set_num_threads(1)

@@ -236,7 +236,9 @@ def parse_expect(st, raw, path, tdtype, atol, rtol):
         raise FixtureError(f"{path}.expect", f"must be one of {', '.join(EXPECT_KINDS)}, got {show(kind)}")
     st.expect = kind
     allowed = {"value": {"shape", "data", "fill"}, "grad": {"shape", "data", "fill", "grad"},
-               "requires_grad": {"is"}, "grad_fn": {"is"}}[kind] | {"expect", "of", "atol", "rtol"}
+               "requires_grad": {"is"}, "grad_fn": {"is"}}.get(kind, {"is"}) | {"expect", "of"}
+    if kind not in ("stride", "is_view"):  # no tolerance applies to a layout
+        allowed |= {"atol", "rtol"}
     check_keys(raw, allowed | {"raises"}, path)
     st.atol = parse_tolerance(raw, "atol", atol, path)
     st.rtol = parse_tolerance(raw, "rtol", rtol, path)
@@ -254,8 +256,14 @@ def parse_expect(st, raw, path, tdtype, atol, rtol):
         if "is" not in raw:
             raise FixtureError(path, f'expect {kind} needs "is"')
         v = raw["is"]
-        if kind == "requires_grad" and not isinstance(v, bool):
+        if kind in ("requires_grad", "is_view") and not isinstance(v, bool):
             raise FixtureError(f"{path}.is", f"must be true or false, got {show(v)}")
+        if kind == "stride":
+            if not isinstance(v, list):
+                raise FixtureError(f"{path}.is", f"must be a list of integers >= 0 (one stride per dim), got {show(v)}")
+            for j, s in enumerate(v):
+                if not isinstance(s, int) or isinstance(s, bool) or s < 0:
+                    raise FixtureError(f"{path}.is[{j}]", f"a stride must be an integer >= 0, got {show(s)}")
         if kind == "grad_fn" and not (v is None or v is True or (isinstance(v, str) and v)):
             raise FixtureError(f"{path}.is", f"must be null, true or a grad_fn name, got {show(v)}")
         st.expected = v

@@ -52,9 +52,9 @@ def record_doc(doc: dict, file: str = "<fixture>") -> dict:
     program = out["program"]
     for i, seen in outcome.observed.items():
         update_expect(program[i], seen, fx.dtype)
-    # Expects at the end: value and grad_fn of every let-bound name, grad of every leaf
-    # that requires grad. Ones already in the trailing run of expects are not repeated,
-    # so recording a recorded fixture changes nothing.
+    # Expects at the end: value, grad_fn, stride and is_view of every let-bound name, grad of
+    # every leaf that requires grad. Ones already in the trailing run of expects are not
+    # repeated, so recording a recorded fixture changes nothing.
     tail = len(program)
     while tail > 0 and "expect" in program[tail - 1]:
         tail -= 1
@@ -64,6 +64,8 @@ def record_doc(doc: dict, file: str = "<fixture>") -> dict:
         t = outcome.env[name]
         auto.append(("value", name, t.detach().clone()))
         auto.append(("grad_fn", name, None if t.grad_fn is None else type(t.grad_fn).__name__))
+        auto.append(("stride", name, list(t.stride())))
+        auto.append(("is_view", name, t._is_view()))
     for name, (_, rg) in fx.leaves.items():
         if rg:
             g = outcome.env[name].grad

@@ -76,6 +76,10 @@ def observe(st: Statement, t: torch.Tensor):
         return None if t.grad is None else t.grad.detach().clone()
     if st.expect == "requires_grad":
         return t.requires_grad
+    if st.expect == "stride":
+        return list(t.stride())
+    if st.expect == "is_view":
+        return t._is_view()
     return None if t.grad_fn is None else type(t.grad_fn).__name__
 
 
