@@ -1,4 +1,4 @@
-// `gradoracle check`: the tasks (embedded tutorial fixtures, given fixtures, the property
+// `gradoracle check`: the tasks (the embedded recorded corpus, given fixtures, the property
 // suite), focus (--op, --task, --dtype), the shard, the budget, and the run.
 #include "check.hpp"
 
@@ -81,9 +81,9 @@ std::vector<GateTask> narrow_to(std::vector<GateTask> tasks, const std::vector<s
   return tasks;
 }
 
-// Replays the fixture (its expects) and gradchecks it: one case; the worst errors are the
-// checker's, the failure the first broken expect or the checker's diagnosis.
-PropertyResult run_fixture(const fixtures::Fixture& f, const std::string& id, const RunOptions& o) {
+// Replays the fixture (its expects) and, when `gradcheck`, gradchecks it: one case; the worst
+// errors are the checker's, the failure the first broken expect or the checker's diagnosis.
+PropertyResult run_fixture(const fixtures::Fixture& f, const std::string& id, bool gradcheck, const RunOptions& o) {
   PropertyResult r;
   r.id = id;
   r.kind = TaskKind::Fixture;
@@ -100,7 +100,8 @@ PropertyResult run_fixture(const fixtures::Fixture& f, const std::string& id, co
     fixtures::ReplayOptions run;
     run.ops = o.table;
     const fixtures::ReplayResult replayed = fixtures::replay(f, run);
-    const fixtures::FixtureCheck checked = fixtures::gradcheck_fixture(f, {}, *o.table);
+    const fixtures::FixtureCheck checked =
+        gradcheck ? fixtures::gradcheck_fixture(f, {}, *o.table) : fixtures::FixtureCheck{};
     if (checked.result) {
       for (const oracle::EntryReport& e : checked.result->worst) {
         r.worst_abs = std::max(r.worst_abs, e.abs_error);
@@ -124,14 +125,14 @@ PropertyResult run_fixture(const fixtures::Fixture& f, const std::string& id, co
   return r;
 }
 
-// The fixtures: the embedded tutorial, then the given paths (a given fixture of the same name
-// as an embedded one replaces it). Unreadable or invalid files, and those whose program is bad
+// The fixtures: the embedded corpus, then the given paths (a given fixture of the same name as
+// an embedded one replaces it, and is gradchecked). Unreadable or invalid files, and those whose program is bad
 // input when run, are errors in `errors`: the gate refuses them before running anything.
 std::vector<GateTask> fixture_tasks(const std::vector<std::string>& paths, const registry::OpTable& ops,
                                     std::vector<Case>& errors) {
-  std::vector<std::pair<fixtures::Fixture, std::string>> found;
+  std::vector<std::tuple<fixtures::Fixture, std::string, bool>> found;  // fixture, source, gradcheck
   for (const EmbeddedFixture& e : embedded_fixtures())
-    found.emplace_back(fixtures::parse_fixture_text(e.text, ops), std::string(kEmbedded) + e.path);
+    found.emplace_back(fixtures::parse_fixture_text(e.text, ops), std::string(kEmbedded) + e.path, e.gradcheck);
   Report expanded{"check", {}};
   fixtures::ReplayOptions run;
   run.ops = &ops;
@@ -139,18 +140,18 @@ std::vector<GateTask> fixture_tasks(const std::vector<std::string>& paths, const
     try {
       fixtures::Fixture f = fixtures::read_fixture(file, ops);
       fixtures::replay(f, run);  // bad input found only by running (mismatched shapes, a dim out of range) throws here
-      std::erase_if(found, [&](const auto& p) { return p.first.name == f.name; });
-      found.emplace_back(std::move(f), file);
+      std::erase_if(found, [&](const auto& p) { return std::get<0>(p).name == f.name; });
+      found.emplace_back(std::move(f), file, true);
     } catch (const std::exception& e) {
       errors.push_back({file, file, "error", e.what(), 0, nullptr, "gradoracle.check.fixture"});
     }
   }
   for (Case& c : expanded.cases) errors.push_back(std::move(c));
   std::vector<GateTask> tasks;
-  for (auto& [f, source] : found) {
+  for (auto& [f, source, gradcheck] : found) {
     const std::string id = "fixture/" + f.name;
     tasks.push_back({id, TaskKind::Fixture, "", f.dtype, 1, source,
-                     [f = std::move(f), id](const RunOptions& o) { return run_fixture(f, id, o); }});
+                     [f = std::move(f), id, gradcheck](const RunOptions& o) { return run_fixture(f, id, gradcheck, o); }});
   }
   return tasks;
 }
