@@ -147,6 +147,69 @@ class Replay(unittest.TestCase):
         self.assertEqual([(c["index"], c["max_abs_err"]) for c in failed], [(4, 1.0)])
 
 
+class LayoutExpects(unittest.TestCase):
+    """gradoracle's additions to v1: `stride` (y.stride()) and `is_view` (y._is_view())."""
+
+    DOC = {"format": tf.FORMAT, "name": "layout", "dtype": "float64",
+           "tensors": {"m": {"shape": [2, 3], "data": [1, 2, 3, 4, 5, 6], "requires_grad": True}},
+           "program": [{"let": "y", "op": "t", "args": ["m"]},
+                       {"let": "r", "op": "reshape", "args": ["y"], "attrs": {"shape": [6]}},
+                       {"expect": "stride", "of": "y", "is": [1, 3]},
+                       {"expect": "is_view", "of": "y", "is": True},
+                       {"expect": "stride", "of": "r", "is": [1]},
+                       {"expect": "is_view", "of": "r", "is": False}]}
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def test_checked_and_a_planted_change_fails_at_its_statement(self):
+        self.assertEqual(run("replay", write(self.tmp.name, "ok.json", self.DOC)), (0, "PASS layout\n"))
+        for index, wrong, message in ((2, [3, 1], "stride is [1, 3], expected [3, 1]"),
+                                      (5, True, "is_view is false, expected true")):
+            doc = copy.deepcopy(self.DOC)
+            doc["program"][index]["is"] = wrong
+            status, out = run("replay", write(self.tmp.name, "planted.json", doc))
+            self.assertEqual(status, 1, out)
+            self.assertIn(f"program[{index}] (expect ", out)
+            self.assertIn(message, out)
+
+    def test_record_fills_them_from_torch_and_pins_every_bound_name(self):
+        doc = copy.deepcopy(self.DOC)
+        for st in doc["program"][2:]:
+            st["is"] = [] if st["expect"] == "stride" else False
+        rec = tf.record_doc(doc)
+        self.assertEqual(rec["program"][:6], self.DOC["program"])
+        kinds = [s["expect"] for s in rec["program"][6:]]
+        self.assertNotIn("stride", kinds)  # already among the trailing expects: not repeated
+        self.assertNotIn("is_view", kinds)
+
+        doc["program"] = doc["program"][:2]
+        rec = tf.record_doc(doc)
+        tail = {(s["expect"], s["of"]): s.get("is") for s in rec["program"][2:]}
+        self.assertEqual((tail["stride", "y"], tail["is_view", "y"], tail["stride", "r"], tail["is_view", "r"]),
+                         ([1, 3], True, [1], False))
+
+    def test_bad_layout_expects_are_refused_as_the_cpp_reader_refuses_them(self):
+        bad = ROOT / "corpus" / "bad"
+        files = sorted(bad.glob("expect-stride-*.json")) + sorted(bad.glob("expect-is-view-*.json"))
+        self.assertGreaterEqual(len(files), 5)
+        for f in files:
+            expected = f.with_suffix(".expected").read_text(encoding="utf-8").strip()
+            status, out = run("replay", f)
+            self.assertEqual((status, out.strip()), (2, f"ERROR {f}: {expected}"))
+
+    def test_the_semantics_corpus_replays_in_torch(self):
+        semantics = ROOT / "corpus" / "semantics"
+        files = sorted(semantics.glob("*.json"))
+        self.assertGreaterEqual(len(files), 8)
+        status, out = run("replay", semantics)
+        self.assertEqual(status, 0, out)
+        self.assertEqual(out.count("PASS semantics/"), len(files), out)
+        kinds = {s["expect"] for f in files for s in json.loads(f.read_text())["program"] if "expect" in s}
+        self.assertTrue({"stride", "is_view", "grad_fn", "grad", "value", "requires_grad"} <= kinds, kinds)
+
+
 class Compare(unittest.TestCase):
     def check(self, actual, expected, atol=1e-5, rtol=1e-4):
         import numpy as np
