@@ -126,8 +126,9 @@ PropertyResult run_fixture(const fixtures::Fixture& f, const std::string& id, bo
 }
 
 // The fixtures: the embedded corpus, then the given paths (a given fixture of the same name as
-// an embedded one replaces it, and is gradchecked). Unreadable or invalid files, and those whose program is bad
-// input when run, are errors in `errors`: the gate refuses them before running anything.
+// an embedded one replaces it, and is checked as that one is; any other is replayed and
+// gradchecked). Unreadable or invalid files, and those whose program is bad input when run,
+// are errors in `errors`: the gate refuses them before running anything.
 std::vector<GateTask> fixture_tasks(const std::vector<std::string>& paths, const registry::OpTable& ops,
                                     std::vector<Case>& errors) {
   std::vector<std::tuple<fixtures::Fixture, std::string, bool>> found;  // fixture, source, gradcheck
@@ -140,8 +141,13 @@ std::vector<GateTask> fixture_tasks(const std::vector<std::string>& paths, const
     try {
       fixtures::Fixture f = fixtures::read_fixture(file, ops);
       fixtures::replay(f, run);  // bad input found only by running (mismatched shapes, a dim out of range) throws here
-      std::erase_if(found, [&](const auto& p) { return std::get<0>(p).name == f.name; });
-      found.emplace_back(std::move(f), file, true);
+      bool gradcheck = true;  // unless it replaces an embedded fixture that is replayed only
+      std::erase_if(found, [&](const auto& p) {
+        if (std::get<0>(p).name != f.name) return false;
+        gradcheck = std::get<2>(p);
+        return true;
+      });
+      found.emplace_back(std::move(f), file, gradcheck);
     } catch (const std::exception& e) {
       errors.push_back({file, file, "error", e.what(), 0, nullptr, "gradoracle.check.fixture"});
     }

@@ -19,8 +19,9 @@ namespace gradoracle::cli {
 // (the fixture is in the binary), never taken for a path.
 inline constexpr std::string_view kEmbedded = "embedded:";
 
-// One unit of the gate, and of sharding: a fixture (replayed and gradchecked), or a property
-// (an op's gradcheck in one dtype, random programs in one dtype, a structural property).
+// One unit of the gate, and of sharding: a fixture (replayed, and gradchecked unless it is an
+// embedded corpus/semantics or corpus/nonfinite one), or a property (an op's gradcheck in one
+// dtype, random programs in one dtype, a structural property).
 struct GateTask {
   std::string id;      // "fixture/tutorial/1-simple-example", "op/exp/float64", "program/float32", ...
   properties::TaskKind kind = properties::TaskKind::Fixture;

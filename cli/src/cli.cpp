@@ -49,7 +49,7 @@ CLI::Validator seed_option(bool random_allowed) {
 }
 
 void add_check_options(CLI::App* cmd, CheckArgs& a) {
-  cmd->add_option("paths", a.paths, "more fixture files or directories (the tutorial's are embedded)");
+  cmd->add_option("paths", a.paths, "more fixture files or directories (the recorded corpus is embedded)");
   cmd->add_option("--seed", a.seed, "RapidCheck seed: 0 to " + std::to_string(UINT64_MAX) +
                                         ", or `random` (printed); default 1")
       ->transform(seed_option(true));
@@ -172,7 +172,7 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
   CheckArgs gate;
   gate.program = argc > 0 ? argv[0] : "gradoracle";
   CLI::App* gate_cmd = app.add_subcommand(
-      "check", "the gate: tutorial fixtures (embedded), fixture dirs, every op's gradcheck in both dtypes, "
+      "check", "the gate: the recorded corpus (embedded), fixture dirs, every op's gradcheck in both dtypes, "
                "random programs, structural properties");
   add_check_options(gate_cmd, gate);
   add_output(gate_cmd);

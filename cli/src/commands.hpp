@@ -32,7 +32,7 @@ std::optional<uint64_t> parse_seed(const std::string& text);
 
 struct CheckArgs {
   std::string program = "gradoracle";   // argv[0], for the commands a failure prints
-  std::vector<std::string> paths;       // fixture files or directories, beside the embedded tutorial
+  std::vector<std::string> paths;       // fixture files or directories, beside the embedded corpus
   std::string seed = "1";               // a seed (parse_seed), or "random"
   std::optional<int> cases;             // cases per property; none: each property's default
   std::optional<double> seconds;        // time budget for the whole run; none: no limit

@@ -86,7 +86,7 @@ with tempfile.TemporaryDirectory() as tmp:
     ids = {t["id"] for t in rep["tasks"]}
     check({"fixture/tutorial/1-simple-example", "fixture/examples/semantics", "op/softmax/float64",
            "op/softmax/float32", "program/float32", "structural/split_batch/float64"} <= ids,
-          "embedded tutorial, given fixtures, ops in both dtypes, programs, structural")
+          "embedded corpus, given fixtures, ops in both dtypes, programs, structural")
     check(all(t["status"] == "pass" and t["cases"] == (1 if t["kind"] == "fixture" else 4 + t.get("references", 0))
               for t in rep["tasks"]), "--cases 4: every property checked 4 cases (an op task its reference inputs too)")
     check(any(t.get("references", 0) > 0 for t in rep["tasks"]), "op tasks run their reference inputs")
@@ -98,6 +98,22 @@ with tempfile.TemporaryDirectory() as tmp:
     check(files.get("fixture/tutorial/1-simple-example") == "embedded:corpus/tutorial/1-simple-example.json"
           and os.path.isfile(files.get("fixture/examples/semantics", "")),
           "--junit file: an embedded fixture's name, a given fixture's path")
+    # Every fixture of the recorded corpus is embedded, under its source path (the count follows
+    # the corpus: other tasks come and go).
+    embedded = {}
+    for folder in ("tutorial", "examples", "semantics", "nonfinite"):
+        for name in sorted(os.listdir(os.path.join(src, "corpus", folder))):
+            if name.endswith(".json"):
+                with open(os.path.join(src, "corpus", folder, name)) as f:
+                    embedded["fixture/" + json.load(f)["name"]] = f"embedded:corpus/{folder}/{name}"
+    given = {i for i, f in files.items() if f and not f.startswith("embedded:")}
+    missing = [i for i, f in embedded.items() if i not in given and files.get(i) != f]
+    check(files and len(embedded) > 100 and not missing,
+          f"every corpus fixture of tutorial, examples, semantics, nonfinite is embedded ({missing[:3]})")
+    semantics = os.path.join(src, "corpus", "semantics")
+    r_given, rep_given = report("--task", "fixture/semantics/*", semantics)
+    check(r_given.returncode == 0 and rep_given["tasks"] and all(t["status"] == "pass" for t in rep_given["tasks"]),
+          f"given fixtures that replace replayed-only embedded ones are replayed only (exit {r_given.returncode})")
     check(not any(".tmp." in n for n in os.listdir(tmp)), "--junit leaves no temporary file")
     listed = run("--list", examples).stdout.split()
     check(listed == [t["id"] for t in rep["tasks"]], "--list names the tasks that run, in order")
@@ -335,7 +351,9 @@ with tempfile.TemporaryDirectory() as tmp:
     _, again = report("--cases", "3", "--seed", "5", examples)
     _, other = report("--cases", "3", "--seed", "6", examples)
     check(results(whole) == results(again), "same seed, same cases and errors")
-    check(sum(a != b for a, b in zip(results(whole), results(other))) > len(whole["tasks"]) // 2,
+    def drawn(rep):  # fixtures draw no cases: the same whatever the seed
+        return [r for r, t in zip(results(rep), rep["tasks"]) if t["kind"] != "fixture"]
+    check(sum(a != b for a, b in zip(drawn(whole), drawn(other))) > len(drawn(whole)) // 2,
           "another seed draws other cases")
 
     # --time: stops early and says so.
