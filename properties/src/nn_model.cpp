@@ -9,10 +9,11 @@
 //   backward(g)  each leaf y reaches: .grad += g·dy/dleaf, a new .grad (no graph) if it had none;
 //                raises, changing nothing, after y.detach_() or a backward without retain_graph
 //   zero_grad    in place: a .grad with a grad_fn is detach_()-ed, any other stops requiring grad,
-//                then it is zeroed (the same tensor); set_to_none: .grad becomes None; a leaf
-//                without .grad keeps none. Module.zero_grad(set_to_none=False) over parameters()
+//                then it is zeroed (the same tensor); detach_() of a view raises, leaving the
+//                leaves before it zeroed; set_to_none: .grad becomes None; a leaf without .grad
+//                keeps none. Module.zero_grad(set_to_none=False) over parameters()
 //   detach_      y.requires_grad is False and y.grad_fn None afterwards
-//   p.grad = t   t as given (plain, a leaf requiring grad, or with a grad_fn)
+//   p.grad = t   t as given (plain, a leaf requiring grad, with a grad_fn, a view with a grad_fn)
 //   clip_grad_norm_(ps, m, p, error_if_nonfinite): over the ps with a .grad, t = ‖(‖g₁‖ₚ, …)‖ₚ
 //                (torch.norm: p = 0 counts non-zeros, ±inf max/min |g|); with error_if_nonfinite
 //                a NaN or ±inf t raises, changing nothing; else every grad *= min(1, m/(t + 1e-6))
@@ -99,6 +100,7 @@ struct GradModel {
   double slack = 0;
   bool requires_grad = false;  // .grad.requires_grad
   bool has_graph = false;      // .grad.grad_fn is not None
+  bool is_view = false;        // .grad._is_view() (made by reshape): detach_() on it raises
 };
 
 struct Leaf {
@@ -179,6 +181,7 @@ void check_grad(const Tensor& grad, const std::optional<GradModel>& expected, co
   if ((grad.grad_fn() != nullptr) != expected->has_graph) {
     RC_FAIL(name + ".grad.grad_fn is " + (expected->has_graph ? "None, expected one" : grad.grad_fn_name()));
   }
+  if (grad.is_view() != expected->is_view) RC_FAIL(name + ".grad._is_view() is " + (grad.is_view() ? "True" : "False"));
 }
 
 void check_all(const Model& m, const Sut& s) {
@@ -347,32 +350,53 @@ struct ZeroGrad : Command {
   }
   bool to_none() const { return via == Via::ModuleDefault ? false : set_to_none; }  // PyTorch 1.13's default
 
+  // The leaf whose .grad detach_() refuses (a view with a grad_fn), if any: the call raises there.
+  std::optional<size_t> raises_at(const Model& m) const {
+    const std::vector<bool> t = targets(m);
+    for (size_t i = 0; i < t.size() && !to_none(); ++i) {
+      const std::optional<GradModel>& g = m.leaves[i].grad;
+      if (t[i] && g && g->has_graph && g->is_view) return i;
+    }
+    return std::nullopt;
+  }
+
   void apply(Model& m) const override {
     const std::vector<bool> t = targets(m);
-    for (size_t i = 0; i < t.size(); ++i) {
+    const size_t end = raises_at(m).value_or(t.size());
+    for (size_t i = 0; i < end; ++i) {
       std::optional<GradModel>& g = m.leaves[i].grad;
       if (!t[i] || !g) continue;
       if (to_none()) {
         g.reset();
       } else {
-        *g = GradModel{Values(g->values.size(), 0.0), 0.0, false, false};
+        *g = GradModel{Values(g->values.size(), 0.0), 0.0, false, false, false};
       }
     }
   }
 
   void run(const Model& m, Sut& s) const override {
     const std::vector<Tensor> before = grads_of(s);
-    switch (via) {
-      case Via::ModuleDefault: s.linear.zero_grad(); break;
-      case Via::Module: s.linear.zero_grad(set_to_none); break;
-      case Via::Function: {
-        std::vector<Tensor> params;
-        for (size_t i = 0; i < which.size(); ++i) {
-          if (which[i]) params.push_back(s.leaves[i]);
+    bool raised = false;
+    try {
+      switch (via) {
+        case Via::ModuleDefault: s.linear.zero_grad(); break;
+        case Via::Module: s.linear.zero_grad(set_to_none); break;
+        case Via::Function: {
+          std::vector<Tensor> params;
+          for (size_t i = 0; i < which.size(); ++i) {
+            if (which[i]) params.push_back(s.leaves[i]);
+          }
+          nn::zero_grad(params, set_to_none);
+          break;
         }
-        nn::zero_grad(params, set_to_none);
-        break;
       }
+    } catch (const Error&) {
+      raised = true;
+    }
+    const std::optional<size_t> view = raises_at(m);
+    if (raised != view.has_value()) {
+      RC_FAIL(raised ? "zero_grad raised, expected no error"
+                     : "zero_grad did not raise at leaf " + std::to_string(*view) + ", whose .grad is a view with a grad_fn");
     }
     check_after(*this, m, s);
     if (!to_none()) assert_same_tensors(before, s, targets(m), "zero_grad in place");
@@ -408,14 +432,15 @@ struct DetachOutput : Command {
 // bounds), scaled by 1 or 1e-3 (totals below clip_grad_norm_'s max_norm and near its 1e-6), and
 // in one of eight draws one of inf, -inf, NaN.
 struct SetGrad : Command {
-  enum class Kind { Plain, LeafRequiringGrad, WithGraph };
+  enum class Kind { Plain, LeafRequiringGrad, WithGraph, ViewWithGraph };
   size_t leaf = 0;
   Kind kind = Kind::Plain;
   Values values;
 
   explicit SetGrad(const Model& m) {
     leaf = *in_range<size_t>(0, m.leaves.size());
-    kind = *gen_weighted<Kind>({{2, Kind::Plain}, {1, Kind::LeafRequiringGrad}, {1, Kind::WithGraph}});
+    kind = *gen_weighted<Kind>(
+        {{3, Kind::Plain}, {1, Kind::LeafRequiringGrad}, {1, Kind::WithGraph}, {1, Kind::ViewWithGraph}});
     const int64_t n = numel(m.leaves[leaf].shape);
     const double scale = *gen_choice<double>({1.0, 1e-3});
     for (int64_t k = 0; k < n; ++k) {
@@ -429,13 +454,16 @@ struct SetGrad : Command {
   }
 
   void apply(Model& m) const override {
-    m.leaves[leaf].grad = GradModel{values, 0.0, kind != Kind::Plain, kind == Kind::WithGraph};
+    const bool graph = kind == Kind::WithGraph || kind == Kind::ViewWithGraph;
+    m.leaves[leaf].grad = GradModel{values, 0.0, kind != Kind::Plain, graph, kind == Kind::ViewWithGraph};
   }
 
   void run(const Model& m, Sut& s) const override {
     const Leaf& l = m.leaves[leaf];
-    Tensor t = Tensor::from_data(l.shape, values, l.dtype, kind != Kind::Plain);
-    if (kind == Kind::WithGraph) t = mul(t, Tensor::scalar(1.0, l.dtype));  // the same values, with a grad_fn
+    const bool view = kind == Kind::ViewWithGraph;
+    Tensor t = Tensor::from_data(view ? Shape{numel(l.shape)} : l.shape, values, l.dtype, kind != Kind::Plain);
+    if (kind != Kind::Plain && kind != Kind::LeafRequiringGrad) t = mul(t, Tensor::scalar(1.0, l.dtype));  // a grad_fn
+    if (view) t = reshape(t, l.shape);  // a view of a contiguous tensor (ReshapeAliasBackward0)
     s.leaves[leaf].set_grad(t);
     RC_ASSERT(s.leaves[leaf].grad().is_same(t));
     check_after(*this, m, s);
@@ -443,7 +471,10 @@ struct SetGrad : Command {
 
   void show(std::ostream& os) const override {
     os << "leaf " << leaf << ".grad = "
-       << (kind == Kind::Plain ? "a tensor" : kind == Kind::LeafRequiringGrad ? "a leaf requiring grad" : "q * 1")
+       << (kind == Kind::Plain                ? "a tensor"
+           : kind == Kind::LeafRequiringGrad ? "a leaf requiring grad"
+           : kind == Kind::WithGraph         ? "q * 1"
+                                             : "(q * 1).reshape(shape)")
        << " [";
     for (size_t k = 0; k < values.size(); ++k) os << (k ? ", " : "") << values[k];
     os << ']';
@@ -685,7 +716,7 @@ void prop_nn_model(DType dtype) {
   if (model.bias) model.leaves.push_back({"bias", {model.out}, dtype, std::nullopt});
   const auto small_shape = [] {
     Shape s;
-    for (int k = 0, rank = *in_range(1, 3); k < rank; ++k) s.push_back(*in_range<int64_t>(1, 4));
+    for (int k = 0, rank = *in_range(0, 3); k < rank; ++k) s.push_back(*in_range<int64_t>(1, 4));
     return s;
   };
   model.leaves.push_back({"e", small_shape(), dtype, std::nullopt});
