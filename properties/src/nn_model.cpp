@@ -216,6 +216,21 @@ void assert_same_tensors(const std::vector<Tensor>& before, const Sut& s, const 
   }
 }
 
+// "[weight, e]": the names of the leaves `mask` picks out of `order`.
+std::string names_of(const Model& m, const std::vector<bool>& mask, const std::vector<size_t>& order) {
+  std::string out = "[";
+  for (size_t k = 0; k < order.size(); ++k) {
+    if (mask[k]) out += (out.size() > 1 ? ", " : "") + m.leaves[order[k]].name;
+  }
+  return out + "]";
+}
+
+std::vector<size_t> index_order(size_t n) {
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  return order;
+}
+
 std::vector<bool> draw_mask(size_t n) {
   std::vector<bool> mask;
   for (size_t i = 0; i < n; ++i) mask.push_back(*gen_weighted<bool>({{3, true}, {1, false}}));
@@ -337,8 +352,12 @@ struct ZeroGrad : Command {
   Via via = *gen_choice<Via>({Via::Function, Via::ModuleDefault, Via::Module});
   bool set_to_none = *gen::arbitrary<bool>();
   std::vector<bool> which;  // Function: the leaves passed, in index order
+  std::string listed;       // their names
 
-  explicit ZeroGrad(const Model& m) { which = draw_mask(m.leaves.size()); }
+  explicit ZeroGrad(const Model& m) {
+    which = draw_mask(m.leaves.size());
+    listed = names_of(m, which, index_order(m.leaves.size()));
+  }
 
   // What the call targets: Module.parameters() (weight, [bias]) or the chosen leaves.
   std::vector<bool> targets(const Model& m) const {
@@ -396,7 +415,7 @@ struct ZeroGrad : Command {
     const std::optional<size_t> view = raises_at(m);
     if (raised != view.has_value()) {
       RC_FAIL(raised ? "zero_grad raised, expected no error"
-                     : "zero_grad did not raise at leaf " + std::to_string(*view) + ", whose .grad is a view with a grad_fn");
+                     : "zero_grad did not raise at " + m.leaves[*view].name + ", whose .grad is a view with a grad_fn");
     }
     check_after(*this, m, s);
     if (!to_none()) assert_same_tensors(before, s, targets(m), "zero_grad in place");
@@ -408,10 +427,7 @@ struct ZeroGrad : Command {
     } else if (via == Via::Module) {
       os << "linear.zero_grad(set_to_none=" << (set_to_none ? "True" : "False") << ')';
     } else {
-      os << "nn::zero_grad(set_to_none=" << (set_to_none ? "True" : "False") << ") of leaves";
-      for (size_t i = 0; i < which.size(); ++i) {
-        if (which[i]) os << ' ' << i;
-      }
+      os << "nn::zero_grad(" << listed << ", set_to_none=" << (set_to_none ? "True" : "False") << ')';
     }
   }
 };
@@ -434,11 +450,13 @@ struct DetachOutput : Command {
 struct SetGrad : Command {
   enum class Kind { Plain, LeafRequiringGrad, WithGraph, ViewWithGraph };
   size_t leaf = 0;
+  std::string name;  // the leaf's
   Kind kind = Kind::Plain;
   Values values;
 
   explicit SetGrad(const Model& m) {
     leaf = *in_range<size_t>(0, m.leaves.size());
+    name = m.leaves[leaf].name;
     kind = *gen_weighted<Kind>(
         {{3, Kind::Plain}, {1, Kind::LeafRequiringGrad}, {1, Kind::WithGraph}, {1, Kind::ViewWithGraph}});
     const int64_t n = numel(m.leaves[leaf].shape);
@@ -470,7 +488,7 @@ struct SetGrad : Command {
   }
 
   void show(std::ostream& os) const override {
-    os << "leaf " << leaf << ".grad = "
+    os << name << ".grad = "
        << (kind == Kind::Plain                ? "a tensor"
            : kind == Kind::LeafRequiringGrad ? "a leaf requiring grad"
            : kind == Kind::WithGraph         ? "q * 1"
@@ -488,12 +506,14 @@ struct SetGrad : Command {
 // coefficient of another dtype.
 struct ClipGradNorm : Command {
   std::vector<bool> which;  // over Model::clip_order()
+  std::string listed;       // the names of the leaves passed
   double norm_type = *gen_choice<double>({2.0, 1.0, kInf, 3.0, 0.0, 0.5, -1.0, -kInf});
   double max_norm = 0.0;
   bool error_if_nonfinite = *gen::arbitrary<bool>();
 
   explicit ClipGradNorm(const Model& m) {
     which = draw_mask(m.leaves.size());
+    listed = names_of(m, which, m.clip_order());
     // For p = 0 (a count), 0.5, -1 and -inf the total is not bounded by the grads' rounding
     // (a non-zero residue where the model has 0 moves it by a step or a square root), so the
     // model could not bound the engine's coefficient: they get max_norm = inf, coefficient 1
@@ -611,18 +631,20 @@ struct ClipGradNorm : Command {
   }
 
   void show(std::ostream& os) const override {
-    os << "clip_grad_norm_(leaves ";
-    for (size_t k = 0; k < which.size(); ++k) os << (which[k] ? "1" : "0");
-    os << " in float64-first order, max_norm=" << max_norm << ", norm_type=" << norm_type
+    os << "clip_grad_norm_(" << listed << ", max_norm=" << max_norm << ", norm_type=" << norm_type
        << ", error_if_nonfinite=" << (error_if_nonfinite ? "True" : "False") << ')';
   }
 };
 
 struct ClipGradValue : Command {
   std::vector<bool> which;  // over Model::clip_order()
+  std::string listed;       // the names of the leaves passed
   double clip_value = *gen_choice<double>({1.0, 0.5, 2.0, 0.0, -1.0});
 
-  explicit ClipGradValue(const Model& m) { which = draw_mask(m.leaves.size()); }
+  explicit ClipGradValue(const Model& m) {
+    which = draw_mask(m.leaves.size());
+    listed = names_of(m, which, m.clip_order());
+  }
 
   void apply(Model& m) const override {
     const std::vector<size_t> order = m.clip_order();
@@ -647,9 +669,7 @@ struct ClipGradValue : Command {
   }
 
   void show(std::ostream& os) const override {
-    os << "clip_grad_value_(leaves ";
-    for (size_t k = 0; k < which.size(); ++k) os << (which[k] ? "1" : "0");
-    os << " in float64-first order, clip_value=" << clip_value << ')';
+    os << "clip_grad_value_(" << listed << ", clip_value=" << clip_value << ')';
   }
 };
 
@@ -693,20 +713,56 @@ void check_linear_init(const nn::Linear& layer, int64_t in, int64_t out, bool bi
   }
 }
 
+// A case's start: the wide layer whose init is checked, the layer the commands use, the shapes of e and o.
+struct Setup {
+  int64_t wide_in = 0;  // Linear(wide_in, 600)
+  uint64_t wide_seed = 0;
+  int64_t in = 1, out = 1;
+  bool bias = true;
+  uint64_t seed = 0;
+  Shape e_shape, o_shape;
+};
+
+void showValue(const Setup& s, std::ostream& os) {
+  os << "init checked on Linear(" << s.wide_in << ", 600) (generator seed " << s.wide_seed << "); linear = Linear("
+     << s.in << ", " << s.out << ", bias=" << (s.bias ? "True" : "False") << ") (generator seed " << s.seed
+     << "); e of shape " << to_string(s.e_shape) << ", o of shape " << to_string(s.o_shape);
+}
+
+rc::Gen<Setup> gen_setup() {
+  return gen::exec([] {
+    const auto small_shape = [] {
+      Shape s;
+      for (int k = 0, rank = *in_range(0, 3); k < rank; ++k) s.push_back(*in_range<int64_t>(1, 4));
+      return s;
+    };
+    Setup s;
+    s.wide_in = *in_range<int64_t>(0, 5);
+    s.wide_seed = *gen::arbitrary<uint64_t>();
+    s.in = *in_range<int64_t>(1, 5);
+    s.out = *in_range<int64_t>(1, 5);
+    s.bias = *gen::arbitrary<bool>();
+    s.seed = *gen::arbitrary<uint64_t>();
+    s.e_shape = small_shape();
+    s.o_shape = small_shape();
+    return s;
+  });
+}
+
 }  // namespace
 
 void prop_nn_model(DType dtype) {
+  const Setup setup = *gen_setup();
   {  // the init's bounds and spread on a wide layer (600 outputs: ≥ 600 draws per tensor for in ≥ 1)
-    const int64_t in = *in_range<int64_t>(0, 5), out = 600;
-    Generator rng(*gen::arbitrary<uint64_t>());
-    check_linear_init(nn::Linear(in, out, rng, dtype), in, out, true, dtype, true);
+    Generator rng(setup.wide_seed);
+    check_linear_init(nn::Linear(setup.wide_in, 600, rng, dtype), setup.wide_in, 600, true, dtype, true);
   }
   Model model;
   model.dtype = dtype;
-  model.in = *in_range<int64_t>(1, 5);
-  model.out = *in_range<int64_t>(1, 5);
-  model.bias = *gen::arbitrary<bool>();
-  Generator rng(*gen::arbitrary<uint64_t>());
+  model.in = setup.in;
+  model.out = setup.out;
+  model.bias = setup.bias;
+  Generator rng(setup.seed);
   Sut sut(nn::Linear(model.in, model.out, model.bias, rng, dtype));
   check_linear_init(sut.linear, model.in, model.out, model.bias, dtype, false);
   model.weight = sut.linear.weight.to_vector();
@@ -714,13 +770,8 @@ void prop_nn_model(DType dtype) {
   sut.leaves = sut.linear.parameters();
   model.leaves.push_back({"weight", {model.out, model.in}, dtype, std::nullopt});
   if (model.bias) model.leaves.push_back({"bias", {model.out}, dtype, std::nullopt});
-  const auto small_shape = [] {
-    Shape s;
-    for (int k = 0, rank = *in_range(0, 3); k < rank; ++k) s.push_back(*in_range<int64_t>(1, 4));
-    return s;
-  };
-  model.leaves.push_back({"e", small_shape(), dtype, std::nullopt});
-  model.leaves.push_back({"o", small_shape(), other_dtype(dtype), std::nullopt});
+  model.leaves.push_back({"e", setup.e_shape, dtype, std::nullopt});
+  model.leaves.push_back({"o", setup.o_shape, other_dtype(dtype), std::nullopt});
   for (size_t i = sut.leaves.size(); i < model.leaves.size(); ++i) {
     sut.leaves.push_back(Tensor::zeros(model.leaves[i].shape, model.leaves[i].dtype).requires_grad_());
   }
