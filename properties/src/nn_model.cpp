@@ -17,7 +17,8 @@
 //   clip_grad_norm_(ps, m, p, error_if_nonfinite): over the ps with a .grad, t = ‖(‖g₁‖ₚ, …)‖ₚ
 //                (torch.norm: p = 0 counts non-zeros, ±inf max/min |g|); with error_if_nonfinite
 //                a NaN or ±inf t raises, changing nothing; else every grad *= min(1, m/(t + 1e-6))
-//                (NaN stays NaN) and t is returned, in the grads' promoted dtype (0. float32: none)
+//                (NaN stays NaN) and t is returned in the grads' promoted dtype (without grads:
+//                torch.tensor(0.), float32)
 //   clip_grad_value_(ps, c): every grad = min(max(g, −c), c) (c wins when c < 0; NaN stays)
 //
 // Before the sequence every case checks Linear's parameters() and its init: weight and bias
@@ -94,7 +95,7 @@ struct Derivative {
 
 // A .grad in the model: its values, the flags of the tensor, and `slack`, an absolute allowance
 // beyond its dtype's tolerance for rounding the engine does in sums and in clip coefficients
-// (bounded below, per command); the model's values are exact math on the same inputs.
+// (bounded below, per command); the model's values are double-precision math on the same inputs.
 struct GradModel {
   Values values;
   double slack = 0;
@@ -117,13 +118,15 @@ Tolerance allowance(DType dtype, double slack) {
   return t;
 }
 
-// g·d added to a .grad (a new one, without graph, if it has none). The engine computes d in
-// `dtype` with an error of a few ulps of d's bound (≪ the dtype's rtol times it, which is the
-// slack added) and adds it with an error within rtol of the result.
-void accumulate(std::optional<GradModel>& grad, double g, const Derivative& d, DType dtype) {
+// g·d added to a .grad (a new one, without graph, if it has none). The engine computes g·d in
+// the forward's dtype and casts it to the leaf's (o.to's backward), an error of a few ulps of
+// |g|·bound in the coarser of the two, well within its rtol times that (the slack added); it adds
+// it to the .grad within rtol of the result.
+void accumulate(std::optional<GradModel>& grad, double g, const Derivative& d, DType computed_in, DType held_in) {
   if (!grad) grad.emplace().values.assign(d.values.size(), 0.0);
   for (size_t k = 0; k < d.values.size(); ++k) grad->values[k] += g * d.values[k];
-  grad->slack += oracle::default_tolerance(dtype).rtol * std::abs(g) * d.bound;
+  const double rtol = oracle::loosest(oracle::default_tolerance(computed_in), oracle::default_tolerance(held_in)).rtol;
+  grad->slack += rtol * std::abs(g) * d.bound;
 }
 
 struct Model {
@@ -207,13 +210,19 @@ std::vector<Tensor> grads_of(const Sut& s) {
 }
 
 // Commands that change .grad in place leave each the same tensor (PyTorch's in-place ops).
-void assert_same_tensors(const std::vector<Tensor>& before, const Sut& s, const std::vector<bool>& in_place,
-                         const std::string& what) {
+void assert_same_tensors(const std::vector<Tensor>& before, const Model& m, const Sut& s,
+                         const std::vector<bool>& in_place, const std::string& what) {
   for (size_t i = 0; i < before.size(); ++i) {
     if (in_place[i] && before[i].defined() && !s.leaves[i].grad().is_same(before[i])) {
-      RC_FAIL(what + ": grad " + std::to_string(i) + " is a new tensor, expected the same one changed in place");
+      RC_FAIL(what + ": " + m.leaves[i].name + ".grad is a new tensor, expected the same one changed in place");
     }
   }
+}
+
+void show_values(std::ostream& os, const Values& v) {
+  os << '[';
+  for (size_t k = 0; k < v.size(); ++k) os << (k ? ", " : "") << v[k];
+  os << ']';
 }
 
 // "[weight, e]": the names of the leaves `mask` picks out of `order`.
@@ -306,8 +315,13 @@ struct Forward : Command {
   }
 
   void show(std::ostream& os) const override {
-    os << "y = sum(U * linear(x)) with x of shape " << to_string(lead) << " + (in,)"
-       << (x_requires_grad ? " requiring grad" : "") << (c ? " + sum(C * e)" : "") << (d ? " + sum(D * o.to(dtype))" : "");
+    os << "y = sum(U * linear(x))" << (c ? " + sum(C * e)" : "") << (d ? " + sum(D * o.to(dtype))" : "")
+       << " with x of shape " << to_string(lead) << " + (in,)" << (x_requires_grad ? " requiring grad" : "") << ", x ";
+    show_values(os, x);
+    os << ", U ";
+    show_values(os, u);
+    if (c) show_values(os << ", C ", *c);
+    if (d) show_values(os << ", D ", *d);
   }
 };
 
@@ -320,9 +334,9 @@ struct Backward : Command {
   void apply(Model& m) const override {
     if (m.detached || m.freed) return;  // raises, changes nothing
     for (size_t i = 0; i < m.leaves.size(); ++i) {
-      if (m.dy[i]) accumulate(m.leaves[i].grad, upstream, *m.dy[i], m.leaves[i].dtype);
+      if (m.dy[i]) accumulate(m.leaves[i].grad, upstream, *m.dy[i], m.dtype, m.leaves[i].dtype);
     }
-    if (m.dy_dx) accumulate(m.x_grad, upstream, *m.dy_dx, m.dtype);
+    if (m.dy_dx) accumulate(m.x_grad, upstream, *m.dy_dx, m.dtype, m.dtype);
     m.freed = !retain;
   }
 
@@ -335,7 +349,10 @@ struct Backward : Command {
       } catch (const Error&) {
         raised = true;
       }
-      if (!raised) RC_FAIL(std::string("backward did not raise after ") + (m.detached ? "y.detach_()" : "a backward without retain_graph"));
+      if (!raised) {
+        RC_FAIL(std::string("backward did not raise after ") +
+                (m.detached ? "y.detach_()" : "a backward without retain_graph"));
+      }
     } else {
       s.y.backward(g, retain);
     }
@@ -418,7 +435,7 @@ struct ZeroGrad : Command {
                      : "zero_grad did not raise at " + m.leaves[*view].name + ", whose .grad is a view with a grad_fn");
     }
     check_after(*this, m, s);
-    if (!to_none()) assert_same_tensors(before, s, targets(m), "zero_grad in place");
+    if (!to_none()) assert_same_tensors(before, m, s, targets(m), "zero_grad in place");
   }
 
   void show(std::ostream& os) const override {
@@ -445,8 +462,8 @@ struct DetachOutput : Command {
 };
 
 // p.grad = t: values on the grid of the reals, some exactly ±0.5, ±1, ±2 (clip_grad_value_'s
-// bounds), scaled by 1 or 1e-3 (totals below clip_grad_norm_'s max_norm and near its 1e-6), and
-// in one of eight draws one of inf, -inf, NaN.
+// bounds), scaled by 1 or 1e-3 (small totals, where clip_grad_norm_'s 1e-6 and max_norm 1e-4
+// matter), and in one of eight draws one of inf, -inf, NaN.
 struct SetGrad : Command {
   enum class Kind { Plain, LeafRequiringGrad, WithGraph, ViewWithGraph };
   size_t leaf = 0;
@@ -493,9 +510,8 @@ struct SetGrad : Command {
            : kind == Kind::LeafRequiringGrad ? "a leaf requiring grad"
            : kind == Kind::WithGraph         ? "q * 1"
                                              : "(q * 1).reshape(shape)")
-       << " [";
-    for (size_t k = 0; k < values.size(); ++k) os << (k ? ", " : "") << values[k];
-    os << ']';
+       << ' ';
+    show_values(os, values);
   }
 };
 
@@ -514,10 +530,11 @@ struct ClipGradNorm : Command {
   explicit ClipGradNorm(const Model& m) {
     which = draw_mask(m.leaves.size());
     listed = names_of(m, which, m.clip_order());
-    // For p = 0 (a count), 0.5, -1 and -inf the total is not bounded by the grads' rounding
-    // (a non-zero residue where the model has 0 moves it by a step or a square root), so the
-    // model could not bound the engine's coefficient: they get max_norm = inf, coefficient 1
-    // (NaN for a non-finite total), and their total is checked on the engine's own grads.
+    // For p = 0, 0.5, -1 and -inf the total is not bounded by the grads' rounding (a residue
+    // where the model has 0 adds one to p = 0's count, its square root to p = 0.5's sum, and
+    // lifts p < 0's total off 0), so the model could not bound the engine's coefficient: they
+    // get max_norm = inf, coefficient 1 (NaN for a non-finite total), and their total is checked
+    // on the grads the engine holds.
     const bool norm = norm_type >= 1;
     max_norm = norm ? *gen_choice<double>({1.0, 0.5, 5.0, 100.0, 1e-4, 0.0, kInf}) : kInf;
   }
@@ -561,8 +578,10 @@ struct ClipGradNorm : Command {
       const Tolerance tol = oracle::default_tolerance(m.leaves[i].dtype);
       const double magnitude = max_finite_abs(g.values);
       for (double& x : g.values) x *= clamped;
-      // |c'·v' − c·v| ≤ c·|v' − v| + |c' − c|·(|v| + |v' − v|), |c' − c| ≤ delta, |v' − v| ≤ atol + slack + rtol·|v|.
-      g.slack = std::isnan(clamped) ? 0.0 : clamped * g.slack + delta * (tol.atol + g.slack + (1 + tol.rtol) * magnitude);
+      // |c'·v' − c·v| ≤ c·|v' − v| + |c' − c|·(|v| + |v' − v|) with |c' − c| ≤ delta and
+      // |v' − v| ≤ atol + slack + rtol·|v|; c·atol ≤ atol and c·rtol·|v| = rtol·|c·v| stay in the tolerance.
+      g.slack = std::isnan(clamped) ? 0.0
+                                    : clamped * g.slack + delta * (tol.atol + g.slack + (1 + tol.rtol) * magnitude);
     }
   }
 
@@ -627,7 +646,7 @@ struct ClipGradNorm : Command {
     assert_values(total, {}, {t.empty() ? 0.0 : total_norm(held_ptrs, norm_type)}, loosest_of(m, t),
                   "the returned total norm");
     check_after(*this, m, s);
-    assert_same_tensors(before, s, std::vector<bool>(before.size(), true), "clip_grad_norm_");
+    assert_same_tensors(before, m, s, std::vector<bool>(before.size(), true), "clip_grad_norm_");
   }
 
   void show(std::ostream& os) const override {
@@ -665,7 +684,7 @@ struct ClipGradValue : Command {
     const std::vector<Tensor> before = grads_of(s);
     nn::clip_grad_value_(params, clip_value);
     check_after(*this, m, s);
-    assert_same_tensors(before, s, std::vector<bool>(before.size(), true), "clip_grad_value_");
+    assert_same_tensors(before, m, s, std::vector<bool>(before.size(), true), "clip_grad_value_");
   }
 
   void show(std::ostream& os) const override {
