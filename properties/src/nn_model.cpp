@@ -640,7 +640,7 @@ struct ClipGradNorm : Command {
     // torch.tensor(0.) without grads; else the promoted dtype of the grads.
     const DType total_dtype = any_float64 ? DType::Float64 : DType::Float32;
     if (total.dim() != 0 || total.dtype() != total_dtype) {
-      RC_FAIL("the returned total is " + to_string(total.shape()) + " " + name(total.dtype()) + ", expected () " +
+      RC_FAIL("the returned total is " + to_string(total.shape()) + " " + name(total.dtype()) + ", expected [] " +
               name(total_dtype));
     }
     assert_values(total, {}, {t.empty() ? 0.0 : total_norm(held_ptrs, norm_type)}, loosest_of(m, t),
