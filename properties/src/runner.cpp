@@ -66,6 +66,7 @@ std::vector<Task> structural_tasks_unsharded(const RunOptions& o) {
       {"backward_twice", prop_backward_twice},       {"linear_in_upstream", prop_linear_in_upstream},
       {"split_batch", prop_split_batch},             {"clip_grad_norm", prop_clip_grad_norm},
       {"detach_cuts_path", prop_detach_cuts_path},   {"values_without_grad", prop_values_without_grad},
+      {"nn_model", prop_nn_model},
   };
   std::vector<Task> tasks;
   for (const auto& [prop, fn] : props) {

@@ -105,6 +105,9 @@ void prop_clip_grad_norm(DType dtype);
 void prop_detach_cuts_path(DType dtype);
 // Values are equal with and without grad tracking; no_grad results carry no graph.
 void prop_values_without_grad(DType dtype);
+// The nn API (Linear, zero_grad both ways, detach_, both clips, mixed dtypes) in random command
+// sequences against a model written without the engine (nn_model.cpp).
+void prop_nn_model(DType dtype);
 
 // The ops the gradcheck sweep covers: every fuzzable op of `ops`.
 std::vector<const registry::OpSpec*> fuzzable_ops(const registry::OpTable& ops = registry::builtin_ops());
