@@ -123,10 +123,12 @@ void check_shift_invariance(const OpSpec& op, DType dtype) {
   for (int64_t k = dim + 1; k < rank; ++k) inner *= x->shape[static_cast<size_t>(k)];
   const int64_t slices = n == 0 ? 0 : numel(x->shape) / n;
   const bool per_slice = *gen_weighted<bool>({{1, false}, {1, true}});
-  const std::vector<double> shifts = *rc::gen::exec([&] {
+  const int64_t shift_count = per_slice ? slices : std::min<int64_t>(slices, 1);
+  // (a generator captures by value: RapidCheck reruns it while shrinking, after this frame)
+  const std::vector<double> shifts = *rc::gen::exec([shift_count, dtype] {
     RapidCheckChooser c;
     std::vector<double> out;
-    for (int64_t s = 0; s < (per_slice ? slices : std::min<int64_t>(slices, 1)); ++s) {
+    for (int64_t s = 0; s < shift_count; ++s) {
       const bool modest = c.weighted<bool>({{3, true}, {1, false}});
       out.push_back(in_dtype(draw_magnitude(modest ? kModestShifts : all_shifts(dtype), c), dtype));
     }
@@ -250,7 +252,7 @@ void prop_dim_refusals(DType dtype, const registry::OpTable& table) {
     if (has) ops.push_back(op);
   }
   if (ops.empty()) return;
-  const Refusal drawn = *rc::gen::exec([&ops] {
+  const Refusal drawn = *rc::gen::exec([ops] {
     RapidCheckChooser c;
     const OpSpec* op = c.pick(ops);
     return Refusal{op, registry::draw_refused_layout(*op, registry::draw_first_shape(*op, c), c)};
