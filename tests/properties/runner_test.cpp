@@ -48,7 +48,12 @@ TEST(Runner, StructuralPropertiesPass) {
   o.seed = 5;
   o.cases = 20;
   const auto results = run_structural(o);
-  EXPECT_EQ(results.size(), 12u);
+  // One result per structural task, each in both dtypes (no count hard-coded: properties are added).
+  EXPECT_EQ(results.size(), structural_tasks(o).size());
+  EXPECT_EQ(results.size() % 2, 0u);
+  for (const char* id : {"structural/stability/float64", "structural/dim_refusals/float32"}) {
+    EXPECT_TRUE(std::any_of(results.begin(), results.end(), [&](const PropertyResult& r) { return r.id == id; })) << id;
+  }
   for (const PropertyResult& r : results) EXPECT_TRUE(r.passed) << r.id << ": " << r.message << "\n" << r.counterexample;
 }
 
