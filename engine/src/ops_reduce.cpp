@@ -7,12 +7,17 @@
 namespace gradoracle {
 
 namespace {
-// The reduced dims as a mask over a's dims; empty `dims` means all, as in PyTorch 1.13.
+// The reduced dims as a mask over a's dims; empty `dims` means all, as in PyTorch 1.13, which
+// checks every dim's range before it looks for a dim given twice (a 0-d tensor's 0 and -1 too).
 std::vector<bool> reduced_mask(const Tensor& a, const std::vector<int64_t>& dims) {
   std::vector<bool> mask(a.shape().size(), dims.empty());
+  for (int64_t d : dims) wrap_dim(d, a.dim());
+  if (a.dim() == 0) {
+    if (dims.size() > 1) fail(ErrorKind::Dim, "dim 0 appears multiple times in the list of dims");
+    return mask;
+  }
   for (int64_t d : dims) {
     const int64_t w = wrap_dim(d, a.dim());
-    if (a.dim() == 0) continue;
     if (mask[w]) fail(ErrorKind::Dim, "dim " + std::to_string(w) + " appears multiple times in the list of dims");
     mask[w] = true;
   }
@@ -176,10 +181,13 @@ Tensor norm(const Tensor& a, double p) {
       } else if (p == 2) {
         out = (x / n) * gv;
         if (n == T(0)) out.setZero();
+      } else if (n == T(0)) {
+        out.setZero();
       } else {
-        const T scale = n == T(0) ? T(0) : gv / std::pow(n, T(p - 1));
-        if (p < 2) out = sgn * x.abs().pow(T(p - 1)) * scale;
-        else out = x * x.abs().pow(T(p - 2)) * scale;
+        // a·|a|^(p-2) / N^(p-1) (p >= 2) and sgn(a)·|a|^(p-1) / N^(p-1) (1 < p < 2) are both
+        // sgn(a)·(|a|/N)^(p-1), formed so: |a|/N <= 1, so no factor overflows (or underflows
+        // against one that overflows: 0·inf) when N is tiny or huge in the dtype.
+        out = sgn * (x.abs() / n).pow(T(p - 1)) * gv;
       }
     });
     return detail::grads(grad);

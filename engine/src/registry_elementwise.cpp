@@ -8,6 +8,7 @@ std::vector<OpSpec> elementwise() {
   std::vector<OpSpec> ops;
   // d/dx of each is stated beside its kernel in ops_elementwise.cpp.
   ops.push_back(unary("neg", "NegBackward0", gradoracle::neg, D::Real, "-a"));
+  ops.back().stability = finite_anywhere();
   ops.push_back(unary("exp", "ExpBackward0", gradoracle::exp, D::Bounded, "e^a"));
   ops.push_back(unary("log", "LogBackward0", gradoracle::log, D::Positive, "natural log; a > 0"));
   ops.push_back(unary("log1p", "Log1PBackward0", gradoracle::log1p, D::AboveMinusOne, "log(1 + a); a > -1"));
@@ -17,17 +18,21 @@ std::vector<OpSpec> elementwise() {
   ops.push_back(unary("cos", "CosBackward0", gradoracle::cos, D::Real, "cosine"));
   ops.push_back(unary("tanh", "TanhBackward0", gradoracle::tanh, D::Real, "hyperbolic tangent"));
   ops.back().references = {at("saturated", vec({20, -20, 0.5})), at("0-d", {Shape{}, {0.25}})};
+  ops.back().stability = finite_anywhere();
   ops.push_back(unary("sigmoid", "SigmoidBackward0", gradoracle::sigmoid, D::Real, "1/(1+e^-a)"));
   ops.back().references = {at("saturated, |x| up to 100", vec({-100, 100, 30, -30}))};
+  ops.back().stability = finite_anywhere();
   ops.push_back(unary("relu", "ReluBackward0", gradoracle::relu, D::AwayFromKink, "max(a, 0); kink at 0"));
   // NOTE: relu'(0) = 0, as PyTorch (the mask is x > 0).
   ops.back().kinks = {{0, 0.0, "relu'(0) = 0"}};
   ops.back().references = {pinned("at the kink, +0 and -0", vec({0.0, -0.0, 1.5, -2}), {0, 0, 1, 0}),
                            at("large magnitudes", vec({1e4, -1e4, 3}))};
+  ops.back().stability = finite_anywhere();
   ops.push_back(unary("abs", "AbsBackward0", gradoracle::abs, D::AwayFromKink, "|a|; kink at 0"));
   // NOTE: abs'(0) = sign(0) = 0, as PyTorch.
   ops.back().kinks = {{0, 0.0, "abs'(0) = sign(0) = 0"}};
   ops.back().references = {pinned("at the kink, +0 and -0", vec({0.0, -0.0, 2, -3}), {0, 0, 1, -1})};
+  ops.back().stability = finite_anywhere();
 
   ops.push_back(binary_op("add", "AddBackward0", {D::Real}, "a + b, broadcasting",
                           [](const auto& a, const auto& b) { return gradoracle::add(a, b); }));

@@ -84,6 +84,14 @@ inline std::vector<ReferenceInput> large_magnitudes(int64_t dim) {
           at("rows of mixed magnitude", mat(2, 3, {1000, 1001, 0, -1000, -999, 1}), {{"dim", int64_t{-1}}})};
 }
 
+// Stability promises (OpSpec::stability); the ranges hold in PyTorch 1.13 for every attr drawn.
+// Finite anywhere: elementwise ops whose values and grads saturate rather than overflow, and
+// softmaxes (x - max(x) along the dim: a spread of 2e300, or 2e37 in float32, is finite).
+inline constexpr MagnitudeRange kFiniteFloat64{1e-300, 1e300};
+inline constexpr MagnitudeRange kFiniteFloat32{1e-30, 1e37};
+inline Stability finite_within(MagnitudeRange float64, MagnitudeRange float32) { return {"", float64, float32}; }
+inline Stability finite_anywhere() { return finite_within(kFiniteFloat64, kFiniteFloat32); }
+
 // The families, in the built-in table's order.
 std::vector<OpSpec> elementwise();  // registry_elementwise.cpp
 std::vector<OpSpec> linalg();       // registry_linalg.cpp

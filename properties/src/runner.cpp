@@ -75,6 +75,13 @@ std::vector<Task> structural_tasks_unsharded(const RunOptions& o) {
                            kStructuralCases, [f = fn, dtype](CaseStats*) { f(dtype); }, nullptr});
     }
   }
+  // Declared stability promises and dim refusals, over the run's table (stability.cpp).
+  for (const auto& [prop, fn] : {std::pair{"stability", &prop_stability}, std::pair{"dim_refusals", &prop_dim_refusals}}) {
+    for (DType dtype : o.dtypes) {
+      tasks.push_back(Task{std::string("structural/") + prop + "/" + name(dtype), TaskKind::Structural, "", dtype,
+                           kStructuralCases, [f = fn, dtype, table = o.table](CaseStats*) { f(dtype, *table); }, nullptr});
+    }
+  }
   return tasks;
 }
 

@@ -1,6 +1,10 @@
 // The op registry: every op of the fixture format is declared once and callable through it.
 #include "gradoracle/engine/registry.hpp"
 
+#include <cfloat>
+#include <set>
+
+#include "gradoracle/engine/op_rules.hpp"
 #include "test_util.hpp"
 
 namespace gradoracle {
@@ -104,6 +108,147 @@ TEST(OpTable, ExtendsABaseTableAndRefusesADuplicateName) {
   // The table checks arity for every op it holds, as for the built-in ones.
   EXPECT_THROW(table.find("neg_again")->call({leaf({1}, {1.0}), leaf({1}, {1.0})}, {}), Error);
   EXPECT_THROW(r::OpTable(r::builtin_ops(), {*r::builtin_ops().find("neg")}), Error);
+}
+
+// ---------------------------------------------------------------- stability promises
+
+TEST(Registry, StabilityPromisesAreWellFormed) {
+  for (const r::OpSpec& s : r::builtin_ops().ops()) {
+    SCOPED_TRACE(s.name);
+    const std::string& along = s.stability.shift_invariant_along;
+    if (!along.empty()) {
+      const auto attr = std::find_if(s.attrs.begin(), s.attrs.end(), [&](const r::AttrSpec& a) { return a.name == along; });
+      ASSERT_NE(attr, s.attrs.end());
+      EXPECT_EQ(attr->type, r::AttrType::Int);
+    }
+    for (DType d : kDTypes) {
+      if (const auto range = s.stability.finite(d)) {
+        EXPECT_GT(range->least, 0.0);
+        EXPECT_LE(range->least, range->most);
+        EXPECT_LE(range->most, d == kF32 ? FLT_MAX : DBL_MAX);
+        EXPECT_GE(range->least, d == kF32 ? FLT_MIN : DBL_MIN);  // normal numbers of the dtype
+      }
+    }
+  }
+  // What issue 14 asks of the gate, declared (each range checked in torch 1.13 by
+  // tests/properties/stability_torch.py); exp overflows past 709 in PyTorch too: no promise.
+  for (const char* name : {"softmax", "log_softmax"}) EXPECT_EQ(r::builtin_ops().find(name)->stability.shift_invariant_along, "dim");
+  for (const char* name : {"neg", "tanh", "sigmoid", "relu", "abs", "norm", "softmax", "log_softmax", "mse_loss"}) {
+    for (DType d : kDTypes) EXPECT_TRUE(r::builtin_ops().find(name)->stability.finite(d)) << name;
+  }
+  EXPECT_FALSE(r::builtin_ops().find("exp")->stability.promises(kF64));
+}
+
+// ---------------------------------------------------------------- dim lists
+
+// sum and mean over the dims of a list, as PyTorch 1.13 words its refusals (printed by torch).
+TEST(OpRules, DimsRefusalIsPyTorchs) {
+  EXPECT_EQ(r::dims_refusal({0, -2}, 2), "dim 0 appears multiple times in the list of dims");
+  EXPECT_EQ(r::dims_refusal({0, 1, -1, -2}, 2), "dim 1 appears multiple times in the list of dims");
+  EXPECT_EQ(r::dims_refusal({2, -1, 0}, 3), "dim 2 appears multiple times in the list of dims");
+  // Every dim's range first, in list order, then repeats.
+  EXPECT_EQ(r::dims_refusal({0, 0, 5}, 2), "Dimension out of range (expected to be in range of [-2, 1], but got 5)");
+  EXPECT_EQ(r::dims_refusal({-7, 5}, 2), "Dimension out of range (expected to be in range of [-2, 1], but got -7)");
+  // A 0-d tensor takes 0 and -1, once.
+  EXPECT_EQ(r::dims_refusal({0, -1}, 0), "dim 0 appears multiple times in the list of dims");
+  EXPECT_EQ(r::dims_refusal({-2}, 0), "Dimension out of range (expected to be in range of [-1, 0], but got -2)");
+  EXPECT_EQ(r::dims_refusal({}, 3), std::nullopt);
+  EXPECT_EQ(r::dims_refusal({2, -3}, 3), std::nullopt);
+  EXPECT_EQ(r::dims_refusal({-1}, 0), std::nullopt);
+}
+
+// The reduced shape of `shape` over `dims` (empty: all), kept as 1s or dropped: the rule
+// PyTorch 1.13 documents for sum and mean.
+Shape reduced(const Shape& shape, std::vector<int64_t> dims, bool keepdim) {
+  const auto rank = static_cast<int64_t>(shape.size());
+  std::set<int64_t> all;
+  for (int64_t d = 0; d < rank; ++d) all.insert(d);
+  std::set<int64_t> gone;
+  for (int64_t d : dims) gone.insert(d < 0 ? d + rank : d);
+  if (dims.empty()) gone = all;
+  Shape out;
+  for (int64_t d = 0; d < rank; ++d) {
+    if (!gone.count(d)) out.push_back(shape[static_cast<size_t>(d)]);
+    else if (keepdim) out.push_back(1);
+  }
+  return out;
+}
+
+TEST(OpRules, ReductionDrawsReachEveryDimForm) {
+  for (const char* name : {"sum", "mean"}) {
+    SCOPED_TRACE(name);
+    const r::OpSpec& op = *r::builtin_ops().find(name);
+    Generator gen(14);
+    r::GeneratorChooser c(gen);
+    std::set<std::string> seen;
+    for (int i = 0; i < 2000; ++i) {
+      const Shape shape = i % 4 == 0 ? Shape{} : Shape{2, 3, 4};
+      const r::OpLayout l = r::draw_layout(op, shape, c);
+      const bool keepdim = r::attr_bool(l.attrs, "keepdim", false);
+      const auto dim = l.attrs.find("dim");
+      std::vector<int64_t> dims;
+      if (dim == l.attrs.end()) {
+        seen.insert("absent");
+      } else if (const auto* one = std::get_if<int64_t>(&dim->second)) {
+        seen.insert(*one < 0 ? "negative int" : "int");
+        dims = {*one};
+      } else {
+        dims = std::get<std::vector<int64_t>>(dim->second);
+        const bool negative = std::any_of(dims.begin(), dims.end(), [](int64_t d) { return d < 0; });
+        const bool sorted = std::is_sorted(dims.begin(), dims.end());
+        if (dims.empty()) seen.insert(std::string("empty list, keepdim ") + (keepdim ? "true" : "false"));
+        if (dims.size() == 1) seen.insert("one-element list");
+        if (dims.size() > 1) seen.insert(std::string("several dims, keepdim ") + (keepdim ? "true" : "false"));
+        if (dims.size() > 1 && negative) seen.insert("several dims, some negative");
+        if (dims.size() > 1 && !sorted) seen.insert("several dims, unsorted");
+      }
+      // Every draw is valid and reduces as PyTorch does.
+      ASSERT_EQ(r::dims_refusal(dims, static_cast<int64_t>(shape.size())), std::nullopt);
+      const Tensor y = op.call({Tensor::ones(shape, kF64)}, l.attrs);
+      EXPECT_EQ(y.shape(), reduced(shape, dims, keepdim));  // keepdim without dim: all dims, kept (the registry's call)
+    }
+    for (const char* form : {"absent", "int", "negative int", "one-element list", "empty list, keepdim true",
+                             "empty list, keepdim false", "several dims, keepdim true", "several dims, keepdim false",
+                             "several dims, some negative", "several dims, unsorted"}) {
+      EXPECT_TRUE(seen.count(form)) << form;
+    }
+  }
+}
+
+// The message of the gradoracle::Error fn raises; "(accepted)" if none.
+std::string message_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
+TEST(OpRules, RefusedLayoutsAreRefusedWithPyTorchsMessage) {
+  Generator gen(15);
+  r::GeneratorChooser c(gen);
+  std::set<std::string> refusing;
+  bool repeat = false, range = false;
+  for (const r::OpSpec& op : r::builtin_ops().ops()) {
+    for (int i = 0; i < 300; ++i) {
+      const auto refused = r::draw_refused_layout(op, r::draw_first_shape(op, c), c);
+      if (!refused) continue;
+      SCOPED_TRACE(op.name + ": " + refused->message);
+      std::vector<r::Arg> args;
+      for (const auto& s : refused->layout.args) {
+        if (s) args.emplace_back(Tensor::ones(*s, kF64));
+        else args.emplace_back(1.0);
+      }
+      EXPECT_EQ(message_of([&] { op.call(args, refused->layout.attrs); }), refused->message);
+      refusing.insert(op.name);
+      repeat |= refused->message.find("appears multiple times") != std::string::npos;
+      range |= refused->message.find("Dimension out of range") != std::string::npos;
+    }
+  }
+  EXPECT_EQ(refusing, (std::set<std::string>{"transpose", "sum", "mean", "softmax", "log_softmax", "cat"}));
+  EXPECT_TRUE(repeat);
+  EXPECT_TRUE(range);
 }
 
 }  // namespace

@@ -52,6 +52,9 @@ TEST(Runner, StructuralPropertiesPass) {
   ASSERT_EQ(results.size(), tasks.size());
   EXPECT_FALSE(results.empty());
   for (size_t i = 0; i < results.size(); ++i) EXPECT_EQ(results[i].id, tasks[i].id);
+  for (const char* id : {"structural/stability/float64", "structural/dim_refusals/float32"}) {
+    EXPECT_TRUE(std::any_of(results.begin(), results.end(), [&](const PropertyResult& r) { return r.id == id; })) << id;
+  }
   for (const PropertyResult& r : results) EXPECT_TRUE(r.passed) << r.id << ": " << r.message << "\n" << r.counterexample;
 }
 

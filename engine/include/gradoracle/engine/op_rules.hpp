@@ -13,6 +13,7 @@
 // (-Wswitch, an error under -Werror) name every place to extend — and no place else needs to.
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -125,6 +126,22 @@ bool accepts_first(const OpSpec& op, const Shape& first);
 Shape draw_first_shape(const OpSpec& op, Chooser& c);
 // The layout for `op` given its first argument's shape, from its ShapeRule and AttrSpecs.
 OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c);
+
+// A layout PyTorch 1.13 refuses for a dim attr, with PyTorch's message.
+struct RefusedLayout {
+  OpLayout layout;
+  std::string message;
+};
+// For an op whose rule has dim attrs (RuleInfo::dim_attrs, declared Int or IntOrList): a layout
+// as draw_layout gives, with one dim attr made invalid: out of range, or for a dim list
+// (IntOrList) a list with a dim out of range or repeated (an int or a negative form of one
+// already there). nullopt: the op has no dim attr, or PyTorch checks none for `first` (cat of
+// 1-D empty tensors, which it skips).
+std::optional<RefusedLayout> draw_refused_layout(const OpSpec& op, const Shape& first, Chooser& c);
+// PyTorch 1.13's refusal of dims for a tensor of rank `rank`, in its words: the first dim out of
+// [-r, r) (r = max(rank, 1): a 0-d tensor takes 0 and -1) in list order, else the first dim
+// (wrapped) met a second time. nullopt: the list is valid.
+std::optional<std::string> dims_refusal(const std::vector<int64_t>& dims, int64_t rank);
 
 // How an op of the rule takes part when a fixture's program is gradient-checked (format v1,
 // "Gradient checking a fixture"): run and differentiated; held at the unperturbed run's value

@@ -98,6 +98,31 @@ struct ReferenceInput {
   std::optional<ReferenceTensor> value = std::nullopt;  // the result PyTorch gives, where semantics (not only gradients) are probed
 };
 
+// Magnitudes |x| of an op's arguments: [least, most].
+struct MagnitudeRange {
+  double least = 0;
+  double most = 0;
+};
+
+// What an op promises about numerical stability, beyond the moderate values its random cases
+// take; the gate's stability property (properties/src/stability.cpp) checks every promise made.
+// Declare only what PyTorch 1.13 keeps: each range below was checked against torch 1.13 over
+// the cases the property draws (tests/properties/stability_torch.py).
+struct Stability {
+  // The Int attr naming a dim along which f(x + c) = f(x) for the first argument x and any c
+  // constant along that dim (c may differ between the other dims' slices): softmax and
+  // log_softmax's "dim". Empty: no such promise.
+  std::string shift_invariant_along;
+  // Arguments whose every element has a magnitude in the range (each sign, every attr the
+  // generators draw) give finite values and finite grads under a moderate upstream, per dtype.
+  // None: no promise.
+  std::optional<MagnitudeRange> finite_float64;
+  std::optional<MagnitudeRange> finite_float32;
+
+  std::optional<MagnitudeRange> finite(DType d) const { return d == DType::Float64 ? finite_float64 : finite_float32; }
+  bool promises(DType d) const { return !shift_invariant_along.empty() || finite(d).has_value(); }
+};
+
 struct OpSpec {
   std::string name;     // as in the fixture format
   std::string summary;  // one line for `gradoracle ops`
@@ -116,6 +141,7 @@ struct OpSpec {
   std::optional<Tolerance> tolerance_float32;
   std::vector<Kink> kinks;                   // where it is not differentiable
   std::vector<ReferenceInput> references;    // run by the gate and the op's property every time
+  Stability stability;                       // checked by the gate's stability property
 
   Domain domain_of(size_t arg) const {
     if (domain.empty()) return Domain::Real;

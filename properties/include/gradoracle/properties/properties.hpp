@@ -109,6 +109,21 @@ void prop_values_without_grad(DType dtype);
 // sequences against a model written without the engine (nn_model.cpp).
 void prop_nn_model(DType dtype);
 
+// ---- declared stability and dim refusals (stability.cpp) ----
+
+// A case of `op` (structure as gen_op_case draws it) whose tensor elements and numbers have
+// magnitudes in the op's declared finite range for `dtype` (OpSpec::stability), either sign.
+rc::Gen<OpCase> gen_large_magnitude_case(const registry::OpSpec& op, DType dtype);
+// One promise of one fuzzable op of `ops` that makes any (OpSpec::stability), on a drawn case:
+// shift invariance (f(x + c) against f(x) at moderate x, |c| from 100 to the dtype's largest
+// finite sums, values and grads under rule 1 of docs/comparison.md), or finite values and grads
+// at the declared magnitudes wherever they are finite at moderate values.
+void prop_stability(DType dtype, const registry::OpTable& ops = registry::builtin_ops());
+// A dim attr PyTorch refuses (out of range, or a dim repeated in a list; registry::
+// draw_refused_layout) for a fuzzable op of `ops` whose rule has dim attrs: the op raises
+// PyTorch 1.13's message, word for word.
+void prop_dim_refusals(DType dtype, const registry::OpTable& ops = registry::builtin_ops());
+
 // The ops the gradcheck sweep covers: every fuzzable op of `ops`.
 std::vector<const registry::OpSpec*> fuzzable_ops(const registry::OpTable& ops = registry::builtin_ops());
 
