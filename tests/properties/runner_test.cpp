@@ -1,4 +1,5 @@
 // The in-process runner that `gradoracle check` calls: coverage, budgets, shards, determinism.
+#include <algorithm>
 #include <set>
 
 #include "broken_ops.hpp"
@@ -48,7 +49,13 @@ TEST(Runner, StructuralPropertiesPass) {
   o.seed = 5;
   o.cases = 20;
   const auto results = run_structural(o);
-  EXPECT_EQ(results.size(), 12u);
+  EXPECT_EQ(results.size(), structural_tasks(o).size());
+  for (const NamedProperty& p : bookkeeping_properties()) {
+    for (const char* dtype : {"float64", "float32"}) {
+      const std::string id = std::string("structural/") + p.name + "/" + dtype;
+      EXPECT_TRUE(std::any_of(results.begin(), results.end(), [&](const PropertyResult& r) { return r.id == id; })) << id;
+    }
+  }
   for (const PropertyResult& r : results) EXPECT_TRUE(r.passed) << r.id << ": " << r.message << "\n" << r.counterexample;
 }
 
