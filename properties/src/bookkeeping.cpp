@@ -5,8 +5,11 @@
 // checks go through the engine's public API only, and state relations (transpose swaps strides,
 // reshape of a contiguous tensor is a view) rather than re-deriving the engine's layout code.
 #include <algorithm>
+#include <map>
+#include <optional>
 #include <sstream>
 #include <string_view>
+#include <variant>
 
 #include "gradoracle/engine/autograd.hpp"
 #include "gradoracle/engine/ops.hpp"
@@ -35,8 +38,6 @@ constexpr std::string_view kDetachViewMessagePrefix = "Can't detach views in-pla
 
 using Grads = std::vector<std::optional<std::vector<double>>>;
 
-std::string str(const Strides& s) { return to_string(s); }
-
 // RC_FAIL with the comparison's diagnosis unless `actual` matches `expected`.
 void assert_close(const std::vector<double>& actual, const std::vector<double>& expected, const Tolerance& tol,
                   const std::string& what) {
@@ -48,7 +49,7 @@ void assert_close(const std::vector<double>& actual, const std::vector<double>& 
 
 void assert_strides(const Tensor& t, const Strides& expected, const std::string& what) {
   if (t.stride() != expected) {
-    RC_FAIL(what + ": strides " + str(t.stride()) + ", PyTorch's " + str(expected) + " (shape " +
+    RC_FAIL(what + ": strides " + to_string(t.stride()) + ", PyTorch's " + to_string(expected) + " (shape " +
             to_string(t.shape()) + ")");
   }
 }
@@ -192,7 +193,8 @@ struct ViewStep {
 
 Tensor apply(const ViewStep& s, const Tensor& a) { return s.op->call({a}, s.attrs); }
 
-// `max_steps` view ops at most, each drawn among those whose rule accepts its input's shape.
+// min_steps..max_steps view ops (fewer where none accepts the shape), each drawn among those
+// whose rule accepts its input's shape, with the attrs that rule draws.
 std::vector<ViewStep> draw_view_chain(Shape shape, int min_steps, int max_steps) {
   const auto views = ops_with_rule({ShapeRule::Transpose, ShapeRule::Transpose2D, ShapeRule::Reshape});
   std::vector<ViewStep> chain;
@@ -232,7 +234,7 @@ std::string describe(const ViewStep& s) {
 //    may keep a size-1 dim's odd stride, so not always the default strides); a reshape that
 //    copies (not a view) gives a fresh tensor's default strides.
 void check_view_step(const ViewStep& s, const Tensor& a, const Tensor& b) {
-  const std::string what = describe(s) + " of shape " + to_string(a.shape()) + ", strides " + str(a.stride());
+  const std::string what = describe(s) + " of shape " + to_string(a.shape()) + ", strides " + to_string(a.stride());
   Strides swapped = a.stride();
   Shape swapped_shape = a.shape();
   auto swap_dims = [&](int64_t d0, int64_t d1) {
@@ -252,7 +254,7 @@ void check_view_step(const ViewStep& s, const Tensor& a, const Tensor& b) {
       if (a.is_contiguous()) {
         if (!b.is_view()) RC_FAIL(what + ": reshape of a contiguous tensor is a view in PyTorch");
         if (!contiguous_by_rule(b.shape(), b.stride()))
-          RC_FAIL(what + ": reshape of a contiguous tensor gives strides " + str(b.stride()) + ", not contiguous");
+          RC_FAIL(what + ": reshape of a contiguous tensor gives strides " + to_string(b.stride()) + ", not contiguous");
       }
       if (!b.is_view()) assert_strides(b, default_strides(b.shape()), what + ": a reshape that copies");
       return;
@@ -274,7 +276,7 @@ void check_view_step(const ViewStep& s, const Tensor& a, const Tensor& b) {
 void check_layout_facts(const Tensor& a, const Tensor& b, const OpSpec& unary, const OpSpec& binary,
                         const std::string& what) {
   const Strides st = a.stride();
-  const std::string here = what + " (shape " + to_string(a.shape()) + ", strides " + str(st) + ")";
+  const std::string here = what + " (shape " + to_string(a.shape()) + ", strides " + to_string(st) + ")";
   if (a.is_contiguous() != contiguous_by_rule(a.shape(), st)) {
     RC_FAIL(here + ": is_contiguous() " + (a.is_contiguous() ? "true" : "false") + ", PyTorch's rule says " +
             (a.is_contiguous() ? "false" : "true"));
@@ -468,7 +470,7 @@ void prop_detach_and_to(DType dtype) {
   if ((chain.empty() || unary) && y.is_view()) RC_FAIL(what + ": is_view() true, but it is not made by a view op");
 
   const Tensor d = y.detach();
-  what += " (shape " + to_string(y.shape()) + ", strides " + str(y.stride()) + ")";
+  what += " (shape " + to_string(y.shape()) + ", strides " + to_string(y.stride()) + ")";
   if (!d.shares_storage(y)) RC_FAIL(what + ": detach() does not share storage with its source");
   RC_ASSERT(d.shape() == y.shape());
   assert_strides(d, y.stride(), what + ": detach()");
