@@ -82,6 +82,13 @@ std::vector<Task> structural_tasks_unsharded(const RunOptions& o) {
                            kStructuralCases, [f = fn, dtype, table = o.table](CaseStats*) { f(dtype, *table); }, nullptr});
     }
   }
+  // The autograd bookkeeping and layout properties (bookkeeping.cpp).
+  for (const NamedProperty& p : bookkeeping_properties()) {
+    for (DType dtype : o.dtypes) {
+      tasks.push_back(Task{std::string("structural/") + p.name + "/" + name(dtype), TaskKind::Structural, "", dtype,
+                           kStructuralCases, [f = p.body, dtype](CaseStats*) { f(dtype); }, nullptr});
+    }
+  }
   return tasks;
 }
 

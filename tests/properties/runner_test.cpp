@@ -1,4 +1,5 @@
 // The in-process runner that `gradoracle check` calls: coverage, budgets, shards, determinism.
+#include <algorithm>
 #include <set>
 
 #include "broken_ops.hpp"
@@ -50,9 +51,12 @@ TEST(Runner, StructuralPropertiesPass) {
   const auto results = run_structural(o);
   const std::vector<Task> tasks = structural_tasks(o);  // a result per structural task, however many are registered
   ASSERT_EQ(results.size(), tasks.size());
-  EXPECT_FALSE(results.empty());
   for (size_t i = 0; i < results.size(); ++i) EXPECT_EQ(results[i].id, tasks[i].id);
-  for (const char* id : {"structural/stability/float64", "structural/dim_refusals/float32"}) {
+  std::vector<std::string> expected = {"structural/stability/float64", "structural/dim_refusals/float32",
+                                       "structural/nn_model/float64"};
+  for (const NamedProperty& p : bookkeeping_properties())
+    for (const char* dtype : {"float64", "float32"}) expected.push_back(std::string("structural/") + p.name + "/" + dtype);
+  for (const std::string& id : expected) {
     EXPECT_TRUE(std::any_of(results.begin(), results.end(), [&](const PropertyResult& r) { return r.id == id; })) << id;
   }
   for (const PropertyResult& r : results) EXPECT_TRUE(r.passed) << r.id << ": " << r.message << "\n" << r.counterexample;

@@ -124,6 +124,22 @@ void prop_stability(DType dtype, const registry::OpTable& ops = registry::builti
 // PyTorch 1.13's message, word for word.
 void prop_dim_refusals(DType dtype, const registry::OpTable& ops = registry::builtin_ops());
 
+// Autograd bookkeeping and layout, as PyTorch 1.13 (bookkeeping.cpp states each fact): a leaf's
+// .grad after backward; grad mode, and the errors of backward and requires_grad_ misuse;
+// detach, detach_ and to(dtype); a node consumed k times gets the sum of its consumers' grads;
+// strides along random transpose/t/reshape chains.
+void prop_grad_bookkeeping(DType dtype);
+void prop_grad_mode(DType dtype);
+void prop_detach_and_to(DType dtype);
+void prop_fan_in(DType dtype);
+void prop_layout(DType dtype);
+// Those properties with their names in the gate's task ids (structural/<name>/<dtype>).
+struct NamedProperty {
+  const char* name;
+  void (*body)(DType);
+};
+std::vector<NamedProperty> bookkeeping_properties();
+
 // The ops the gradcheck sweep covers: every fuzzable op of `ops`.
 std::vector<const registry::OpSpec*> fuzzable_ops(const registry::OpTable& ops = registry::builtin_ops());
 
