@@ -196,7 +196,10 @@ def run_group(cmd: list[str], timeout: float | None, merge: bool = False) -> sub
 
 # ---------------------------------------------------------------- gate and ctest
 def run_gate(build_dir: Path, seed: int, timeout: float, work: Path, log) -> tuple[bool, list[str], str]:
-    """(passed, failing task ids, detail). A crash, a timeout or an exit other than 0 fails."""
+    """(passed, failing task ids, detail). A crash, a timeout or an exit other than 0 fails. The
+    counterexample folder starts empty: the gate re-runs saved cases first, and a case saved under
+    one mutant must not count as a kill of the next."""
+    shutil.rmtree(work / "counterexamples", ignore_errors=True)
     cmd = [str(build_dir / "gradoracle"), "check", "--seed", str(seed), "--json", "--no-progress",
            "--counterexamples", str(work / "counterexamples")]
     try:
@@ -237,7 +240,9 @@ def failed_tests(ctest_output: str) -> set[str]:
 
 
 def run_ctest(build_dir: Path, jobs: int, exclude: str, timeout: float, log) -> set[str]:
-    """Names of the tests that failed (or timed out)."""
+    """Names of the tests that failed (or timed out). Counterexamples a previous mutant's run saved
+    in the build tree are removed first (tests that run the gate re-run them)."""
+    shutil.rmtree(build_dir / "counterexamples", ignore_errors=True)
     cmd = ["ctest", "--test-dir", str(build_dir), "-j", str(jobs), "--timeout", str(int(timeout))]
     if exclude:
         cmd += ["-LE", exclude]

@@ -75,6 +75,27 @@ TEST(Autograd, SecondBackwardThroughFreedBuffersRaises) {
   EXPECT_TENSOR_NEAR(x.grad(), (std::vector<double>{2, 4}), Shape{2}, 0.0);
 }
 
+// The refusal belongs to Node::apply, not to each formula: a node of any subclass that saved
+// tensors refuses once released, before its call() runs (the engine's own LambdaNode also checks
+// its freed formula; a subclass written by a user need not).
+TEST(Autograd, ApplyRefusesAReleasedNodeOfAnySubclass) {
+  struct CountingNode final : Node {
+    CountingNode() : Node("CountingBackward0", {}, /*saves_tensors=*/true) {}
+    int calls = 0;
+    std::vector<Tensor> call(const Tensor&, NeedsGrad) override {
+      ++calls;
+      return {};
+    }
+    void free_saved() override {}
+  };
+  CountingNode node;
+  const Tensor g = lit({}, {1});
+  EXPECT_TRUE(node.apply(g).empty());
+  node.release();
+  EXPECT_ERROR(node.apply(g), Autograd, "Trying to backward through the graph a second time");
+  EXPECT_EQ(node.calls, 1);
+}
+
 TEST(Autograd, NodesThatSavedNothingRunAgain) {
   // AddBackward0, SumBackward0, NegBackward0, RsubBackward1, TBackward0, ReshapeAliasBackward0,
   // CatBackward0, MeanBackward0, ToCopyBackward0 save no tensors: a second backward runs, as in PyTorch.
