@@ -16,6 +16,7 @@
 #include "gradoracle/oracle/compare.hpp"
 #include "gradoracle/oracle/tolerance.hpp"
 #include "gradoracle/properties/properties.hpp"
+#include "structural_checks.hpp"
 
 namespace gradoracle::properties {
 
@@ -36,16 +37,11 @@ constexpr std::string_view kNoGradBackwardMessage =
 // PyTorch's message for detach_() of a view begins so (and goes on with advice for DDP users).
 constexpr std::string_view kDetachViewMessagePrefix = "Can't detach views in-place. Use detach() instead.";
 
-using Grads = std::vector<std::optional<std::vector<double>>>;
+using detail::Grads;
+using detail::assert_close;
+using detail::assert_grads_close;
+using detail::grads_of;
 
-// RC_FAIL with the comparison's diagnosis unless `actual` matches `expected`.
-void assert_close(const std::vector<double>& actual, const std::vector<double>& expected, const Tolerance& tol,
-                  const std::string& what) {
-  const auto n = static_cast<int64_t>(expected.size());
-  const oracle::CompareResult r =
-      oracle::compare(Shape{static_cast<int64_t>(actual.size())}, actual, Shape{n}, expected, tol);
-  if (!r.passed) RC_FAIL(what + ": " + r.to_string());
-}
 
 void assert_strides(const Tensor& t, const Strides& expected, const std::string& what) {
   if (t.stride() != expected) {
@@ -102,28 +98,7 @@ std::vector<double> cast_values(std::vector<double> v, DType to) {
   return v;
 }
 
-Grads grads_of(const std::vector<Tensor>& leaves) {
-  Grads g;
-  for (const Tensor& t : leaves) {
-    if (t.defined() && t.grad().defined()) {
-      g.emplace_back(t.grad().to_vector());
-    } else {
-      g.emplace_back(std::nullopt);
-    }
-  }
-  return g;
-}
 
-void assert_grads_close(const Grads& actual, const Grads& expected, const Tolerance& tol, const std::string& what) {
-  RC_ASSERT(actual.size() == expected.size());
-  for (size_t i = 0; i < actual.size(); ++i) {
-    const std::string leaf = what + ", grad of leaf " + std::to_string(i);
-    if (actual[i].has_value() != expected[i].has_value()) {
-      RC_FAIL(leaf + (actual[i] ? ": defined, expected none" : ": none, expected one"));
-    }
-    if (actual[i]) assert_close(*actual[i], *expected[i], tol, leaf);
-  }
-}
 
 // The fuzzable ops of the built-in table whose ShapeRule is one of `rules`.
 std::vector<const OpSpec*> ops_with_rule(std::initializer_list<ShapeRule> rules) {

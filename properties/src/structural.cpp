@@ -8,6 +8,7 @@
 #include "gradoracle/oracle/closed_forms.hpp"
 #include "gradoracle/oracle/compare.hpp"
 #include "gradoracle/properties/properties.hpp"
+#include "structural_checks.hpp"
 
 namespace gradoracle::properties {
 
@@ -26,7 +27,10 @@ std::vector<const OpSpec*> fuzzable_ops(const registry::OpTable& table) {
 
 namespace {
 
-using Grads = std::vector<std::optional<std::vector<double>>>;
+using detail::Grads;
+using detail::assert_close;
+using detail::assert_grads_close;
+using detail::grads_of;
 
 // A forward over fresh leaves: the output and the tensor leaves (undefined for numbers).
 struct Run {
@@ -52,17 +56,6 @@ Run forward(const OpCase& c, const std::vector<bool>& constant = {}) {
   return r;
 }
 
-Grads grads_of(const std::vector<Tensor>& leaves) {
-  Grads g;
-  for (const Tensor& t : leaves) {
-    if (t.defined() && t.grad().defined()) {
-      g.emplace_back(t.grad().to_vector());
-    } else {
-      g.emplace_back(std::nullopt);
-    }
-  }
-  return g;
-}
 
 Tensor draw_upstream(const Shape& shape, DType dtype) {
   return Tensor::from_data(shape, *gen_values(Domain::Real, numel(shape)), dtype);
@@ -78,25 +71,7 @@ OpCase draw_case(DType dtype) {
   return *gen_op_case(*op, dtype);
 }
 
-// RC_FAIL with the comparison's diagnosis unless `actual` matches `expected`.
-void assert_close(const std::vector<double>& actual, const std::vector<double>& expected, const Tolerance& tol,
-                  const std::string& what) {
-  const auto n = static_cast<int64_t>(expected.size());
-  const oracle::CompareResult r =
-      oracle::compare(Shape{static_cast<int64_t>(actual.size())}, actual, Shape{n}, expected, tol);
-  if (!r.passed) RC_FAIL(what + ": " + r.to_string());
-}
 
-void assert_grads_close(const Grads& actual, const Grads& expected, const Tolerance& tol, const std::string& what) {
-  RC_ASSERT(actual.size() == expected.size());
-  for (size_t i = 0; i < actual.size(); ++i) {
-    const std::string arg = what + ", grad of argument " + std::to_string(i);
-    if (actual[i].has_value() != expected[i].has_value()) {
-      RC_FAIL(arg + (actual[i] ? ": defined, expected none" : ": none, expected one"));
-    }
-    if (actual[i]) assert_close(*actual[i], *expected[i], tol, arg);
-  }
-}
 
 std::vector<double> scaled_sum(double a, const std::vector<double>& u, double b, const std::vector<double>& v) {
   std::vector<double> out(u.size());
@@ -306,3 +281,39 @@ void prop_clip_grad_norm(DType dtype) {
 }
 
 }  // namespace gradoracle::properties
+
+namespace gradoracle::properties::detail {
+
+Grads grads_of(const std::vector<Tensor>& leaves) {
+  Grads g;
+  for (const Tensor& t : leaves) {
+    if (t.defined() && t.grad().defined()) {
+      g.emplace_back(t.grad().to_vector());
+    } else {
+      g.emplace_back(std::nullopt);
+    }
+  }
+  return g;
+}
+
+void assert_close(const std::vector<double>& actual, const std::vector<double>& expected, const oracle::Tolerance& tol,
+                  const std::string& what) {
+  const auto n = static_cast<int64_t>(expected.size());
+  const oracle::CompareResult r =
+      oracle::compare(Shape{static_cast<int64_t>(actual.size())}, actual, Shape{n}, expected, tol);
+  if (!r.passed) RC_FAIL(what + ": " + r.to_string());
+}
+
+void assert_grads_close(const Grads& actual, const Grads& expected, const oracle::Tolerance& tol,
+                        const std::string& what) {
+  RC_ASSERT(actual.size() == expected.size());
+  for (size_t i = 0; i < actual.size(); ++i) {
+    const std::string leaf = what + ", grad of leaf " + std::to_string(i);
+    if (actual[i].has_value() != expected[i].has_value()) {
+      RC_FAIL(leaf + (actual[i] ? ": defined, expected none" : ": none, expected one"));
+    }
+    if (actual[i]) assert_close(*actual[i], *expected[i], tol, leaf);
+  }
+}
+
+}  // namespace gradoracle::properties::detail
