@@ -5,6 +5,7 @@ id with exit 2.
 
     python3 tests/reliability/mutation_catalogue_test.py <repository root>
 """
+import json
 import subprocess
 import sys
 import tempfile
@@ -88,6 +89,26 @@ class Reporting(unittest.TestCase):
         self.assertIn("e [layout]: survived gate and ctest", survivors)
         self.assertIn("d [nn]: survived gate and ctest; equivalent: same values", survivors)
         self.assertIn("b [nn]: survived the gate, killed by t", survivors)
+
+
+    def test_merged_reports_fill_the_ctest_column_once_every_gate_survivor_had_its_ctest(self):
+        mutant = mutation.load_catalogue(mutation.DEFAULT_CATALOGUE)
+        live = [m for m in mutant if not m.equivalent][:2]
+
+        def report(path, gate_only, statuses):
+            doc = {"seed": 1, "gate_only": gate_only, "complete": True,
+                   "mutants": [{"id": m.id, "category": m.category, "status": st, "killers": ["t"] if st.startswith("killed") else [],
+                                "detail": "", "equivalent": None, "seconds": 1.0} for m, st in zip(live, statuses)]}
+            path.write_text(json.dumps(doc))
+            return str(path)
+
+        with tempfile.TemporaryDirectory() as tmp:
+            gate = report(Path(tmp) / "gate.json", True, ["killed-by-gate", "gate-survived"])
+            alone = run_tool("--report", gate)
+            self.assertIn("(not run)", alone.stdout, alone.stderr)
+            ctest = report(Path(tmp) / "ctest.json", False, ["killed-by-gate", "killed-by-ctest"])
+            merged = run_tool("--report", gate, "--report", ctest)
+            self.assertRegex(merged.stdout, r"all\s+\d+\s+0\s+0\s+1/2 \(50%\)\s+2/2 \(100%\)", merged.stderr)
 
 
 class Refusals(unittest.TestCase):
