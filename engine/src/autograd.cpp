@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "gradoracle/engine/ops.hpp"
 #include "kernels.hpp"
@@ -50,6 +52,11 @@ Tensor validate(const Node& node, size_t i, Tensor grad, const Edge& edge) {
       fail(ErrorKind::Autograd, std::string("Function ") + node.name() + " returned an invalid gradient at index " +
                                     std::to_string(i) + " - got " + to_string(grad.shape()) +
                                     " but expected shape compatible with " + to_string(edge.shape.to_shape()));
+    }
+    // Under create_graph a gradient with a graph is summed by the recorded op.
+    if (grad.requires_grad() && grad_mode_enabled()) {
+      grad = sum_to(grad, edge.shape.to_shape());
+      return grad.dtype() == edge.dtype ? grad : grad.to(edge.dtype);
     }
     // sum_to's value without its bookkeeping (no graph is recorded during a backward).
     Tensor summed = Tensor::empty(edge.shape.to_shape(), grad.dtype());
@@ -159,8 +166,24 @@ TensorImpl::~TensorImpl() {
   if (grad_accumulator) grad_accumulator->leaf_ = nullptr;
 }
 
+namespace {
+// A copy of g that differentiates as g (PyTorch's clone of a new .grad under create_graph).
+Tensor copy_with_graph(const Tensor& g) {
+  Tensor out = g.clone();
+  record(out, "CopyBackwards", {g}, [](const Tensor& up, NeedsGrad) { return std::vector<Tensor>{up}; },
+         Saves::Nothing);
+  return out;
+}
+}  // namespace
+
 std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
   if (!leaf_) return {};  // the leaf is gone: nobody can read this gradient
+  if (grad_mode_enabled()) {
+    // create_graph (as PyTorch's accumulateGrad under grad mode): out of place, so .grad
+    // carries the gradient's graph: a copy of the first gradient, then .grad + gradient.
+    leaf_->grad = impl_ptr_of(leaf_->grad ? add(tensor_of(leaf_->grad), grad_output) : copy_with_graph(grad_output));
+    return {};
+  }
   if (leaf_->grad) {
     Tensor existing = tensor_of(leaf_->grad);
     dispatch(existing.dtype(), [&](auto s) {
@@ -191,72 +214,160 @@ bool any_requires_grad(std::span<const Tensor> inputs) {
   return false;
 }
 
-void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
-  if (!root.requires_grad()) {
-    fail(ErrorKind::Autograd, "element 0 of tensors does not require grad and does not have a grad_fn");
+namespace detail {
+namespace {
+thread_local Node* g_current_node = nullptr;
+}  // namespace
+Node* current_node() { return g_current_node; }
+
+bool needs_graph(std::initializer_list<const Tensor*> tensors) {
+  if (!creating_graph()) return false;
+  for (const Tensor* t : tensors) {
+    if (t->defined() && t->requires_grad()) return true;
   }
-  Tensor g = grad;
-  if (!g.defined()) {
-    if (root.numel() != 1) fail(ErrorKind::Autograd, "grad can be implicitly created only for scalar outputs");
-    g = Tensor::ones(root.shape(), root.dtype());
-  } else if (g.shape() != root.shape()) {
-    fail(ErrorKind::Shape, "Mismatch in shape: grad_output[0] has a shape of torch.Size(" + to_string(g.shape()) +
-                               ") and output[0] has a shape of torch.Size(" + to_string(root.shape()) + ").");
-  } else if (g.dtype() != root.dtype()) {
-    g = g.detach().to(root.dtype());
+  return false;
+}
+}  // namespace detail
+
+// One backward: backward() from roots into the leaves' .grad, or autograd::grad() into a list
+// of captured gradients. Nodes keep the pass's state (pass_, pending_, needed_, buffer_).
+class BackwardPass {
+ public:
+  BackwardPass(bool retain_graph, bool create_graph) : retain_graph_(retain_graph), create_graph_(create_graph) {}
+
+  // Seeds `root`'s node with `grad` (several roots may share a node: their seeds add).
+  void add_root(const Tensor& root, Tensor grad) {
+    std::shared_ptr<Node> node = gradient_edge(root);
+    roots_.push_back({std::move(node), std::move(grad)});
   }
 
-  NoGradGuard no_grad;  // backward formulas build no graph
-  const std::shared_ptr<Node> start = gradient_edge(root);
+  // autograd::grad: the gradient arriving at `input`'s node is captured into results()[k]
+  // instead of flowing on (a leaf's AccumulateGrad never runs).
+  void add_capture(const Tensor& input) { captures_.push_back(gradient_edge(input)); }
+  std::vector<Tensor>& results() { return results_; }
+
+  void run();
+
+ private:
+  void discover(uint64_t pass);
+  void mark_needed();
+
+  bool retain_graph_, create_graph_;
+  std::vector<std::pair<std::shared_ptr<Node>, Tensor>> roots_;
+  std::vector<std::shared_ptr<Node>> captures_;
+  std::vector<Tensor> results_;
+  SmallStack<Node*> reached_;  // every node of this pass, in discovery order
+};
+
+// Dependency counts over the graph reachable from the roots (explicit stack, no recursion):
+// pending_ = the number of edges into the node from reachable nodes.
+void BackwardPass::discover(uint64_t pass) {
+  const auto reach = [&](Node* n) {
+    if (n->pass_ == pass) return false;
+    n->pass_ = pass;
+    n->pending_ = 0;
+    n->needed_ = true;
+    n->buffer_ = Tensor();
+    reached_.push(n);
+    return true;
+  };
+  for (auto& [node, grad] : roots_) reach(node.get());
+  for (size_t s = 0; s < reached_.size(); ++s) {
+    for (const Edge& e : reached_[s]->next_edges()) {
+      Node* n = e.fn.get();
+      if (!n) continue;
+      reach(n);
+      ++n->pending_;
+    }
+  }
+}
+
+// autograd::grad runs only the nodes with a path to a captured node, and no AccumulateGrad:
+// needed_ = (some edge leads to a needed or captured node). Computed children first, in a
+// topological order (Kahn's over copies of the counts), so one sweep suffices.
+void BackwardPass::mark_needed() {
+  std::vector<Node*> order;
+  order.reserve(reached_.size());
+  std::vector<int> count(reached_.size());
+  // pass_-local index of each node: its position in reached_ (kept in buffer_-free form as a map).
+  std::unordered_map<Node*, size_t> index;
+  index.reserve(reached_.size());
+  for (size_t i = 0; i < reached_.size(); ++i) {
+    index.emplace(reached_[i], i);
+    count[i] = reached_[i]->pending_;
+  }
+  std::vector<Node*> ready;
+  for (size_t i = 0; i < reached_.size(); ++i) {
+    if (count[i] == 0) ready.push_back(reached_[i]);
+  }
+  while (!ready.empty()) {
+    Node* n = ready.back();
+    ready.pop_back();
+    order.push_back(n);
+    for (const Edge& e : n->next_edges()) {
+      if (e.fn && --count[index.at(e.fn.get())] == 0) ready.push_back(e.fn.get());
+    }
+  }
+  std::unordered_set<Node*> captured;
+  for (const auto& c : captures_) captured.insert(c.get());
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    Node* n = *it;
+    bool needed = false;
+    for (const Edge& e : n->next_edges()) {
+      if (e.fn && (e.fn->needed_ || captured.count(e.fn.get()))) needed = true;
+    }
+    n->needed_ = needed && dynamic_cast<AccumulateGrad*>(n) == nullptr;
+  }
+}
+
+void BackwardPass::run() {
+  // A backward without create_graph records nothing; with it, its formulas record.
+  GradModeGuard grad_mode(create_graph_);
   // This pass's id: a node whose pass_ differs has not been reached yet (its pending_ and
   // buffer_ are stale). Global so that passes on any thread never share an id.
   static std::atomic<uint64_t> passes{0};
   const uint64_t pass = ++passes;
-
-  // Dependency counts over the graph reachable from the root (explicit stack, no recursion):
-  // pending_ = the number of edges into the node from reachable nodes.
-  SmallStack<Node*> reached;  // every node of this pass, to clear on the way out
-  reached.push(start.get());
-  start->pass_ = pass;
-  start->pending_ = 0;
-  start->buffer_ = Tensor();
-  for (size_t s = 0; s < reached.size(); ++s) {
-    for (const Edge& e : reached[s]->next_edges()) {
-      Node* n = e.fn.get();
-      if (!n) continue;
-      if (n->pass_ != pass) {
-        n->pass_ = pass;
-        n->pending_ = 0;
-        n->buffer_ = Tensor();
-        reached.push(n);
-      }
-      ++n->pending_;
-    }
-  }
+  discover(pass);
+  if (!captures_.empty()) mark_needed();
   // Buffers left by a throwing backward are dropped, not kept alive by the graph.
   struct Clear {
     SmallStack<Node*>& nodes;
     ~Clear() {
       for (size_t i = 0; i < nodes.size(); ++i) nodes[i]->buffer_ = Tensor();
+      detail::g_current_node = nullptr;
     }
-  } clear{reached};
+  } clear{reached_};
 
   // Kahn's order: a node runs once every gradient flowing into it has been summed.
-  start->buffer_ = g;
   SmallStack<Node*> ready;
-  ready.push(start.get());
+  for (auto& [node, grad] : roots_) {
+    node->buffer_ = node->buffer_.defined() ? add(node->buffer_, grad) : std::move(grad);
+  }
+  for (auto& [node, grad] : roots_) {
+    if (node->pending_ == 0) {
+      node->pending_ = -1;  // pushed once, however many roots share it
+      ready.push(node.get());
+    }
+  }
+  if (!captures_.empty()) results_.assign(captures_.size(), Tensor());
   std::vector<Tensor> grads;
   while (!ready.empty()) {
     Node* n = ready.pop();
+    for (size_t k = 0; k < captures_.size(); ++k) {
+      if (captures_[k].get() == n) results_[k] = n->buffer_;
+    }
+    if (!n->needed_) continue;  // autograd::grad: nothing past it is asked for
     const auto& edges = n->next_edges();
     if (n->buffer_.defined()) {
       Tensor upstream = std::move(n->buffer_);
       n->buffer_ = Tensor();
+      detail::g_current_node = n;
       grads = n->apply(upstream);
+      detail::g_current_node = nullptr;
     } else {  // no path gave this node a gradient: it passes none on
       grads.assign(edges.size(), Tensor());
     }
-    if (!retain_graph) n->release();
+    if (!retain_graph_) n->release();
     for (size_t i = 0; i < edges.size(); ++i) {
       const Edge& e = edges[i];
       Node* next = e.fn.get();
@@ -269,5 +380,71 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     }
   }
 }
+
+namespace {
+// The upstream for `root`: `grad`, or ones for a one-element root; PyTorch's errors otherwise.
+// `i` is the root's position (PyTorch's messages name it).
+Tensor seed_of(const Tensor& root, const Tensor& grad, size_t i) {
+  if (!root.requires_grad()) {
+    fail(ErrorKind::Autograd,
+         "element " + std::to_string(i) + " of tensors does not require grad and does not have a grad_fn");
+  }
+  if (!grad.defined()) {
+    if (root.numel() != 1) fail(ErrorKind::Autograd, "grad can be implicitly created only for scalar outputs");
+    return Tensor::ones(root.shape(), root.dtype());
+  }
+  if (grad.shape() != root.shape()) {
+    fail(ErrorKind::Shape, "Mismatch in shape: grad_output[" + std::to_string(i) + "] has a shape of torch.Size(" +
+                               to_string(grad.shape()) + ") and output[" + std::to_string(i) +
+                               "] has a shape of torch.Size(" + to_string(root.shape()) + ").");
+  }
+  if (grad.dtype() != root.dtype()) return grad.to(root.dtype());
+  return grad;
+}
+}  // namespace
+
+void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph, bool create_graph) {
+  Tensor seed = seed_of(root, grad, 0);
+  BackwardPass pass(retain_graph, create_graph);
+  pass.add_root(root, std::move(seed));
+  pass.run();
+}
+
+namespace autograd {
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs, const GradOptions& options) {
+  if (inputs.empty()) fail(ErrorKind::Autograd, "grad requires non-empty inputs.");
+  if (!grad_outputs.empty() && grad_outputs.size() != outputs.size()) {
+    fail(ErrorKind::Autograd, "got " + std::to_string(outputs.size()) + " tensors and " +
+                                  std::to_string(grad_outputs.size()) + " gradients");
+  }
+  for (const Tensor& input : inputs) {
+    if (!input.defined() || !input.requires_grad()) {
+      fail(ErrorKind::Autograd, "One of the differentiated Tensors does not require grad");
+    }
+  }
+  BackwardPass pass(options.retain_graph.value_or(options.create_graph), options.create_graph);
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    pass.add_root(outputs[i], seed_of(outputs[i], grad_outputs.empty() ? Tensor() : grad_outputs[i], i));
+  }
+  for (const Tensor& input : inputs) pass.add_capture(input);
+  pass.run();
+  std::vector<Tensor> results = std::move(pass.results());
+  for (Tensor& r : results) {
+    if (!r.defined()) {
+      if (!options.allow_unused) {
+        fail(ErrorKind::Autograd,
+             "One of the differentiated Tensors appears to not have been used in the graph. Set allow_unused=True "
+             "if this is the desired behavior.");
+      }
+      continue;
+    }
+    // Without create_graph a result carries no graph (it was computed with grad mode off);
+    // a captured seed is the caller's own tensor: hand back a plain alias of its values.
+    if (!options.create_graph && (r.requires_grad() || r.grad_fn())) r = r.detach();
+  }
+  return results;
+}
+}  // namespace autograd
 
 }  // namespace gradoracle

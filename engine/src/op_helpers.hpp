@@ -41,6 +41,20 @@ class SavedOutput {
     }
     return static_cast<const T*>(storage_->raw());
   }
+  // The result as a tensor of `like`'s shape and dtype (the node's upstream). Under
+  // create_graph it has the running node as its grad_fn, as PyTorch unpacks a saved output,
+  // so a formula built from it differentiates through the op again.
+  Tensor tensor(const Tensor& like) const {
+    auto impl = std::make_shared<TensorImpl>();
+    impl->shape = like.shape();
+    impl->dtype = like.dtype();
+    impl->storage = storage_;
+    if (creating_graph()) {
+      impl->grad_fn = current_node()->shared_from_this();
+      impl->requires_grad = true;
+    }
+    return tensor_of(std::move(impl));
+  }
 
  private:
   std::shared_ptr<Storage> storage_;

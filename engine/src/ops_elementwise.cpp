@@ -73,11 +73,21 @@ Tensor cos(const Tensor& a) {
   return y;
 }
 
+// tanh's backward as an op of its own (PyTorch's tanh_backward), so that it can be
+// differentiated again: b(g, y) = g·(1 - y²);  ∂b/∂g = 1 - y²,  ∂b/∂y = -2·g·y.
+static Tensor tanh_backward(const Tensor& g, const Tensor& y) {
+  Tensor b = zip(g, y, [](auto g, auto y) { return g * (1 - y * y); });
+  record(b, "TanhBackwardBackward0", {g, y}, [g, y](const Tensor& gg, NeedsGrad needs) {
+    return std::vector<Tensor>{needs[0] ? gg * (1.0 - y * y) : Tensor(), needs[1] ? -2.0 * gg * g * y : Tensor()};
+  });
+  return b;
+}
+
 // d/dx tanh x = 1 - tanh² x
 Tensor tanh(const Tensor& a) {
   Tensor y = map(a, [](auto x) { return x.tanh(); });
   record(y, "TanhBackward0", {a}, [y = detail::SavedOutput(y)](const Tensor& g, NeedsGrad) {
-    return grads(zip(g, y, [](auto g, auto y) { return g * (1 - y * y); }));
+    return grads(tanh_backward(g, y.tensor(g)));
   });
   return y;
 }

@@ -60,6 +60,8 @@ std::shared_ptr<TensorImpl> make_impl(Shape shape, DType dtype) {
 bool grad_mode_enabled() { return g_grad_enabled; }
 NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
+GradModeGuard::GradModeGuard(bool enabled) : previous_(g_grad_enabled) { g_grad_enabled = enabled; }
+GradModeGuard::~GradModeGuard() { g_grad_enabled = previous_; }
 
 // ---------------------------------------------------------------- construction
 Tensor Tensor::empty(Shape shape, DType dtype) { return Tensor(make_impl(std::move(shape), dtype)); }
@@ -227,7 +229,9 @@ void Tensor::set_grad(const Tensor& grad) {
 
 std::string Tensor::grad_fn_name() const { return impl().grad_fn ? std::string(impl().grad_fn->name()) : std::string(); }
 
-void Tensor::backward(const Tensor& grad, bool retain_graph) const { run_backward(*this, grad, retain_graph); }
+void Tensor::backward(const Tensor& grad, std::optional<bool> retain_graph, bool create_graph) const {
+  run_backward(*this, grad, retain_graph.value_or(create_graph), create_graph);
+}
 
 Tensor Tensor::detach() const {
   auto impl = std::make_shared<TensorImpl>();

@@ -328,5 +328,93 @@ TEST(Autograd, BackwardUnderNoGradStillWorks) {
   EXPECT_TENSOR_NEAR(x.grad(), (std::vector<double>{2, 4}), Shape{2}, 0.0);
 }
 
+// ---------------------------------------------------------------- autograd::grad
+using autograd::GradOptions;
+std::vector<Tensor> grad_of(const Tensor& y, const std::vector<Tensor>& inputs, GradOptions options = {}) {
+  return autograd::grad({y}, inputs, {}, options);
+}
+GradOptions graph_created() {
+  GradOptions o;
+  o.create_graph = true;
+  return o;
+}
+GradOptions unused_allowed() {
+  GradOptions o;
+  o.allow_unused = true;
+  return o;
+}
+// A 1-D tensor's exact values.
+::testing::AssertionResult values_are(const Tensor& t, const std::vector<double>& expected) {
+  return tensor_near(t, expected, Shape{static_cast<int64_t>(expected.size())}, 0.0);
+}
+
+TEST(AutogradGrad, ReturnsGradientsWithoutAccumulating) {
+  const Tensor x = leaf({2}, {1, 2});
+  const auto g = grad_of(sum(x * x), {x});  // d/dx Σx² = 2x
+  EXPECT_TRUE(values_are(g[0], {2, 4}));
+  EXPECT_FALSE(x.grad().defined());
+  EXPECT_FALSE(g[0].requires_grad());
+  EXPECT_EQ(g[0].grad_fn_name(), "");
+}
+
+TEST(AutogradGrad, NonLeafInputsAndOnlyTheNeededPartOfTheGraphRuns) {
+  const Tensor x = leaf({2}, {1, 2});
+  const Tensor m = x * x;
+  const auto g = grad_of(sum(m * m), {m});  // d/dm Σm² = 2m = 2x²
+  EXPECT_TRUE(values_are(g[0], {2, 8}));
+  sum(m).backward();  // m's own node did not run, so its saved tensors are still there
+  EXPECT_TRUE(values_are(x.grad(), {2, 4}));
+}
+
+TEST(AutogradGrad, SeveralOutputsAddTheirGradients) {
+  const Tensor x = leaf({2}, {1, 2});
+  const auto g = autograd::grad({sum(x * x), sum(x * 3.0)}, {x});  // 2x + 3
+  EXPECT_TRUE(values_are(g[0], {5, 7}));
+  const auto h = autograd::grad({x * 2.0}, {x}, {lit({2}, {1, -1})});  // grad_outputs ⊙ 2
+  EXPECT_TRUE(values_are(h[0], {2, -2}));
+}
+
+TEST(AutogradGrad, UnusedInputsAndPyTorchsErrors) {
+  const Tensor x = leaf({2}, {1, 2});
+  const Tensor z = leaf({2}, {3, 4});
+  EXPECT_ERROR(grad_of(sum(x * 2.0), {x, z}), Autograd,
+               "One of the differentiated Tensors appears to not have been used in the graph. Set allow_unused=True "
+               "if this is the desired behavior.");
+  const auto g = grad_of(sum(x * 2.0), {x, z}, unused_allowed());
+  EXPECT_TRUE(values_are(g[0], {2, 2}));
+  EXPECT_FALSE(g[1].defined());
+  EXPECT_ERROR(grad_of(sum(x * 2.0), {x.detach()}), Autograd, "One of the differentiated Tensors does not require grad");
+  EXPECT_ERROR(grad_of(sum(x), {}), Autograd, "grad requires non-empty inputs.");
+  EXPECT_ERROR(grad_of(x * 2.0, {x}), Autograd, "grad can be implicitly created only for scalar outputs");
+  EXPECT_ERROR(autograd::grad({sum(x), sum(x)}, {x}, {Tensor()}), Autograd, "got 2 tensors and 1 gradients");
+  const Tensor y = sum(exp(x));
+  grad_of(y, {x});
+  EXPECT_ERROR(grad_of(y, {x}), Autograd, "Trying to backward through the graph a second time");
+}
+
+TEST(AutogradGrad, CreateGraphResultsDifferentiateAgain) {
+  const Tensor x = leaf({2}, {1, 2});
+  const Tensor y = sum(x * x * x);
+  const auto g = grad_of(y, {x}, graph_created());  // 3x²
+  EXPECT_TRUE(values_are(g[0], {3, 12}));
+  EXPECT_TRUE(g[0].requires_grad());
+  EXPECT_EQ(g[0].grad_fn_name(), "AddBackward0");  // as PyTorch: x·x's two paths summed
+  EXPECT_TRUE(values_are(grad_of(y, {x}, graph_created())[0], {3, 12}));  // retain_graph defaulted to true
+  const auto h = grad_of(sum(g[0]), {x});  // 6x
+  EXPECT_TRUE(values_are(h[0], {6, 12}));
+  EXPECT_ERROR(grad_of(y, {x}), Autograd, "Trying to backward through the graph a second time");  // h freed it
+}
+
+TEST(AutogradGrad, BackwardWithCreateGraphLeavesAGradWithAGraph) {
+  const Tensor x = leaf({2}, {1, 2});
+  sum(x * x).backward(Tensor(), std::nullopt, true);
+  EXPECT_EQ(x.grad().grad_fn_name(), "CopyBackwards");  // PyTorch's clone of a first .grad
+  sum(x * x).backward(Tensor(), std::nullopt, true);
+  EXPECT_EQ(x.grad().grad_fn_name(), "AddBackward0");  // then .grad + gradient, out of place
+  EXPECT_TRUE(values_are(x.grad(), {4, 8}));
+  const auto h = grad_of(sum(x.grad()), {x});  // d/dx Σ 4x = 4
+  EXPECT_TRUE(values_are(h[0], {4, 4}));
+}
+
 }  // namespace
 }  // namespace gradoracle

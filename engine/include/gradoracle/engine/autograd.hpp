@@ -9,7 +9,12 @@
 //  - gradients are cast to the input's dtype and accumulated with +=;
 //  - saved tensors are freed after a backward unless retain_graph, and a second backward
 //    through a node that had saved tensors raises PyTorch's error (one that saved none,
-//    such as AddBackward0 or SumBackward0, runs again, as in PyTorch).
+//    such as AddBackward0 or SumBackward0, runs again, as in PyTorch);
+//  - a backward without create_graph runs every formula with grad mode off (the fused
+//    kernels, recording nothing); with create_graph it runs them with grad mode on, and a
+//    formula whose upstream or saved tensors require grad builds its result from recorded
+//    engine ops (detail::creating_graph() tells it which), so the result can be
+//    differentiated again.
 //
 // Cost model: recording an op is one allocation for the node, its lambda (stored in the node,
 // not in a std::function) and, up to three inputs of rank <= 4, its edges; nothing at all is
@@ -91,7 +96,7 @@ class NeedsGrad {
 
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output, NeedsGrad needs)>;
 
-class Node {
+class Node : public std::enable_shared_from_this<Node> {
  public:
   // `name` must outlive the node: a string literal (PyTorch's grad_fn class name).
   // One edge per input (an undefined input gets an empty edge).
@@ -122,16 +127,26 @@ class Node {
   bool released_ = false;
 
  private:
-  friend void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
-  // One backward's bookkeeping (run_backward): the pass that last reached this node, the
-  // gradients still to arrive, and their sum so far. Only meaningful while `pass_` is current.
+  friend class BackwardPass;
+  // One backward's bookkeeping (BackwardPass): the pass that last reached this node, the
+  // gradients still to arrive, their sum so far, and (autograd::grad only) whether running it
+  // leads to a requested input. Only meaningful while `pass_` is current.
   uint64_t pass_ = 0;
   int pending_ = 0;
+  bool needed_ = true;
   Tensor buffer_;
 };
 
 namespace detail {
 [[noreturn]] void fail_freed();  // PyTorch's "backward through the graph a second time" error
+// The node whose formula is running on this thread (null outside a backward): what a saved
+// output is re-attached to under create_graph (SavedOutput::tensor).
+Node* current_node();
+// True while a backward with create_graph runs a formula: grad mode is on, so a formula must
+// build its result from recorded engine ops when its upstream or saved tensors require grad.
+inline bool creating_graph() { return grad_mode_enabled() && current_node() != nullptr; }
+// creating_graph() and one of `tensors` requires grad: the formula's result needs a graph.
+bool needs_graph(std::initializer_list<const Tensor*> tensors);
 }  // namespace detail
 
 // A node whose formula is the lambda F, stored in place (one allocation with the node).
@@ -216,6 +231,22 @@ void record(Tensor& out, const char* name, std::initializer_list<Tensor> inputs,
 }
 
 // Runs backward from `root` with upstream gradient `grad` (see Tensor::backward).
-void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
+void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph, bool create_graph = false);
+
+namespace autograd {
+struct GradOptions {
+  std::optional<bool> retain_graph;  // defaults to create_graph, as PyTorch
+  bool create_graph = false;         // results carry a graph: they can be differentiated again
+  bool allow_unused = false;         // an input no output reaches gives an undefined tensor
+};
+
+// torch.autograd.grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused):
+// the sum over outputs of grad_outputs[i]ᵀ · ∂outputs[i]/∂inputs, one tensor per input,
+// accumulating nothing into .grad. grad_outputs is empty or one per output; an undefined
+// entry stands for ones and is allowed only for a one-element output. An input may be a
+// leaf or not; it must require grad. Raises PyTorch's errors.
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs = {}, const GradOptions& options = {});
+}  // namespace autograd
 
 }  // namespace gradoracle

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -123,8 +124,11 @@ class Tensor {
   void set_grad(const Tensor& grad);  // undefined clears it (set_to_none)
   const std::shared_ptr<Node>& grad_fn() const { return impl().grad_fn; }
   std::string grad_fn_name() const;  // "" when grad_fn is null
-  // y.backward(grad, retain_graph): grad may be omitted only for one-element tensors.
-  void backward(const Tensor& grad = Tensor(), bool retain_graph = false) const;
+  // y.backward(grad, retain_graph, create_graph), as PyTorch: grad may be omitted only for
+  // one-element tensors; retain_graph defaults to create_graph; with create_graph the
+  // gradients accumulated into leaves carry a graph (they can be differentiated again).
+  void backward(const Tensor& grad = Tensor(), std::optional<bool> retain_graph = std::nullopt,
+                bool create_graph = false) const;
   Tensor detach() const;  // shares storage; requires_grad false, no grad_fn
   Tensor& detach_();      // in place: drops grad_fn and requires_grad; throws on a view, as PyTorch
 
@@ -156,5 +160,18 @@ class NoGradGuard {
   bool previous_;
 };
 bool grad_mode_enabled();
+
+// Sets grad mode to `enabled` in its scope (torch.set_grad_enabled); a backward with
+// create_graph runs its formulas under GradModeGuard(true).
+class GradModeGuard {
+ public:
+  explicit GradModeGuard(bool enabled);
+  ~GradModeGuard();
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
+
+ private:
+  bool previous_;
+};
 
 }  // namespace gradoracle
