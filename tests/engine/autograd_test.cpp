@@ -405,6 +405,13 @@ TEST(AutogradGrad, CreateGraphResultsDifferentiateAgain) {
   EXPECT_ERROR(grad_of(y, {x}), Autograd, "Trying to backward through the graph a second time");  // h freed it
 }
 
+TEST(AutogradGrad, SecondOrderOfOpsBuiltFromRecordedOps) {
+  const Tensor x = leaf({2, 3}, {0.5, -1.2, 2.0, 0.3, 0.7, -0.4});
+  const Tensor w = leaf({3}, {0.1, -0.2, 0.3});
+  EXPECT_TRUE(second_order_matches_fd([](const std::vector<Tensor>& in) { return in[0] * in[1] * in[0]; }, {x, w}));
+  EXPECT_TRUE(second_order_matches_fd([](const std::vector<Tensor>& in) { return tanh(in[0] * in[1]); }, {x, w}));
+}
+
 TEST(AutogradGrad, BackwardWithCreateGraphLeavesAGradWithAGraph) {
   const Tensor x = leaf({2}, {1, 2});
   sum(x * x).backward(Tensor(), std::nullopt, true);

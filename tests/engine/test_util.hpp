@@ -92,6 +92,93 @@ inline Tensor grad_of(const Tensor& x, const std::function<Tensor(const Tensor&)
   return x.grad();
 }
 
+// Second derivatives of f against finite differences of its first, in float64. With upstream u
+// and direction v (fixed values in [-1, 1] from a simple recurrence, of the shapes of f's output
+// and of each input), g(x) = ∂⟨u, f(x)⟩/∂x (one gradient per input) and
+//   analytic: Σᵢ ∂⟨g(x), v⟩/∂xᵢ, from a backward with create_graph then autograd::grad;
+//   numeric:  (g(x + h·v) − g(x − h·v)) / 2h, h = 1e-5 (central differences of the first backward);
+// they agree within 1e-6·(1 + |numeric|) per element; also the upstream u itself is differentiated
+// (∂⟨g(x), v⟩/∂u = J·v, against (f(x + h·v) − f(x − h·v)) / 2h). Inputs that do not require
+// grad are passed through. f must build its result from its arguments with engine ops.
+inline ::testing::AssertionResult second_order_matches_fd(
+    const std::function<Tensor(const std::vector<Tensor>&)>& f, const std::vector<Tensor>& inputs) {
+  double state = 0.3;
+  const auto next = [&state] {
+    state = std::fmod(state * 7.77 + 0.123, 1.0);
+    return 2 * state - 1;
+  };
+  const auto filled = [&next](const Shape& shape) {
+    Tensor t = Tensor::zeros(shape, DType::Float64);
+    std::vector<double> v(static_cast<size_t>(t.numel()));
+    for (double& e : v) e = next();
+    return Tensor::from_data(shape, v, DType::Float64);
+  };
+  std::vector<Tensor> xs, dirs;
+  std::vector<size_t> diff;  // positions of the inputs that require grad
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    xs.push_back(inputs[i].detach().to(DType::Float64));
+    if (inputs[i].requires_grad()) {
+      xs.back().requires_grad_();
+      diff.push_back(i);
+      dirs.push_back(filled(inputs[i].shape()));
+    }
+  }
+  const Tensor y0 = f(xs);
+  const Tensor u = filled(y0.shape()).requires_grad_();
+  // g(x) at given inputs, with or without a graph.
+  const auto first = [&](const std::vector<Tensor>& at, const Tensor& up, bool create_graph) {
+    std::vector<Tensor> wrt;
+    for (size_t i : diff) wrt.push_back(at[i]);
+    autograd::GradOptions o;
+    o.create_graph = create_graph;
+    o.allow_unused = true;
+    std::vector<Tensor> g = autograd::grad({f(at)}, wrt, {up}, o);
+    for (size_t k = 0; k < g.size(); ++k) {
+      if (!g[k].defined()) g[k] = Tensor::zeros(wrt[k].shape(), DType::Float64);
+    }
+    return g;
+  };
+  const std::vector<Tensor> g = first(xs, u, true);
+  Tensor dot = Tensor::zeros({}, DType::Float64);
+  for (size_t k = 0; k < g.size(); ++k) dot = dot + sum(g[k] * dirs[k]);
+  std::vector<Tensor> wrt;
+  for (size_t i : diff) wrt.push_back(xs[i]);
+  wrt.push_back(u);
+  if (!dot.requires_grad()) return ::testing::AssertionFailure() << "⟨g, v⟩ carries no graph";
+  autograd::GradOptions o;
+  o.allow_unused = true;
+  const std::vector<Tensor> analytic = autograd::grad({dot}, wrt, {}, o);
+  const double h = 1e-5;
+  std::vector<Tensor> plus, minus;
+  for (const Tensor& x : xs) {
+    plus.push_back(x.detach().clone());
+    minus.push_back(x.detach().clone());
+  }
+  for (size_t k = 0; k < diff.size(); ++k) {
+    plus[diff[k]] = (plus[diff[k]] + dirs[k] * h).requires_grad_();
+    minus[diff[k]] = (minus[diff[k]] + dirs[k] * h * -1.0).requires_grad_();
+  }
+  const Tensor ud = u.detach();
+  const std::vector<Tensor> gp = first(plus, ud, false), gm = first(minus, ud, false);
+  const auto compare = [](const Tensor& a, const Tensor& n, const std::string& what) {
+    const std::vector<double> av = a.defined() ? a.to_vector() : std::vector<double>(static_cast<size_t>(n.numel()), 0.0);
+    const std::vector<double> nv = n.to_vector();
+    for (size_t e = 0; e < nv.size(); ++e) {
+      if (!(std::abs(av[e] - nv[e]) <= 1e-6 * (1 + std::abs(nv[e])))) {
+        return ::testing::AssertionFailure() << what << " element " << e << ": analytic " << av[e] << " vs numeric "
+                                             << nv[e];
+      }
+    }
+    return ::testing::AssertionSuccess();
+  };
+  for (size_t k = 0; k < diff.size(); ++k) {
+    const Tensor numeric = (gp[k] - gm[k]) / (2 * h);
+    if (auto r = compare(analytic[k], numeric, "d²/dx² along v, input " + std::to_string(diff[k])); !r) return r;
+  }
+  const Tensor jv = (f(plus).detach() - f(minus).detach()) / (2 * h);
+  return compare(analytic.back(), jv, "d/du ⟨g, v⟩ = J·v");
+}
+
 // Runs fn, which must throw a gradoracle::Error of `kind` whose message contains each of `parts`.
 inline ::testing::AssertionResult throws_error(const std::function<void()>& fn, ErrorKind kind,
                                                std::initializer_list<std::string> parts) {
