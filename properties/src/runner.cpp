@@ -82,8 +82,10 @@ std::vector<Task> structural_tasks_unsharded(const RunOptions& o) {
                            kStructuralCases, [f = fn, dtype, table = o.table](CaseStats*) { f(dtype, *table); }, nullptr});
     }
   }
-  // The autograd bookkeeping and layout properties (bookkeeping.cpp).
-  for (const NamedProperty& p : bookkeeping_properties()) {
+  // The autograd bookkeeping and layout properties (bookkeeping.cpp), and second order's (second_order.cpp).
+  std::vector<NamedProperty> named = bookkeeping_properties();
+  for (const NamedProperty& p : second_order_properties()) named.push_back(p);
+  for (const NamedProperty& p : named) {
     for (DType dtype : o.dtypes) {
       tasks.push_back(Task{std::string("structural/") + p.name + "/" + name(dtype), TaskKind::Structural, "", dtype,
                            kStructuralCases, [f = p.body, dtype](CaseStats*) { f(dtype); }, nullptr});
