@@ -229,6 +229,42 @@ bool needs_graph(std::initializer_list<const Tensor*> tensors) {
 }
 }  // namespace detail
 
+namespace {
+const char* kOnceDifferentiableMessage =
+    "trying to differentiate twice a function that was marked with @once_differentiable";
+
+// Where a gradient of a once-differentiable formula leads under create_graph: differentiating
+// it raises (PyTorch's DelayedError).
+class DelayedError final : public Node {
+ public:
+  DelayedError() : Node("torch::autograd::Error", {}, false) {}
+  std::vector<Tensor> apply(const Tensor&) override { fail(ErrorKind::Autograd, kOnceDifferentiableMessage); }
+
+ protected:
+  std::vector<Tensor> call(const Tensor&, NeedsGrad) override { return {}; }
+  void free_saved() override {}
+};
+
+// A once-differentiable formula under create_graph, as PyTorch's @once_differentiable: it runs
+// with grad mode off; when its upstream requires grad, each gradient becomes an alias whose
+// grad_fn is a DelayedError (no upstream requiring grad: plain gradients, no graph).
+std::vector<Tensor> apply_once_differentiable(Node& node, const Tensor& upstream) {
+  std::vector<Tensor> grads;
+  {
+    NoGradGuard no_grad;
+    grads = node.apply(upstream);
+  }
+  if (!upstream.requires_grad()) return grads;
+  for (Tensor& g : grads) {
+    if (!g.defined()) continue;
+    Tensor alias = g.detach();
+    detail::set_grad_fn(alias, std::make_shared<DelayedError>());
+    g = alias;
+  }
+  return grads;
+}
+}  // namespace
+
 // One backward: backward() from roots into the leaves' .grad, or autograd::grad() into a list
 // of captured gradients. Nodes keep the pass's state (pass_, pending_, needed_, buffer_).
 class BackwardPass {
@@ -362,7 +398,11 @@ void BackwardPass::run() {
       Tensor upstream = std::move(n->buffer_);
       n->buffer_ = Tensor();
       detail::g_current_node = n;
-      grads = n->apply(upstream);
+      if (n->once_differentiable() && create_graph_) {
+        grads = apply_once_differentiable(*n, upstream);
+      } else {
+        grads = n->apply(upstream);
+      }
       detail::g_current_node = nullptr;
     } else {  // no path gave this node a gradient: it passes none on
       grads.assign(edges.size(), Tensor());

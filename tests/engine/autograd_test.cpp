@@ -412,6 +412,31 @@ TEST(AutogradGrad, SecondOrderOfOpsBuiltFromRecordedOps) {
   EXPECT_TRUE(second_order_matches_fd([](const std::vector<Tensor>& in) { return tanh(in[0] * in[1]); }, {x, w}));
 }
 
+TEST(AutogradGrad, OnceDifferentiableFormulasRaiseWhenDifferentiatedAgain) {
+  // y = x² with a formula marked once-differentiable (PyTorch's @once_differentiable).
+  const auto square = [](const Tensor& x) {
+    Tensor y;
+    {
+      NoGradGuard no_grad;
+      y = x * x;
+    }
+    record(y, "SquareBackward", {x}, [x](const Tensor& g, NeedsGrad) { return std::vector<Tensor>{g * x * 2.0}; },
+           Saves::Tensors, Order::Once);
+    return y;
+  };
+  const Tensor x = leaf({2}, {1, 2});
+  EXPECT_TRUE(values_are(grad_of(sum(square(x)), {x})[0], {2, 4}));
+  // create_graph with a constant upstream: plain gradients, no graph (as PyTorch).
+  EXPECT_FALSE(grad_of(sum(square(x)), {x}, graph_created())[0].requires_grad());
+  // an upstream that requires grad: the gradient leads to PyTorch's error, not to x.
+  const Tensor u = leaf({2}, {1, 1});
+  const Tensor g = autograd::grad({square(x)}, {x}, {u}, graph_created())[0];
+  EXPECT_EQ(g.grad_fn_name(), "torch::autograd::Error");
+  EXPECT_ERROR(sum(g).backward(), Autograd,
+               "trying to differentiate twice a function that was marked with @once_differentiable");
+  EXPECT_ERROR(grad_of(sum(g), {x}), Autograd, "appears to not have been used in the graph");
+}
+
 TEST(AutogradGrad, BackwardWithCreateGraphLeavesAGradWithAGraph) {
   const Tensor x = leaf({2}, {1, 2});
   sum(x * x).backward(Tensor(), std::nullopt, true);

@@ -107,6 +107,10 @@ class Node : public std::enable_shared_from_this<Node> {
 
   const char* name() const { return name_; }
   const EdgeList& next_edges() const { return next_; }
+  // PyTorch's @once_differentiable: the formula builds no graph; under create_graph its
+  // gradients differentiate only into PyTorch's error (BackwardPass wraps them).
+  bool once_differentiable() const { return once_differentiable_; }
+  void set_once_differentiable() { once_differentiable_ = true; }
   // Runs the backward; throws if its saved tensors were freed.
   virtual std::vector<Tensor> apply(const Tensor& grad_output);
   // Frees the saved tensors (after a backward without retain_graph).
@@ -125,6 +129,7 @@ class Node : public std::enable_shared_from_this<Node> {
   EdgeList next_;
   bool saves_tensors_;
   bool released_ = false;
+  bool once_differentiable_ = false;
 
  private:
   friend class BackwardPass;
@@ -194,6 +199,10 @@ class AccumulateGrad final : public Node {
 
 // Whether a backward lambda holds tensors saved from the forward (PyTorch's SavedVariables).
 enum class Saves { Tensors, Nothing };
+// Whether a backward formula can itself be differentiated (create_graph). Once: PyTorch's
+// @once_differentiable; differentiating its gradients raises "trying to differentiate twice a
+// function that was marked with @once_differentiable". (Every built-in op is Twice.)
+enum class Order { Twice, Once };
 
 // True when grad mode is on and some input requires grad.
 bool any_requires_grad(std::span<const Tensor> inputs);
@@ -206,11 +215,13 @@ namespace detail {
 void set_grad_fn(Tensor& out, std::shared_ptr<Node> node);
 
 template <class F>
-void record_span(Tensor& out, const char* name, std::span<const Tensor> inputs, F&& backward, Saves saves) {
+void record_span(Tensor& out, const char* name, std::span<const Tensor> inputs, F&& backward, Saves saves,
+                 Order order = Order::Twice) {
   if (!any_requires_grad(inputs)) return;
   using Fn = std::decay_t<F>;
   std::shared_ptr<Node> node =
       std::make_shared<LambdaNode<Fn>>(name, inputs, Fn(std::forward<F>(backward)), saves == Saves::Tensors);
+  if (order == Order::Once) node->set_once_differentiable();
   set_grad_fn(out, std::move(node));
 }
 }  // namespace detail
@@ -220,14 +231,14 @@ void record_span(Tensor& out, const char* name, std::span<const Tensor> inputs, 
 // literal) running `backward`, a callable (const Tensor& grad, NeedsGrad) -> std::vector<Tensor>.
 template <class F>
 void record(Tensor& out, const char* name, const std::vector<Tensor>& inputs, F&& backward,
-            Saves saves = Saves::Tensors) {
-  detail::record_span(out, name, std::span<const Tensor>(inputs), std::forward<F>(backward), saves);
+            Saves saves = Saves::Tensors, Order order = Order::Twice) {
+  detail::record_span(out, name, std::span<const Tensor>(inputs), std::forward<F>(backward), saves, order);
 }
 template <class F>
 void record(Tensor& out, const char* name, std::initializer_list<Tensor> inputs, F&& backward,
-            Saves saves = Saves::Tensors) {
+            Saves saves = Saves::Tensors, Order order = Order::Twice) {
   detail::record_span(out, name, std::span<const Tensor>(inputs.begin(), inputs.size()), std::forward<F>(backward),
-                      saves);
+                      saves, order);
 }
 
 // Runs backward from `root` with upstream gradient `grad` (see Tensor::backward).
