@@ -336,3 +336,167 @@ TEST(Binary, NumberOperandMatchesWrappedTensorBitForBit) {
 
 }  // namespace
 }  // namespace gradoracle
+
+// ---------------------------------------------------------------- second order (create_graph)
+namespace gradoracle {
+namespace {
+using namespace test;
+using Ins = std::vector<Tensor>;
+using Program = std::function<Tensor(const Ins&)>;
+
+struct SecondOrderCase {
+  const char* name;
+  Program f;
+  Ins inputs;  // leaves require grad; constants are passed through
+};
+
+// Every elementwise op at points inside its domain and off its kinks (relu and abs away from 0),
+// binary ops broadcasting (2, 3) against (3), one operand constant, and Python-number operands.
+std::vector<SecondOrderCase> second_order_cases() {
+  const Tensor x = leaf({2, 3}, {-1.3, 0.4, 2.0, -0.6, 1.1, -2.2});  // any sign
+  const Tensor p = leaf({2, 3}, {0.5, 1.5, 2.0, 0.7, 1.2, 2.5});     // positive
+  const Tensor b = leaf({3}, {2.0, 0.5, 1.5});
+  const Tensor bc = lit({3}, {2.0, 0.5, 1.5}), pc = lit({2, 3}, {0.5, 1.5, 2.0, 0.7, 1.2, 2.5});
+  return {
+      {"neg", [](const Ins& in) { return neg(in[0]); }, {x}},
+      {"exp", [](const Ins& in) { return exp(in[0]); }, {x}},
+      {"log", [](const Ins& in) { return log(in[0]); }, {p}},
+      {"log1p", [](const Ins& in) { return log1p(in[0]); }, {p}},
+      {"sqrt", [](const Ins& in) { return sqrt(in[0]); }, {p}},
+      {"sin", [](const Ins& in) { return sin(in[0]); }, {x}},
+      {"cos", [](const Ins& in) { return cos(in[0]); }, {x}},
+      {"tanh", [](const Ins& in) { return tanh(in[0]); }, {x}},
+      {"sigmoid", [](const Ins& in) { return sigmoid(in[0]); }, {x}},
+      {"relu", [](const Ins& in) { return relu(in[0]); }, {x}},
+      {"abs", [](const Ins& in) { return abs(in[0]); }, {x}},
+      {"add", [](const Ins& in) { return add(in[0], in[1]); }, {x, b}},
+      {"sub", [](const Ins& in) { return sub(in[0], in[1]); }, {x, b}},
+      {"mul", [](const Ins& in) { return mul(in[0], in[1]); }, {x, b}},
+      {"div", [](const Ins& in) { return div(in[0], in[1]); }, {x, b}},
+      {"pow", [](const Ins& in) { return pow(in[0], in[1]); }, {p, b}},
+      {"mul, b constant", [](const Ins& in) { return mul(in[0], in[1]); }, {x, bc}},
+      {"div, b constant", [](const Ins& in) { return div(in[0], in[1]); }, {x, bc}},
+      {"pow, base constant", [](const Ins& in) { return pow(in[0], in[1]); }, {pc, b}},
+      {"x + 2", [](const Ins& in) { return in[0] + 2; }, {x}},
+      {"2 + x", [](const Ins& in) { return 2 + in[0]; }, {x}},
+      {"x - 2", [](const Ins& in) { return in[0] - 2; }, {x}},
+      {"1 - x", [](const Ins& in) { return 1 - in[0]; }, {x}},
+      {"x * 2", [](const Ins& in) { return in[0] * 2; }, {x}},
+      {"2 * x", [](const Ins& in) { return 2 * in[0]; }, {x}},
+      {"x / 2", [](const Ins& in) { return in[0] / 2; }, {x}},
+      {"2 / x", [](const Ins& in) { return 2 / in[0]; }, {x}},
+      {"x ** 2.5", [](const Ins& in) { return pow(in[0], 2.5); }, {p}},
+      {"x ** -1.5", [](const Ins& in) { return pow(in[0], -1.5); }, {p}},
+      {"2 ** x", [](const Ins& in) { return pow(2.0, in[0]); }, {x}},
+  };
+}
+
+TEST(SecondOrder, EveryOpMatchesFiniteDifferencesOfItsFirstBackward) {
+  for (const SecondOrderCase& c : second_order_cases()) {
+    SCOPED_TRACE(c.name);
+    EXPECT_TRUE(second_order_matches_fd(c.f, c.inputs));
+  }
+}
+
+// The grad_fn names of torch.autograd.grad(y, inputs, upstream, create_graph=True) in PyTorch
+// 1.13, with a constant upstream and with one that requires grad ("" = no grad_fn); inputs of
+// shape (3), so that no broadcast reduction is involved.
+struct NamesCase {
+  const char* name;
+  Program f;
+  size_t arity;
+  std::vector<std::string> const_up, grad_up;
+};
+
+TEST(SecondOrder, CreateGraphResultsHavePyTorchsGradFnNames) {
+  const std::vector<NamesCase> cases = {
+      {"neg", [](const Ins& in) { return neg(in[0]); }, 1, {""}, {"NegBackward0"}},
+      {"exp", [](const Ins& in) { return exp(in[0]); }, 1, {"MulBackward0"}, {"MulBackward0"}},
+      {"log", [](const Ins& in) { return log(in[0]); }, 1, {"DivBackward0"}, {"DivBackward0"}},
+      {"log1p", [](const Ins& in) { return log1p(in[0]); }, 1, {"DivBackward0"}, {"DivBackward0"}},
+      {"sqrt", [](const Ins& in) { return sqrt(in[0]); }, 1, {"DivBackward0"}, {"DivBackward0"}},
+      {"sin", [](const Ins& in) { return sin(in[0]); }, 1, {"MulBackward0"}, {"MulBackward0"}},
+      {"cos", [](const Ins& in) { return cos(in[0]); }, 1, {"MulBackward0"}, {"MulBackward0"}},
+      {"tanh", [](const Ins& in) { return tanh(in[0]); }, 1, {"TanhBackwardBackward0"}, {"TanhBackwardBackward0"}},
+      {"sigmoid", [](const Ins& in) { return sigmoid(in[0]); }, 1, {"SigmoidBackwardBackward0"},
+       {"SigmoidBackwardBackward0"}},
+      {"relu", [](const Ins& in) { return relu(in[0]); }, 1, {"ThresholdBackwardBackward0"},
+       {"ThresholdBackwardBackward0"}},
+      {"abs", [](const Ins& in) { return abs(in[0]); }, 1, {"MulBackward0"}, {"MulBackward0"}},
+      {"add", [](const Ins& in) { return add(in[0], in[1]); }, 2, {"", ""}, {"", ""}},
+      {"sub", [](const Ins& in) { return sub(in[0], in[1]); }, 2, {"", ""}, {"", "NegBackward0"}},
+      {"mul", [](const Ins& in) { return mul(in[0], in[1]); }, 2, {"MulBackward0", "MulBackward0"},
+       {"MulBackward0", "MulBackward0"}},
+      {"div", [](const Ins& in) { return div(in[0], in[1]); }, 2, {"DivBackward0", "MulBackward0"},
+       {"DivBackward0", "MulBackward0"}},
+      {"pow", [](const Ins& in) { return pow(in[0], in[1]); }, 2, {"WhereBackward0", "MulBackward0"},
+       {"WhereBackward0", "MulBackward0"}},
+      {"x + 2", [](const Ins& in) { return in[0] + 2; }, 1, {""}, {""}},
+      {"2 + x", [](const Ins& in) { return 2 + in[0]; }, 1, {""}, {""}},
+      {"x - 2", [](const Ins& in) { return in[0] - 2; }, 1, {""}, {""}},
+      {"1 - x", [](const Ins& in) { return 1 - in[0]; }, 1, {""}, {"NegBackward0"}},
+      {"x * 2", [](const Ins& in) { return in[0] * 2; }, 1, {""}, {"MulBackward0"}},
+      {"2 * x", [](const Ins& in) { return 2 * in[0]; }, 1, {""}, {"MulBackward0"}},
+      {"x / 2", [](const Ins& in) { return in[0] / 2; }, 1, {""}, {"DivBackward0"}},
+      {"2 / x", [](const Ins& in) { return 2 / in[0]; }, 1, {"MulBackward0"}, {"MulBackward0"}},
+      {"x ** 2.5", [](const Ins& in) { return pow(in[0], 2.5); }, 1, {"MulBackward0"}, {"MulBackward0"}},
+      {"x ** 0", [](const Ins& in) { return pow(in[0], 0.0); }, 1, {""}, {""}},
+      {"2 ** x", [](const Ins& in) { return pow(2.0, in[0]); }, 1, {"MulBackward0"}, {"MulBackward0"}},
+      {"to float32", [](const Ins& in) { return in[0].to(kF32); }, 1, {""}, {"ToCopyBackward0"}},
+  };
+  const std::vector<double> values[] = {{0.5, 1.5, 2.0}, {2.0, 0.5, 3.0}};
+  for (const NamesCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    const auto grads_of = [&](bool upstream_requires_grad, bool create_graph) {
+      Ins xs;
+      for (size_t k = 0; k < c.arity; ++k) xs.push_back(leaf({3}, values[k]));
+      const Tensor y = c.f(xs);
+      const Tensor u = Tensor::ones(y.shape(), y.dtype()).requires_grad_(upstream_requires_grad);
+      autograd::GradOptions o;
+      o.create_graph = create_graph;
+      return autograd::grad({y}, xs, {u}, o);
+    };
+    for (bool up : {false, true}) {
+      const Ins g = grads_of(up, true);
+      for (size_t k = 0; k < c.arity; ++k) EXPECT_EQ(g[k].grad_fn_name(), (up ? c.grad_up : c.const_up)[k]) << k;
+    }
+    for (const Tensor& g : grads_of(true, false)) {  // create_graph=false: no graph, whatever the upstream
+      EXPECT_EQ(g.grad_fn_name(), "");
+      EXPECT_FALSE(g.requires_grad());
+    }
+  }
+}
+
+TEST(SecondOrder, PowMasksAndKinksAsPyTorch) {
+  // pow(x, e) at x = (0, 1, -2), e = (0, 2, 3), upstream ones: ∂/∂x = (0 [masked: e = 0], 2, 12),
+  // ∂/∂e = (0 [masked: x = 0, e >= 0], 1·log 1 = 0, (-2)³·log(-2) = NaN). Differentiating their sum
+  // again: at (1, 2), ∂/∂x = e(e-1)x^(e-2) + e·x^(e-1)·log x + x^(e-1) = 3 and ∂/∂e = x^(e-1) +
+  // e·x^(e-1)·log x + x^e·log² x = 1; at (0, 0) the masked branches' backwards multiply the 0
+  // they receive by 0^(e-2) = inf and log 0 = -inf (NaN), and log(-2) is NaN: PyTorch 1.13 gives
+  // ∂/∂x = (NaN, 3, NaN), ∂/∂e = (NaN, 1, NaN).
+  const Tensor x = leaf({3}, {0, 1, -2}), e = leaf({3}, {0, 2, 3});
+  autograd::GradOptions cg;
+  cg.create_graph = true;
+  const Ins g = autograd::grad({pow(x, e)}, {x, e}, {Tensor::ones({3}, kF64)}, cg);
+  EXPECT_TENSOR_NEAR(g[0], (std::vector<double>{0, 2, 12}), Shape{3}, 1e-15);
+  EXPECT_TENSOR_NEAR(g[1], (std::vector<double>{0, 0, kNaN}), Shape{3}, 1e-15);
+  const Ins h = autograd::grad({sum(g[0]) + sum(g[1])}, {x, e});
+  EXPECT_TENSOR_NEAR(h[0], (std::vector<double>{kNaN, 3, kNaN}), Shape{3}, 1e-15);
+  EXPECT_TENSOR_NEAR(h[1], (std::vector<double>{kNaN, 1, kNaN}), Shape{3}, 1e-15);
+
+  // relu and abs at their kinks: ∂/∂u of relu's gradient u·relu'(x) is relu'(x) with relu'(0) = 0,
+  // of abs's u·sgn x is sgn x with sgn 0 = 0; ∂/∂x is 0 everywhere (a zero tensor, as PyTorch's).
+  const auto kink = [&](Tensor (*op)(const Tensor&), const std::vector<double>& d_du) {
+    const Tensor z = leaf({3}, {0, 2, -1});
+    const Tensor u = leaf({3}, {1, 1, 1});
+    const Ins gz = autograd::grad({op(z)}, {z}, {u}, cg);
+    const Ins hz = autograd::grad({sum(gz[0])}, {z, u});
+    EXPECT_TENSOR_NEAR(hz[0], (std::vector<double>{0, 0, 0}), Shape{3}, 0.0);
+    EXPECT_TENSOR_NEAR(hz[1], d_du, Shape{3}, 0.0);
+  };
+  kink(relu, {0, 1, 0});
+  kink(abs, {0, 1, -1});
+}
+
+}  // namespace
+}  // namespace gradoracle
