@@ -85,11 +85,17 @@ Tensor cos(const Tensor& a) {
   return y;
 }
 
+// The fused value g·(1 - y²); y is a tensor or a SavedOutput of g's shape and dtype.
+template <class Y>
+static Tensor tanh_backward_values(const Tensor& g, const Y& y) {
+  return zip(g, y, [](auto g, auto y) { return g * (1 - y * y); });
+}
+
 // tanh's backward as an op of its own (PyTorch's tanh_backward), so that it can be
 // differentiated again: b(g, y) = g·(1 - y²);  ∂b/∂g = 1 - y² (tanh_backward again),
 // ∂b/∂y = -2·g·y.
 static Tensor tanh_backward(const Tensor& g, const Tensor& y) {
-  Tensor b = zip(g, y, [](auto g, auto y) { return g * (1 - y * y); });
+  Tensor b = tanh_backward_values(g, y);
   record(b, "TanhBackwardBackward0", {g, y}, [g, y](const Tensor& gg, NeedsGrad needs) {
     return std::vector<Tensor>{needs[0] ? tanh_backward(gg, y) : Tensor(), needs[1] ? gg * (-2.0 * y * g) : Tensor()};
   });
@@ -100,16 +106,22 @@ static Tensor tanh_backward(const Tensor& g, const Tensor& y) {
 Tensor tanh(const Tensor& a) {
   Tensor y = map(a, [](auto x) { return x.tanh(); });
   record(y, "TanhBackward0", {a}, [y = detail::SavedOutput(y)](const Tensor& g, NeedsGrad) {
-    if (!detail::creating_graph()) return grads(zip(g, y, [](auto g, auto y) { return g * (1 - y * y); }));
+    if (!detail::creating_graph()) return grads(tanh_backward_values(g, y));
     return grads(tanh_backward(g, y.tensor(g)));
   });
   return y;
 }
 
+// The fused value g·y·(1 - y); y is a tensor or a SavedOutput of g's shape and dtype.
+template <class Y>
+static Tensor sigmoid_backward_values(const Tensor& g, const Y& y) {
+  return zip(g, y, [](auto g, auto y) { return g * y * (1 - y); });
+}
+
 // sigmoid's backward as an op of its own (PyTorch's sigmoid_backward): b(g, y) = g·y·(1 - y);
 // ∂b/∂g = y·(1 - y) (sigmoid_backward again), ∂b/∂y = g·(1 - 2y).
 static Tensor sigmoid_backward(const Tensor& g, const Tensor& y) {
-  Tensor b = zip(g, y, [](auto g, auto y) { return g * y * (1 - y); });
+  Tensor b = sigmoid_backward_values(g, y);
   record(b, "SigmoidBackwardBackward0", {g, y}, [g, y](const Tensor& gg, NeedsGrad needs) {
     return std::vector<Tensor>{needs[0] ? sigmoid_backward(gg, y) : Tensor(),
                                needs[1] ? mul(mul(gg, g), add(mul(-2.0, y), 1.0)) : Tensor()};
@@ -121,20 +133,26 @@ static Tensor sigmoid_backward(const Tensor& g, const Tensor& y) {
 Tensor sigmoid(const Tensor& a) {
   Tensor y = map(a, [](auto x) { return 1 / (1 + (-x).exp()); });
   record(y, "SigmoidBackward0", {a}, [y = detail::SavedOutput(y)](const Tensor& g, NeedsGrad) {
-    if (!detail::creating_graph()) return grads(zip(g, y, [](auto g, auto y) { return g * y * (1 - y); }));
+    if (!detail::creating_graph()) return grads(sigmoid_backward_values(g, y));
     return grads(sigmoid_backward(g, y.tensor(g)));
   });
   return y;
+}
+
+// The fused value (0 where y <= 0, else g); y is a tensor or a SavedOutput of g's shape and dtype.
+template <class Y>
+static Tensor threshold_backward_values(const Tensor& g, const Y& y) {
+  return zip(g, y, [](auto g, auto y) {
+    using T = typename decltype(y)::Scalar;
+    return (y <= T(0)).select(T(0), g);
+  });
 }
 
 // relu's backward as an op of its own (PyTorch's threshold_backward(g, y, 0)): b(g, y) = 0
 // where y <= 0 (so relu'(0) = 0), g elsewhere (NaN y included); ∂b/∂g = the same mask
 // (threshold_backward again), ∂b/∂y = 0 (PyTorch's zeros_like: a constant).
 static Tensor threshold_backward(const Tensor& g, const Tensor& y) {
-  Tensor b = zip(g, y, [](auto g, auto y) {
-    using T = typename decltype(y)::Scalar;
-    return (y <= T(0)).select(T(0), g);
-  });
+  Tensor b = threshold_backward_values(g, y);
   record(b, "ThresholdBackwardBackward0", {g, y}, [y](const Tensor& gg, NeedsGrad needs) {
     return std::vector<Tensor>{needs[0] ? threshold_backward(gg, y) : Tensor(),
                                needs[1] ? Tensor::zeros(gg.shape(), gg.dtype()) : Tensor()};
@@ -149,12 +167,7 @@ Tensor relu(const Tensor& a) {
     return (x <= T(0)).select(T(0), x);
   });
   record(y, "ReluBackward0", {a}, [y = detail::SavedOutput(y)](const Tensor& g, NeedsGrad) {
-    if (!detail::creating_graph()) {
-      return grads(zip(g, y, [](auto g, auto y) {
-        using T = typename decltype(y)::Scalar;
-        return (y <= T(0)).select(T(0), g);
-      }));
-    }
+    if (!detail::creating_graph()) return grads(threshold_backward_values(g, y));
     return grads(threshold_backward(g, y.tensor(g)));
   });
   return y;
