@@ -242,7 +242,8 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   }
   const char* name = ra == 2 && rb >= 3 ? matmul_2d_batched(y, b) : matmul_name(ra, rb);
   if (!grad_mode_enabled() || !(a.requires_grad() || b.requires_grad())) return y;  // no node: nothing captured
-  const bool fold_b = ra <= 2 && rb >= 3 && std::string_view(name) != "UnsafeViewBackward0";
+  // 2-D a against a batched b folds b unless matmul_2d_batched chose bmm; a 1-D a always folds.
+  const bool fold_b = rb >= 3 && (ra == 1 || (ra == 2 && std::string_view(name) != "UnsafeViewBackward0"));
   record(y, name, {a, b}, [a, b, am, bm, a_vector, b_vector, fold_b](const Tensor& g, NeedsGrad needs) {
     if (detail::needs_graph({&g, &a, &b})) return matmul_grads_recorded(g, a, b, fold_b, needs);
     // Without 1-D operands every reshape here would be to the shape the tensor has: skipped.
