@@ -392,7 +392,7 @@ namespace {
 // ⟨gg, b⟩ differentiated: ∂/∂x = s·gg·g, ∂/∂t = -s·gg·g;  ∂/∂g = b(gg, x, t) for none,
 // Σ b(1, x, t)·gg for mean and sum (g is 0-d).
 Tensor mse_loss_backward(const Tensor& g, const Tensor& x, const Tensor& t, Reduction reduction, double n) {
-  const double scale = reduction == Reduction::Mean ? 2.0 / n : 2.0;
+  const double scale = reduction == Reduction::Mean ? 2 / n : 2.0;  // s
   Tensor b;
   {
     NoGradGuard no_grad;

@@ -240,7 +240,8 @@ Tensor expand(const Tensor& a, const Shape& shape) {
   if (any_requires_grad(std::span<const Tensor>(&a, 1))) {  // a's shape captured only for a node
     record(y, "ExpandBackward0", {a}, [in_shape = a.shape()](const Tensor& g, NeedsGrad) {
       // Under create_graph, ATen's sum_to (SumBackward1, then ViewBackward0 over leading dims).
-      return detail::grads(detail::needs_graph({&g}) ? detail::sum_to_recorded(g, in_shape) : sum_to(g, in_shape));
+      if (detail::needs_graph({&g})) return detail::grads(detail::sum_to_recorded(g, in_shape));
+      return detail::grads(sum_to(g, in_shape));
     }, Saves::Nothing);
   }
   return y;
