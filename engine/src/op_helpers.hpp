@@ -118,4 +118,13 @@ inline Tensor& mark_view(Tensor& t) {
 
 inline std::vector<Tensor> grads(Tensor g) { return {std::move(g)}; }
 
+// Differentiable internal shape ops (ops_shape.cpp) that formulas under create_graph build from.
+// a under another shape of its numel, sharing storage, recorded as PyTorch's view op `name`
+// (a string literal: "ViewBackward0", "SqueezeBackward1", ...); d/da = reshape(dY, a.shape).
+Tensor view_as_named(const Tensor& a, const Shape& shape, const char* name);
+// ATen's at::sum_to: a summed with keepdim over its leading dims and the dims `shape` has as 1
+// (SumBackward1), then viewed as `shape` when leading dims went (ViewBackward0); a itself when
+// nothing is summed. The gradient reduction PyTorch's backward formulas record.
+Tensor sum_to_recorded(const Tensor& a, const Shape& shape);
+
 }  // namespace gradoracle::detail

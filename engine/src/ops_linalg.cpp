@@ -1,4 +1,7 @@
 // matmul and linear: Eigen GEMM on row-major maps, with PyTorch 1.13's shape rules and names.
+#include <algorithm>
+#include <string_view>
+
 #include "op_helpers.hpp"
 #include "tensor_access.hpp"
 
@@ -158,6 +161,57 @@ const char* matmul_2d_batched(Tensor& y, const Tensor& b) {
 }
 }  // namespace
 
+namespace {
+// matmul's gradients from recorded ops, following the path PyTorch 1.13's matmul takes for the
+// operands' ranks, so that each result has PyTorch's grad_fn (C = A·B, dA = dC·Bᵀ, dB = Aᵀ·dC):
+//   1·1 dot: dA = g·b, dB = g·a (MulBackward0);  2·1 mv: dA = g ⊗ b (MulBackward0), dB = Aᵀg (Mv);
+//   1·2: dA = squeeze((1, m)·Bᵀ) (SqueezeBackward1), dB = a ⊗ g (Mm);  2·2: dC·Bᵀ, Aᵀ·dC (Mm);
+//   A of rank >= 3 against a 1-D/2-D B: A folded to (B·n, k), the mv/mm gradients, dA reshaped
+//   back (ReshapeAlias); 1-D/2-D A against B of rank >= 3 (fold_b): Bᵀ folded to (B·m, k) and
+//   C = (Bᵀ·Aᵀ)ᵀ, so dA = (Bᵀᵀ·dCᵀ)ᵀ (T, or Mv for a 1-D a) and dB = transpose(dCᵀ·A) (Transpose);
+//   otherwise bmm over broadcast batch dims: dC·Bᵀ and Aᵀ·dC, then ATen's sum_to of each operand.
+std::vector<Tensor> matmul_grads_recorded(const Tensor& g, const Tensor& a, const Tensor& b, bool fold_b,
+                                          NeedsGrad needs) {
+  const int64_t ra = a.dim(), rb = b.dim();
+  Tensor ga, gb;
+  const auto last2 = [](const Tensor& x) { return transpose(x, -1, -2); };
+  if (ra == 1 && rb == 1) {
+    if (needs[0]) ga = mul(g, b);
+    if (needs[1]) gb = mul(g, a);
+  } else if (ra <= 2 && rb <= 2) {
+    const Tensor am = ra == 1 ? reshape(a, Shape{1, a.numel()}) : a;
+    const Tensor bm = rb == 1 ? reshape(b, Shape{b.numel(), 1}) : b;
+    const Tensor gm = reshape(g, Shape{am.shape()[0], bm.shape()[1]});
+    if (needs[0]) {
+      if (ra == 1) ga = detail::view_as_named(matmul(gm, t(bm)), a.shape(), "SqueezeBackward1");
+      else if (rb == 1) ga = mul(gm, b);  // outer(g, b)
+      else ga = matmul(g, t(b));
+    }
+    if (needs[1]) gb = rb == 1 ? matmul(t(a), g) : matmul(t(am), gm);
+  } else if (rb <= 2) {  // A folded to (rows, k)
+    const int64_t k = a.shape().back(), rows = a.numel() / std::max<int64_t>(k, 1);
+    const Tensor af = reshape(a, Shape{rows, k});
+    const Tensor gf = rb == 1 ? reshape(g, Shape{rows}) : reshape(g, Shape{rows, b.shape()[1]});
+    if (needs[0]) ga = reshape(rb == 1 ? mul(reshape(gf, Shape{rows, 1}), b) : matmul(gf, t(b)), a.shape());
+    if (needs[1]) gb = matmul(t(af), gf);
+  } else if (fold_b) {  // Bᵀ folded to (rows, k): C = (Bᵀ·Aᵀ)ᵀ
+    const Tensor bt = last2(b);  // (…, m, k)
+    const int64_t k = bt.shape().back(), rows = b.numel() / std::max<int64_t>(k, 1);
+    const Tensor gt = ra == 1 ? reshape(g, Shape{rows}) : reshape(last2(g), Shape{rows, a.shape()[0]});
+    if (needs[0]) ga = ra == 1 ? matmul(t(reshape(bt, Shape{rows, k})), gt) : t(matmul(t(reshape(bt, Shape{rows, k})), gt));
+    if (needs[1]) {
+      const Tensor d_bt = ra == 1 ? mul(reshape(gt, Shape{rows, 1}), a) : matmul(gt, a);  // (rows, k)
+      gb = last2(reshape(d_bt, bt.shape()));
+    }
+  } else {  // bmm over the broadcast batch dims
+    const auto full = [&](const Tensor& x) { return reshape(x, x.shape()); };
+    if (needs[0]) ga = detail::sum_to_recorded(full(matmul(g, last2(rb == 1 ? reshape(b, Shape{1, b.numel()}) : b))), a.shape());
+    if (needs[1]) gb = detail::sum_to_recorded(full(matmul(last2(ra == 1 ? reshape(a, Shape{1, a.numel()}) : a), g)), b.shape());
+  }
+  return {ga, gb};
+}
+}  // namespace
+
 // C = A·B with A (..., n, k), B (..., k, m), 1-D operands promoted to a row (a) or column (b)
 // and the added dim removed after. dA = dC·Bᵀ, dB = Aᵀ·dC, each summed over broadcast batch dims.
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
@@ -188,7 +242,10 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   }
   const char* name = ra == 2 && rb >= 3 ? matmul_2d_batched(y, b) : matmul_name(ra, rb);
   if (!grad_mode_enabled() || !(a.requires_grad() || b.requires_grad())) return y;  // no node: nothing captured
-  record(y, name, {a, b}, [am, bm, a_vector, b_vector](const Tensor& g, NeedsGrad needs) {
+  // 2-D a against a batched b folds b unless matmul_2d_batched chose bmm; a 1-D a always folds.
+  const bool fold_b = rb >= 3 && (ra == 1 || (ra == 2 && std::string_view(name) != "UnsafeViewBackward0"));
+  record(y, name, {a, b}, [a, b, am, bm, a_vector, b_vector, fold_b](const Tensor& g, NeedsGrad needs) {
+    if (detail::needs_graph({&g, &a, &b})) return matmul_grads_recorded(g, a, b, fold_b, needs);
     // Without 1-D operands every reshape here would be to the shape the tensor has: skipped.
     const Tensor gm = a_vector || b_vector ? reshape(g, matrix_product_shape(g.shape(), a_vector, b_vector)) : g;
     Tensor ga, gb;
@@ -215,6 +272,35 @@ const char* linear_name(const Tensor& x, bool has_bias) {
   const int64_t rank = x.dim();
   if (has_bias) return rank == 2 ? "AddmmBackward0" : linear_fused_3d(x, has_bias) ? "ViewBackward0" : "AddBackward0";
   return rank == 2 ? "MmBackward0" : rank == 1 ? "SqueezeBackward3" : "UnsafeViewBackward0";
+}
+}  // namespace
+
+namespace {
+// linear's gradients from recorded ops, as PyTorch 1.13's F.linear records them (matmul with
+// Wᵀ, so dW is the transpose of (Xᵀ·dY): TBackward0):
+//   1-D x: dx = squeeze((1, out)·W) (SqueezeBackward1), dW = ((in, 1)·(1, out))ᵀ;
+//   2-D x: dx = dY·W (MmBackward0), dW = (Xᵀ·dY)ᵀ;
+//   x of rank >= 3: X, dY folded to (rows, in), (rows, out); dx = dY·W reshaped back (ReshapeAlias);
+//   db = ATen's sum_to(dY, b.shape) (dY itself when shapes agree; ViewBackward0 when summed).
+std::vector<Tensor> linear_grads_recorded(const Tensor& g, const Tensor& x, const Tensor& w, const Tensor& b,
+                                          NeedsGrad needs) {
+  std::vector<Tensor> grads(b.defined() ? 3 : 2);
+  const int64_t in = w.shape()[1], out = w.shape()[0];
+  if (x.dim() == 1) {
+    const Tensor gm = reshape(g, Shape{1, out});
+    if (needs[0]) grads[0] = detail::view_as_named(matmul(gm, w), x.shape(), "SqueezeBackward1");
+    if (needs[1]) grads[1] = t(matmul(reshape(x, Shape{in, 1}), gm));
+  } else if (x.dim() == 2) {
+    if (needs[0]) grads[0] = matmul(g, w);
+    if (needs[1]) grads[1] = t(matmul(t(x), g));
+  } else {
+    const int64_t rows = numel(Shape(x.shape().begin(), x.shape().end() - 1));
+    const Tensor gf = reshape(g, Shape{rows, out});
+    if (needs[0]) grads[0] = reshape(matmul(gf, w), x.shape());
+    if (needs[1]) grads[1] = t(matmul(t(reshape(x, Shape{rows, in})), gf));
+  }
+  if (b.defined() && needs[2]) grads[2] = detail::sum_to_recorded(g, b.shape());
+  return grads;
 }
 }  // namespace
 
@@ -284,7 +370,8 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
   }
   const Tensor inputs[] = {x, w, b};
   detail::record_span(y, linear_name(x, has_bias), std::span<const Tensor>(inputs, has_bias ? 3 : 2),
-         [x, w, rows, in, out, has_bias](const Tensor& g, NeedsGrad needs) {
+         [x, w, b, rows, in, out, has_bias](const Tensor& g, NeedsGrad needs) {
+           if (detail::needs_graph({&g, &x, &w})) return linear_grads_recorded(g, x, w, b, needs);
            std::vector<Tensor> grads(has_bias ? 3 : 2);
            dispatch(g.dtype(), [&](auto s) {
              using T = decltype(s);

@@ -74,6 +74,75 @@ double sum_all(const Tensor& a) {
 }
 
 bool records(const Tensor& a) { return any_requires_grad(std::span<const Tensor>(&a, 1)); }
+
+// a / n for a Python number n, recorded as PyTorch's div(Tensor, Scalar): DivBackward1.
+// d/da (a/n) = 1/n.
+Tensor div_by_number(const Tensor& a, double n) {
+  Tensor y = detail::map(a, [n](auto x) {
+    using T = typename decltype(x)::Scalar;
+    return x / static_cast<T>(n);
+  });
+  record(y, "DivBackward1", {a}, [n](const Tensor& g, NeedsGrad) { return detail::grads(div_by_number(g, n)); },
+         Saves::Nothing);
+  return y;
+}
+
+// sgn(a): 1, -1, or 0 at 0 and NaN, recorded (SgnBackward0): d/da sgn(a) = 0 (real a).
+Tensor sgn(const Tensor& a) {
+  Tensor y = detail::map(a, [](auto x) {
+    using T = typename decltype(x)::Scalar;
+    return (x > T(0)).template cast<T>() - (x < T(0)).template cast<T>();
+  });
+  record(y, "SgnBackward0", {a}, [](const Tensor& g, NeedsGrad) {
+    return detail::grads(Tensor::zeros(g.shape(), g.dtype()));
+  }, Saves::Nothing);
+  return y;
+}
+
+// masked_fill(a, mask, 0) for a constant 0/1 `mask` broadcastable to a's shape:
+// y = 0 where mask, a elsewhere; d/da = 1 outside the mask, 0 in it (MaskedFillBackward0).
+Tensor masked_zero(const Tensor& a, const Tensor& mask) {
+  Tensor y = detail::broadcast_zip(a, mask, [](auto x, auto m) { return m != 0 ? decltype(x)(0) : x; });
+  record(y, "MaskedFillBackward0", {a}, [mask](const Tensor& g, NeedsGrad) {
+    return detail::grads(masked_zero(g, mask));
+  });
+  return y;
+}
+
+// 1 where f(a) holds, else 0: a constant mask of a's shape and dtype.
+template <class F>
+Tensor mask_where(const Tensor& a, F f) {
+  return detail::map(a, [f](auto x) { return f(x).template cast<typename decltype(x)::Scalar>(); });
+}
+
+// PyTorch 1.13's norm_backward from recorded ops, so it differentiates again (N = ‖a‖ₚ and g
+// are 0-d; N keeps its graph through the norm). Its special values are PyTorch's: 0 where
+// N = 0 (masked_fill, whose derivative is 0 there), ties of p = ±inf share g.
+//   p = ±inf: sgn(a)·((g / #M)·M), M = [|a| = N or a is NaN]  (d/da = 0 a.e.: M, sgn constant)
+//   p = 1:    sgn(a)·g
+//   p = 2:    g·masked_fill(a/N, N = 0, 0)
+//   p < 1:    sgn(a)·masked_fill(|a|^(p-1), a = 0, 0)·g·N^(1-p)
+//   1 < p < 2: sgn(a)·|a|^(p-1) · masked_fill(g / N^(p-1), N = 0, 0)
+//   p > 2:    a·|a|^(p-2) · masked_fill(g / N^(p-1), N = 0, 0)
+Tensor norm_backward_recorded(const Tensor& g, const Tensor& a, const Tensor& n, double p) {
+  if (std::isinf(p)) {
+    const double nv = n.item();
+    const Tensor hit = mask_where(a, [nv](auto x) {
+      using T = typename decltype(x)::Scalar;
+      return x.abs() == static_cast<T>(nv) || x.isNaN();
+    });
+    return mul(sgn(a), mul(div(g, sum(hit).item()), hit));
+  }
+  if (p == 1) return mul(sgn(a), g);
+  const Tensor zero_norm = mask_where(n, [](auto x) { return x == typename decltype(x)::Scalar(0); });
+  if (p == 2) return mul(g, masked_zero(div(a, n), zero_norm));
+  if (p < 1) {
+    const Tensor zero_a = mask_where(a, [](auto x) { return x == typename decltype(x)::Scalar(0); });
+    return mul(mul(mul(sgn(a), masked_zero(pow(abs(a), p - 1), zero_a)), g), pow(n, 1 - p));
+  }
+  const Tensor scaled = p < 2 ? mul(sgn(a), pow(abs(a), p - 1)) : mul(a, pow(abs(a), p - 2));
+  return mul(scaled, masked_zero(div(g, pow(n, p - 1)), zero_norm));
+}
 }  // namespace
 
 // d/da Σa = 1 everywhere
@@ -114,6 +183,7 @@ Tensor mean(const Tensor& a) {
   });
   if (!records(a)) return y;
   record(y, "MeanBackward0", {a}, [in_shape = a.shape(), n](const Tensor& g, NeedsGrad) {
+    if (detail::needs_graph({&g})) return detail::grads(div_by_number(expand(g, in_shape), n));
     return detail::grads(expand(div(g, n), in_shape));
   }, Saves::Nothing);
   return y;
@@ -130,6 +200,7 @@ Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
   }
   if (!records(a)) return y;  // kept shape built only for a node
   record(y, "MeanBackward1", {a}, [kept = kept_shape(a.shape(), mask), in_shape = a.shape(), n](const Tensor& g, NeedsGrad) {
+    if (detail::needs_graph({&g})) return detail::grads(div_by_number(unreduce(g, kept, in_shape), n));
     return detail::grads(unreduce(div(g, n), kept, in_shape));
   });
   return y;
@@ -164,6 +235,7 @@ Tensor norm(const Tensor& a, double p) {
   });
   record(y, "NormBackward1", {a}, [a, y = detail::SavedOutput(y), p](const Tensor& g, NeedsGrad) {
     if (p == 0) return detail::grads(Tensor());
+    if (detail::needs_graph({&g, &a})) return detail::grads(norm_backward_recorded(g, a, y.tensor(g), p));
     Tensor grad = Tensor::empty(a.shape(), a.dtype());
     dispatch(a.dtype(), [&](auto s) {
       using T = decltype(s);
@@ -244,24 +316,62 @@ Tensor softmax_impl(const Tensor& a, int64_t dim, bool log) {
 }
 }  // namespace
 
+namespace {
+// PyTorch's _softmax_backward_data as an op of its own: b(g, y) = y·(g - Σ g·y) along d.
+// ⟨gg, b⟩ differentiated: ∂/∂g = b(gg, y);  ∂/∂y = gg·g - gg·Σ(g·y) - g·Σ(gg·y) (sums along d).
+Tensor softmax_backward_data(const Tensor& g, const Tensor& y, int64_t d) {
+  Tensor b = Tensor::empty(g.shape(), g.dtype());
+  dispatch(g.dtype(), [&](auto s) {
+    using T = decltype(s);
+    const T *py = y.data<T>(), *pg = g.data<T>();
+    T* po = b.data<T>();
+    const Around v = around(g, d);
+    for_each_line(v, [&](int64_t off, int64_t st) {
+      T dot = 0;
+      for (int64_t j = 0; j < v.n; ++j) dot += pg[off + j * st] * py[off + j * st];
+      for (int64_t j = 0; j < v.n; ++j) po[off + j * st] = py[off + j * st] * (pg[off + j * st] - dot);
+    });
+  });
+  record(b, "SoftmaxBackwardDataBackward0", {g, y}, [g, y, d](const Tensor& gg, NeedsGrad needs) {
+    Tensor dg, dy;
+    if (needs[0]) dg = softmax_backward_data(gg, y, d);
+    if (needs[1]) dy = mul(gg, g) - mul(sum(mul(g, y), {d}, true), gg) - mul(g, sum(mul(gg, y), {d}, true));
+    return std::vector<Tensor>{dg, dy};
+  });
+  return b;
+}
+
+// PyTorch's _log_softmax_backward_data as an op of its own: b(g, y) = g - exp(y)·Σg along d.
+// ⟨gg, b⟩ differentiated: ∂/∂g = gg - Σ(gg·exp(y));  ∂/∂y = -gg·exp(y)·Σg (sums along d).
+Tensor log_softmax_backward_data(const Tensor& g, const Tensor& y, int64_t d) {
+  Tensor b = Tensor::empty(g.shape(), g.dtype());
+  dispatch(g.dtype(), [&](auto s) {
+    using T = decltype(s);
+    const T *py = y.data<T>(), *pg = g.data<T>();
+    T* po = b.data<T>();
+    const Around v = around(g, d);
+    for_each_line(v, [&](int64_t off, int64_t st) {
+      T total = 0;
+      for (int64_t j = 0; j < v.n; ++j) total += pg[off + j * st];
+      for (int64_t j = 0; j < v.n; ++j) po[off + j * st] = pg[off + j * st] - std::exp(py[off + j * st]) * total;
+    });
+  });
+  record(b, "LogSoftmaxBackwardDataBackward0", {g, y}, [g, y, d](const Tensor& gg, NeedsGrad needs) {
+    Tensor dg, dy;
+    if (needs[0]) dg = gg - sum(mul(gg, exp(y)), {d}, true);
+    if (needs[1]) dy = mul(mul(neg(sum(g, {d}, true)), exp(y)), gg);
+    return std::vector<Tensor>{dg, dy};
+  });
+  return b;
+}
+}  // namespace
+
 // y = exp(x - max) / Σ exp(x - max) along dim; dx = y·(dy - Σ dy·y)
 Tensor softmax(const Tensor& a, int64_t dim) {
   Tensor y = softmax_impl(a, dim, false);
   const int64_t d = wrap_dim(dim, a.dim());
   record(y, "SoftmaxBackward0", {a}, [y = detail::SavedOutput(y), d](const Tensor& g, NeedsGrad) {
-    Tensor grad = Tensor::empty(g.shape(), g.dtype());
-    dispatch(g.dtype(), [&](auto s) {
-      using T = decltype(s);
-      const T *py = y.data<T>(), *pg = g.data<T>();
-      T* po = grad.data<T>();
-      const Around v = around(g, d);
-      for_each_line(v, [&](int64_t off, int64_t st) {
-        T dot = 0;
-        for (int64_t j = 0; j < v.n; ++j) dot += pg[off + j * st] * py[off + j * st];
-        for (int64_t j = 0; j < v.n; ++j) po[off + j * st] = py[off + j * st] * (pg[off + j * st] - dot);
-      });
-    });
-    return detail::grads(grad);
+    return detail::grads(softmax_backward_data(g, y.tensor(g), d));
   });
   return y;
 }
@@ -271,22 +381,40 @@ Tensor log_softmax(const Tensor& a, int64_t dim) {
   Tensor y = softmax_impl(a, dim, true);
   const int64_t d = wrap_dim(dim, a.dim());
   record(y, "LogSoftmaxBackward0", {a}, [y = detail::SavedOutput(y), d](const Tensor& g, NeedsGrad) {
-    Tensor grad = Tensor::empty(g.shape(), g.dtype());
-    dispatch(g.dtype(), [&](auto s) {
-      using T = decltype(s);
-      const T *py = y.data<T>(), *pg = g.data<T>();
-      T* po = grad.data<T>();
-      const Around v = around(g, d);
-      for_each_line(v, [&](int64_t off, int64_t st) {
-        T total = 0;
-        for (int64_t j = 0; j < v.n; ++j) total += pg[off + j * st];
-        for (int64_t j = 0; j < v.n; ++j) po[off + j * st] = pg[off + j * st] - std::exp(py[off + j * st]) * total;
-      });
-    });
-    return detail::grads(grad);
+    return detail::grads(log_softmax_backward_data(g, y.tensor(g), d));
   });
   return y;
 }
+
+namespace {
+// PyTorch's mse_loss_backward as an op of its own: b(g, x, t) = s·(x - t)·g, s = 2/N for mean
+// (N elements of the broadcast x - t), 2 otherwise.
+// ⟨gg, b⟩ differentiated: ∂/∂x = s·gg·g, ∂/∂t = -s·gg·g;  ∂/∂g = b(gg, x, t) for none,
+// Σ b(1, x, t)·gg for mean and sum (g is 0-d).
+Tensor mse_loss_backward(const Tensor& g, const Tensor& x, const Tensor& t, Reduction reduction, double n) {
+  const double scale = reduction == Reduction::Mean ? 2 / n : 2.0;  // s
+  Tensor b;
+  {
+    NoGradGuard no_grad;
+    b = mul(mul(sub(x, t), g), scale);
+  }
+  record(b, "MseLossBackwardBackward0", {g, x, t}, [g, x, t, reduction, n, scale](const Tensor& gg, NeedsGrad needs) {
+    Tensor dg, dx, dt;
+    if (needs[0]) {
+      dg = reduction == Reduction::None
+               ? mse_loss_backward(gg, x, t, reduction, n)
+               : sum(mul(mse_loss_backward(Tensor::ones(g.shape(), g.dtype()), x, t, reduction, n), gg));
+    }
+    if (needs[1] || needs[2]) {
+      const Tensor ggg = mul(mul(gg, g), scale);
+      if (needs[1]) dx = ggg;
+      if (needs[2]) dt = neg(ggg);
+    }
+    return std::vector<Tensor>{dg, dx, dt};
+  });
+  return b;
+}
+}  // namespace
 
 // ℓ = (x - t)² elementwise (broadcast), then mean, sum or none.
 // dℓ/dx = 2(x - t)·dY (÷N for mean), dℓ/dt = -dℓ/dx.
@@ -305,7 +433,11 @@ Tensor mse_loss(const Tensor& input_in, const Tensor& target_in, Reduction reduc
     NoGradGuard no_grad;
     y = reduction == Reduction::None ? sq : reduction == Reduction::Sum ? sum(sq) : div(sum(sq), n);
   }
-  record(y, "MseLossBackward0", {x, t}, [diff, reduction, n](const Tensor& g, NeedsGrad needs) {
+  record(y, "MseLossBackward0", {x, t}, [x, t, diff, reduction, n](const Tensor& g, NeedsGrad needs) {
+    if (detail::needs_graph({&g, &x, &t})) {  // PyTorch's: b(g, x, t) for x, b(g, t, x) for t
+      return std::vector<Tensor>{needs[0] ? mse_loss_backward(g, x, t, reduction, n) : Tensor(),
+                                 needs[1] ? mse_loss_backward(g, t, x, reduction, n) : Tensor()};
+    }
     const double scale = reduction == Reduction::Mean ? 2.0 / n : 2.0;
     const Tensor gx = mul(mul(diff, g), scale);  // g broadcasts: 0-d for mean and sum
     return std::vector<Tensor>{needs[0] ? gx : Tensor(), needs[1] ? neg(gx) : Tensor()};

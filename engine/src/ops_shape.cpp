@@ -2,6 +2,7 @@
 // t, transpose and reshape also carry PyTorch's strides (layout.hpp), as PyTorch's views do.
 #include <cstring>
 #include <optional>
+#include <utility>
 
 #include "op_helpers.hpp"
 #include "tensor_access.hpp"
@@ -50,6 +51,92 @@ Tensor alias(const Tensor& a, Shape shape) {
   return tensor_of(std::move(impl));
 }
 }  // namespace
+
+static int64_t broadcast_mismatch(const Shape& from, const Shape& to);
+
+namespace {
+// Copies `count` blocks of `chunk` elements: block o from src + o·src_row + src_off to
+// dst + o·dst_row + dst_off (offsets and sizes in elements of `elem` bytes).
+void copy_blocks(const Tensor& src, Tensor& dst, int64_t count, int64_t chunk, int64_t src_row, int64_t src_off,
+                 int64_t dst_row, int64_t dst_off) {
+  const size_t elem = static_cast<size_t>(element_size(src.dtype()));
+  const auto* ps = static_cast<const char*>(impl_of(src).storage->raw());
+  auto* pd = static_cast<char*>(impl_of(dst).storage->raw());
+  for (int64_t o = 0; o < count && chunk > 0; ++o) {
+    std::memcpy(pd + (o * dst_row + dst_off) * elem, ps + (o * src_row + src_off) * elem,
+                static_cast<size_t>(chunk) * elem);
+  }
+}
+
+// Products of a shape's dims before and after d.
+std::pair<int64_t, int64_t> outer_inner(const Shape& s, int64_t d) {
+  int64_t outer = 1, inner = 1;
+  for (int64_t k = 0; k < d; ++k) outer *= s[static_cast<size_t>(k)];
+  for (size_t k = static_cast<size_t>(d) + 1; k < s.size(); ++k) inner *= s[k];
+  return {outer, inner};
+}
+
+Tensor slice(const Tensor& a, int64_t d, int64_t start, int64_t length);
+
+// PyTorch's slice_backward: zeros of `full` shape with dY in [start, start + length) along d.
+// Linear in dY: d/d(dY) = slice(ddY, d, start, length).
+Tensor slice_backward(const Tensor& g, const Shape& full, int64_t d, int64_t start) {
+  Tensor out = Tensor::zeros(full, g.dtype());
+  const auto [outer, inner] = outer_inner(full, d);
+  const int64_t length = g.shape()[static_cast<size_t>(d)];
+  copy_blocks(g, out, outer, length * inner, length * inner, 0, full[static_cast<size_t>(d)] * inner, start * inner);
+  record(out, "SliceBackwardBackward0", {g}, [d, start, length](const Tensor& gg, NeedsGrad) {
+    return detail::grads(slice(gg, d, start, length));
+  }, Saves::Nothing);
+  return out;
+}
+
+// a[..., start:start + length, ...] along d (a copy); d/da = slice_backward(dY): dY in place, 0 elsewhere.
+Tensor slice(const Tensor& a, int64_t d, int64_t start, int64_t length) {
+  Shape shape = a.shape();
+  shape[static_cast<size_t>(d)] = length;
+  Tensor y = Tensor::empty(shape, a.dtype());
+  const auto [outer, inner] = outer_inner(a.shape(), d);
+  copy_blocks(a, y, outer, length * inner, a.shape()[static_cast<size_t>(d)] * inner, start * inner, length * inner, 0);
+  if (any_requires_grad(std::span<const Tensor>(&a, 1))) {
+    record(y, "SliceBackward0", {a}, [full = a.shape(), d, start](const Tensor& g, NeedsGrad) {
+      return detail::grads(slice_backward(g, full, d, start));
+    }, Saves::Nothing);
+  }
+  return y;
+}
+}  // namespace
+
+namespace detail {
+Tensor view_as_named(const Tensor& a, const Shape& shape, const char* name) {
+  if (numel(shape) != a.numel()) {  // callers pass a shape of a's numel: an engine bug
+    fail(ErrorKind::Shape, std::string(name) + ": shape " + to_string(shape) + " is invalid for input of size " +
+                               std::to_string(a.numel()));
+  }
+  Tensor y = alias(a, shape);
+  if (any_requires_grad(std::span<const Tensor>(&a, 1))) {
+    record(y, name, {a}, [in_shape = a.shape()](const Tensor& g, NeedsGrad) {
+      return detail::grads(reshape(g, in_shape));
+    }, Saves::Nothing);
+  }
+  return mark_view(y);
+}
+
+Tensor sum_to_recorded(const Tensor& a, const Shape& shape) {
+  const Shape& s = a.shape();
+  if (broadcast_mismatch(shape, s) != -1) {
+    fail(ErrorKind::Shape, "sum_to: shape " + to_string(s) + " is not a broadcast of " + to_string(shape));
+  }
+  const size_t leading = s.size() - shape.size();
+  std::vector<int64_t> dims;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i < leading || (shape[i - leading] == 1 && s[i] != 1)) dims.push_back(static_cast<int64_t>(i));
+  }
+  if (dims.empty()) return a;
+  const Tensor summed = sum(a, dims, true);
+  return leading > 0 ? view_as_named(summed, shape, "ViewBackward0") : summed;
+}
+}  // namespace detail
 
 // d/da aᵀ = (dY)ᵀ
 Tensor t(const Tensor& a) {
@@ -152,6 +239,8 @@ Tensor expand(const Tensor& a, const Shape& shape) {
   dispatch(a.dtype(), [&](auto s) { kernels::expand_into<decltype(s)>(a, y); });
   if (any_requires_grad(std::span<const Tensor>(&a, 1))) {  // a's shape captured only for a node
     record(y, "ExpandBackward0", {a}, [in_shape = a.shape()](const Tensor& g, NeedsGrad) {
+      // Under create_graph, ATen's sum_to (SumBackward1, then ViewBackward0 over leading dims).
+      if (detail::needs_graph({&g})) return detail::grads(detail::sum_to_recorded(g, in_shape));
       return detail::grads(sum_to(g, in_shape));
     }, Saves::Nothing);
   }
@@ -247,6 +336,15 @@ Tensor cat(const std::vector<Tensor>& tensors_in, int64_t dim) {
   for (const Tensor& t : tensors) shapes.push_back(t.shape());
   record(y, "CatBackward0", tensors, [shapes, offsets, outer, row, inner, d](const Tensor& g, NeedsGrad needs) {
     std::vector<Tensor> grads(shapes.size());
+    if (detail::needs_graph({&g})) {  // each input's slice of dY along d, recorded (SliceBackward0)
+      for (size_t i = 0; i < shapes.size(); ++i) {
+        if (!needs[i]) continue;
+        const bool legacy_empty = shapes[i].size() == 1 && shapes[i][0] == 0;
+        grads[i] = legacy_empty ? Tensor::zeros(shapes[i], g.dtype())
+                                : slice(g, d, inner == 0 ? 0 : offsets[i] / inner, shapes[i][d]);
+      }
+      return grads;
+    }
     const size_t elem = static_cast<size_t>(element_size(g.dtype()));
     const auto* pg = static_cast<const char*>(impl_of(g).storage->raw());
     for (size_t i = 0; i < shapes.size(); ++i) {

@@ -208,3 +208,105 @@ TEST(Linear, Errors) {
 
 }  // namespace
 }  // namespace gradoracle
+
+// Second order: matmul over every rank combination and linear by rank and bias differentiate
+// again (second_order_matches_fd); their gradients' grad_fn names are PyTorch 1.13's (printed by
+// torch: grad of each input; the same with a constant upstream and one requiring grad, "nograd"
+// for an input's gradient when only that input requires grad and the upstream is constant).
+namespace gradoracle {
+namespace {
+using namespace test;
+
+Tensor ramp_leaf(const Shape& shape) { return Tensor::from_data(shape, ramp(numel(shape)), kF64, true); }
+
+struct LinalgCase {
+  Shape a, b, c;  // c: linear's bias (empty: none); matmul when b is given and c is empty
+  std::vector<std::string> names;  // torch 1.13's, one per input
+};
+
+const std::vector<LinalgCase>& matmul_cases() {
+  static const std::vector<LinalgCase> cases = {
+      {{3}, {3}, {}, {"MulBackward0", "MulBackward0"}},
+      {{3}, {3, 2}, {}, {"SqueezeBackward1", "MmBackward0"}},
+      {{3}, {4, 3, 2}, {}, {"MvBackward0", "TransposeBackward0"}},
+      {{3}, {5, 1, 3, 2}, {}, {"MvBackward0", "TransposeBackward0"}},
+      {{2, 3}, {3}, {}, {"MulBackward0", "MvBackward0"}},
+      {{2, 3}, {3, 2}, {}, {"MmBackward0", "MmBackward0"}},
+      {{2, 3}, {4, 3, 2}, {}, {"TBackward0", "TransposeBackward0"}},
+      {{2, 3}, {5, 1, 3, 2}, {}, {"TBackward0", "TransposeBackward0"}},
+      {{4, 2, 3}, {3}, {}, {"ReshapeAliasBackward0", "MvBackward0"}},
+      {{4, 2, 3}, {3, 2}, {}, {"ReshapeAliasBackward0", "MmBackward0"}},
+      {{4, 2, 3}, {4, 3, 2}, {}, {"ReshapeAliasBackward0", "ReshapeAliasBackward0"}},
+      {{4, 2, 3}, {5, 1, 3, 2}, {}, {"ViewBackward0", "SumBackward1"}},
+      {{5, 4, 2, 3}, {3}, {}, {"ReshapeAliasBackward0", "MvBackward0"}},
+      {{5, 4, 2, 3}, {3, 2}, {}, {"ReshapeAliasBackward0", "MmBackward0"}},
+      {{5, 4, 2, 3}, {4, 3, 2}, {}, {"ReshapeAliasBackward0", "ViewBackward0"}},
+      {{1, 2, 3}, {4, 3, 2}, {}, {"SumBackward1", "ReshapeAliasBackward0"}},
+  };
+  return cases;
+}
+
+// x, weight (5, 3), bias; the bias's gradient is "nograd" under a constant upstream (it does not
+// depend on x or weight), the upstream itself when shapes agree (a leaf: "nograd").
+const std::vector<LinalgCase>& linear_cases() {
+  static const std::vector<LinalgCase> cases = {
+      {{3}, {5, 3}, {5}, {"SqueezeBackward1", "TBackward0", "nograd"}},
+      {{3}, {5, 3}, {}, {"SqueezeBackward1", "TBackward0"}},
+      {{2, 3}, {5, 3}, {5}, {"MmBackward0", "TBackward0", "ViewBackward0"}},
+      {{2, 3}, {5, 3}, {}, {"MmBackward0", "TBackward0"}},
+      {{4, 2, 3}, {5, 3}, {5}, {"ReshapeAliasBackward0", "TBackward0", "ViewBackward0"}},
+      {{4, 2, 3}, {5, 3}, {}, {"ReshapeAliasBackward0", "TBackward0"}},
+  };
+  return cases;
+}
+
+std::vector<Tensor> inputs_of(const LinalgCase& c) {
+  std::vector<Tensor> in = {ramp_leaf(c.a), ramp_leaf(c.b)};
+  if (!c.c.empty()) in.push_back(ramp_leaf(c.c));
+  return in;
+}
+
+// Only input i requires grad.
+std::vector<Tensor> only(std::vector<Tensor> in, size_t i) {
+  for (size_t k = 0; k < in.size(); ++k) in[k] = in[k].detach().requires_grad_(k == i);
+  return in;
+}
+
+Tensor matmul_of(const std::vector<Tensor>& in) { return matmul(in[0], in[1]); }
+Tensor linear_of(const std::vector<Tensor>& in) { return linear(in[0], in[1], in.size() > 2 ? in[2] : Tensor()); }
+
+TEST(LinalgSecondOrder, MatchesFiniteDifferencesOfTheFirstBackward) {
+  for (const LinalgCase& c : matmul_cases()) {
+    SCOPED_TRACE("matmul " + to_string(c.a) + " " + to_string(c.b));
+    EXPECT_TRUE(second_order_matches_fd(matmul_of, inputs_of(c)));
+  }
+  for (const LinalgCase& c : linear_cases()) {
+    SCOPED_TRACE("linear " + to_string(c.a) + " bias " + to_string(c.c));
+    EXPECT_TRUE(second_order_matches_fd(linear_of, inputs_of(c)));
+  }
+}
+
+TEST(LinalgSecondOrder, GradFnNamesArePyTorchsAndNoGraphWithoutCreateGraph) {
+  const auto check = [](const auto& f, const LinalgCase& c) {
+    std::vector<std::string> const_up = c.names;
+    if (const_up.size() == 3) const_up[2] = "nograd";
+    EXPECT_EQ(grad_fn_names(f, inputs_of(c), false), const_up);
+    EXPECT_EQ(grad_fn_names(f, inputs_of(c), true), c.names);
+    for (const std::string& n : grad_fn_names(f, inputs_of(c), true, false)) EXPECT_EQ(n, "nograd");
+    for (size_t i = 0; i < c.names.size(); ++i) {
+      EXPECT_EQ(grad_fn_names(f, only(inputs_of(c), i), false), std::vector<std::string>{"nograd"});
+      EXPECT_EQ(grad_fn_names(f, only(inputs_of(c), i), true), std::vector<std::string>{c.names[i]});
+    }
+  };
+  for (const LinalgCase& c : matmul_cases()) {
+    SCOPED_TRACE("matmul " + to_string(c.a) + " " + to_string(c.b));
+    check(matmul_of, c);
+  }
+  for (const LinalgCase& c : linear_cases()) {
+    SCOPED_TRACE("linear " + to_string(c.a) + " bias " + to_string(c.c));
+    check(linear_of, c);
+  }
+}
+
+}  // namespace
+}  // namespace gradoracle

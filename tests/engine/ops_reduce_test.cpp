@@ -274,3 +274,110 @@ TEST(Reduce, FullSumAndMeanBitIdenticalToReductionOverEveryDim) {
 
 }  // namespace
 }  // namespace gradoracle
+
+// Second order: each op's backward under create_graph differentiates again (against finite
+// differences of the first backward, second_order_matches_fd), its results carry PyTorch
+// 1.13's grad_fn names (printed by torch: grad of each input, upstream constant / requiring
+// grad), and without create_graph they carry no graph.
+namespace gradoracle {
+namespace {
+using namespace test;
+
+using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
+struct SecondOrderCase {
+  const char* what;
+  Fn f;
+  std::vector<Tensor> inputs;
+  std::vector<std::string> const_up, grad_up;  // torch 1.13's names
+};
+
+// Distinct, non-zero, away from ties: no input sits on a kink of |x|, max or the norms.
+Tensor smooth(const Shape& shape, bool requires_grad = true) {
+  std::vector<double> v;
+  for (int64_t i = 0; i < numel(shape); ++i) v.push_back((0.3 + 0.17 * static_cast<double>(i)) * (i % 3 == 1 ? -1 : 1));
+  return Tensor::from_data(shape, v, kF64, requires_grad);
+}
+
+std::vector<SecondOrderCase> reduce_cases() {
+  using V = std::vector<Tensor>;
+  using N = std::vector<std::string>;
+  const Tensor x = smooth({2, 3, 2});
+  std::vector<SecondOrderCase> cases = {
+      {"sum", [](const V& in) { return sum(in[0] * in[0]); }, {x}, {"AddBackward0"}, {"AddBackward0"}},
+      {"sum leaf", [](const V& in) { return sum(in[0]); }, {x}, {"nograd"}, {"ExpandBackward0"}},
+      {"sum dim", [](const V& in) { return sum(in[0], {1}); }, {x}, {"nograd"}, {"ExpandBackward0"}},
+      {"sum dims keepdim", [](const V& in) { return sum(in[0], {0, -1}, true); }, {x}, {"nograd"}, {"ExpandBackward0"}},
+      {"mean leaf", [](const V& in) { return mean(in[0]); }, {x}, {"nograd"}, {"DivBackward1"}},
+      {"mean dim", [](const V& in) { return mean(in[0], {1}); }, {x}, {"nograd"}, {"DivBackward1"}},
+      {"mean dims keepdim", [](const V& in) { return mean(in[0], {0, 2}, true); }, {x}, {"nograd"}, {"DivBackward1"}},
+      {"softmax 0", [](const V& in) { return softmax(in[0], 0); }, {x}, {"SoftmaxBackwardDataBackward0"}, {"SoftmaxBackwardDataBackward0"}},
+      {"softmax -1", [](const V& in) { return softmax(in[0], -1); }, {x}, {"SoftmaxBackwardDataBackward0"}, {"SoftmaxBackwardDataBackward0"}},
+      {"log_softmax 1", [](const V& in) { return log_softmax(in[0], 1); }, {x}, {"LogSoftmaxBackwardDataBackward0"}, {"LogSoftmaxBackwardDataBackward0"}},
+  };
+  for (double p : {2.0, 1.0, kInf, -kInf, 3.0, 0.5, 1.5, -1.0}) {
+    cases.push_back({"norm", [p](const V& in) { return norm(in[0], p); }, {x}, {"MulBackward0"}, {"MulBackward0"}});
+  }
+  const Tensor t = smooth({2, 3}), t_const = smooth({2, 3}, false), row = smooth({3});
+  for (Reduction r : {Reduction::Mean, Reduction::Sum, Reduction::None}) {
+    const Fn f = [r](const V& in) { return mse_loss(in[0] * 0.5, in[1], r); };
+    const N both = {"MseLossBackwardBackward0", "MseLossBackwardBackward0"};
+    cases.push_back({"mse", f, {t, t_const * -1.0}, {"MulBackward0"}, {"MulBackward0"}});  // x·0.5: not a leaf
+    cases.push_back({"mse leaves", [r](const V& in) { return mse_loss(in[0], in[1], r); }, {t, smooth({2, 3}) * -1.0},
+                     both, both});
+    cases.push_back({"mse target only", [r](const V& in) { return mse_loss(in[0], in[1], r); }, {t_const, t},
+                     {"MseLossBackwardBackward0"}, {"MseLossBackwardBackward0"}});
+    // A broadcast target's gradient is summed by the engine (autograd.cpp): names not compared.
+    cases.push_back({"mse broadcast target", [r](const V& in) { return mse_loss(in[0], in[1], r); }, {t, row}, {}, {}});
+  }
+  return cases;
+}
+
+TEST(ReduceSecondOrder, MatchesFiniteDifferencesOfTheFirstBackward) {
+  for (const SecondOrderCase& c : reduce_cases()) {
+    SCOPED_TRACE(c.what);
+    EXPECT_TRUE(second_order_matches_fd(c.f, c.inputs));
+  }
+}
+
+TEST(ReduceSecondOrder, GradFnNamesArePyTorchsAndNoGraphWithoutCreateGraph) {
+  for (const SecondOrderCase& c : reduce_cases()) {
+    SCOPED_TRACE(c.what);
+    if (c.const_up.empty()) continue;
+    EXPECT_EQ(grad_fn_names(c.f, c.inputs, false), c.const_up);
+    EXPECT_EQ(grad_fn_names(c.f, c.inputs, true), c.grad_up);
+    for (const std::string& n : grad_fn_names(c.f, c.inputs, true, false)) EXPECT_EQ(n, "nograd");
+  }
+}
+
+// Σⱼ ∂²‖x‖ₚ/∂xᵢ∂xⱼ·vⱼ at PyTorch's special points; expected values printed by torch 1.13
+// (torch.autograd.grad of (grad·v).sum() after a create_graph grad): 0/0 at a zero norm or a zero
+// element gives NaN where PyTorch's masked_fill leaves a 0/0 in the chain, 0 where it does not.
+TEST(ReduceSecondOrder, NormSpecialValuesAreTorchs) {
+  struct Case {
+    double p;
+    std::vector<double> x, v, first, second;
+  };
+  const std::vector<Case> cases = {
+      {2, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, {kNaN, kNaN, kNaN}},
+      {3, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}},
+      {1.5, {1, 0, 2}, {1, 1, 1}, {0.6392340078652324, 0, 0.9040134034531215}, {0.11806590200055778, kNaN, -0.05903295100027883}},
+      {0.5, {1, 0, 2}, {1, 1, 1}, {2.414213562373095, 0, 1.7071067811865472}, {-0.35355339059327373, kNaN, 0.17677669529663687}},
+      {-1, {1, 0, 2}, {1, 1, 1}, {0, 0, 0}, {0, kNaN, 0}},
+      {kInf, {1, -2, 2, 0.5}, {1, 2, 3, 4}, {0, -0.5, 0.5, 0}, {0, 0, 0, 0}},
+      {1, {1, 0, 2}, {1, 1, 1}, {1, 0, 1}, {0, 0, 0}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.p);
+    const Shape shape{static_cast<int64_t>(c.x.size())};
+    const Tensor x = leaf(shape, c.x);
+    autograd::GradOptions create;
+    create.create_graph = true;
+    const Tensor g = autograd::grad({norm(x, c.p)}, {x}, {}, create)[0];
+    EXPECT_TENSOR_NEAR(g, c.first, shape, 1e-12);
+    const Tensor h = autograd::grad({sum(g * lit(shape, c.v))}, {x})[0];
+    EXPECT_TENSOR_NEAR(h, c.second, shape, 1e-12);
+  }
+}
+
+}  // namespace
+}  // namespace gradoracle

@@ -181,3 +181,83 @@ TEST(Shape, CatErrors) {
 
 }  // namespace
 }  // namespace gradoracle
+
+// Second order: each shape op's backward under create_graph records (f = op(x)·op(x), so the
+// second derivative flows through the op's backward), against finite differences of the first
+// backward; the gradients of a leaf through the op carry PyTorch 1.13's grad_fn names (printed
+// by torch: "nograd" under a constant upstream), and no graph without create_graph.
+namespace gradoracle {
+namespace {
+using namespace test;
+
+using Fn = std::function<Tensor(const Tensor&)>;
+struct ShapeCase {
+  const char* what;
+  Shape shape;
+  Fn op;
+  std::string grad_up;  // torch 1.13's name of the leaf's gradient when the upstream requires grad
+};
+
+const std::vector<ShapeCase>& shape_cases() {
+  static const std::vector<ShapeCase> cases = {
+      {"t", {2, 3}, [](const Tensor& x) { return t(x); }, "TBackward0"},
+      {"transpose", {2, 3, 4}, [](const Tensor& x) { return transpose(x, 0, 2); }, "TransposeBackward0"},
+      {"reshape", {2, 3}, [](const Tensor& x) { return reshape(x, {3, -1}); }, "ReshapeAliasBackward0"},
+      {"expand leading", {3}, [](const Tensor& x) { return expand(x, {2, 3}); }, "ViewBackward0"},
+      {"expand size-1 dim", {2, 1}, [](const Tensor& x) { return expand(x, {2, 3}); }, "SumBackward1"},
+      {"expand both", {1, 3}, [](const Tensor& x) { return expand(x, {4, 2, 3}); }, "ViewBackward0"},
+      {"sum_to", {2, 3}, [](const Tensor& x) { return sum_to(x, {1, 3}); }, "ExpandBackward0"},
+      {"cat dim 1", {2, 3}, [](const Tensor& x) { return cat({x, x * 2.0, x}, 1); }, "AddBackward0"},
+  };
+  return cases;
+}
+
+Tensor ramp_leaf(const Shape& shape) {
+  std::vector<double> v;
+  for (int64_t i = 0; i < numel(shape); ++i) v.push_back(0.2 * static_cast<double>(i + 1) * (i % 2 ? -1 : 1));
+  return Tensor::from_data(shape, v, kF64, true);
+}
+
+TEST(ShapeSecondOrder, MatchesFiniteDifferencesOfTheFirstBackward) {
+  for (const ShapeCase& c : shape_cases()) {
+    SCOPED_TRACE(c.what);
+    EXPECT_TRUE(second_order_matches_fd([&c](const std::vector<Tensor>& in) { return c.op(in[0]) * c.op(in[0]); },
+                                        {ramp_leaf(c.shape)}));
+  }
+  // cat of two inputs along each dim, ranks 1 to 3
+  struct CatCase {
+    Shape a, b;
+    int64_t dim;
+  };
+  for (const CatCase& c : std::vector<CatCase>{{{2}, {3}, 0}, {{2, 3}, {1, 3}, 0}, {{2, 3, 2}, {2, 1, 2}, -2}}) {
+    SCOPED_TRACE(to_string(c.a) + " " + to_string(c.b));
+    const auto f = [&c](const std::vector<Tensor>& in) {
+      const Tensor y = cat({in[0], in[1]}, c.dim);
+      return y * y;
+    };
+    EXPECT_TRUE(second_order_matches_fd(f, {ramp_leaf(c.a), ramp_leaf(c.b)}));
+  }
+}
+
+TEST(ShapeSecondOrder, GradFnNamesArePyTorchsAndNoGraphWithoutCreateGraph) {
+  for (const ShapeCase& c : shape_cases()) {
+    SCOPED_TRACE(c.what);
+    const auto f = [&c](const std::vector<Tensor>& in) { return c.op(in[0]); };
+    EXPECT_EQ(grad_fn_names(f, {ramp_leaf(c.shape)}, false), std::vector<std::string>{"nograd"});
+    if (std::string(c.what) != "cat dim 1") {
+      EXPECT_EQ(grad_fn_names(f, {ramp_leaf(c.shape)}, true), std::vector<std::string>{c.grad_up});
+    }
+    EXPECT_EQ(grad_fn_names(f, {ramp_leaf(c.shape)}, true, false), std::vector<std::string>{"nograd"});
+  }
+  // cat: each input's gradient is its slice of the upstream (torch: SliceBackward0 for both)
+  const auto cat_f = [](const std::vector<Tensor>& in) { return cat({in[0], in[1]}, 1); };
+  const std::vector<Tensor> in = {ramp_leaf({2, 3}), ramp_leaf({2, 2})};
+  EXPECT_EQ(grad_fn_names(cat_f, in, false), (std::vector<std::string>{"nograd", "nograd"}));
+  EXPECT_EQ(grad_fn_names(cat_f, in, true), (std::vector<std::string>{"SliceBackward0", "SliceBackward0"}));
+  // an expand to its own shape passes the upstream through (a leaf: no grad_fn)
+  EXPECT_EQ(grad_fn_names([](const std::vector<Tensor>& x) { return expand(x[0], {2, 3}); }, {ramp_leaf({2, 3})}, true),
+            std::vector<std::string>{"nograd"});
+}
+
+}  // namespace
+}  // namespace gradoracle

@@ -179,6 +179,31 @@ inline ::testing::AssertionResult second_order_matches_fd(
   return compare(analytic.back(), jv, "d/du ⟨g, v⟩ = J·v");
 }
 
+// The grad_fn names of autograd::grad(f(inputs), the inputs that require grad, u) with
+// create_graph, u of f's output shape requiring grad or not ("nograd" for a result without a
+// grad_fn, as PyTorch's None); with `create_graph` false, "graph" for any result that carries
+// one (requires grad or has a grad_fn), else "nograd".
+inline std::vector<std::string> grad_fn_names(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                                              const std::vector<Tensor>& inputs, bool upstream_requires_grad,
+                                              bool create_graph = true) {
+  std::vector<Tensor> xs, wrt;
+  for (const Tensor& in : inputs) {
+    xs.push_back(in.detach().requires_grad_(in.requires_grad()));
+    if (in.requires_grad()) wrt.push_back(xs.back());
+  }
+  const Tensor y = f(xs);
+  const Tensor u = Tensor::ones(y.shape(), y.dtype()).requires_grad_(upstream_requires_grad);
+  autograd::GradOptions o;
+  o.create_graph = create_graph;
+  o.allow_unused = true;
+  std::vector<std::string> names;
+  for (const Tensor& g : autograd::grad({y}, wrt, {u}, o)) {
+    const bool graph = g.defined() && (g.requires_grad() || g.grad_fn());
+    names.push_back(!create_graph ? (graph ? "graph" : "nograd") : g.defined() && g.grad_fn() ? g.grad_fn_name() : "nograd");
+  }
+  return names;
+}
+
 // Runs fn, which must throw a gradoracle::Error of `kind` whose message contains each of `parts`.
 inline ::testing::AssertionResult throws_error(const std::function<void()>& fn, ErrorKind kind,
                                                std::initializer_list<std::string> parts) {
