@@ -353,6 +353,8 @@ GradCheckResult Run::go() {
 }  // namespace detail
 
 GradCheckResult GradChecker::check(const Function& f, const std::vector<Tensor>& inputs) const {
+  if (options_.order == 2) return gradgradcheck(f, inputs, options_);
+  if (options_.order != 1) fail(ErrorKind::Value, "gradcheck: order must be 1 or 2, got " + std::to_string(options_.order));
   GradCheckResult r = detail::Run(options_, f, inputs).go();
   if (!r.passed && options_.raise_exception) throw GradCheckError(r);
   return r;

@@ -99,9 +99,15 @@ using detail::scheme_name;
 using detail::step_name;
 
 namespace {
-std::string entry_line(const EntryReport& e) {
+using Names = std::vector<std::string>;
+// The report's name of position i: names[i], or prefix + i.
+std::string named(const Names& names, int i, const char* prefix) {
+  return static_cast<size_t>(i) < names.size() ? names[static_cast<size_t>(i)] : prefix + std::to_string(i);
+}
+std::string entry_line(const EntryReport& e, const Names& inputs = {}, const Names& outputs = {}) {
   std::ostringstream os;
-  os << "d out" << e.output << index_string(e.output_index) << " / d in" << e.input << index_string(e.input_index)
+  os << "d " << named(outputs, e.output, "out") << index_string(e.output_index) << " / d " << named(inputs, e.input, "in")
+     << index_string(e.input_index)
      << ": analytic " << num(e.analytic) << ", numeric " << num(e.numeric);
   if (e.nonfinite) {
     os << "  NON-FINITE" << (e.nonfinite_agree() ? " (both sides)" : "");
@@ -131,7 +137,7 @@ std::string GradCheckResult::to_string() const {
   const GradCheckStatus st = status();
   // The headline names a structural problem (a backward that raised, a grad of the wrong shape)
   // first: the entries it spoils follow from it.
-  os << "gradcheck "
+  os << check << " "
      << (st == GradCheckStatus::Passed      ? std::string("passed")
          : st == GradCheckStatus::NonFinite ? std::string("FAILED: non-finite")
          : !problems.empty()                ? "FAILED: " + problems.front()
@@ -140,12 +146,15 @@ std::string GradCheckResult::to_string() const {
      << scheme_name(scheme) << " differences, " << step_name(step) << " eps " << num(eps) << ", atol "
      << num(tolerance.atol) << ", rtol " << num(tolerance.rtol) << ", k " << num(estimate_weight);
   if (fast_mode) os << ", seed " << seed;
-  os << ")\n  pass: |a - n| <= atol + rtol*max(|a|, |n|) + k*estimate + rounding\n  inputs:";
+  os << ")\n";
+  if (!checked_function.empty()) os << "  checks " << checked_function << "\n";
+  os << "  pass: |a - n| <= atol + rtol*max(|a|, |n|) + k*estimate + rounding\n  inputs:";
   for (size_t i = 0; i < input_shapes.size(); ++i) {
-    os << (i ? ", " : " ") << i << ": " << gradoracle::to_string(input_shapes[i]) << " " << name(input_dtypes[i]);
+    os << (i ? ", " : " ") << named(input_names, static_cast<int>(i), "") << ": " << gradoracle::to_string(input_shapes[i]) << " " << name(input_dtypes[i]);
   }
   os << "; outputs:";
-  for (size_t j = 0; j < output_shapes.size(); ++j) os << (j ? ", " : " ") << j << ": " << gradoracle::to_string(output_shapes[j]);
+  for (size_t j = 0; j < output_shapes.size(); ++j)
+    os << (j ? ", " : " ") << named(output_names, static_cast<int>(j), "") << ": " << gradoracle::to_string(output_shapes[j]);
   os << "\n";
   int64_t checked = 0;
   for (const PairReport& p : pairs) checked += p.checked;
@@ -153,25 +162,25 @@ std::string GradCheckResult::to_string() const {
   if (kink_count) os << ", " << kink_count << " at kinks";
   if (nonfinite_count) os << ", " << nonfinite_count << " non-finite (NaN/Inf on a side, not judged; " << nonfinite_failures << " failing)";
   os << "\n";
-  if (!worst.empty() && !worst.front().passed()) os << "  worst: " << entry_line(worst.front()) << "\n";
+  if (!worst.empty() && !worst.front().passed()) os << "  worst: " << entry_line(worst.front(), input_names, output_names) << "\n";
   // `worst` holds the failing entries first, then the passing ones closest to their allowance.
   const auto first_passing = std::find_if(worst.begin(), worst.end(), [](const EntryReport& e) { return e.passed(); });
   const auto failing_shown = first_passing - worst.begin(), passing_shown = worst.end() - first_passing;
   if (failing_shown > 0) {
     os << "  failing, worst first (" << failing_shown << " of " << failure_count << "):\n";
-    for (auto e = worst.begin(); e != first_passing; ++e) os << "    " << entry_line(*e) << "\n";
+    for (auto e = worst.begin(); e != first_passing; ++e) os << "    " << entry_line(*e, input_names, output_names) << "\n";
   }
   if (passing_shown > 0) {
     os << "  passing, closest to their allowance (" << passing_shown << "):\n";
-    for (auto e = first_passing; e != worst.end(); ++e) os << "    " << entry_line(*e) << "\n";
+    for (auto e = first_passing; e != worst.end(); ++e) os << "    " << entry_line(*e, input_names, output_names) << "\n";
   }
   if (!kinks.empty()) {
     os << "  kinks:\n";
-    for (const EntryReport& e : kinks) os << "    " << entry_line(e) << "\n";
+    for (const EntryReport& e : kinks) os << "    " << entry_line(e, input_names, output_names) << "\n";
   }
   if (!nonfinite.empty()) {
     os << "  non-finite " << nonfinite.size() << " of " << nonfinite_count << ":\n";
-    for (const EntryReport& e : nonfinite) os << "    " << entry_line(e) << "\n";
+    for (const EntryReport& e : nonfinite) os << "    " << entry_line(e, input_names, output_names) << "\n";
   }
   int failed_probes = 0;
   for (const ProbeReport& p : probes) failed_probes += p.passed ? 0 : 1;
@@ -179,7 +188,7 @@ std::string GradCheckResult::to_string() const {
     os << "  probes: " << probes.size() - static_cast<size_t>(failed_probes) << " of " << probes.size() << " passed\n";
     for (const ProbeReport& p : probes) {
       if (p.passed) continue;
-      os << "    probe " << p.probe << " in" << p.input << "/out" << p.output << ": v'Ju analytic " << num(p.analytic)
+      os << "    probe " << p.probe << " " << named(input_names, p.input, "in") << "/" << named(output_names, p.output, "out") << ": v'Ju analytic " << num(p.analytic)
          << ", numeric " << num(p.numeric) << ", abs err " << num(p.abs_error) << ", allowed " << num(p.allowed)
          << (p.nonfinite ? "  NON-FINITE" : "") << "\n";
     }
@@ -194,6 +203,10 @@ std::ostream& operator<<(std::ostream& os, const GradCheckResult& r) { return os
 nlohmann::json GradCheckResult::to_json() const {
   nlohmann::json j;
   j["passed"] = passed;
+  j["check"] = check;
+  if (!checked_function.empty()) j["checked_function"] = checked_function;
+  if (!input_names.empty()) j["input_names"] = input_names;
+  if (!output_names.empty()) j["output_names"] = output_names;
   j["status"] = name(status());
   j["mode"] = fast_mode ? "fast" : "full";
   j["seed"] = seed;

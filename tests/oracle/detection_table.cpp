@@ -12,10 +12,12 @@
 #include "gradoracle/oracle/compare.hpp"
 #include "op_cases.hpp"
 #include "planted_bugs.hpp"
+#include "planted_bugs2.hpp"
 
 using namespace gradoracle;
 using namespace gradoracle::oracle;
 using testing::Bug;
+using testing::Bug2;
 
 namespace {
 std::vector<Tensor> draw(Generator& gen, DType dtype) {
@@ -88,6 +90,44 @@ int main(int argc, char** argv) {
   }
   std::printf("\n(row \"none\" is the false-alarm rate.) Mean time per check: full %.3f ms, fast %.3f ms.\n\n",
               1e3 * time_full / n_full, 1e3 * time_fast / n_fast);
+
+  // Second order: the planted cube op f(x, w) = x³·w + w (planted_bugs2.hpp), x and w of n
+  // elements, n in 2..6; gradgradcheck in full and fast mode, and jvpcheck (full), per dtype.
+  std::printf("Second order, %d random draws (f(x, w) = cube(x)*w + w, n in 2..6):\n\n", seeds);
+  std::printf("| planted bug | gradgradcheck full f64 | fast f64 | full f32 | fast f32 | jvpcheck f64 | jvpcheck f32 | gradcheck (order 1) f64 |\n");
+  std::printf("|---|---|---|---|---|---|---|---|\n");
+  std::vector<Bug2> rows2 = {Bug2::None, Bug2::NoneOwnBackwardOp};
+  for (Bug2 b : testing::all_bugs2()) rows2.push_back(b);
+  for (Bug2 bug : rows2) {
+    int hits[7] = {0, 0, 0, 0, 0, 0, 0};
+    for (int s = 0; s < seeds; ++s) {
+      int col = 0;
+      for (DType dtype : {DType::Float64, DType::Float32}) {
+        for (bool fast : {false, true}) {
+          Generator gen(static_cast<uint64_t>(s) * 31 + 5);
+          const int64_t n = gen.integer(2, 6);
+          GradCheckOptions o;
+          o.fast_mode = fast;
+          o.seed = static_cast<uint64_t>(s);
+          hits[col++] += gradgradcheck(testing::planted_function2(bug), {Tensor::randn({n}, gen, dtype), Tensor::randn({n}, gen, dtype)}, o).passed ? 0 : 1;
+        }
+      }
+      for (DType dtype : {DType::Float64, DType::Float32}) {
+        Generator gen(static_cast<uint64_t>(s) * 31 + 5);
+        const int64_t n = gen.integer(2, 6);
+        GradCheckOptions o;
+        o.seed = static_cast<uint64_t>(s);
+        hits[col++] += jvpcheck(testing::planted_function2(bug), {Tensor::randn({n}, gen, dtype), Tensor::randn({n}, gen, dtype)}, o).passed ? 0 : 1;
+      }
+      Generator gen(static_cast<uint64_t>(s) * 31 + 5);
+      const int64_t n = gen.integer(2, 6);
+      hits[col++] += gradcheck(testing::planted_function2(bug), {Tensor::randn({n}, gen, DType::Float64), Tensor::randn({n}, gen, DType::Float64)}).passed ? 0 : 1;
+    }
+    std::printf("| %s |", testing::bug_name(bug).c_str());
+    for (int h : hits) std::printf(" %.1f%% |", 100.0 * h / seeds);
+    std::printf("\n");
+  }
+  std::printf("\n(rows \"none\" are false alarms; the last column shows first order cannot see these bugs.)\n\n");
 
   // Fast mode alone (no spot checks, no fallback verdict): escape rate of one wrong entry of size
   // δ = m·τ in y = A·x, A (8, 8) float64 and float32, τ = atol·√(NM) + rtol·‖A‖_F.

@@ -60,6 +60,36 @@
 // `t.detach()` (and rebinds instead of `t.detach_()`): outside a check, or on the analytic
 // run, it is `t.detach()`; on the checker's unperturbed float64 run it records the value; on
 // every perturbed run it returns that recorded value (the k-th hold call gets the k-th value).
+//
+// Second order (gradgradcheck; GradCheckOptions::order = 2), as torch.autograd.gradgradcheck:
+// the checked function is the vector–Jacobian product itself,
+//
+//     F(x, v) = Jᵀ(x)·v = autograd::grad(f(x), x, v, create_graph=true, allow_unused=true),
+//
+// of f's selected inputs x and one upstream v per selected output (random: uniform in [−1, 1],
+// from `seed`, in the output's dtype; or given), whose outputs are the grads, one per selected
+// input (a grad the outputs do not reach is zeros). The checker above runs on F unchanged: the
+// analytic side is the backward through the graph create_graph recorded (∂F/∂x = Σₖ vₖ·∂²fₖ/∂x²,
+// ∂F/∂v = J), the numeric side differences F in float64, where F is the plain first backward
+// (create_graph=false, the fused formulas first-order gradcheck verifies) on fresh leaves. Same
+// inequality, tolerances, ρ, full and fast mode, report; F's inputs are named in0.., then
+// upstream0.. (the upstream of f's output j), its outputs grad(in0).., so an entry reads
+// "d grad(in1)[2, 0] / d upstream0[1]". hold() in f works as in first order (F calls f once).
+// A grad that exists but carries no graph (a formula built from a non-recording kernel) has a
+// zero analytic Jacobian, so the check fails wherever the true second derivative is not 0.
+//
+// JVP consistency (jvpcheck): a forward-mode derivative without a forward mode. For a random
+// direction u (Gaussian, scaled like fast mode's: u_l·max(1, |x_l|) under Step::Relative) over
+// the selected inputs and any upstream v, the double-VJP trick gives
+//
+//     J·u = ∂/∂v ⟨Jᵀv, u⟩        (Jᵀv by grad with create_graph, then grad of ⟨Jᵀv, u⟩ in v)
+//
+// which is checked against (f(x+tu) − f(x−tu))/2t. It is the checker above run on
+// φ(t) = f(x + t·u) at t = 0 (one 0-d input named t, the outputs of f), whose backward is
+// g ↦ ⟨g, J·u⟩ with J·u from the double VJP: every output element k is an entry d out_j[k] / d t
+// = (J·u)_k, judged by the same inequality, ρ and report (worst entries by output element).
+// It checks the derivative of each backward formula in its upstream (linearity, and that the
+// formula records a graph at all), not its derivative in the saved inputs (gradgradcheck's part).
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -117,6 +147,7 @@ struct GradCheckOptions {
   bool explain_fast_failures = true;      // on a fast-mode mismatch, full Jacobian of that pair; true
   uint64_t seed = 0;                      // seeds fast mode's u, v and spot checks; 0
   int worst_k = 5;                        // entries kept in the report's worst list; 5
+  int order = 1;                          // 1: f's Jacobian; 2: gradgradcheck (above); 1
 };
 
 // One Jacobian entry: d outputs[output][output_index] / d inputs[input][input_index].
@@ -180,6 +211,10 @@ const char* name(GradCheckStatus s);  // "passed", "failed", "nonfinite"
 
 struct GradCheckResult {
   bool passed = true;                 // no failing entry, probe or structural problem
+  std::string check = "gradcheck";    // "gradcheck", "gradgradcheck" or "jvpcheck"
+  std::string checked_function;       // what the entries differentiate, when not f itself
+  std::vector<std::string> input_names;   // names in reports; empty = in0, in1, ...
+  std::vector<std::string> output_names;  // names in reports; empty = out0, out1, ...
   bool fast_mode = false;
   uint64_t seed = 0;                  // fast mode's seed, to replay
   double eps = 0.0;                   // the step and scheme used
@@ -241,5 +276,16 @@ inline GradCheckResult gradcheck(const Function& f, const std::vector<Tensor>& i
                                  const GradCheckOptions& options = {}) {
   return GradChecker(options).check(f, inputs);
 }
+
+// The second-order check (above) of f at inputs: the checker on F(x, v) = Jᵀv. `upstreams`, if
+// given, are the v, one per selected output of f, each of its output's shape; empty = random.
+// options.inputs/outputs select f's inputs and outputs; options.order is ignored.
+GradCheckResult gradgradcheck(const Function& f, const std::vector<Tensor>& inputs, const GradCheckOptions& options = {},
+                              const std::vector<Tensor>& upstreams = {});
+
+// The JVP consistency check (above) of f at inputs along a random u drawn from options.seed:
+// J·u by the double VJP against (f(x+tu) − f(x−tu))/2t. options.inputs selects the inputs u
+// moves; options.order is ignored.
+GradCheckResult jvpcheck(const Function& f, const std::vector<Tensor>& inputs, const GradCheckOptions& options = {});
 
 }  // namespace gradoracle::oracle
