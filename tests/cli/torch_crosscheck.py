@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The engine against PyTorch through fixtures, both ways:
-  0. the corpus the gate embeds (tutorial, examples, semantics, nonfinite) replayed in torch;
+  0. the corpus the gate embeds (tutorial, examples, semantics, nonfinite, second_order) replayed in torch;
   1. `gradoracle generate` (every op, random programs, float64 and float32) replayed in torch;
   2. `torch_fixture.py random-programs` (recorded by torch) replayed and gradchecked by gradoracle.
 
@@ -34,7 +34,7 @@ except ImportError:
 
 status = 0
 # The corpus the gate embeds (cli/CMakeLists.txt), every expect PyTorch's: torch replays it as recorded.
-corpus = [os.path.join(src, "corpus", d) for d in ("tutorial", "examples", "semantics", "nonfinite")]
+corpus = [os.path.join(src, "corpus", d) for d in ("tutorial", "examples", "semantics", "nonfinite", "second_order")]
 status |= run([python, torch_fixture, "replay", *corpus], "torch replays the gate's embedded corpus")
 with tempfile.TemporaryDirectory() as tmp:
     for dtype, seed in (("float64", 1000), ("float32", 2000)):
