@@ -3,7 +3,7 @@
 
   replay [--json] [-v] FILE|DIR...      run each fixture in torch and check its expects
   record IN [OUT] | record IN -o OUT    rerun IN in torch, write it back with torch's values
-  random-programs N --seed S --out DIR [--dtype float64|float32]
+  random-programs N --seed S --out DIR [--dtype float64|float32] [--second-order P]
 
 Directories are searched recursively for *.json. Exit status: 0 all pass,
 1 some fixture failed, 2 bad input or usage (the message names the JSON path
@@ -50,6 +50,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="float64")
+    p.add_argument("--second-order", type=float, default=0.0, metavar="P",
+                   help="draw each program's second-order variant (a grad_of with create_graph, then a backward "
+                        "of a function of its result) with probability P; default 0")
     p.set_defaults(run=cmd_random)
     args = parser.parse_args(argv)
     return args.run(args)

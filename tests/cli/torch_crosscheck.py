@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The engine against PyTorch through fixtures, both ways:
-  0. the corpus the gate embeds (tutorial, examples, semantics, nonfinite) replayed in torch;
+  0. the corpus the gate embeds (tutorial, examples, semantics, nonfinite, second_order) replayed in torch;
   1. `gradoracle generate` (every op, random programs, float64 and float32) replayed in torch;
-  2. `torch_fixture.py random-programs` (recorded by torch) replayed and gradchecked by gradoracle.
+  2. `torch_fixture.py random-programs` (recorded by torch; a quarter second order) replayed and gradchecked by
+     gradoracle.
 
 usage: torch_crosscheck.py GRADORACLE SOURCE_DIR [PROGRAMS_PER_SIDE]"""
 import os
@@ -34,7 +35,7 @@ except ImportError:
 
 status = 0
 # The corpus the gate embeds (cli/CMakeLists.txt), every expect PyTorch's: torch replays it as recorded.
-corpus = [os.path.join(src, "corpus", d) for d in ("tutorial", "examples", "semantics", "nonfinite")]
+corpus = [os.path.join(src, "corpus", d) for d in ("tutorial", "examples", "semantics", "nonfinite", "second_order")]
 status |= run([python, torch_fixture, "replay", *corpus], "torch replays the gate's embedded corpus")
 with tempfile.TemporaryDirectory() as tmp:
     for dtype, seed in (("float64", 1000), ("float32", 2000)):
@@ -50,8 +51,9 @@ with tempfile.TemporaryDirectory() as tmp:
         status |= run([python, torch_fixture, "replay", refs], f"torch replays the {dtype} reference inputs")
     for dtype, seed in (("float64", 3000), ("float32", 4000)):
         out = os.path.join(tmp, "torch-" + dtype)
+        # A quarter of them second order: a grad_of with create_graph, then a backward of a function of its result.
         status |= run([python, torch_fixture, "random-programs", str(n // 2), "--seed", str(seed), "--dtype", dtype,
-                       "--out", out], f"torch_fixture.py random-programs ({dtype})")
+                       "--second-order", "0.25", "--out", out], f"torch_fixture.py random-programs ({dtype})")
         status |= run([exe, "replay", out], f"gradoracle replays torch's {dtype} fixtures")
         status |= run([exe, "gradcheck", out], f"gradoracle gradchecks torch's {dtype} fixtures")
 sys.exit(1 if status else 0)

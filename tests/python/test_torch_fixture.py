@@ -199,6 +199,21 @@ class LayoutExpects(unittest.TestCase):
             status, out = run("replay", f)
             self.assertEqual((status, out.strip()), (2, f"ERROR {f}: {expected}"))
 
+    def test_bad_second_order_statements_are_refused_as_the_cpp_reader_refuses_them(self):
+        bad = ROOT / "corpus" / "bad"
+        files = (sorted(bad.glob("grad-of-*.json")) + [bad / "expect-value-null-with-data.json",
+                                                      bad / "backward-create-graph-not-bool.json"])
+        self.assertGreaterEqual(len(files), 10)
+        for f in files:
+            expected = f.with_suffix(".expected").read_text(encoding="utf-8").strip()
+            status, out = run("replay", f)
+            self.assertEqual((status, out.strip()), (2, f"ERROR {f}: {expected}"))
+
+    def test_the_second_order_corpus_replays_in_torch(self):
+        status, out = run("replay", ROOT / "corpus" / "second_order")
+        self.assertEqual(status, 0, out)
+        self.assertGreaterEqual(out.count("PASS"), 6)
+
     def test_the_semantics_corpus_replays_in_torch(self):
         semantics = ROOT / "corpus" / "semantics"
         files = sorted(semantics.glob("*.json"))

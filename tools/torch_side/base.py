@@ -15,13 +15,14 @@ DEFAULT_TOLERANCE = {"float32": (1e-5, 1e-4), "float64": (1e-10, 1e-7)}
 MAX_ELEMENTS = 10**8  # a literal larger than this is rejected as absurd
 NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 TOP_KEYS = ("format", "name", "description", "dtype", "source", "tolerance", "tensors", "program")
-KINDS = ("op", "backward", "zero_grad", "detach_", "expect")
+KINDS = ("op", "backward", "zero_grad", "detach_", "expect", "grad_of")
 STATEMENT_KEYS = {
     "op": {"let", "op", "args", "attrs"},
-    "backward": {"backward", "grad", "retain_graph"},
+    "backward": {"backward", "grad", "retain_graph", "create_graph"},
     "zero_grad": {"zero_grad", "set_to_none"},
     "detach_": {"detach_"},
-    "expect": {"expect", "of", "shape", "data", "fill", "grad", "is", "atol", "rtol"},
+    "expect": {"expect", "of", "shape", "data", "fill", "grad", "value", "is", "atol", "rtol"},
+    "grad_of": {"let", "grad_of", "wrt", "grad_outputs", "create_graph", "retain_graph", "allow_unused"},
 }
 # stride (y.stride()) and is_view (y._is_view()) are gradoracle's additions to v1.
 EXPECT_KINDS = ("value", "grad", "requires_grad", "grad_fn", "stride", "is_view")

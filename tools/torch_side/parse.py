@@ -26,8 +26,13 @@ class Statement:
     # the tensor names the statement reads, and the JSON path of each
     names: list = dataclasses.field(default_factory=list)
     refs: list = dataclasses.field(default_factory=list)
-    grad: Optional[torch.Tensor] = None
+    grad: Optional[torch.Tensor] = None  # a literal; a bound name is grad_name
+    grad_name: Optional[str] = None
     retain_graph: Optional[bool] = None
+    create_graph: bool = False
+    # grad_of: `let` names (one per wrt) and allow_unused; of is names[0], wrt names[1:1+len(lets)]
+    lets: list = dataclasses.field(default_factory=list)
+    allow_unused: bool = False
     set_to_none: bool = False
     expect: Optional[str] = None
     expected: Any = None  # tensor, None (grad: null), bool, or grad_fn name / True / None
@@ -45,6 +50,8 @@ class Statement:
             return f"expect {self.expect} of {self.names[0]}"
         if self.kind == "zero_grad":
             return "zero_grad of " + ", ".join(self.names)
+        if self.kind == "grad_of":
+            return f"grad_of {self.names[0]} wrt " + ", ".join(self.names[1:1 + len(self.lets)])
         return f"{self.kind} of {self.names[0]}"
 
 
@@ -117,13 +124,16 @@ def parse_fixture(doc, file: str = "<fixture>") -> Fixture:
                 hint = (f" (program[{raising[name]}] would bind it but is expected to raise)"
                         if name in raising else "")
                 raise FixtureError(where, f'no tensor named "{name}"{hint}')
-        if st.let is not None:
-            if st.let in bound:
-                raise FixtureError(f"{st.path}.let", f'"{st.let}" is already bound')
+        lets = st.lets if st.kind == "grad_of" else [] if st.let is None else [st.let]
+        for j, let in enumerate(lets):
+            if let in bound or let in lets[:j]:
+                where = f"{st.path}.let[{j}]" if st.kind == "grad_of" else f"{st.path}.let"
+                raise FixtureError(where, f'"{let}" is already bound')
+        for let in lets:
             if st.raises is None:
-                bound.add(st.let)
+                bound.add(let)
             else:
-                raising[st.let] = i
+                raising[let] = i
         program.append(st)
     return Fixture(file, doc, doc["name"], dtype, leaves, program)
 
@@ -200,14 +210,31 @@ def parse_statement(i, raw, tdtype, atol, rtol) -> Statement:
     elif kind == "backward":
         st.names, st.refs = [name_at("backward")], [f"{path}.backward"]
         if "grad" in raw:
-            if not isinstance(raw["grad"], dict):
-                raise FixtureError(f"{path}.grad", "must be a tensor literal")
-            check_keys(raw["grad"], ("shape", "data", "fill"), f"{path}.grad")
-            st.grad = parse_literal(raw["grad"], f"{path}.grad", tdtype)
+            parse_upstream(st, raw, "grad", path, tdtype)
+        st.create_graph = flag(raw, "create_graph", path)
         if "retain_graph" in raw:
             if not isinstance(raw["retain_graph"], bool):
                 raise FixtureError(f"{path}.retain_graph", "must be true or false")
             st.retain_graph = raw["retain_graph"]
+    elif kind == "grad_of":
+        st.names, st.refs = [name_at("grad_of")], [f"{path}.grad_of"]
+        if "wrt" not in raw:
+            raise FixtureError(path, 'a grad_of needs "wrt", the list of tensors to differentiate with respect to')
+        wrt = names_at(raw["wrt"], f"{path}.wrt")
+        st.names += wrt
+        st.refs += [f"{path}.wrt[{j}]" for j in range(len(wrt))]
+        if "let" not in raw:
+            raise FixtureError(path, 'a grad_of needs "let", one name per "wrt" entry')
+        st.lets = names_at(raw["let"], f"{path}.let")
+        if len(st.lets) != len(wrt):
+            raise FixtureError(f"{path}.let", f'has {len(st.lets)} names but "wrt" has {len(wrt)}: '
+                                              'one name per "wrt" entry')
+        if "grad_outputs" in raw:
+            parse_upstream(st, raw, "grad_outputs", path, tdtype)
+        st.create_graph = flag(raw, "create_graph", path)
+        if raw.get("retain_graph") is not None:
+            st.retain_graph = flag(raw, "retain_graph", path)
+        st.allow_unused = flag(raw, "allow_unused", path)
     elif kind == "zero_grad":
         names = raw["zero_grad"]
         if not isinstance(names, list):
@@ -230,12 +257,43 @@ def parse_statement(i, raw, tdtype, atol, rtol) -> Statement:
     return st
 
 
+def flag(raw, key, path) -> bool:
+    v = raw.get(key, False)
+    if not isinstance(v, bool):
+        raise FixtureError(f"{path}.{key}", f"must be true or false, got {show(v)}")
+    return v
+
+
+def names_at(v, path) -> list:
+    """`let` and `wrt` of a grad_of: a list of tensor names, even of one."""
+    if not isinstance(v, list) or not v:
+        raise FixtureError(path, f"must be a list of tensor names (even of one), got {show(v)}")
+    for j, n in enumerate(v):
+        if not isinstance(n, str) or not n:
+            raise FixtureError(f"{path}[{j}]", f"must be a tensor name, got {show(n)}")
+    return list(v)
+
+
+def parse_upstream(st, raw, key, path, tdtype):
+    """A backward's `grad`, a grad_of's `grad_outputs`: a tensor literal or a bound name."""
+    v = raw[key]
+    if isinstance(v, str) and v:
+        st.grad_name = v
+        st.names.append(v)
+        st.refs.append(f"{path}.{key}")
+        return
+    if not isinstance(v, dict):
+        raise FixtureError(f"{path}.{key}", f"must be a tensor literal or a tensor name, got {show(v)}")
+    check_keys(v, ("shape", "data", "fill"), f"{path}.{key}")
+    st.grad = parse_literal(v, f"{path}.{key}", tdtype)
+
+
 def parse_expect(st, raw, path, tdtype, atol, rtol):
     kind = raw["expect"]
     if kind not in EXPECT_KINDS:
         raise FixtureError(f"{path}.expect", f"must be one of {', '.join(EXPECT_KINDS)}, got {show(kind)}")
     st.expect = kind
-    allowed = {"value": {"shape", "data", "fill"}, "grad": {"shape", "data", "fill", "grad"},
+    allowed = {"value": {"shape", "data", "fill", "value"}, "grad": {"shape", "data", "fill", "grad"},
                "requires_grad": {"is"}, "grad_fn": {"is"}}.get(kind, {"is"}) | {"expect", "of"}
     if kind not in ("stride", "is_view"):  # no tolerance applies to a layout
         allowed |= {"atol", "rtol"}
@@ -247,6 +305,12 @@ def parse_expect(st, raw, path, tdtype, atol, rtol):
             raise FixtureError(f"{path}.grad", 'only "grad": null is allowed here; give the literal keys instead')
         if any(k in raw for k in ("shape", "data", "fill")):
             raise FixtureError(path, '"grad": null excludes "shape", "data" and "fill"')
+        st.expected = None
+    elif kind == "value" and "value" in raw:
+        if raw["value"] is not None:
+            raise FixtureError(f"{path}.value", 'only "value": null is allowed here; give the literal keys instead')
+        if any(k in raw for k in ("shape", "data", "fill")):
+            raise FixtureError(path, '"value": null excludes "shape", "data" and "fill"')
         st.expected = None
     elif kind in ("value", "grad"):
         # NOTE: the expected literal is a tensor of the fixture's dtype like any other, so in a

@@ -14,6 +14,16 @@ from .run import execute, run_statement
 from .record import record_doc
 
 
+# What a second-order program draws before its grad_of: the ops gradoracle's engine
+# differentiates twice today with PyTorch's grad_fn names (binary ones with tensor operands of
+# one shape). The one place to widen as ops are converted. Left out for now, each a grad_fn name
+# of a create_graph result that differs from PyTorch 1.13's (values and second derivatives agree):
+# div (the divisor's grad: engine NegBackward0, torch MulBackward0) and broadcasting (the reduced
+# grad: engine SumToSizeBackward0, torch SumBackward1 or ViewBackward0).
+SECOND_ORDER_OPS = ("add", "sub", "mul", "neg", "tanh")
+SECOND_ORDER_BROADCASTS = False
+
+
 def broadcastable(a, b) -> bool:
     return len(a) <= 3 and len(b) <= 3 and all(x == y or 1 in (x, y) for x, y in zip(a[::-1], b[::-1]))
 
@@ -34,8 +44,8 @@ class ProgramGenerator:
         (3, ["mse_loss"]),
     ]
 
-    def __init__(self, rng: random.Random, dtype: str):
-        self.rng, self.dtype = rng, dtype
+    def __init__(self, rng: random.Random, dtype: str, second_order: bool = False):
+        self.rng, self.dtype, self.second_order = rng, dtype, second_order
         self.tensors, self.values, self.program = {}, {}, []
         self.last, self.used = None, set()
 
@@ -176,7 +186,7 @@ class ProgramGenerator:
 
     def gen_binary(self, op):
         rng = self.rng
-        mode = rng.choice(["tt", "tt", "tt", "tn", "nt"])
+        mode = "tt" if self.second_order else rng.choice(["tt", "tt", "tt", "tn", "nt"])
         if op == "pow":
             if mode == "tn":
                 a = self.operand(lambda v: v.min() > 0.2, "pos")
@@ -198,6 +208,9 @@ class ProgramGenerator:
         if rng.random() < 0.1 and (op != "div" or nonzero(self.values[a].detach())):
             return [a, a], {}
         sa = list(self.values[a].shape)
+        if self.second_order and not SECOND_ORDER_BROADCASTS:
+            b = self.pick(nonzero if op == "div" else (lambda v: True), shape=lambda sb: sb == sa)
+            return [a, b or self.leaf(sa)], {}
         b = self.pick(nonzero if op == "div" else (lambda v: True),
                       shape=lambda sb: sb != sa and broadcastable(sa, sb)) if rng.random() < 0.5 else None
         b = b or self.leaf(self.partner_shape(sa))
@@ -243,6 +256,48 @@ class ProgramGenerator:
         self.tensors, self.values = snapshot
         return False
 
+    def build_second_order(self, n_ops):
+        """n_ops - 1 ops of SECOND_ORDER_OPS, s = sum(last), [g...] = grad_of(s, wrt, create_graph)
+        for some leaves and results s reaches, then loss = sum(Σ g·g or g·c) and its backward:
+        second derivatives in .grad. Returns whether loss requires grad."""
+        for k in range(1, n_ops):
+            while not self.try_op(self.rng.choice(SECOND_ORDER_OPS), f"v{k}"):
+                pass
+        raw = {"let": "s", "op": "sum", "args": [self.last]}
+        run_statement(parse_statement(len(self.program), raw, DTYPES[self.dtype], 0.0, 0.0), self.values)
+        self.program.append(raw)
+        s = self.values["s"]
+        if not s.requires_grad:
+            return False
+        candidates = [n for n, v in self.values.items() if n != "s" and v.requires_grad]
+        reached = [n for n, g in zip(candidates, torch.autograd.grad(s, [self.values[n] for n in candidates],
+                                                                     retain_graph=True, allow_unused=True))
+                   if g is not None]
+        wrt = self.rng.sample(reached, self.rng.randint(1, min(2, len(reached))))
+        lets = [f"g{j}" for j in range(len(wrt))]
+        raw = {"let": lets, "grad_of": "s", "wrt": wrt, "create_graph": True}
+        run_statement(parse_statement(len(self.program), raw, DTYPES[self.dtype], 0.0, 0.0), self.values)
+        self.program.append(raw)
+        terms = []
+        for j, g in enumerate(lets):
+            if self.rng.random() < 0.5:
+                other = g
+            else:
+                other = f"c{j}"
+                shape = list(self.values[g].shape)
+                self.tensors[other] = {"shape": shape, "data": [round(self.rng.uniform(-2, 2), 3) for _ in range(math.prod(shape))]}
+                self.values[other] = parse_literal(self.tensors[other], "", DTYPES[self.dtype])
+            terms.append({"let": f"p{j}", "op": "mul", "args": [g, other]})
+            terms.append({"let": f"q{j}", "op": "sum", "args": [f"p{j}"]})
+        if len(lets) == 2:
+            terms.append({"let": "q", "op": "add", "args": ["q0", "q1"]})
+        terms.append({"let": "loss", "op": "mul", "args": ["q" if len(lets) == 2 else "q0", 0.5]})
+        for raw in terms:
+            run_statement(parse_statement(len(self.program), raw, DTYPES[self.dtype], 0.0, 0.0), self.values)
+            self.program.append(raw)
+        self.program.append({"backward": "loss"})
+        return self.values["loss"].requires_grad
+
     def build(self, n_ops):
         """n_ops - 1 random ops, then `loss = sum|mean(last)` and its backward.
 
@@ -259,16 +314,19 @@ class ProgramGenerator:
         return self.values["loss"].requires_grad
 
 
-def random_fixture(seed: int, index: int, dtype: str) -> dict:
+def random_fixture(seed: int, index: int, dtype: str, second_order: float = 0.0) -> dict:
+    """Program `index` of `seed`; with probability `second_order` (drawn apart, so the first-order
+    programs of a seed do not change with it) the second-order variant (build_second_order)."""
     rng = random.Random(seed * 1_000_003 + index)
     n_ops = rng.randint(2, 8)
+    variant = second_order > 0 and random.Random(f"second-order {seed} {index}").random() < second_order
     while True:
-        gen = ProgramGenerator(rng, dtype)
-        if gen.build(n_ops):
+        gen = ProgramGenerator(rng, dtype, second_order=variant)
+        if (gen.build_second_order if variant else gen.build)(n_ops):
             break
     doc = {
         "format": FORMAT,
-        "name": f"random/{dtype}-s{seed}-{index:03d}",
+        "name": f"random/{dtype}-s{seed}-{index:03d}" + ("-second-order" if variant else ""),
         "description": (f"Random program {index} of `torch_fixture.py random-programs --seed {seed} "
                         f"--dtype {dtype}`; inputs inside each op's domain, expects recorded by torch."),
         "dtype": dtype,
@@ -283,7 +341,7 @@ def cmd_random(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     status = 0
     for i in range(args.n):
-        doc = random_fixture(args.seed, i, args.dtype)
+        doc = random_fixture(args.seed, i, args.dtype, args.second_order)
         fails = execute(parse_fixture(doc)).failures  # every file must replay PASS
         if fails:
             print(f"FAIL {doc['name']}: program[{fails[0].index}]: {fails[0].message}", file=sys.stderr)

@@ -24,11 +24,11 @@ def expect_statement(kind: str, of: str, seen, dtype: str) -> dict:
 def update_expect(raw: dict, seen, dtype: str):
     """Replace an expect's expected part by what torch saw, keeping its atol/rtol."""
     kind = raw["expect"]
-    for k in ("shape", "data", "fill", "grad"):
+    for k in ("shape", "data", "fill", "grad", "value"):
         raw.pop(k, None)
     if kind in ("value", "grad"):
         if seen is None:
-            raw["grad"] = None
+            raw[kind] = None
         else:
             lit = literal_of(seen, dtype)
             raw["shape"], raw["data"] = lit["shape"], lit["data"]
@@ -60,8 +60,17 @@ def record_doc(doc: dict, file: str = "<fixture>") -> dict:
         tail -= 1
     have = {(s["expect"], s["of"]) for s in program[tail:]}
     auto = []
+    # A grad_of's results: value (null for None), grad_fn and requires_grad; no stride or
+    # is_view (backward formulas give layouts gradoracle does not model).
+    grad_of_lets = {n for st in fx.program if st.kind == "grad_of" for n in st.lets}
     for name in outcome.bound:
         t = outcome.env[name]
+        if name in grad_of_lets:
+            auto.append(("value", name, None if t is None else t.detach().clone()))
+            if t is not None:
+                auto.append(("grad_fn", name, None if t.grad_fn is None else type(t.grad_fn).__name__))
+                auto.append(("requires_grad", name, t.requires_grad))
+            continue
         auto.append(("value", name, t.detach().clone()))
         auto.append(("grad_fn", name, None if t.grad_fn is None else type(t.grad_fn).__name__))
         auto.append(("stride", name, list(t.stride())))

@@ -69,9 +69,9 @@ class Outcome:
         return [c for c in self.checks if not c.ok]
 
 
-def observe(st: Statement, t: torch.Tensor):
+def observe(st: Statement, t: Optional[torch.Tensor]):
     if st.expect == "value":
-        return t.detach().clone()
+        return None if t is None else t.detach().clone()
     if st.expect == "grad":  # of a non-leaf this is None (torch warns; execute() silences it)
         return None if t.grad is None else t.grad.detach().clone()
     if st.expect == "requires_grad":
@@ -91,7 +91,7 @@ def check_expect(st: Statement, seen) -> Check:
                 return Check(st.index, what, True, max_abs_err=0.0)
             got = "None" if seen is None else f"a tensor of shape {list(seen.shape)}"
             want = "None" if st.expected is None else f"shape {list(st.expected.shape)}"
-            return Check(st.index, what, False, f"grad is {got}, expected {want}")
+            return Check(st.index, what, False, f"{st.expect} is {got}, expected {want}")
         ok, msg, err = compare(as_array(seen), as_array(st.expected), st.atol, st.rtol)
         return Check(st.index, what, ok, msg, err)
     if st.expect == "grad_fn" and st.expected is True:
@@ -100,17 +100,41 @@ def check_expect(st: Statement, seen) -> Check:
     return Check(st.index, what, ok, "" if ok else f"{st.expect} is {show(seen)}, expected {show(st.expected)}")
 
 
+def tensor(env: dict, name: str, where: str) -> torch.Tensor:
+    """The tensor bound to `name`, used as a tensor at `where`: None there is bad input."""
+    t = env[name]
+    if t is None:
+        raise FixtureError(where, f'"{name}" is None (an input its grad_of\'s output does not reach, '
+                                  "under allow_unused), not a tensor")
+    return t
+
+
+def upstream(st: Statement, env: dict, key: str):
+    return tensor(env, st.grad_name, f"{st.path}.{key}") if st.grad_name is not None else st.grad
+
+
 def run_statement(st: Statement, env: dict):
     if st.kind == "op":
-        args = [env[a] if isinstance(a, str) else a for a in st.args]
+        args = [tensor(env, a, f"{st.path}.args[{j}]") if isinstance(a, str) else a for j, a in enumerate(st.args)]
         result = st.op.fn(args, **st.attrs)
         if st.let is not None:
             env[st.let] = result
     elif st.kind == "backward":
-        env[st.names[0]].backward(st.grad, retain_graph=st.retain_graph)
+        tensor(env, st.names[0], f"{st.path}.backward").backward(
+            upstream(st, env, "grad"), retain_graph=st.retain_graph, create_graph=st.create_graph)
+    elif st.kind == "grad_of":
+        y = tensor(env, st.names[0], f"{st.path}.grad_of")
+        wrt = [tensor(env, n, f"{st.path}.wrt[{j}]") for j, n in enumerate(st.names[1:1 + len(st.lets)])]
+        g = upstream(st, env, "grad_outputs")
+        if g is not None and st.raises is None and g.shape != y.shape:
+            raise FixtureError(f"{st.path}.grad_outputs", f"has shape {list(g.shape)} but \"{st.names[0]}\" has shape "
+                                                          f"{list(y.shape)}; grad_outputs must have the output's shape")
+        grads = torch.autograd.grad(y, wrt, g, retain_graph=st.retain_graph, create_graph=st.create_graph,
+                                    allow_unused=st.allow_unused)
+        env.update(zip(st.lets, grads))
     elif st.kind == "zero_grad":  # PyTorch 1.x Module.zero_grad(set_to_none)
-        for name in st.names:
-            p = env[name]
+        for j, name in enumerate(st.names):
+            p = tensor(env, name, f"{st.path}.zero_grad[{j}]")
             if p.grad is None:  # NOTE: a leaf without .grad keeps none, as in PyTorch
                 continue
             if st.set_to_none:
@@ -122,7 +146,7 @@ def run_statement(st: Statement, env: dict):
                     p.grad.requires_grad_(False)
                 p.grad.zero_()
     elif st.kind == "detach_":
-        env[st.names[0]].detach_()
+        tensor(env, st.names[0], f"{st.path}.detach_").detach_()
 
 
 def execute(fx: Fixture) -> Outcome:
@@ -132,12 +156,17 @@ def execute(fx: Fixture) -> Outcome:
         warnings.simplefilter("ignore")
         for st in fx.program:
             if st.kind == "expect":
-                seen = observe(st, env[st.names[0]])
+                t = env[st.names[0]]
+                if st.expect != "value":
+                    t = tensor(env, st.names[0], f"{st.path}.of")
+                seen = observe(st, t)
                 observed[st.index] = seen
                 checks.append(check_expect(st, seen))
                 continue
             try:
                 run_statement(st, env)
+            except FixtureError:
+                raise
             except Exception as e:  # torch raises RuntimeError, ValueError, IndexError, ...
                 msg = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
                 if st.raises is None:
@@ -153,6 +182,8 @@ def execute(fx: Fixture) -> Outcome:
                                     fatal=True))
             elif st.let is not None:
                 bound.append(st.let)
+            elif st.kind == "grad_of":
+                bound += st.lets
     return Outcome(checks, observed, env, bound)
 
 
@@ -183,7 +214,15 @@ def cmd_replay(args) -> int:
                 print(f"ERROR {file}: {e}")
             results.append(entry)
             continue
-        outcome = execute(fx)
+        try:
+            outcome = execute(fx)
+        except FixtureError as e:  # bad input found while running (a None used as a tensor)
+            entry.update(name=fx.name, status="error", message=str(e), path=e.path)
+            worst = 2
+            if not args.json:
+                print(f"ERROR {file}: {e}")
+            results.append(entry)
+            continue
         fails = outcome.failures
         entry.update(name=fx.name, status="fail" if fails else "pass",
                      checks=[dataclasses.asdict(c) for c in outcome.checks])
