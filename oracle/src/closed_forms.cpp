@@ -119,4 +119,65 @@ LinearGrads shared_chain(const Tensor& x, const Tensor& weight, const Tensor& bi
   return {make(weight.shape(), dw), make(bias.shape(), db), Tensor()};
 }
 
+namespace {
+// softmax of a 1-D x in float64, shifted by its max.
+std::vector<double> softmax_of(const Tensor& x) {
+  std::vector<double> s = x.to_vector();
+  const double m = s.empty() ? 0.0 : *std::max_element(s.begin(), s.end());
+  double total = 0.0;
+  for (double& e : s) total += (e = std::exp(e - m));
+  for (double& e : s) e /= total;
+  return s;
+}
+double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double d = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) d += a[i] * b[i];
+  return d;
+}
+}  // namespace
+
+Tensor mse_loss_hessian(int64_t n, Reduction reduction) {
+  const double c = reduction == Reduction::Mean ? 2.0 / static_cast<double>(n) : 2.0;
+  std::vector<double> h(static_cast<size_t>(n * n), 0.0);
+  for (int64_t i = 0; i < n; ++i) h[static_cast<size_t>(i * n + i)] = c;  // c·I
+  return make({n, n}, h);
+}
+
+Tensor linear_squared_loss_hessian(const Tensor& x, int64_t out_features) {
+  const Mat X = mat(x);  // (N, in)
+  const int64_t in = X.cols, m = out_features * in;
+  std::vector<double> h(static_cast<size_t>(m * m), 0.0);
+  for (int64_t o = 0; o < out_features; ++o)
+    for (int64_t i = 0; i < in; ++i)
+      for (int64_t j = 0; j < in; ++j) {
+        double gram = 0.0;  // (xᵀx)_ij
+        for (int64_t r = 0; r < X.rows; ++r) gram += X(r, i) * X(r, j);
+        h[static_cast<size_t>((o * in + i) * m + o * in + j)] = 2.0 * gram;  // 2·δ_oo'·G_ij
+      }
+  return make({m, m}, h);
+}
+
+Tensor softmax_jacobian(const Tensor& x) {
+  const std::vector<double> s = softmax_of(x);
+  const int64_t n = static_cast<int64_t>(s.size());
+  std::vector<double> j(static_cast<size_t>(n * n));
+  for (int64_t a = 0; a < n; ++a)
+    for (int64_t b = 0; b < n; ++b)
+      j[static_cast<size_t>(a * n + b)] = (a == b ? s[static_cast<size_t>(a)] : 0.0) - s[static_cast<size_t>(a)] * s[static_cast<size_t>(b)];
+  return make({n, n}, j);  // diag(s) − s·sᵀ
+}
+
+Tensor softmax_hvp(const Tensor& x, const Tensor& u, const Tensor& v) {
+  const std::vector<double> s = softmax_of(x), uv = u.to_vector(), vv = v.to_vector();
+  const double sv = dot(s, vv), su = dot(s, uv);
+  std::vector<double> a(s.size());
+  for (size_t i = 0; i < s.size(); ++i) a[i] = s[i] * (vv[i] - sv);  // a = J·v
+  const double au = dot(a, uv);
+  std::vector<double> h(s.size());
+  for (size_t i = 0; i < s.size(); ++i) h[i] = a[i] * (uv[i] - su) - s[i] * au;  // a ⊙ (u − ⟨s,u⟩) − s·⟨a,u⟩
+  return make(x.shape(), h);
+}
+
+Tensor logsumexp_hessian(const Tensor& x) { return softmax_jacobian(x); }  // ∇²lse = diag(s) − s·sᵀ = J
+
 }  // namespace gradoracle::oracle::closed_forms

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
+#include "gradoracle/engine/autograd.hpp"
 #include "gradoracle/engine/nn.hpp"
 #include "gradoracle/engine/random.hpp"
 #include "gradoracle/oracle/compare.hpp"
@@ -106,6 +109,87 @@ TEST_P(ClosedForms, SharedWeightsChain) {
         EXPECT_MATCH(want.bias, Tensor::full({d}, static_cast<double>(n), DType::Float64));
       }
     }
+  }
+}
+
+// ---- Second derivatives: the engine's Hessians (a create_graph backward, then one backward
+// per column) against the closed forms.
+
+// The engine's Hessian of a scalar f at x, (n, n) over x's elements flattened: row j is
+// ∂⟨∇f, e_j⟩/∂x = ∂²f/∂x_j∂x.
+Tensor engine_hessian(const std::function<Tensor(const Tensor&)>& f, const Tensor& x) {
+  autograd::GradOptions graph;
+  graph.create_graph = true;
+  const Tensor g = autograd::grad({f(x)}, {x}, {}, graph)[0];
+  const int64_t n = x.numel();
+  std::vector<double> h;
+  for (int64_t j = 0; j < n; ++j) {
+    std::vector<double> e(static_cast<size_t>(n), 0.0);
+    e[static_cast<size_t>(j)] = 1.0;
+    autograd::GradOptions keep;
+    keep.retain_graph = true;
+    keep.allow_unused = true;  // a constant gradient (a quadratic's) reaches x through no op
+    const Tensor row = autograd::grad({g}, {x}, {Tensor::from_data(x.shape(), e, x.dtype())}, keep)[0];
+    const std::vector<double> r = row.defined() ? row.to_vector() : std::vector<double>(static_cast<size_t>(n), 0.0);
+    h.insert(h.end(), r.begin(), r.end());
+  }
+  return Tensor::from_data({n, n}, h, DType::Float64);
+}
+
+TEST_P(ClosedForms, MseLossHessianIsAScaledIdentity) {
+  for (uint64_t seed = 0; seed < 10; ++seed) {
+    Generator gen(400 + seed);
+    const int64_t n = gen.integer(1, 6);
+    const Tensor x = leaf({n}, gen), t = Tensor::randn({n}, gen, dtype());
+    for (Reduction r : {Reduction::Mean, Reduction::Sum}) {
+      const Tensor h = engine_hessian([&](const Tensor& in) { return mse_loss(in, t, r); }, x);
+      EXPECT_MATCH(h, cf::mse_loss_hessian(n, r));
+    }
+  }
+}
+
+TEST_P(ClosedForms, LinearSquaredLossHessianIsTheGramMatrix) {
+  for (uint64_t seed = 0; seed < 10; ++seed) {
+    Generator gen(500 + seed);
+    const int64_t n = gen.integer(1, 5), in = gen.integer(1, 4), out = gen.integer(1, 3);
+    const Tensor x = Tensor::randn({n, in}, gen, dtype()), b = leaf({out}, gen), t = Tensor::randn({n, out}, gen, dtype());
+    const Tensor w = leaf({out, in}, gen);
+    const Tensor h = engine_hessian([&](const Tensor& wi) { return mse_loss(linear(x, wi, b), t, Reduction::Sum); }, w);
+    EXPECT_MATCH(h, cf::linear_squared_loss_hessian(x, out));
+  }
+}
+
+TEST_P(ClosedForms, SoftmaxJacobianAndItsHessianVectorProduct) {
+  for (uint64_t seed = 0; seed < 10; ++seed) {
+    Generator gen(600 + seed);
+    const int64_t n = gen.integer(1, 6);
+    const Tensor x = leaf({n}, gen);
+    const Tensor u = Tensor::randn({n}, gen, dtype()).requires_grad_(), v = Tensor::randn({n}, gen, dtype());
+    const Tensor w = Tensor::randn({n}, gen, dtype());
+    autograd::GradOptions graph;
+    graph.create_graph = true;
+    const Tensor g = autograd::grad({softmax(x, 0)}, {x}, {u}, graph)[0];  // Jᵀu
+    // J·v by the double-VJP: ∂⟨Jᵀu, v⟩/∂u; and J by columns, J·e_j.
+    const Tensor jv = autograd::grad({g}, {u}, {v}, [] { autograd::GradOptions o; o.retain_graph = true; return o; }())[0];
+    EXPECT_MATCH(jv, matmul(cf::softmax_jacobian(x), v.to(DType::Float64)));
+    const Tensor hv = autograd::grad({g}, {x}, {v}, [] { autograd::GradOptions o; o.retain_graph = true; return o; }())[0];
+    const Tensor want = cf::softmax_hvp(x, u, v);
+    EXPECT_MATCH(hv, want);
+    // H_u symmetric: ⟨w, H_u·v⟩ = ⟨v, H_u·w⟩, in the closed form and in the engine.
+    const Tensor hw = autograd::grad({g}, {x}, {w})[0];
+    EXPECT_NEAR(sum(mul(w.to(DType::Float64), want)).item(), sum(mul(v.to(DType::Float64), cf::softmax_hvp(x, u, w))).item(), 1e-9);
+    EXPECT_TRUE(close(sum(mul(w, hv)).item(), sum(mul(v, hw)).item(), tol()));
+  }
+}
+
+TEST_P(ClosedForms, LogSumExpHessian) {
+  for (uint64_t seed = 0; seed < 10; ++seed) {
+    Generator gen(700 + seed);
+    const int64_t n = gen.integer(1, 6);
+    const Tensor x = leaf({n}, gen);
+    const Tensor h = engine_hessian([](const Tensor& in) { return log(sum(exp(in))); }, x);
+    EXPECT_MATCH(h, cf::logsumexp_hessian(x));
+    EXPECT_MATCH(cf::logsumexp_hessian(x), cf::softmax_jacobian(x));
   }
 }
 

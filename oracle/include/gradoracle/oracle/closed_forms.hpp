@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "gradoracle/engine/ops.hpp"
 #include "gradoracle/engine/tensor.hpp"
 
 namespace gradoracle::oracle::closed_forms {
@@ -41,5 +42,29 @@ ClipGradNorm clip_grad_norm(const std::vector<Tensor>& grads, double max_norm, d
 // With y1 detached before the second linear (`detach_middle`):
 //   db = N in every entry;  every row of dW = y1.sum(0).
 LinearGrads shared_chain(const Tensor& x, const Tensor& weight, const Tensor& bias, bool detach_middle);
+
+// ---- Second derivatives. A Hessian is an (n, n) float64 matrix over the input's elements
+// flattened row-major; x and the vectors below are 1-D unless said otherwise.
+
+// mse_loss(x, t, reduction) over n elements, L = c/2·Σ(xᵢ − tᵢ)² with c = 2/n (Mean) or 2 (Sum):
+//   ∂²L/∂x² = c·I  (and ∂²L/∂x∂t = −c·I, ∂²L/∂t² = c·I). Reduction None has no scalar L.
+Tensor mse_loss_hessian(int64_t n, Reduction reduction);
+
+// L = Σ (x·Wᵀ + b − t)² (mse_loss, reduction Sum) over x (N, in) and W (out, in):
+//   ∂²L/∂W_oi ∂W_o'i' = 2·δ_oo'·(xᵀx)_ii',  i.e. 2·(I_out ⊗ G) with G = xᵀx, the Gram matrix
+// of x's columns (it depends neither on W, b nor t).
+Tensor linear_squared_loss_hessian(const Tensor& x, int64_t out_features);
+
+// softmax over a 1-D x, s = softmax(x): J = ∂s/∂x = diag(s) − s·sᵀ (symmetric).
+Tensor softmax_jacobian(const Tensor& x);
+
+// The second derivative of ⟨u, softmax(x)⟩ along v: with a = J·v = s ⊙ (v − ⟨s, v⟩),
+//   H_u·v = a ⊙ (u − ⟨s, u⟩) − s·⟨a, u⟩,
+// the derivative along v of the gradient s ⊙ (u − ⟨s, u⟩); H_u is symmetric
+// (⟨w, H_u·v⟩ = ⟨v, H_u·w⟩).
+Tensor softmax_hvp(const Tensor& x, const Tensor& u, const Tensor& v);
+
+// log-sum-exp, lse(x) = log Σᵢ exp(xᵢ): ∇lse = s = softmax(x), ∇²lse = diag(s) − s·sᵀ.
+Tensor logsumexp_hessian(const Tensor& x);
 
 }  // namespace gradoracle::oracle::closed_forms
