@@ -97,6 +97,16 @@ elseif(STEP STREQUAL "consume")
   expect_text("check_my_function" "${output}"
     "f: passed\n" "cube: passed\n" "cube with a wrong backward: failed\n"
     "6 failing of 36 entries checked" "rel err 0.333333")
+  # second_order: H·v and the penalty's x.grad match their closed forms; the detached-x cube passes
+  # gradcheck (its first derivative is right) and fails gradgradcheck (d grad/dx is 0, not 6x·v).
+  set(program ${build}/second_order)
+  if(NOT EXISTS ${program})
+    set(program ${build}/${CONFIG}/second_order)
+  endif()
+  run("consumer/second_order" ${program})
+  expect_text("second_order" "${output}"
+    "H·v = 6x·v: yes\n" "x.grad = 36x³: yes\n" "cube: gradgradcheck passed, jvpcheck passed\n"
+    "cube with a detached saved x: gradcheck passed, gradgradcheck failed\n")
 
 elseif(STEP STREQUAL "components")
   set(build ${WORK_DIR}/components)

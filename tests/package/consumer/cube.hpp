@@ -13,7 +13,9 @@ inline gradoracle::Tensor cube(const gradoracle::Tensor& x) {
     y = x * x * x;
   }
   // y gets one node, "CubeBackward", when x requires grad (and grad mode is on). Its backward
-  // runs with grad mode off and returns one gradient per input; the lambda keeps x alive.
+  // returns one gradient per input; the lambda keeps x alive. It runs with grad mode off, or
+  // on under create_graph: built from engine ops, it then records a graph, so cube is twice
+  // differentiable.
   record(y, "CubeBackward", {x}, [x](const Tensor& g, NeedsGrad) {
     return std::vector<Tensor>{g * 3.0 * x * x};
   });
