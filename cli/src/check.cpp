@@ -34,6 +34,7 @@ int gate_default_cases(TaskKind kind) {
     case TaskKind::Op: return kGateOpCases;
     case TaskKind::Program: return kGateProgramCases;
     case TaskKind::Structural: return kGateStructuralCases;
+    case TaskKind::SecondOrder: return kGateSecondOrderCases;
   }
   return 1;
 }

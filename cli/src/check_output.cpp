@@ -188,7 +188,7 @@ json gate_json(const GateRun& run, int exit_code) {
               {"discarded", r.discarded}, {"stopped_early", r.stopped_early}, {"seconds", r.seconds}};
     if (!t.op.empty()) j["op"] = t.op;
     if (t.kind == TaskKind::Op) j["references"] = r.references;
-    if (t.kind == TaskKind::Op || t.kind == TaskKind::Program) j["saved"] = r.saved;
+    if (t.kind == TaskKind::Op || t.kind == TaskKind::Program || t.kind == TaskKind::SecondOrder) j["saved"] = r.saved;
     if (!r.saved_unreadable.empty()) j["saved_unreadable"] = r.saved_unreadable;
     if (!t.source.empty()) j["source"] = t.source;
     if (measures_error(t)) {
@@ -196,7 +196,7 @@ json gate_json(const GateRun& run, int exit_code) {
       j["worst_rel"] = r.worst_rel;
       j["tolerance_used"] = r.worst_ratio;
     }
-    if (t.kind == TaskKind::Op || t.kind == TaskKind::Program) j["digest"] = std::to_string(r.digest);
+    if (t.kind == TaskKind::Op || t.kind == TaskKind::Program || t.kind == TaskKind::SecondOrder) j["digest"] = std::to_string(r.digest);
     if (!r.passed) {
       j["message"] = diagnosis(r.message);
       if (!r.counterexample.empty()) j["counterexample"] = r.counterexample;

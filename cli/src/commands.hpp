@@ -25,7 +25,8 @@ int cmd_ops(const Output& o, const registry::OpTable& ops);
 // `gradoracle check`: the gate (check.cpp).
 // Its default cases per property, about 12 s in all on one core (the runner's own defaults,
 // sized for the unit suite, take about 4 s). An op task runs its reference inputs first.
-inline constexpr int kGateOpCases = 600, kGateProgramCases = 2000, kGateStructuralCases = 1000;
+inline constexpr int kGateOpCases = 600, kGateProgramCases = 2000, kGateStructuralCases = 1000,
+                     kGateSecondOrderCases = 200;
 
 // A seed as the tool prints it: decimal digits, 0 to 2^64 - 1; none for anything else.
 std::optional<uint64_t> parse_seed(const std::string& text);

@@ -14,7 +14,60 @@ namespace fs = std::filesystem;
 using oracle::Tolerance;
 using registry::OpSpec;
 
-fixtures::Fixture to_fixture(const ProgramCase& p, const std::string& description) {
+namespace {
+fixtures::Statement backward_of(const std::string& name, const Shape& shape, const std::vector<double>* upstream) {
+  fixtures::BackwardStatement b;
+  b.of = name;
+  b.grad = upstream ? fixtures::Literal{shape, *upstream, std::nullopt} : fixtures::Literal{shape, {}, 1.0};
+  b.retain_graph = true;
+  return fixtures::Statement{b, std::nullopt};
+}
+
+// Second order: per root i, an upstream leaf up<i> and `grad_of` (create_graph, allow_unused)
+// of the root with respect to every leaf that requires grad; then a backward of each gradient
+// the root reaches (the program is run in `ops` to find them).
+void append_second_order(const ProgramCase& p, fixtures::Fixture& f, const registry::OpTable& ops) {
+  std::vector<std::pair<std::string, Shape>> wrt;
+  for (const auto& [name, t] : p.leaves) {
+    if (t.requires_grad) wrt.emplace_back(name, t.shape);
+  }
+  if (wrt.empty()) return;  // nothing to differentiate: the check is skipped, as in first order
+  std::vector<std::pair<std::string, Shape>> grads;
+  for (size_t i = 0; i < p.roots.size(); ++i) {
+    const Shape shape = i < p.root_shapes.size() ? p.root_shapes[i] : Shape{};
+    const std::string up = "up" + std::to_string(i);
+    f.tensors.push_back(fixtures::TensorDecl{
+        up, i < p.upstreams.size() ? fixtures::Literal{shape, p.upstreams[i], std::nullopt} : fixtures::Literal{shape, {}, 1.0},
+        true});
+    fixtures::GradOfStatement g;
+    g.of = p.roots[i];
+    for (const auto& [leaf, leaf_shape] : wrt) {
+      g.let.push_back("d" + p.roots[i] + "_d" + leaf);
+      g.wrt.push_back(leaf);
+      grads.emplace_back(g.let.back(), leaf_shape);
+    }
+    g.grad_outputs_name = up;
+    g.create_graph = true;
+    g.allow_unused = true;
+    f.program.push_back(fixtures::Statement{g, std::nullopt});
+  }
+  std::map<std::string, Tensor> env;
+  try {
+    fixtures::ReplayOptions run;
+    run.check_expects = false;
+    run.ops = &ops;
+    env = fixtures::replay(f, run).env;
+  } catch (const std::exception&) {
+    // the program fails: every gradient gets its backward, and the check reports the failure
+  }
+  for (const auto& [name, shape] : grads) {
+    const auto it = env.find(name);
+    if (it == env.end() || it->second.defined()) f.program.push_back(backward_of(name, shape, nullptr));
+  }
+}
+}  // namespace
+
+fixtures::Fixture to_fixture(const ProgramCase& p, const std::string& description, const registry::OpTable& ops) {
   fixtures::Fixture f;
   f.name = "counterexample/" + p.name;
   f.description = description;
@@ -31,14 +84,13 @@ fixtures::Fixture to_fixture(const ProgramCase& p, const std::string& descriptio
     op.attrs = s.attrs;
     f.program.push_back(fixtures::Statement{op, std::nullopt});
   }
-  for (size_t i = 0; i < p.roots.size(); ++i) {
-    fixtures::BackwardStatement b;
-    b.of = p.roots[i];
-    const Shape shape = i < p.root_shapes.size() ? p.root_shapes[i] : Shape{};
-    b.grad = i < p.upstreams.size() ? fixtures::Literal{shape, p.upstreams[i], std::nullopt}
-                                    : fixtures::Literal{shape, {}, 1.0};
-    b.retain_graph = true;
-    f.program.push_back(fixtures::Statement{b, std::nullopt});
+  if (p.second_order) {
+    append_second_order(p, f, ops);
+  } else {
+    for (size_t i = 0; i < p.roots.size(); ++i) {
+      const Shape shape = i < p.root_shapes.size() ? p.root_shapes[i] : Shape{};
+      f.program.push_back(backward_of(p.roots[i], shape, i < p.upstreams.size() ? &p.upstreams[i] : nullptr));
+    }
   }
   for (const ProgramCase::Step& s : p.after_backward) {
     fixtures::OpStatement op;
@@ -80,6 +132,8 @@ std::string file_stem(const std::string& property) {
 std::string op_property(const OpSpec& op, DType dtype) { return "op-" + op.name + "-" + name(dtype); }
 std::string reference_property(const OpSpec& op, DType dtype) { return "ref-" + op.name + "-" + name(dtype); }
 std::string program_property(DType dtype) { return std::string("program-") + name(dtype); }
+std::string op2_property(const OpSpec& op, DType dtype) { return "op2-" + op.name + "-" + name(dtype); }
+std::string program2_property(DType dtype) { return std::string("program2-") + name(dtype); }
 
 fs::path counterexample_file(const std::string& property, const fs::path& dir) {
   return dir / (file_stem(property) + ".json");
@@ -87,11 +141,11 @@ fs::path counterexample_file(const std::string& property, const fs::path& dir) {
 
 // Writes the case; returns the path, or empty if it could not be written (reported, not fatal).
 fs::path write_counterexample(const ProgramCase& p, const std::string& property, const std::string& diagnosis,
-                              const fs::path& dir) {
+                              const fs::path& dir, const registry::OpTable& ops) {
   const fs::path path = counterexample_file(property, dir);
   try {
     fs::create_directories(dir);
-    fixtures::write_fixture(to_fixture(p, property + ": " + diagnosis), path);
+    fixtures::write_fixture(to_fixture(p, property + ": " + diagnosis, ops), path);
     return fs::absolute(path);
   } catch (const std::exception&) {
     return {};
@@ -172,7 +226,7 @@ void check_case(const ProgramCase& p, const std::string& property, CaseStats* st
   std::string error;
   bool finite = true;
   try {
-    const fixtures::Fixture f = to_fixture(p);
+    const fixtures::Fixture f = to_fixture(p, "", ops);
     finite = point_ok(f, programs, ops, &error);
     if (finite && error.empty()) {
       const fixtures::FixtureCheck check = fixtures::gradcheck_fixture(f, options_for(op, p.dtype), ops);
@@ -217,7 +271,7 @@ void check_case(const ProgramCase& p, const std::string& property, CaseStats* st
     }
   }
   const std::string diagnosis = error.empty() ? r.to_string() : error;
-  const fs::path fixture = write_counterexample(p, property, diagnosis, dir);
+  const fs::path fixture = write_counterexample(p, property, diagnosis, dir, ops);
   if (stats) {
     stats->last_failure = p;
     stats->last_diagnosis = diagnosis;
@@ -229,7 +283,7 @@ void check_case(const ProgramCase& p, const std::string& property, CaseStats* st
 }  // namespace
 
 fixtures::FixtureCheck gradcheck_case(const ProgramCase& p, const registry::OpTable& ops) {
-  return fixtures::gradcheck_fixture(to_fixture(p), {}, ops);
+  return fixtures::gradcheck_fixture(to_fixture(p, "", ops), {}, ops);
 }
 
 void prop_op_gradcheck(const OpSpec& op, DType dtype, CaseStats* stats, const fs::path& dir,
@@ -241,6 +295,19 @@ void prop_op_gradcheck(const OpSpec& op, DType dtype, CaseStats* stats, const fs
 void prop_program_gradcheck(DType dtype, CaseStats* stats, const ProgramOptions& options, const fs::path& dir) {
   ProgramCase p = *gen_program(dtype, options);
   check_case(p, program_property(dtype), stats, dir, true, *options.table);
+}
+
+void prop_op_gradgradcheck(const OpSpec& op, DType dtype, CaseStats* stats, const fs::path& dir,
+                           const registry::OpTable& ops) {
+  ProgramCase p = to_program(*gen_op_case(op, dtype));
+  p.second_order = true;
+  check_case(p, op2_property(op, dtype), stats, dir, false, ops, &op);
+}
+
+void prop_program_gradgradcheck(DType dtype, CaseStats* stats, const ProgramOptions& options, const fs::path& dir) {
+  ProgramCase p = *gen_program(dtype, options);
+  p.second_order = true;
+  check_case(p, program2_property(dtype), stats, dir, true, *options.table);
 }
 
 // ---------------------------------------------------------------- reference inputs
@@ -336,14 +403,16 @@ std::optional<ReferenceFailure> check_references(const OpSpec& op, DType dtype, 
   return std::nullopt;
 }
 
-std::vector<fs::path> counterexample_files(const OpSpec* op, DType dtype, const fs::path& dir) {
+std::vector<fs::path> counterexample_files(const OpSpec* op, DType dtype, const fs::path& dir, bool second_order) {
+  if (second_order) return {counterexample_file(op ? op2_property(*op, dtype) : program2_property(dtype), dir)};
   if (!op) return {counterexample_file(program_property(dtype), dir)};
   return {counterexample_file(reference_property(*op, dtype), dir), counterexample_file(op_property(*op, dtype), dir)};
 }
 
-SavedCases rerun_saved(const OpSpec* op, DType dtype, const fs::path& dir, const registry::OpTable& ops) {
+SavedCases rerun_saved(const OpSpec* op, DType dtype, const fs::path& dir, const registry::OpTable& ops,
+                       bool second_order) {
   SavedCases out;
-  for (const fs::path& file : counterexample_files(op, dtype, dir)) {
+  for (const fs::path& file : counterexample_files(op, dtype, dir, second_order)) {
     std::error_code ec;
     if (!fs::is_regular_file(file, ec)) continue;
     fixtures::Fixture f;

@@ -43,8 +43,8 @@ std::vector<Task> op_tasks_unsharded(const RunOptions& o) {
   return tasks;
 }
 
-std::vector<Task> program_tasks_unsharded(const RunOptions& o) {
-  std::vector<Task> tasks;
+// The random programs' options: the run's table, restricted to o.program_ops if given.
+ProgramOptions program_options(const RunOptions& o) {
   ProgramOptions po;
   po.table = o.table;
   for (const std::string& n : o.program_ops) {
@@ -52,11 +52,39 @@ std::vector<Task> program_tasks_unsharded(const RunOptions& o) {
     if (!op || !fuzzable(*op)) throw Error(ErrorKind::Value, "program_ops: " + n + " is not a fuzzable op of the table");
     po.ops.push_back(op);
   }
+  return po;
+}
+
+std::vector<Task> program_tasks_unsharded(const RunOptions& o) {
+  std::vector<Task> tasks;
+  const ProgramOptions po = program_options(o);
   const std::filesystem::path dir = o.counterexample_dir;
   for (DType dtype : o.dtypes) {
     tasks.push_back(Task{std::string("program/") + name(dtype), TaskKind::Program, "", dtype, kProgramCases,
                          [dtype, po, dir](CaseStats* s) { prop_program_gradcheck(dtype, s, po, dir); }, nullptr,
                          [dtype, dir, table = po.table] { return rerun_saved(nullptr, dtype, dir, *table); }});
+  }
+  return tasks;
+}
+
+// Second order: each op's gradgradcheck, and random programs' (gradcheck_props.cpp).
+std::vector<Task> second_order_tasks_unsharded(const RunOptions& o) {
+  std::vector<Task> tasks;
+  const std::filesystem::path dir = o.counterexample_dir;
+  const registry::OpTable* table = o.table;
+  for (const OpSpec* op : fuzzable_ops(*table)) {
+    for (DType dtype : o.dtypes) {
+      Task t{"op2/" + op->name + "/" + name(dtype), TaskKind::SecondOrder, op->name, dtype, kSecondOrderCases,
+             [op, dtype, dir, table](CaseStats* s) { prop_op_gradgradcheck(*op, dtype, s, dir, *table); }, nullptr};
+      t.saved = [op, dtype, dir, table] { return rerun_saved(op, dtype, dir, *table, true); };
+      tasks.push_back(std::move(t));
+    }
+  }
+  const ProgramOptions po = program_options(o);
+  for (DType dtype : o.dtypes) {
+    tasks.push_back(Task{std::string("program2/") + name(dtype), TaskKind::SecondOrder, "", dtype, kSecondOrderCases,
+                         [dtype, po, dir](CaseStats* s) { prop_program_gradgradcheck(dtype, s, po, dir); }, nullptr,
+                         [dtype, dir, table] { return rerun_saved(nullptr, dtype, dir, *table, true); }});
   }
   return tasks;
 }
@@ -151,6 +179,7 @@ const char* name(TaskKind k) {
     case TaskKind::Op: return "op";
     case TaskKind::Program: return "program";
     case TaskKind::Structural: return "structural";
+    case TaskKind::SecondOrder: return "second_order";
   }
   return "?";
 }
@@ -189,14 +218,15 @@ bool glob_match(const std::string& pattern, const std::string& text) {
 bool selected(const std::string& id, TaskKind kind, const std::string& op, DType dtype, const RunOptions& o) {
   if (std::find(o.dtypes.begin(), o.dtypes.end(), dtype) == o.dtypes.end()) return false;
   if (o.ops.empty() && o.tasks.empty()) return true;
-  const bool by_op = kind == TaskKind::Op && std::find(o.ops.begin(), o.ops.end(), op) != o.ops.end();
+  const bool by_op = (kind == TaskKind::Op || kind == TaskKind::SecondOrder) && !op.empty() &&
+                     std::find(o.ops.begin(), o.ops.end(), op) != o.ops.end();
   const bool by_id = std::any_of(o.tasks.begin(), o.tasks.end(), [&](const std::string& p) { return glob_match(p, id); });
   return by_op || by_id;
 }
 
 std::vector<Task> every_task(const RunOptions& o) {
   std::vector<Task> tasks = op_tasks_unsharded(o);
-  for (auto* more : {program_tasks_unsharded, structural_tasks_unsharded}) {
+  for (auto* more : {program_tasks_unsharded, second_order_tasks_unsharded, structural_tasks_unsharded}) {
     std::vector<Task> t = more(o);
     tasks.insert(tasks.end(), std::make_move_iterator(t.begin()), std::make_move_iterator(t.end()));
   }

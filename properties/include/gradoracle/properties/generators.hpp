@@ -64,6 +64,11 @@ struct ProgramCase {
   std::vector<Shape> root_shapes;  // their shapes (for the backward statements' grad literals)
   std::vector<std::vector<double>> upstreams;  // each root's upstream values; absent: ones
   std::vector<Step> after_backward;  // ops run after the backwards (the clip utilities); let "" binds nothing
+  // Second order: each root's gradient with respect to every leaf that requires grad is a value
+  // of the program (`grad_of` with create_graph, upstream a leaf `u<i>` that requires grad,
+  // holding upstreams[i] or ones), and the backwards are of those gradients, not of the roots:
+  // its gradcheck is the roots' gradgradcheck. Gradients a root does not reach are left out.
+  bool second_order = false;
 };
 
 // The one-step program of an op case: leaves a0, a1, ..., `let y = op(...)`, root y.

@@ -29,8 +29,11 @@ struct CaseStats {
 };
 
 // The case as a format-v1 fixture: its leaves, its steps, one backward (retain_graph, ones
-// upstream) per root. `gradoracle gradcheck FILE` checks it as the property did; `replay` runs it.
-fixtures::Fixture to_fixture(const ProgramCase& p, const std::string& description = "");
+// upstream) per root; second order, a grad_of per root and a backward per gradient (gradients
+// a root does not reach, found by running the program in `ops`, are left out). `gradoracle
+// gradcheck FILE` checks it as the property did; `replay` runs it.
+fixtures::Fixture to_fixture(const ProgramCase& p, const std::string& description = "",
+                             const registry::OpTable& ops = registry::builtin_ops());
 
 // The fixture gradcheck of a case (fixtures::gradcheck_fixture of to_fixture(p)); the case's
 // ops must be in `ops`.
@@ -55,6 +58,15 @@ void prop_op_gradcheck(const registry::OpSpec& op, DType dtype, CaseStats* stats
 void prop_program_gradcheck(DType dtype, CaseStats* stats = nullptr, const ProgramOptions& options = {},
                             const std::filesystem::path& dir = counterexample_dir());
 
+// Second order (gradgradcheck through a fixture, ProgramCase::second_order): of `op` on a case
+// drawn by gen_op_case, and of a random program. Counterexamples as above (op2-<op>-<dtype>.json,
+// program2-<dtype>.json); `gradoracle gradcheck FILE` checks them again.
+void prop_op_gradgradcheck(const registry::OpSpec& op, DType dtype, CaseStats* stats = nullptr,
+                           const std::filesystem::path& dir = counterexample_dir(),
+                           const registry::OpTable& ops = registry::builtin_ops());
+void prop_program_gradgradcheck(DType dtype, CaseStats* stats = nullptr, const ProgramOptions& options = {},
+                                const std::filesystem::path& dir = counterexample_dir());
+
 // The op's reference inputs (OpSpec::references), each as a one-op fixture: a pinned gradient
 // (`grads`) as expects, checked by replay; otherwise gradchecked; values and grads finite.
 // The first failure, as the gradcheck properties report one (written under `dir`); none: all pass.
@@ -72,9 +84,10 @@ std::optional<ReferenceFailure> check_references(const registry::OpSpec& op, DTy
 // The example database (as Hypothesis keeps one): the files under `dir` a task's failures are
 // written to, one per property, each holding its last shrunk case. An op's reference inputs
 // (ref-<op>-<dtype>.json) and random cases (op-<op>-<dtype>.json); random programs'
-// (program-<dtype>.json) when `op` is null.
+// (program-<dtype>.json) when `op` is null; with `second_order`, the second-order task's
+// (op2-<op>-<dtype>.json, program2-<dtype>.json).
 std::vector<std::filesystem::path> counterexample_files(const registry::OpSpec* op, DType dtype,
-                                                        const std::filesystem::path& dir);
+                                                        const std::filesystem::path& dir, bool second_order = false);
 // Re-runs the cases earlier runs saved there, before any new case: each replayed (its expects)
 // and gradchecked with the property's options. The first that fails again is the failure
 // (pinned: its expects failed, `replay FILE` fails again; else `gradcheck FILE` does).
@@ -84,7 +97,7 @@ struct SavedCases {
   std::vector<std::string> unreadable;      // "FILE: why" for saved files the table cannot read (not re-run)
 };
 SavedCases rerun_saved(const registry::OpSpec* op, DType dtype, const std::filesystem::path& dir,
-                       const registry::OpTable& ops = registry::builtin_ops());
+                       const registry::OpTable& ops = registry::builtin_ops(), bool second_order = false);
 // The one-op fixture of a reference input (with its pinned grads as expects, if any).
 fixtures::Fixture reference_fixture(const registry::OpSpec& op, const registry::ReferenceInput& r, DType dtype);
 

@@ -28,8 +28,9 @@ enum class TaskKind {
   Op,          // an op's reference inputs, then its gradcheck over random cases, in one dtype
   Program,     // random programs, in one dtype
   Structural,  // a structural property, in one dtype
+  SecondOrder, // an op's gradgradcheck over random cases (op2/<op>/<dtype>), or random programs' (program2/<dtype>)
 };
-const char* name(TaskKind k);  // "fixture", "op", "program", "structural"
+const char* name(TaskKind k);  // "fixture", "op", "program", "structural", "second_order"
 
 struct PropertyResult {
   std::string id;              // "op/exp/float64"
@@ -94,6 +95,7 @@ struct RunOptions {
 inline constexpr int kOpCases = 200;
 inline constexpr int kProgramCases = 500;
 inline constexpr int kStructuralCases = 200;
+inline constexpr int kSecondOrderCases = 100;
 
 // One task of the suite: a property with its id and default case count.
 struct Task {
