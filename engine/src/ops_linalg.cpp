@@ -175,6 +175,12 @@ std::vector<Tensor> matmul_grads_recorded(const Tensor& g, const Tensor& a, cons
   const int64_t ra = a.dim(), rb = b.dim();
   Tensor ga, gb;
   const auto last2 = [](const Tensor& x) { return transpose(x, -1, -2); };
+  // The product of every dim but the last (the rows of x folded to a matrix; right for k = 0).
+  const auto leading = [](const Shape& s) {
+    int64_t n = 1;
+    for (size_t i = 0; i + 1 < s.size(); ++i) n *= s[i];
+    return n;
+  };
   if (ra == 1 && rb == 1) {
     if (needs[0]) ga = mul(g, b);
     if (needs[1]) gb = mul(g, a);
@@ -189,14 +195,14 @@ std::vector<Tensor> matmul_grads_recorded(const Tensor& g, const Tensor& a, cons
     }
     if (needs[1]) gb = rb == 1 ? matmul(t(a), g) : matmul(t(am), gm);
   } else if (rb <= 2) {  // A folded to (rows, k)
-    const int64_t k = a.shape().back(), rows = a.numel() / std::max<int64_t>(k, 1);
+    const int64_t k = a.shape().back(), rows = leading(a.shape());
     const Tensor af = reshape(a, Shape{rows, k});
     const Tensor gf = rb == 1 ? reshape(g, Shape{rows}) : reshape(g, Shape{rows, b.shape()[1]});
     if (needs[0]) ga = reshape(rb == 1 ? mul(reshape(gf, Shape{rows, 1}), b) : matmul(gf, t(b)), a.shape());
     if (needs[1]) gb = matmul(t(af), gf);
   } else if (fold_b) {  // Bᵀ folded to (rows, k): C = (Bᵀ·Aᵀ)ᵀ
     const Tensor bt = last2(b);  // (…, m, k)
-    const int64_t k = bt.shape().back(), rows = b.numel() / std::max<int64_t>(k, 1);
+    const int64_t k = bt.shape().back(), rows = leading(bt.shape());
     const Tensor gt = ra == 1 ? reshape(g, Shape{rows}) : reshape(last2(g), Shape{rows, a.shape()[0]});
     if (needs[0]) ga = ra == 1 ? matmul(t(reshape(bt, Shape{rows, k})), gt) : t(matmul(t(reshape(bt, Shape{rows, k})), gt));
     if (needs[1]) {

@@ -45,6 +45,7 @@ std::vector<OpSpec> elementwise() {
   ops.push_back(binary_op("pow", "PowBackward1", {D::Positive, D::Bounded},
                           "a ** b, broadcasting; a > 0 (tensor ** number: PowBackward0)",
                           [](const auto& a, const auto& b) { return gradoracle::pow(a, b); }));
+  ops.back().kinks = {{1, 0.0, "d/da aᵇ is masked to 0 where b = 0, so its derivative in b there is 0"}};
   return ops;
 }
 

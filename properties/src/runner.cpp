@@ -218,8 +218,7 @@ bool glob_match(const std::string& pattern, const std::string& text) {
 bool selected(const std::string& id, TaskKind kind, const std::string& op, DType dtype, const RunOptions& o) {
   if (std::find(o.dtypes.begin(), o.dtypes.end(), dtype) == o.dtypes.end()) return false;
   if (o.ops.empty() && o.tasks.empty()) return true;
-  const bool by_op = (kind == TaskKind::Op || kind == TaskKind::SecondOrder) && !op.empty() &&
-                     std::find(o.ops.begin(), o.ops.end(), op) != o.ops.end();
+  const bool by_op = kind == TaskKind::Op && std::find(o.ops.begin(), o.ops.end(), op) != o.ops.end();
   const bool by_id = std::any_of(o.tasks.begin(), o.tasks.end(), [&](const std::string& p) { return glob_match(p, id); });
   return by_op || by_id;
 }

@@ -82,7 +82,7 @@ with tempfile.TemporaryDirectory() as tmp:
     r, rep = report("--cases", "4", "--seed", "7", examples, "--junit", junit, *ce)
     check(r.returncode == 0 and rep.get("exit_code") == 0, f"the gate passes, exit 0 (got {r.returncode})")
     kinds = {t["kind"] for t in rep["tasks"]}
-    check(kinds == {"fixture", "op", "program", "structural"}, f"fixtures, ops, programs, structural run ({kinds})")
+    check(kinds == {"fixture", "op", "program", "structural", "second_order"}, f"fixtures, ops, programs, second order, structural run ({kinds})")
     ids = {t["id"] for t in rep["tasks"]}
     check({"fixture/tutorial/1-simple-example", "fixture/examples/semantics", "op/softmax/float64",
            "op/softmax/float32", "program/float32", "structural/split_batch/float64"} <= ids,

@@ -37,7 +37,9 @@ int main() {
   autograd::GradOptions graph;
   graph.create_graph = true;
   const Tensor g = autograd::grad({sum(cube(x))}, {x}, {}, graph)[0];
-  const Tensor hv = autograd::grad({sum(g * v)}, {x})[0];
+  autograd::GradOptions keep;
+  keep.retain_graph = true;  // g's graph is differentiated once more below
+  const Tensor hv = autograd::grad({sum(g * v)}, {x}, {}, keep)[0];
   std::cout << "H·v = 6x·v: " << (near(hv, 6.0 * x * v) ? "yes" : "no") << "\n";
 
   // A gradient penalty: backward of ‖∇f‖² = Σ 9x⁴ leaves 36x³ in x.grad.
