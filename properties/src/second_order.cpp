@@ -159,6 +159,8 @@ void prop_no_graph_without_create_graph(DType dtype) {
     detail::assert_close(grad.to_vector(), g[k].to_vector(), Tolerance{0.0, 0.0},
                          d.c.op->name + ": .grad after backward(create_graph) vs grad(create_graph)");
   }
+  // .grad with a graph refers back to its leaf (a cycle, as in PyTorch): let it go.
+  for (const Tensor& leaf : d.leaves) Tensor(leaf).set_grad(Tensor());
 }
 
 std::vector<NamedProperty> second_order_properties() {
