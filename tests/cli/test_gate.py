@@ -156,6 +156,10 @@ with tempfile.TemporaryDirectory() as tmp:
     broken = {"broken_sin_sign", "broken_add_broadcast", "broken_matmul_transposed", "broken_sum_dim", "broken_softmax",
               "broken_relu_at_zero", "broken_softmax_unshifted"}
     check(failed == broken, f"exactly the planted ops fail: {sorted(failed)}")
+    # broken_mul_detached is right at first order (op/ passes) and wrong at second (op2/ fails).
+    failed2 = {t["id"].split("/")[1] for t in rep["tasks"] if t["status"] == "fail" and t["id"].startswith("op2/")}
+    check("broken_mul_detached" in failed2 and failed2 <= broken | {"broken_mul_detached"},
+          f"the second-order planted bug fails op2/, and only planted ops do: {sorted(failed2)}")
     failed_fixtures = {t["id"] for t in rep["tasks"] if t["status"] == "fail" and t["kind"] == "fixture"}
     check(failed_fixtures == {"fixture/planted/wrong-expect", "fixture/planted/wrong-gradient"},
           f"exactly the planted fixtures fail: {sorted(failed_fixtures)}")

@@ -159,12 +159,29 @@ inline OpSpec softmax_without_max_shift() {
   return s;
 }
 
+// a·b, broadcasting: da = g·b, db = g·a (summed to each shape); planted: the saved a and b are
+// detached, so the first derivative is right and, under create_graph, the gradients lose
+// their dependence on a and b (the second derivative d²(a·b)/da db = 1 becomes 0). Only the
+// second-order task (op2/…) can see it.
+inline OpSpec mul_detached_saved_inputs() {
+  OpSpec s = op("broken_mul_detached", registry::ShapeRule::Broadcast, 2);
+  s.call = [](const std::vector<Arg>& args, const Attrs&) {
+    const Tensor a = tensor(args, 0), b = tensor(args, 1);
+    const Shape ashape = a.shape(), bshape = b.shape();
+    return custom("BrokenMulBackward0", {a, b}, [](const auto& x) { return mul(x[0], x[1]); },
+                  [a, b, ashape, bshape](const Tensor& g, NeedsGrad) -> std::vector<Tensor> {
+                    return {sum_to(mul(g, b.detach()), ashape), sum_to(mul(g, a.detach()), bshape)};
+                  });
+  };
+  return s;
+}
+
 // The engine's ops plus the planted ones: the table the broken-op tests point the suite at.
 inline const registry::OpTable& table() {
   static const registry::OpTable ops(registry::builtin_ops(),
                                      {wrong_sign(), missing_broadcast_reduction(), transposed_matmul_grad(),
                                       wrong_reduction_dim(), softmax_missing_subtraction(), relu_grad_one_at_zero(),
-                                      softmax_without_max_shift()});
+                                      softmax_without_max_shift(), mul_detached_saved_inputs()});
   return ops;
 }
 

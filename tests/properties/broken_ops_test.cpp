@@ -94,6 +94,43 @@ TEST(BrokenOps, OnlyReferenceInputsCatchKinkAndStabilityBugs) {
   }
 }
 
+// A second-order-only bug (a backward using detached saved inputs) passes the op's gradcheck
+// and fails its gradgradcheck task op2/<op>/<dtype>, shrunk to a small grad_of fixture that
+// `gradoracle gradcheck FILE` fails again and that its reproduce string replays.
+TEST(BrokenOps, SecondOrderBugPassesFirstOrderAndFailsOp2) {
+  RunOptions o;
+  o.seed = 7;
+  o.table = &broken::table();
+  o.counterexample_dir = std::filesystem::path(GRADORACLE_COUNTEREXAMPLES) / "planted";
+  o.ops = {"broken_mul_detached"};
+  for (const PropertyResult& r : run_op_sweep(o)) EXPECT_TRUE(r.passed) << r.id << ": " << r.message;
+  o.ops.clear();
+  o.tasks = {"op2/broken_mul_detached/*"};
+  const std::vector<PropertyResult> results = run_tasks(all_tasks(o), o);
+  ASSERT_EQ(results.size(), 2u);
+  for (const PropertyResult& r : results) {
+    SCOPED_TRACE(r.id);
+    EXPECT_FALSE(r.passed);
+    EXPECT_NE(r.reproduce.find("reproduce="), std::string::npos) << r.reproduce;
+    ASSERT_FALSE(r.fixture.empty()) << r.message;
+    const fixtures::Fixture f = fixtures::read_fixture(r.fixture, broken::table());
+    int64_t elements = 0;
+    bool grad_of = false;
+    for (const auto& t : f.tensors) elements += t.literal.numel();
+    for (const auto& s : f.program) grad_of |= s.as<fixtures::GradOfStatement>() != nullptr;
+    EXPECT_LE(elements, 4) << r.counterexample;
+    EXPECT_TRUE(grad_of) << r.fixture;
+    EXPECT_FALSE(fixtures::gradcheck_fixture(f, {}, broken::table()).passed()) << r.fixture;
+    RunOptions again = o;
+    again.reproduce = r.reproduce;
+    again.dtypes = {r.dtype};
+    const auto replayed = run_tasks(all_tasks(again), again);
+    ASSERT_EQ(replayed.size(), 1u);
+    EXPECT_FALSE(replayed[0].passed);
+    EXPECT_EQ(replayed[0].counterexample, r.counterexample);
+  }
+}
+
 // The planted bugs inside random programs are caught too.
 TEST(BrokenOps, AreCaughtInsideRandomPrograms) {
   RunOptions o;
