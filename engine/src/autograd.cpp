@@ -7,6 +7,7 @@
 
 #include "gradoracle/engine/ops.hpp"
 #include "kernels.hpp"
+#include "op_helpers.hpp"
 #include "small_stack.hpp"
 #include "tensor_access.hpp"
 
@@ -53,9 +54,10 @@ Tensor validate(const Node& node, size_t i, Tensor grad, const Edge& edge) {
                                     std::to_string(i) + " - got " + to_string(grad.shape()) +
                                     " but expected shape compatible with " + to_string(edge.shape.to_shape()));
     }
-    // Under create_graph a gradient with a graph is summed by the recorded op.
+    // Under create_graph a gradient with a graph is summed by recorded ops, as PyTorch's
+    // validate_outputs does (ATen's sum_to: SumBackward1, then ViewBackward0 if dims went).
     if (grad.requires_grad() && grad_mode_enabled()) {
-      grad = sum_to(grad, edge.shape.to_shape());
+      grad = detail::sum_to_recorded(grad, edge.shape.to_shape());
       return grad.dtype() == edge.dtype ? grad : grad.to(edge.dtype);
     }
     // sum_to's value without its bookkeeping (no graph is recorded during a backward).
@@ -216,9 +218,12 @@ bool any_requires_grad(std::span<const Tensor> inputs) {
 
 namespace detail {
 namespace {
-thread_local Node* g_current_node = nullptr;
+// The running node, as the owning pointer the graph holds for it (a root's in the pass, or its
+// parent's edge): both outlive the formula's run.
+thread_local const std::shared_ptr<Node>* g_current_node = nullptr;
 }  // namespace
-Node* current_node() { return g_current_node; }
+Node* current_node() { return g_current_node ? g_current_node->get() : nullptr; }
+std::shared_ptr<Node> current_node_owner() { return g_current_node ? *g_current_node : nullptr; }
 
 bool needs_graph(std::initializer_list<const Tensor*> tensors) {
   if (!creating_graph()) return false;
@@ -274,7 +279,7 @@ class BackwardPass {
   // Seeds `root`'s node with `grad` (several roots may share a node: their seeds add).
   void add_root(const Tensor& root, Tensor grad) {
     std::shared_ptr<Node> node = gradient_edge(root);
-    roots_.push_back({std::move(node), std::move(grad)});
+    roots_.push({std::move(node), std::move(grad)});
   }
 
   // autograd::grad: the gradient arriving at `input`'s node is captured into results()[k]
@@ -289,7 +294,7 @@ class BackwardPass {
   void mark_needed();
 
   bool retain_graph_, create_graph_;
-  std::vector<std::pair<std::shared_ptr<Node>, Tensor>> roots_;
+  SmallStack<std::pair<std::shared_ptr<Node>, Tensor>, 2> roots_;  // inline: no allocation for one root
   std::vector<std::shared_ptr<Node>> captures_;
   std::vector<Tensor> results_;
   SmallStack<Node*> reached_;  // every node of this pass, in discovery order
@@ -307,7 +312,7 @@ void BackwardPass::discover(uint64_t pass) {
     reached_.push(n);
     return true;
   };
-  for (auto& [node, grad] : roots_) reach(node.get());
+  for (size_t r = 0; r < roots_.size(); ++r) reach(roots_[r].first.get());
   for (size_t s = 0; s < reached_.size(); ++s) {
     for (const Edge& e : reached_[s]->next_edges()) {
       Node* n = e.fn.get();
@@ -360,9 +365,16 @@ void BackwardPass::run() {
   // A backward without create_graph records nothing; with it, its formulas record.
   GradModeGuard grad_mode(create_graph_);
   // This pass's id: a node whose pass_ differs has not been reached yet (its pending_ and
-  // buffer_ are stale). Global so that passes on any thread never share an id.
-  static std::atomic<uint64_t> passes{0};
-  const uint64_t pass = ++passes;
+  // buffer_ are stale). Unique over all threads: each thread takes ids from blocks of 2^20 it
+  // claims from one global counter (one atomic operation per block, not per pass).
+  constexpr uint64_t kBlock = uint64_t{1} << 20;
+  static std::atomic<uint64_t> blocks{0};
+  thread_local uint64_t next_pass = 0, block_end = 0;
+  if (next_pass == block_end) {
+    next_pass = blocks.fetch_add(1, std::memory_order_relaxed) * kBlock + 1;  // ids from 1: 0 is "never"
+    block_end = next_pass + kBlock - 1;
+  }
+  const uint64_t pass = next_pass++;
   discover(pass);
   if (!captures_.empty()) mark_needed();
   // Buffers left by a throwing backward are dropped, not kept alive by the graph.
@@ -375,20 +387,24 @@ void BackwardPass::run() {
   } clear{reached_};
 
   // Kahn's order: a node runs once every gradient flowing into it has been summed.
-  SmallStack<Node*> ready;
-  for (auto& [node, grad] : roots_) {
+  // Each ready node as the owning pointer the graph holds for it (detail::current_node_owner).
+  SmallStack<const std::shared_ptr<Node>*> ready;
+  for (size_t r = 0; r < roots_.size(); ++r) {
+    auto& [node, grad] = roots_[r];
     node->buffer_ = node->buffer_.defined() ? add(node->buffer_, grad) : std::move(grad);
   }
-  for (auto& [node, grad] : roots_) {
+  for (size_t r = 0; r < roots_.size(); ++r) {
+    const std::shared_ptr<Node>& node = roots_[r].first;
     if (node->pending_ == 0) {
       node->pending_ = -1;  // pushed once, however many roots share it
-      ready.push(node.get());
+      ready.push(&node);
     }
   }
   if (!captures_.empty()) results_.assign(captures_.size(), Tensor());
   std::vector<Tensor> grads;
   while (!ready.empty()) {
-    Node* n = ready.pop();
+    const std::shared_ptr<Node>* owner = ready.pop();
+    Node* n = owner->get();
     for (size_t k = 0; k < captures_.size(); ++k) {
       if (captures_[k].get() == n) results_[k] = n->buffer_;
     }
@@ -397,7 +413,7 @@ void BackwardPass::run() {
     if (n->buffer_.defined()) {
       Tensor upstream = std::move(n->buffer_);
       n->buffer_ = Tensor();
-      detail::g_current_node = n;
+      detail::g_current_node = owner;
       if (n->once_differentiable() && create_graph_) {
         grads = apply_once_differentiable(*n, upstream);
       } else {
@@ -416,7 +432,7 @@ void BackwardPass::run() {
         Tensor gi = validate(*n, i, std::move(grads[i]), e);
         next->buffer_ = next->buffer_.defined() ? add(next->buffer_, gi) : std::move(gi);
       }
-      if (--next->pending_ == 0) ready.push(next);
+      if (--next->pending_ == 0) ready.push(&e.fn);
     }
   }
 }

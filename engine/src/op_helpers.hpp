@@ -50,7 +50,7 @@ class SavedOutput {
     impl->dtype = like.dtype();
     impl->storage = storage_;
     if (creating_graph()) {
-      impl->grad_fn = current_node()->shared_from_this();
+      impl->grad_fn = current_node_owner();
       impl->requires_grad = true;
     }
     return tensor_of(std::move(impl));
@@ -124,7 +124,8 @@ inline std::vector<Tensor> grads(Tensor g) { return {std::move(g)}; }
 Tensor view_as_named(const Tensor& a, const Shape& shape, const char* name);
 // ATen's at::sum_to: a summed with keepdim over its leading dims and the dims `shape` has as 1
 // (SumBackward1), then viewed as `shape` when leading dims went (ViewBackward0); a itself when
-// nothing is summed. The gradient reduction PyTorch's backward formulas record.
+// nothing is summed; for a 0-d `shape`, a's full sum (SumBackward0). The gradient reduction
+// PyTorch's backward formulas and its engine's validate_outputs record.
 Tensor sum_to_recorded(const Tensor& a, const Shape& shape);
 
 }  // namespace gradoracle::detail

@@ -1,5 +1,6 @@
 // matmul and linear: Eigen GEMM on row-major maps, with PyTorch 1.13's shape rules and names.
 #include <algorithm>
+#include <optional>
 #include <string_view>
 
 #include "op_helpers.hpp"
@@ -288,9 +289,9 @@ namespace {
 //   2-D x: dx = dY·W (MmBackward0), dW = (Xᵀ·dY)ᵀ;
 //   x of rank >= 3: X, dY folded to (rows, in), (rows, out); dx = dY·W reshaped back (ReshapeAlias);
 //   db = ATen's sum_to(dY, b.shape) (dY itself when shapes agree; ViewBackward0 when summed).
-std::vector<Tensor> linear_grads_recorded(const Tensor& g, const Tensor& x, const Tensor& w, const Tensor& b,
-                                          NeedsGrad needs) {
-  std::vector<Tensor> grads(b.defined() ? 3 : 2);
+std::vector<Tensor> linear_grads_recorded(const Tensor& g, const Tensor& x, const Tensor& w,
+                                          const std::optional<Shape>& bias_shape, NeedsGrad needs) {
+  std::vector<Tensor> grads(bias_shape ? 3 : 2);
   const int64_t in = w.shape()[1], out = w.shape()[0];
   if (x.dim() == 1) {
     const Tensor gm = reshape(g, Shape{1, out});
@@ -305,7 +306,7 @@ std::vector<Tensor> linear_grads_recorded(const Tensor& g, const Tensor& x, cons
     if (needs[0]) grads[0] = reshape(matmul(gf, w), x.shape());
     if (needs[1]) grads[1] = t(matmul(t(reshape(x, Shape{rows, in})), gf));
   }
-  if (b.defined() && needs[2]) grads[2] = detail::sum_to_recorded(g, b.shape());
+  if (bias_shape && needs[2]) grads[2] = detail::sum_to_recorded(g, *bias_shape);
   return grads;
 }
 }  // namespace
@@ -375,9 +376,15 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
     return y;
   }
   const Tensor inputs[] = {x, w, b};
+  // The usual bias, a vector of `out`: its gradient is dY's column sums, fused below.
+  const bool bias_row = has_bias && b.dim() == 1 && b.numel() == out;
   detail::record_span(y, linear_name(x, has_bias), std::span<const Tensor>(inputs, has_bias ? 3 : 2),
-         [x, w, b, rows, in, out, has_bias](const Tensor& g, NeedsGrad needs) {
-           if (detail::needs_graph({&g, &x, &w})) return linear_grads_recorded(g, x, w, b, needs);
+         [x, w, rows, in, out, has_bias, bias_row](const Tensor& g, NeedsGrad needs) {
+           if (detail::needs_graph({&g, &x, &w})) {  // the bias's shape from its edge: b is not kept
+             std::optional<Shape> bias_shape;
+             if (has_bias) bias_shape = detail::current_node()->next_edges()[2].shape.to_shape();
+             return linear_grads_recorded(g, x, w, bias_shape, needs);
+           }
            std::vector<Tensor> grads(has_bias ? 3 : 2);
            dispatch(g.dtype(), [&](auto s) {
              using T = decltype(s);
@@ -392,8 +399,13 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
                auto GW = kernels::matrix<T>(grads[1], out, in);
                if (rows == 0) GW.setZero(); else GW.noalias() = G.transpose() * kernels::matrix<T>(x, rows, in);
              }
+             if (bias_row && needs[2]) {  // db = 1ᵀ·dY
+               grads[2] = Tensor::empty({out}, g.dtype());
+               auto GB = kernels::matrix<T>(grads[2], 1, out);
+               if (rows == 0) GB.setZero(); else GB.noalias() = G.colwise().sum();
+             }
            });
-           if (has_bias && needs[2]) grads[2] = g;  // the engine sums dY to the bias's shape
+           if (has_bias && !bias_row && needs[2]) grads[2] = g;  // the engine sums dY to the bias's shape
            return grads;
          },
          Saves::Tensors);

@@ -127,6 +127,7 @@ Tensor sum_to_recorded(const Tensor& a, const Shape& shape) {
   if (broadcast_mismatch(shape, s) != -1) {
     fail(ErrorKind::Shape, "sum_to: shape " + to_string(s) + " is not a broadcast of " + to_string(shape));
   }
+  if (shape.empty()) return sum(a);  // ATen: a 0-d target is a full sum (SumBackward0)
   const size_t leading = s.size() - shape.size();
   std::vector<int64_t> dims;
   for (size_t i = 0; i < s.size(); ++i) {

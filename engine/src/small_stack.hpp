@@ -32,7 +32,9 @@ class SmallStack {
   bool empty() const { return size_ == 0; }
 
  private:
-  std::array<T, N> inline_{};  // values 0 .. N-1
+  // Values 0 .. N-1; default-initialised (pointers are not zeroed: a walk's stack is set up
+  // in every backward, and only the first size_ values are ever read).
+  std::array<T, N> inline_;
   std::vector<T> overflow_;    // values N ..
   size_t size_ = 0;
 };

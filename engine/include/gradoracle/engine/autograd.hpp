@@ -96,7 +96,7 @@ class NeedsGrad {
 
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output, NeedsGrad needs)>;
 
-class Node : public std::enable_shared_from_this<Node> {
+class Node {
  public:
   // `name` must outlive the node: a string literal (PyTorch's grad_fn class name).
   // One edge per input (an undefined input gets an empty edge).
@@ -147,6 +147,7 @@ namespace detail {
 // The node whose formula is running on this thread (null outside a backward): what a saved
 // output is re-attached to under create_graph (SavedOutput::tensor).
 Node* current_node();
+std::shared_ptr<Node> current_node_owner();  // the same node, owned
 // True while a backward with create_graph runs a formula: grad mode is on, so a formula must
 // build its result from recorded engine ops when its upstream or saved tensors require grad.
 inline bool creating_graph() { return grad_mode_enabled() && current_node() != nullptr; }
