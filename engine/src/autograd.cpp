@@ -493,11 +493,10 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
              "One of the differentiated Tensors appears to not have been used in the graph. Set allow_unused=True "
              "if this is the desired behavior.");
       }
-      continue;
     }
-    // Without create_graph a result carries no graph (it was computed with grad mode off);
-    // a captured seed is the caller's own tensor: hand back a plain alias of its values.
-    if (!options.create_graph && (r.requires_grad() || r.grad_fn())) r = r.detach();
+    // Without create_graph the formulas ran with grad mode off, so a result carries no graph
+    // unless it is a grad_output passed through unchanged (an AddBackward0 between it and the
+    // input, or the output itself): PyTorch hands back that very tensor, graph and all.
   }
   return results;
 }

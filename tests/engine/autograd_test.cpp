@@ -357,6 +357,21 @@ TEST(AutogradGrad, ReturnsGradientsWithoutAccumulating) {
   EXPECT_EQ(g[0].grad_fn_name(), "");
 }
 
+// Without create_graph, a grad_output that reaches the input unchanged (through AddBackward0)
+// is handed back itself, graph and all, as PyTorch does; one that a formula touched is not.
+TEST(AutogradGrad, AnUpstreamPassedThroughIsReturnedItself) {
+  const Tensor x = leaf({2}, {1, 2});
+  const Tensor v = leaf({2}, {3, 4});
+  const Tensor w = v * 2.0;
+  const auto passed = autograd::grad({x + 1.0}, {x}, {w});
+  EXPECT_TRUE(passed[0].is_same(w));
+  EXPECT_EQ(passed[0].grad_fn_name(), "MulBackward0");
+  const auto touched = autograd::grad({x * 1.0}, {x}, {w});
+  EXPECT_FALSE(touched[0].is_same(w));
+  EXPECT_FALSE(touched[0].requires_grad());
+  EXPECT_TRUE(values_are(touched[0], {6, 8}));
+}
+
 TEST(AutogradGrad, NonLeafInputsAndOnlyTheNeededPartOfTheGraphRuns) {
   const Tensor x = leaf({2}, {1, 2});
   const Tensor m = x * x;
