@@ -118,6 +118,10 @@ inline Tensor& mark_view(Tensor& t) {
 
 inline std::vector<Tensor> grads(Tensor g) { return {std::move(g)}; }
 
+// PyTorch's sigmoid_backward(g, y) = g·y·(1 - y) as a recorded op (SigmoidBackwardBackward0),
+// differentiable in g and y (ops_elementwise.cpp); softplus's double backward builds on it.
+Tensor sigmoid_backward(const Tensor& g, const Tensor& y);
+
 // Differentiable internal shape ops (ops_shape.cpp) that formulas under create_graph build from.
 // a under another shape of its numel, sharing storage, recorded as PyTorch's view op `name`
 // (a string literal: "ViewBackward0", "SqueezeBackward1", ...); d/da = reshape(dY, a.shape).

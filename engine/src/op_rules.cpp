@@ -137,7 +137,7 @@ void draw_generic_attrs(const OpSpec& op, Attrs& attrs, Chooser& c) {
       case AttrType::Choice:
         if (!spec.choices.empty()) attrs[spec.name] = c.pick(spec.choices);
         break;
-      case AttrType::Number: attrs[spec.name] = c.pick<double>({1.0, 2.0, 0.5, 3.0}); break;
+      case AttrType::Number: attrs[spec.name] = c.pick<double>(spec.drawn.empty() ? std::vector<double>{1.0, 2.0, 0.5, 3.0} : spec.drawn); break;
       case AttrType::Int:
       case AttrType::IntOrList:
       case AttrType::IntList: break;  // dims and shapes need the ShapeRule's meaning

@@ -120,7 +120,7 @@ static Tensor sigmoid_backward_values(const Tensor& g, const Y& y) {
 
 // sigmoid's backward as an op of its own (PyTorch's sigmoid_backward): b(g, y) = g·y·(1 - y);
 // ∂b/∂g = y·(1 - y) (sigmoid_backward again), ∂b/∂y = g·(1 - 2y).
-static Tensor sigmoid_backward(const Tensor& g, const Tensor& y) {
+Tensor detail::sigmoid_backward(const Tensor& g, const Tensor& y) {
   Tensor b = sigmoid_backward_values(g, y);
   record(b, "SigmoidBackwardBackward0", {g, y}, [g, y](const Tensor& gg, NeedsGrad needs) {
     return std::vector<Tensor>{needs[0] ? sigmoid_backward(gg, y) : Tensor(),
@@ -134,7 +134,7 @@ Tensor sigmoid(const Tensor& a) {
   Tensor y = map(a, [](auto x) { return 1 / (1 + (-x).exp()); });
   record(y, "SigmoidBackward0", {a}, [y = detail::SavedOutput(y)](const Tensor& g, NeedsGrad) {
     if (!detail::creating_graph()) return grads(sigmoid_backward_values(g, y));
-    return grads(sigmoid_backward(g, y.tensor(g)));
+    return grads(detail::sigmoid_backward(g, y.tensor(g)));
   });
   return y;
 }

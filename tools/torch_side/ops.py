@@ -60,8 +60,16 @@ def _build_ops():
 
     for name, f in [("neg", torch.neg), ("exp", torch.exp), ("log", torch.log), ("sqrt", torch.sqrt),
                     ("sin", torch.sin), ("cos", torch.cos), ("tanh", torch.tanh),
-                    ("sigmoid", torch.sigmoid), ("relu", torch.relu), ("abs", torch.abs), ("log1p", torch.log1p)]:
+                    ("sigmoid", torch.sigmoid), ("relu", torch.relu), ("abs", torch.abs), ("log1p", torch.log1p),
+                    ("expm1", torch.expm1), ("atan", torch.atan), ("erf", torch.erf), ("silu", F.silu)]:
         add(name, 1, 1, lambda args, f=f: f(args[0]))
+    add("gelu", 1, 1, lambda args, approximate="none": F.gelu(args[0], approximate=approximate),
+        attrs={"approximate": ("approximate", "none")})
+    add("softplus", 1, 1, lambda args, beta=1, threshold=20: F.softplus(args[0], beta, threshold),
+        attrs={"beta": ("number", 1), "threshold": ("number", 20)})
+    add("leaky_relu", 1, 1, lambda args, negative_slope=0.01: F.leaky_relu(args[0], negative_slope),
+        attrs={"negative_slope": ("number", 0.01)})
+    add("elu", 1, 1, lambda args, alpha=1.0: F.elu(args[0], alpha), attrs={"alpha": ("number", 1.0)})
     for name, f in [("add", operator.add), ("sub", operator.sub), ("mul", operator.mul),
                     ("div", operator.truediv), ("pow", operator.pow)]:
         add(name, 2, 2, _binary(f), numbers=True)
@@ -110,6 +118,9 @@ def parse_attr(kind: str, v, path: str):
         return v
     if kind == "reduction" and v in ("mean", "sum", "none"):
         return v
+    if kind == "approximate" and v in ("none", "tanh"):
+        return v
     wanted = {"int": "an integer", "bool": "true or false", "dims": "an integer or a list of integers",
-              "shape": "a list of dimensions (>= -1)", "reduction": '"mean", "sum" or "none"'}[kind]
+              "shape": "a list of dimensions (>= -1)", "reduction": '"mean", "sum" or "none"',
+              "approximate": '"none" or "tanh"'}[kind]
     raise FixtureError(path, f"must be {wanted}, got {show(v)}")

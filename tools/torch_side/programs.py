@@ -33,7 +33,9 @@ class ProgramGenerator:
     NUMBERS = (2, -1, 0.5, 3, 1, -2.5, 1.5)
     EXPONENTS = (2, 3, 0.5, -1, 1.5, -0.5)
     FAMILIES = [  # (weight, ops)
-        (20, ["neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "log1p"]),
+        (20, ["neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "log1p",
+              "expm1", "atan", "erf", "silu"]),
+        (6, ["gelu", "softplus", "leaky_relu", "elu"]),
         (24, ["add", "sub", "mul", "div", "pow"]),
         (7, ["matmul"]), (7, ["linear"]), (4, ["t"]), (5, ["transpose"]), (6, ["reshape"]),
         (8, ["sum", "mean"]), (6, ["norm"]), (5, ["softmax", "log_softmax"]), (5, ["cat"]),
@@ -106,13 +108,15 @@ class ProgramGenerator:
                 "log": (lambda v: v.min() > 0.2, "pos"), "sqrt": (lambda v: v.min() > 0.2, "pos"),
                 "log1p": (lambda v: v.min() > -0.8, "pos"),
                 "relu": (lambda v: v.abs().min() > 0.05, "any"), "abs": (lambda v: v.abs().min() > 0.05, "any"),
-                "exp": (lambda v: v.max() < 3, "any"),
+                "exp": (lambda v: v.max() < 3, "any"), "expm1": (lambda v: v.max() < 3, "any"),
                 # off saturation: there float32's 1 - y² keeps few digits, and engines' tanh and
                 # sigmoid, each right to an ulp, differ in their second derivatives by percents
                 "tanh": (lambda v: v.abs().max() < 3, "any"), "sigmoid": (lambda v: v.abs().max() < 6, "any"),
             }.get(op, (lambda v: v.abs().max() < 10, "any"))
             a = self.operand(pred, domain)
             return a and ([a], {})
+        if op in self.FAMILIES[1][1]:  # activations with attrs
+            return self.gen_activation(op)
         if op in ("add", "sub", "mul", "div", "pow"):
             return self.gen_binary(op)
         if op == "matmul":
@@ -182,6 +186,26 @@ class ProgramGenerator:
             attrs = {"reduction": rng.choice(["mean", "sum", "none"])} if rng.random() < 0.7 else {}
             return [a, self.leaf(list(self.values[a].shape))], attrs
         raise ValueError(f"no generator for {op}")
+
+    def gen_activation(self, op):
+        """leaky_relu and elu away from their kink at 0; softplus with beta·|x| below the
+        threshold's magnitude (its branches meet with a jump at beta·x = threshold)."""
+        rng = self.rng
+        if op == "gelu":
+            a = self.operand(lambda v: v.abs().max() < 10)
+            return a and ([a], {"approximate": rng.choice(["none", "tanh"])} if rng.random() < 0.7 else {})
+        if op == "softplus":
+            a = self.operand(lambda v: v.abs().max() < 4)
+            attrs = {}
+            if rng.random() < 0.7:
+                attrs["beta"] = rng.choice([1, 2, 0.5])
+            if rng.random() < 0.5:
+                attrs["threshold"] = rng.choice([20, 10, -10])
+            return a and ([a], attrs)
+        a = self.operand(lambda v: v.abs().min() > 0.05 and v.abs().max() < 10)
+        name = "negative_slope" if op == "leaky_relu" else "alpha"
+        values = [0.01, 0.2, -0.5, 2] if op == "leaky_relu" else [1, 2, 0.5]
+        return a and ([a], {name: rng.choice(values)} if rng.random() < 0.7 else {})
 
     def gen_binary(self, op):
         rng = self.rng

@@ -22,6 +22,19 @@ Tensor log1p(const Tensor& a);
 Tensor relu(const Tensor& a);
 Tensor abs(const Tensor& a);
 
+// ---- activations and smooth unary functions (ops_activation.cpp) ----
+Tensor expm1(const Tensor& a);
+Tensor atan(const Tensor& a);
+Tensor erf(const Tensor& a);
+Tensor silu(const Tensor& a);
+// F.gelu: the exact form x·Φ(x) (approximate="none") or the tanh approximation.
+enum class GeluApproximate { None, Tanh };
+Tensor gelu(const Tensor& a, GeluApproximate approximate = GeluApproximate::None);
+// F.softplus: log(1 + e^(beta·x))/beta, and x itself where beta·x > threshold.
+Tensor softplus(const Tensor& a, double beta = 1.0, double threshold = 20.0);
+Tensor leaky_relu(const Tensor& a, double negative_slope = 0.01);
+Tensor elu(const Tensor& a, double alpha = 1.0);
+
 // ---- elementwise binary, broadcasting; a double is a Python-number operand ----
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor add(const Tensor& a, double b);

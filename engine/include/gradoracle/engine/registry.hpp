@@ -38,6 +38,7 @@ struct AttrSpec {
   AttrType type;
   bool required = false;
   std::vector<std::string> choices = {};  // for Choice
+  std::vector<double> drawn = {};         // for Number: the values generators draw (empty: 1, 2, 0.5, 3)
 };
 
 // Where an argument's values must lie for the op to be differentiable there, away from kinks
