@@ -17,7 +17,8 @@ from .record import record_doc
 # What a second-order program draws before its grad_of (binary ops with broadcasting operands):
 # ops whose create_graph results carry PyTorch 1.13's grad_fn names, reductions of broadcast
 # gradients included (ATen's sum_to: SumBackward0/1, ViewBackward0). The one place to widen.
-SECOND_ORDER_OPS = ("add", "sub", "mul", "div", "neg", "tanh")
+SECOND_ORDER_OPS = ("add", "sub", "mul", "div", "neg", "tanh", "expm1", "atan", "erf", "silu", "gelu", "softplus",
+                    "leaky_relu", "elu")
 
 
 def broadcastable(a, b) -> bool:
