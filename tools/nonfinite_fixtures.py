@@ -66,6 +66,16 @@ def cases():
                            [op("y", name, ["x"]), back("y", ones([n]))]))
         out.append(fixture(f"{name}-upstream", {"x": lit(ORDINARY, rg=True)},
                            [op("y", name, ["x"]), back("y", lit(SPECIAL))]))
+    # log1p and the activations, with default attrs and with others.
+    for name, tag, attrs in [("log1p", "", None), ("expm1", "", None), ("atan", "", None), ("erf", "", None),
+                             ("silu", "", None), ("gelu", "", None), ("gelu", "-tanh", {"approximate": "tanh"}),
+                             ("softplus", "", None), ("softplus", "-beta2-threshold1", {"beta": 2.0, "threshold": 1.0}),
+                             ("leaky_relu", "", None), ("leaky_relu", "-slope0_2", {"negative_slope": 0.2}),
+                             ("elu", "", None), ("elu", "-alpha2", {"alpha": 2.0})]:
+        out.append(fixture(f"{name}{tag}-inputs", {"x": lit(SPECIAL, rg=True)},
+                           [op("y", name, ["x"], attrs), back("y", ones([n]))]))
+        out.append(fixture(f"{name}{tag}-upstream", {"x": lit(ORDINARY, rg=True)},
+                           [op("y", name, ["x"], attrs), back("y", lit(SPECIAL))]))
     # Binary ops: every pair of specials (an 8x8 broadcast grid), a number operand on either
     # side, and a non-finite upstream.
     for name in ["add", "sub", "mul", "div", "pow"]:

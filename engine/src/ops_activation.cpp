@@ -123,12 +123,15 @@ Tensor leaky_relu(const Tensor& a, double negative_slope) {
 }
 
 namespace {
-// PyTorch's elu_backward (scale = input_scale = 1, is_result false: from the input x):
-// g·α·eˣ where x <= 0, g elsewhere (NaN included).
+// PyTorch's elu_backward (scale = input_scale = 1, is_result false: from the input x): g where
+// x > 0, g·α·eˣ elsewhere, so NaN where x is NaN.
+// NOTE: PyTorch 1.13's vectorized loop gives NaN at a NaN x, as here; its scalar loop (tensors
+// under 2 SIMD vectors, 8 doubles or 16 floats with AVX2, and the tail past the last such block)
+// gives g: corpus/disagreements/elu-nan-scalar-tail.json.
 Tensor elu_backward_values(const Tensor& g, const Tensor& x, double alpha) {
   return zip(g, x, [alpha](auto g, auto x) {
     using T = typename decltype(x)::Scalar;
-    return (x <= T(0)).select(g * T(alpha) * x.exp(), g);
+    return (x > T(0)).select(g, g * T(alpha) * x.exp());
   });
 }
 
@@ -150,7 +153,7 @@ Tensor elu_backward(const Tensor& g, const Tensor& x, double alpha) {
 }  // namespace
 
 // elu x = x where x > 0, α·(eˣ - 1) elsewhere (PyTorch computes eˣ - 1, not expm1).
-// NOTE: elu'(0) = α, as PyTorch (its backward's mask is x <= 0).
+// NOTE: elu'(0) = α, as PyTorch (its backward's mask is x > 0); elu'(NaN) = NaN.
 Tensor elu(const Tensor& a, double alpha) {
   Tensor y = map(a, [alpha](auto x) {
     using T = typename decltype(x)::Scalar;

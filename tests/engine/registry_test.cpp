@@ -16,7 +16,8 @@ TEST(Registry, EveryFixtureFormatOpIsRegisteredOnce) {
   const std::vector<std::string> ops = {"neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs",
                                         "add", "sub", "mul", "div", "pow", "matmul", "linear", "t", "transpose",
                                         "reshape", "sum", "mean", "norm", "softmax", "log_softmax", "cat", "mse_loss",
-                                        "detach", "clip_grad_norm_", "clip_grad_value_"};
+                                        "detach", "clip_grad_norm_", "clip_grad_value_", "log1p", "expm1", "atan", "erf",
+                                        "silu", "gelu", "softplus", "leaky_relu", "elu"};
   for (const std::string& name : ops) {
     SCOPED_TRACE(name);
     const r::OpSpec* spec = r::builtin_ops().find(name);
