@@ -32,10 +32,13 @@ void add_activations(std::vector<OpSpec>& ops) {
                            at("x ~ -30, where e^x - 1 = -1", vec({-30, -20, 0.5}))};
   ops.push_back(unary("atan", "AtanBackward0", gradoracle::atan, D::Real, "arctangent"));
   ops.back().references = {at("large magnitudes", vec({1e4, -1e4, 0.5}))};
+  ops.back().stability = finite_anywhere();
   ops.push_back(unary("erf", "ErfBackward0", gradoracle::erf, D::Real, "error function"));
   ops.back().references = {at("saturated", vec({6, -6, 0.25})), at("0-d", {Shape{}, {-0.5}})};
+  ops.back().stability = finite_anywhere();
   ops.push_back(unary("silu", "SiluBackward0", gradoracle::silu, D::Real, "a·sigmoid(a)"));
   ops.back().references = {at("saturated, |x| up to 30", vec({-30, 30, 0.0}))};
+  ops.back().stability = finite_anywhere();
 
   ops.push_back(unary_with_attrs(
       "leaky_relu", "LeakyReluBackward0", D::AwayFromKink, "a where a > 0, else a·negative_slope; kink at 0",
@@ -46,6 +49,7 @@ void add_activations(std::vector<OpSpec>& ops) {
   ops.back().references = {pinned("at the kink, +0 and -0", vec({0.0, -0.0, 1.5, -2}), {0.01, 0.01, 1, 0.01}),
                            pinned("at the kink, negative_slope 0.2", vec({0.0, -0.0, 3}), {0.2, 0.2, 1},
                                   {{"negative_slope", 0.2}})};
+  ops.back().stability = finite_anywhere();
 
   ops.push_back(unary_with_attrs(
       "elu", "EluBackward0", D::AwayFromKink, "a where a > 0, else alpha·(e^a - 1); kink at 0",
@@ -58,6 +62,7 @@ void add_activations(std::vector<OpSpec>& ops) {
                            pinned("at the kink, alpha 2", vec({0.0, -0.0, 2, -1}), {2, 2, 1, 2 * std::exp(-1.0)},
                                   {{"alpha", 2.0}}),
                            at("saturated", vec({-40, 40, -0.5}))};
+  ops.back().stability = finite_anywhere();
 
   // The threshold is drawn past beta·|x| for every drawn x (|x| <= 3): the branches meet with a
   // jump there, which the reference inputs probe.
@@ -75,6 +80,8 @@ void add_activations(std::vector<OpSpec>& ops) {
       pinned("at and past the threshold, beta 2, threshold 1", vec({0.5, 0.75, -1}), {sigmoid_of(1), 1, sigmoid_of(-2)},
              {{"beta", 2.0}, {"threshold", 1.0}}),
       at("x ~ -30", vec({-30, -40, 0.5}))};
+  // On the linear branch beta·x past the threshold: e^(beta·x) overflows unselected.
+  ops.back().stability = finite_anywhere();
 
   ops.push_back(unary_with_attrs(
       "gelu", "GeluBackward0", D::Real, "a·Phi(a); approximate \"none\" (default) or \"tanh\"",
@@ -85,6 +92,7 @@ void add_activations(std::vector<OpSpec>& ops) {
       }));
   ops.back().references = {at("saturated", vec({-10, 10, 0.0})),
                            at("saturated, tanh", vec({-10, 10, 0.0}), {{"approximate", std::string("tanh")}})};
+  // No stability promise: with tanh, PyTorch's gradient at |x| ~ 1e103 is (1 - 1)·∞ = NaN.
 }
 }  // namespace
 
