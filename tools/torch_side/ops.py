@@ -51,6 +51,16 @@ def _clip_grad_value(args, clip_value):
     torch.nn.utils.clip_grad_value_(args, clip_value)
 
 
+def _gelu(args, approximate="none"):
+    y = F.gelu(args[0], approximate=approximate)
+    # NOTE: PyTorch 1.13's float32 exact gelu backward (its oneDNN path) reads a non-contiguous
+    # upstream (a transpose's gradient) as if it were contiguous: wrong gradients, no error. The
+    # hook hands it a contiguous copy of the same values; names and second order are unchanged.
+    if y.requires_grad and y.dtype == torch.float32 and approximate == "none":
+        y.register_hook(lambda g: g.contiguous())
+    return y
+
+
 def _build_ops():
     ops = {}
 
@@ -63,8 +73,7 @@ def _build_ops():
                     ("sigmoid", torch.sigmoid), ("relu", torch.relu), ("abs", torch.abs), ("log1p", torch.log1p),
                     ("expm1", torch.expm1), ("atan", torch.atan), ("erf", torch.erf), ("silu", F.silu)]:
         add(name, 1, 1, lambda args, f=f: f(args[0]))
-    add("gelu", 1, 1, lambda args, approximate="none": F.gelu(args[0], approximate=approximate),
-        attrs={"approximate": ("approximate", "none")})
+    add("gelu", 1, 1, _gelu, attrs={"approximate": ("approximate", "none")})
     add("softplus", 1, 1, lambda args, beta=1, threshold=20: F.softplus(args[0], beta, threshold),
         attrs={"beta": ("number", 1), "threshold": ("number", 20)})
     add("leaky_relu", 1, 1, lambda args, negative_slope=0.01: F.leaky_relu(args[0], negative_slope),
