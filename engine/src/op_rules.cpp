@@ -96,6 +96,10 @@ RuleInfo rule_info(ShapeRule r) {
     case ShapeRule::Norm: return {"norm", true, 0, kMaxRank, kMaxRank, {}};
     case ShapeRule::SoftmaxDim: return {"softmax-dim", true, 0, kMaxRank, kMaxRank, {"dim"}};
     case ShapeRule::Cat: return {"cat", true, 1, kMaxRank, kMaxRank, {"dim"}};
+    case ShapeRule::Unsqueeze: return {"unsqueeze", true, 0, kMaxRank - 1, kMaxRank - 1, {"dim"}, 1};
+    case ShapeRule::Squeeze: return {"squeeze", true, 0, kMaxRank, kMaxRank, {"dim"}};
+    case ShapeRule::Permute: return {"permute", true, 0, kMaxRank, kMaxRank, {"dims"}};
+    case ShapeRule::Expand: return {"expand", true, 0, kMaxRank - 1, kMaxRank - 1, {}};
     case ShapeRule::Loss: return {"loss", true, 0, kMaxRank, kMaxRank, {}};
     case ShapeRule::Identity: return {"identity", false, 0, kMaxRank, kMaxRank, {}};
     case ShapeRule::Parameters: return {"parameters", false, 0, -1, -1, {}};
@@ -140,7 +144,8 @@ void draw_generic_attrs(const OpSpec& op, Attrs& attrs, Chooser& c) {
       case AttrType::Number: attrs[spec.name] = c.pick<double>({1.0, 2.0, 0.5, 3.0}); break;
       case AttrType::Int:
       case AttrType::IntOrList:
-      case AttrType::IntList: break;  // dims and shapes need the ShapeRule's meaning
+      case AttrType::IntList:
+      case AttrType::Ints: break;  // dims and shapes need the ShapeRule's meaning
     }
   }
 }
@@ -185,6 +190,21 @@ Shape draw_reshape_target(const Shape& s, Chooser& c) {
     }
   }
   return c.pick(targets);
+}
+
+// A size `s` expands to: each size-1 dim kept, grown or given as -1, each other dim kept or -1,
+// up to two new leading dims; what is grown stays within kMaxNumel (`s` itself may exceed it).
+std::vector<int64_t> draw_expand_size(const Shape& s, Chooser& c) {
+  Shape out = s;
+  for (int64_t& d : out) {
+    if (d == 1 && c.coin()) d = fit(draw_dim(c), numel(out));
+  }
+  const int64_t leading = c.weighted<int64_t>({{2, 0}, {2, 1}, {1, 2}});
+  for (int64_t k = 0; k < leading; ++k) out.insert(out.begin(), fit(draw_dim(c), numel(out)));
+  for (size_t i = out.size() - s.size(); i < out.size(); ++i) {
+    if (c.weighted<bool>({{3, false}, {1, true}})) out[i] = -1;
+  }
+  return out;
 }
 
 }  // namespace
@@ -265,6 +285,22 @@ OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
       l.args = {first};
       l.attrs["dim"] = draw_dim_index(rank, c);
       break;
+    case ShapeRule::Unsqueeze:
+      l.args = {first};
+      l.attrs["dim"] = draw_dim_index(rank + 1, c);
+      break;
+    case ShapeRule::Squeeze:
+      l.args = {first};
+      if (draw_present(c)) l.attrs["dim"] = draw_dim_index(rank, c);
+      break;
+    case ShapeRule::Permute:
+      l.args = {first};
+      l.attrs["dims"] = rank == 0 ? std::vector<int64_t>{} : draw_distinct_dims(rank, rank, c);
+      break;
+    case ShapeRule::Expand:
+      l.args = {first};
+      l.attrs["size"] = draw_expand_size(first, c);
+      break;
     case ShapeRule::Cat: {
       const bool has_dim = draw_present(c);  // absent: the default, 0
       const int64_t dim = has_dim ? draw_dim_index(rank, c) : 0;
@@ -338,12 +374,60 @@ std::optional<std::string> dims_refusal(const std::vector<int64_t>& dims, int64_
   return std::nullopt;
 }
 
+namespace {
+// permute's refusals, checked as PyTorch does: the length, then each dim in order (its range,
+// then a repeat).
+RefusedLayout draw_refused_permutation(const OpSpec& op, const Shape& first, Chooser& c) {
+  RefusedLayout r{draw_layout(op, first, c), ""};
+  const auto rank = static_cast<int64_t>(first.size());
+  auto dims = std::get<std::vector<int64_t>>(r.layout.attrs.at("dims"));
+  const int64_t kind = rank == 0 ? 0 : c.integer(0, 3);
+  if (kind == 0) {  // one dim more or (rank >= 1) one fewer
+    if (rank > 0 && c.coin()) {
+      dims.pop_back();
+    } else {
+      dims.push_back(rank == 0 ? 0 : c.pick(dims));
+    }
+    r.message = "permute(sparse_coo): number of dimensions in the tensor input does not match the length of the "
+                "desired ordering of dimensions i.e. input.dim() = " +
+                std::to_string(rank) + " is not equal to len(dims) = " + std::to_string(dims.size());
+  } else {
+    const auto at = static_cast<size_t>(c.integer(0, rank));
+    if (kind == 1) {
+      dims[at] = c.pick<int64_t>({rank, -rank - 1, rank + 2});
+    } else {
+      if (rank < 2) return draw_refused_permutation(op, first, c);
+      const int64_t other = dims[(at + 1) % dims.size()];
+      dims[at] = c.coin() ? other : (other < 0 ? other + rank : other - rank);
+    }
+    std::vector<bool> seen(static_cast<size_t>(rank), false);
+    for (int64_t d : dims) {
+      if (d < -rank || d >= rank) {
+        r.message = *dims_refusal({d}, rank);
+        break;
+      }
+      const auto w = static_cast<size_t>(d < 0 ? d + rank : d);
+      if (seen[w]) {
+        r.message = "permute(): duplicate dims are not allowed.";
+        break;
+      }
+      seen[w] = true;
+    }
+  }
+  r.layout.attrs["dims"] = dims;
+  return r;
+}
+}  // namespace
+
 std::optional<RefusedLayout> draw_refused_layout(const OpSpec& op, const Shape& first, Chooser& c) {
   if (!accepts_first(op, first)) return std::nullopt;
   std::vector<const AttrSpec*> dim_specs;
   for (std::string_view name : rule_info(op.shape).dim_attrs) {
     for (const AttrSpec& spec : op.attrs) {
-      if (spec.name == name && (spec.type == AttrType::Int || spec.type == AttrType::IntOrList)) dim_specs.push_back(&spec);
+      if (spec.name == name && (spec.type == AttrType::Int || spec.type == AttrType::IntOrList ||
+                                spec.type == AttrType::Ints)) {
+        dim_specs.push_back(&spec);
+      }
     }
   }
   if (dim_specs.empty()) return std::nullopt;
@@ -354,7 +438,8 @@ std::optional<RefusedLayout> draw_refused_layout(const OpSpec& op, const Shape& 
       })) {
     return std::nullopt;
   }
-  const auto rank = static_cast<int64_t>(first.size());
+  if (op.shape == ShapeRule::Permute) return draw_refused_permutation(op, first, c);
+  const auto rank = static_cast<int64_t>(first.size()) + rule_info(op.shape).dim_rank_extra;
   const int64_t span = std::max<int64_t>(rank, 1);
   const auto out_of_range = [&] { return c.pick<int64_t>({span, -span - 1, span + 2, -span - 4}); };
   const AttrSpec& spec = *c.pick(dim_specs);
@@ -396,6 +481,10 @@ GradcheckRole gradcheck_role(ShapeRule r) {
     case ShapeRule::Norm:
     case ShapeRule::SoftmaxDim:
     case ShapeRule::Cat:
+    case ShapeRule::Unsqueeze:
+    case ShapeRule::Squeeze:
+    case ShapeRule::Permute:
+    case ShapeRule::Expand:
     case ShapeRule::Loss: return GradcheckRole::Op;
   }
   return GradcheckRole::Op;
@@ -445,6 +534,9 @@ double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& 
         return n;
       }
       case ShapeRule::Parameters: return 1;  // the total norm
+      // NOTE: expand's result size is its size attr, unseen here: the input's size is a lower
+      // bound only; expand itself refuses more than kMaxElements.
+      case ShapeRule::Expand: return largest;
       case ShapeRule::Unary:
       case ShapeRule::Transpose2D:
       case ShapeRule::Transpose:
@@ -452,6 +544,9 @@ double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& 
       case ShapeRule::Reduction:
       case ShapeRule::Norm:
       case ShapeRule::SoftmaxDim:
+      case ShapeRule::Unsqueeze:
+      case ShapeRule::Squeeze:
+      case ShapeRule::Permute:
       case ShapeRule::Identity: return largest;  // never more elements than the input
     }
   } catch (const std::exception&) {
@@ -476,6 +571,10 @@ double predict_multiply_adds(const OpSpec& op, const std::vector<std::optional<S
     case ShapeRule::Norm:
     case ShapeRule::SoftmaxDim:
     case ShapeRule::Cat:
+    case ShapeRule::Unsqueeze:
+    case ShapeRule::Squeeze:
+    case ShapeRule::Permute:
+    case ShapeRule::Expand:
     case ShapeRule::Loss:
     case ShapeRule::Identity:
     case ShapeRule::Parameters: return 0;
