@@ -60,6 +60,7 @@ Tensor squeeze(const Tensor& a) {
   Tensor y = view_of(a, std::move(shape), std::move(strides));
   if (any_requires_grad(std::span<const Tensor>(&a, 1))) {
     record(y, "SqueezeBackward0", {a}, [in_shape = a.shape()](const Tensor& g, NeedsGrad) {
+      if (g.shape() == in_shape) return detail::grads(g);  // nothing was squeezed: dY itself
       if (!detail::needs_graph({&g})) return detail::grads(regrid(g, in_shape));
       Tensor out = g;
       for (size_t i = 0; i < in_shape.size(); ++i) {
