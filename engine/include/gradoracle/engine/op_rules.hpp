@@ -114,6 +114,9 @@ Shape draw_shape(Chooser& c, int min_rank = 0, int max_rank = kMaxRank);
 Shape draw_broadcast_partner(const Shape& full, Chooser& c);
 // A dim index valid for `rank`, as PyTorch wraps it: 0, 1, ..., then the negative forms.
 int64_t draw_dim_index(int64_t rank, Chooser& c);
+// `count` distinct dims of a tensor of rank `rank` (a 0-d tensor has one, 0), in drawn order,
+// each as d or d - max(rank, 1).
+std::vector<int64_t> draw_distinct_dims(int64_t rank, int64_t count, Chooser& c);
 
 // The structure of an op case: each argument's shape (nullopt: a Python number) and attrs.
 struct OpLayout {
