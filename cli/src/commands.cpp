@@ -223,6 +223,7 @@ const char* attr_type_name(registry::AttrType t) {
     case T::Int: return "int";
     case T::IntOrList: return "int|list";
     case T::IntList: return "list";
+    case T::Ints: return "list";
     case T::Bool: return "bool";
     case T::Number: return "number";
     case T::Choice: return "choice";

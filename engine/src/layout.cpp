@@ -33,6 +33,24 @@ bool is_contiguous(const Shape& shape, const std::vector<int64_t>& strides) {
 
 bool is_contiguous(const TensorImpl& t) { return t.torch_strides.empty() || is_contiguous(t.shape, t.torch_strides); }
 
+bool is_non_overlapping_and_dense(const Shape& shape, const std::vector<int64_t>& strides) {
+  if (shape.size() == 1) return shape[0] < 2 || strides[0] == 1;
+  std::vector<size_t> perm(shape.size());
+  std::iota(perm.begin(), perm.end(), size_t{0});
+  std::sort(perm.begin(), perm.end(), [&](size_t a, size_t b) {
+    if (shape[a] < 2) return false;
+    if (shape[b] < 2) return true;
+    return strides[a] < strides[b];
+  });
+  int64_t required = 1;
+  for (size_t d : perm) {
+    if (shape[d] < 2) return true;
+    if (strides[d] != required) return false;
+    required *= shape[d];
+  }
+  return true;
+}
+
 void set(TensorImpl& t, std::vector<int64_t> strides) {
   if (strides == default_strides(t.shape)) {
     t.torch_strides.clear();
@@ -79,6 +97,20 @@ std::optional<std::vector<int64_t>> view_strides(const Shape& shape, const std::
   return out;
 }
 
+std::vector<int64_t> expanded_strides(const Shape& shape, const std::vector<int64_t>& strides, const Shape& out_shape) {
+  const size_t n = out_shape.size(), lead = n - shape.size();
+  std::vector<int64_t> out(n, 0);
+  if (shape.empty()) return out;
+  for (size_t i = n; i-- > 0;) {
+    if (i >= lead) {
+      out[i] = shape[i - lead] == out_shape[i] ? strides[i - lead] : 0;
+    } else {
+      out[i] = out_shape[i] == 1 ? out_shape[i + 1] * out[i + 1] : 0;
+    }
+  }
+  return out;
+}
+
 std::vector<int64_t> elementwise(const Shape& out_shape, std::initializer_list<const TensorImpl*> inputs) {
   const size_t nd = out_shape.size();
   // Each input's strides over the output's dims: 0 where it broadcasts or lacks the dim.
@@ -90,7 +122,7 @@ std::vector<int64_t> elementwise(const Shape& out_shape, std::initializer_list<c
     const std::vector<int64_t> s = strides(*in);
     same_shapes = same_shapes && in->shape == out_shape;
     all_contiguous = all_contiguous && is_contiguous(in->shape, s);
-    all_same = all_same && (op_strides.empty() || s == op_strides.front());
+    all_same = all_same && is_non_overlapping_and_dense(in->shape, s) && (op_strides.empty() || s == op_strides.front());
     std::vector<int64_t> full(nd, 0);
     const size_t offset = nd - in->shape.size();
     for (size_t i = 0; i < in->shape.size(); ++i) {

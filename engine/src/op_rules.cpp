@@ -96,6 +96,10 @@ RuleInfo rule_info(ShapeRule r) {
     case ShapeRule::Norm: return {"norm", true, 0, kMaxRank, kMaxRank, {}};
     case ShapeRule::SoftmaxDim: return {"softmax-dim", true, 0, kMaxRank, kMaxRank, {"dim"}};
     case ShapeRule::Cat: return {"cat", true, 1, kMaxRank, kMaxRank, {"dim"}};
+    case ShapeRule::Unsqueeze: return {"unsqueeze", true, 0, kMaxRank - 1, kMaxRank - 1, {"dim"}, 1};
+    case ShapeRule::Squeeze: return {"squeeze", true, 0, kMaxRank, kMaxRank, {"dim"}};
+    case ShapeRule::Permute: return {"permute", true, 0, kMaxRank, kMaxRank, {"dims"}};
+    case ShapeRule::Expand: return {"expand", true, 0, kMaxRank - 1, kMaxRank - 1, {}};
     case ShapeRule::Loss: return {"loss", true, 0, kMaxRank, kMaxRank, {}};
     case ShapeRule::Identity: return {"identity", false, 0, kMaxRank, kMaxRank, {}};
     case ShapeRule::Parameters: return {"parameters", false, 0, -1, -1, {}};
@@ -140,28 +144,14 @@ void draw_generic_attrs(const OpSpec& op, Attrs& attrs, Chooser& c) {
       case AttrType::Number: attrs[spec.name] = c.pick<double>(spec.drawn.empty() ? std::vector<double>{1.0, 2.0, 0.5, 3.0} : spec.drawn); break;
       case AttrType::Int:
       case AttrType::IntOrList:
-      case AttrType::IntList: break;  // dims and shapes need the ShapeRule's meaning
+      case AttrType::IntList:
+      case AttrType::Ints: break;  // dims and shapes need the ShapeRule's meaning
     }
   }
 }
 
 // How a dim attr that takes an int or a list is given.
 enum class DimForm { Absent, Int, OneElementList, SeveralDims, EmptyList };
-
-// `count` distinct dims of a tensor of rank `rank` (a 0-d tensor has one, 0), in drawn order,
-// each as d or d - max(rank, 1).
-std::vector<int64_t> draw_distinct_dims(int64_t rank, int64_t count, Chooser& c) {
-  const int64_t r = std::max<int64_t>(rank, 1);
-  std::vector<int64_t> left;
-  for (int64_t d = 0; d < r; ++d) left.push_back(d);
-  std::vector<int64_t> dims;
-  for (int64_t k = 0; k < count && !left.empty(); ++k) {
-    const auto at = static_cast<size_t>(c.integer(0, static_cast<int64_t>(left.size())));
-    dims.push_back(c.coin() ? left[at] - r : left[at]);
-    left.erase(left.begin() + static_cast<std::ptrdiff_t>(at));
-  }
-  return dims;
-}
 
 Shape draw_reshape_target(const Shape& s, Chooser& c) {
   const int64_t n = numel(s);
@@ -185,6 +175,21 @@ Shape draw_reshape_target(const Shape& s, Chooser& c) {
     }
   }
   return c.pick(targets);
+}
+
+// A size `s` expands to: each size-1 dim kept, grown or given as -1, each other dim kept or -1,
+// up to two new leading dims; what is grown stays within kMaxNumel (`s` itself may exceed it).
+std::vector<int64_t> draw_expand_size(const Shape& s, Chooser& c) {
+  Shape out = s;
+  for (int64_t& d : out) {
+    if (d == 1 && c.coin()) d = fit(draw_dim(c), numel(out));
+  }
+  const int64_t leading = c.weighted<int64_t>({{2, 0}, {2, 1}, {1, 2}});
+  for (int64_t k = 0; k < leading; ++k) out.insert(out.begin(), fit(draw_dim(c), numel(out)));
+  for (size_t i = out.size() - s.size(); i < out.size(); ++i) {
+    if (c.weighted<bool>({{3, false}, {1, true}})) out[i] = -1;
+  }
+  return out;
 }
 
 }  // namespace
@@ -211,6 +216,19 @@ int64_t draw_dim_index(int64_t rank, Chooser& c) {
   for (int64_t d = 0; d < r; ++d) dims.push_back(d);
   for (int64_t d = -1; d >= -r; --d) dims.push_back(d);
   return c.pick(dims);
+}
+
+std::vector<int64_t> draw_distinct_dims(int64_t rank, int64_t count, Chooser& c) {
+  const int64_t r = std::max<int64_t>(rank, 1);
+  std::vector<int64_t> left;
+  for (int64_t d = 0; d < r; ++d) left.push_back(d);
+  std::vector<int64_t> dims;
+  for (int64_t k = 0; k < count && !left.empty(); ++k) {
+    const auto at = static_cast<size_t>(c.integer(0, static_cast<int64_t>(left.size())));
+    dims.push_back(c.coin() ? left[at] - r : left[at]);
+    left.erase(left.begin() + static_cast<std::ptrdiff_t>(at));
+  }
+  return dims;
 }
 
 bool accepts_first(const OpSpec& op, const Shape& first) {
@@ -264,6 +282,22 @@ OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
     case ShapeRule::SoftmaxDim:
       l.args = {first};
       l.attrs["dim"] = draw_dim_index(rank, c);
+      break;
+    case ShapeRule::Unsqueeze:
+      l.args = {first};
+      l.attrs["dim"] = draw_dim_index(rank + 1, c);
+      break;
+    case ShapeRule::Squeeze:
+      l.args = {first};
+      if (draw_present(c)) l.attrs["dim"] = draw_dim_index(rank, c);
+      break;
+    case ShapeRule::Permute:
+      l.args = {first};
+      l.attrs["dims"] = rank == 0 ? std::vector<int64_t>{} : draw_distinct_dims(rank, rank, c);
+      break;
+    case ShapeRule::Expand:
+      l.args = {first};
+      l.attrs["size"] = draw_expand_size(first, c);
       break;
     case ShapeRule::Cat: {
       const bool has_dim = draw_present(c);  // absent: the default, 0
@@ -321,66 +355,6 @@ OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
   return l;
 }
 
-std::optional<std::string> dims_refusal(const std::vector<int64_t>& dims, int64_t rank) {
-  const int64_t r = std::max<int64_t>(rank, 1);
-  for (int64_t d : dims) {
-    if (d < -r || d >= r) {
-      return "Dimension out of range (expected to be in range of [" + std::to_string(-r) + ", " + std::to_string(r - 1) +
-             "], but got " + std::to_string(d) + ")";
-    }
-  }
-  std::vector<bool> seen(static_cast<size_t>(r), false);
-  for (int64_t d : dims) {
-    const auto w = static_cast<size_t>(d < 0 ? d + r : d);
-    if (seen[w]) return "dim " + std::to_string(w) + " appears multiple times in the list of dims";
-    seen[w] = true;
-  }
-  return std::nullopt;
-}
-
-std::optional<RefusedLayout> draw_refused_layout(const OpSpec& op, const Shape& first, Chooser& c) {
-  if (!accepts_first(op, first)) return std::nullopt;
-  std::vector<const AttrSpec*> dim_specs;
-  for (std::string_view name : rule_info(op.shape).dim_attrs) {
-    for (const AttrSpec& spec : op.attrs) {
-      if (spec.name == name && (spec.type == AttrType::Int || spec.type == AttrType::IntOrList)) dim_specs.push_back(&spec);
-    }
-  }
-  if (dim_specs.empty()) return std::nullopt;
-  RefusedLayout r{draw_layout(op, first, c), ""};
-  // NOTE: PyTorch's cat skips 1-D empty tensors and checks no dim when every input is one.
-  if (op.shape == ShapeRule::Cat && std::all_of(r.layout.args.begin(), r.layout.args.end(), [](const auto& s) {
-        return s && *s == Shape{0};
-      })) {
-    return std::nullopt;
-  }
-  const auto rank = static_cast<int64_t>(first.size());
-  const int64_t span = std::max<int64_t>(rank, 1);
-  const auto out_of_range = [&] { return c.pick<int64_t>({span, -span - 1, span + 2, -span - 4}); };
-  const AttrSpec& spec = *c.pick(dim_specs);
-  std::vector<int64_t> dims;
-  if (spec.type == AttrType::Int || c.weighted<bool>({{1, true}, {3, false}})) {
-    const int64_t d = out_of_range();
-    r.layout.attrs[spec.name] = d;
-    dims = {d};
-  } else {
-    // A valid list, then one dim more: out of range, or one already there (either form).
-    dims = draw_distinct_dims(rank, c.integer(1, span + 1), c);
-    int64_t extra;
-    if (c.coin()) {
-      extra = out_of_range();
-    } else {
-      const int64_t again = c.pick(dims);
-      extra = c.coin() ? again : (again < 0 ? again + span : again - span);
-    }
-    dims.insert(dims.begin() + static_cast<std::ptrdiff_t>(c.integer(0, static_cast<int64_t>(dims.size()) + 1)), extra);
-    r.layout.attrs[spec.name] = dims;
-  }
-  // Only this attr is invalid: PyTorch reports it, whatever the order it checks attrs in.
-  r.message = *dims_refusal(dims, rank);
-  return r;
-}
-
 GradcheckRole gradcheck_role(ShapeRule r) {
   switch (r) {
     case ShapeRule::Identity: return GradcheckRole::Hold;
@@ -396,6 +370,10 @@ GradcheckRole gradcheck_role(ShapeRule r) {
     case ShapeRule::Norm:
     case ShapeRule::SoftmaxDim:
     case ShapeRule::Cat:
+    case ShapeRule::Unsqueeze:
+    case ShapeRule::Squeeze:
+    case ShapeRule::Permute:
+    case ShapeRule::Expand:
     case ShapeRule::Loss: return GradcheckRole::Op;
   }
   return GradcheckRole::Op;
@@ -445,6 +423,9 @@ double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& 
         return n;
       }
       case ShapeRule::Parameters: return 1;  // the total norm
+      // NOTE: expand's result size is its size attr, unseen here: the input's size is a lower
+      // bound only; expand itself refuses more than kMaxElements.
+      case ShapeRule::Expand: return largest;
       case ShapeRule::Unary:
       case ShapeRule::Transpose2D:
       case ShapeRule::Transpose:
@@ -452,6 +433,9 @@ double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& 
       case ShapeRule::Reduction:
       case ShapeRule::Norm:
       case ShapeRule::SoftmaxDim:
+      case ShapeRule::Unsqueeze:
+      case ShapeRule::Squeeze:
+      case ShapeRule::Permute:
       case ShapeRule::Identity: return largest;  // never more elements than the input
     }
   } catch (const std::exception&) {
@@ -476,6 +460,10 @@ double predict_multiply_adds(const OpSpec& op, const std::vector<std::optional<S
     case ShapeRule::Norm:
     case ShapeRule::SoftmaxDim:
     case ShapeRule::Cat:
+    case ShapeRule::Unsqueeze:
+    case ShapeRule::Squeeze:
+    case ShapeRule::Permute:
+    case ShapeRule::Expand:
     case ShapeRule::Loss:
     case ShapeRule::Identity:
     case ShapeRule::Parameters: return 0;

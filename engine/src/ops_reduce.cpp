@@ -427,6 +427,7 @@ Tensor mse_loss(const Tensor& input_in, const Tensor& target_in, Reduction reduc
     diff = sub(x, t);
   }
   Tensor sq = detail::map(diff, [](auto v) { return v.square(); });
+  layout::set(impl_of(sq), layout::strides(impl_of(diff)));  // one TensorIterator pass over (x, t) in PyTorch
   const double n = static_cast<double>(sq.numel());
   Tensor y;
   {

@@ -1,5 +1,6 @@
 // Shape ops: copies into contiguous row-major storage, except reshape, which shares it.
 // t, transpose and reshape also carry PyTorch's strides (layout.hpp), as PyTorch's views do.
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <utility>
@@ -218,24 +219,45 @@ static int64_t broadcast_mismatch(const Shape& from, const Shape& to) {
   return -1;
 }
 
-// d/da expand(a) = sum_to(dY, a.shape)
-Tensor expand(const Tensor& a, const Shape& shape) {
-  check_shape(shape, "expand");
-  const int64_t bad = broadcast_mismatch(a.shape(), shape);
-  if (bad == -2) {
-    fail(ErrorKind::Shape, "expand(" + to_string(a.shape()) + ", size=" + to_string(shape) +
-                               "): the number of sizes provided (" + std::to_string(shape.size()) +
+// d/da expand(a) = sum_to(dY, a.shape). Checked as ATen's inferExpandGeometry does: the number of
+// sizes, then each dim from the right (-1 keeps a's size, not allowed on a new leading dim; a
+// size other than a's needs a's to be 1); a size below -1 (and any -1 on a 0-d tensor) then
+// overflows PyTorch 1.13's numel.
+Tensor expand(const Tensor& a, const Shape& requested) {
+  const auto rank = static_cast<int64_t>(a.shape().size());
+  if (static_cast<int64_t>(requested.size()) < rank) {
+    const char* type = a.dtype() == DType::Float64 ? "torch.DoubleTensor{" : "torch.FloatTensor{";
+    fail(ErrorKind::Shape, "expand(" + std::string(type) + to_string(a.shape()) + "}, size=" + to_string(requested) +
+                               "): the number of sizes provided (" + std::to_string(requested.size()) +
                                ") must be greater or equal to the number of dimensions in the tensor (" +
-                               std::to_string(a.dim()) + ")");
+                               std::to_string(rank) + ")");
   }
-  if (bad >= 0) {
-    const auto i = static_cast<size_t>(bad);
-    fail(ErrorKind::Shape, "The expanded size of the tensor (" + std::to_string(shape[i]) +
-                               ") must match the existing size (" +
-                               std::to_string(a.shape()[i - (shape.size() - a.shape().size())]) +
-                               ") at non-singleton dimension " + std::to_string(bad) + ".  Target sizes: " +
-                               to_string(shape) + ".  Tensor sizes: " + to_string(a.shape()));
+  const bool negative = std::any_of(requested.begin(), requested.end(), [](int64_t d) { return d < 0; });
+  if (rank == 0 && negative) fail(ErrorKind::Value, "numel: integer multiplication overflow");
+  Shape shape = requested;
+  const auto lead = static_cast<int64_t>(requested.size()) - rank;
+  for (auto i = static_cast<int64_t>(shape.size()) - 1; i >= 0; --i) {
+    const int64_t dim = i - lead;
+    const int64_t size = dim >= 0 ? a.shape()[static_cast<size_t>(dim)] : 1;
+    int64_t& target = shape[static_cast<size_t>(i)];
+    if (target == -1) {
+      if (dim < 0) {
+        fail(ErrorKind::Shape,
+             "The expanded size of the tensor (-1) isn't allowed in a leading, non-existing dimension " + std::to_string(i));
+      }
+      target = size;
+    }
+    if (size != target && size != 1) {
+      fail(ErrorKind::Shape, "The expanded size of the tensor (" + std::to_string(target) +
+                                 ") must match the existing size (" + std::to_string(size) +
+                                 ") at non-singleton dimension " + std::to_string(i) + ".  Target sizes: " +
+                                 to_string(requested) + ".  Tensor sizes: " + to_string(a.shape()));
+    }
   }
+  if (std::any_of(shape.begin(), shape.end(), [](int64_t d) { return d < 0; })) {
+    fail(ErrorKind::Value, "numel: integer multiplication overflow");
+  }
+  check_shape(shape, "expand");
   Tensor y = Tensor::empty(shape, a.dtype());
   dispatch(a.dtype(), [&](auto s) { kernels::expand_into<decltype(s)>(a, y); });
   if (any_requires_grad(std::span<const Tensor>(&a, 1))) {  // a's shape captured only for a node
@@ -245,7 +267,8 @@ Tensor expand(const Tensor& a, const Shape& shape) {
       return detail::grads(sum_to(g, in_shape));
     }, Saves::Nothing);
   }
-  return y;
+  layout::set(impl_of(y), layout::expanded_strides(a.shape(), layout::strides(impl_of(a)), y.shape()));
+  return detail::mark_view(y);
 }
 
 // d/da sum_to(a, s) = expand(dY, a.shape)

@@ -119,6 +119,12 @@ Tensor grid_operand(const std::string& spec) {
   return t;
 }
 
+TEST(Layout, MseLossNoneIsOnePassOverItsOperands) {
+  // torch: F.mse_loss(ones(4, 1).t(), tensor(1.), reduction="none").stride() == (1, 1), as x - t.
+  const Tensor y = mse_loss(t(Tensor::ones({4, 1}, kF64)), Tensor::scalar(1, kF64), Reduction::None);
+  EXPECT_EQ(y.stride(), (std::vector<int64_t>{1, 1}));
+}
+
 TEST(Layout, MatmulGradFnStridesAndViewsAsPyTorchOverAGrid) {
   ASSERT_GT(std::size(kMatmulGrid), 3000u);
   int failures = 0;

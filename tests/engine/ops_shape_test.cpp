@@ -110,7 +110,7 @@ TEST(Shape, ExpandAndSumToAreAdjoint) {
                "The expanded size of the tensor (2) must match the existing size (3) at non-singleton dimension 0.  "
                "Target sizes: [2, 2].  Tensor sizes: [3, 1]");
   EXPECT_ERROR(expand(x, {3}), Shape, "the number of sizes provided (1) must be greater or equal");
-  EXPECT_ERROR(expand(x, {-1, 3, 1}), Value, "negative dimension");
+  EXPECT_ERROR(expand(x, {-1, 3, 1}), Shape, "isn't allowed in a leading, non-existing dimension 0");
   EXPECT_ERROR(sum_to(z, {4}), Shape, "sum_to");
 }
 

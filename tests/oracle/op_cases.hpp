@@ -131,6 +131,23 @@ inline std::vector<OpCase> op_cases() {
         add(op, {{5}});
         add(op, {{60}}, {{"p", 3.0}});
         break;
+      case R::Unsqueeze:
+        add(op, {{2, 3}}, {{"dim", int64_t{1}}});
+        add(op, {{}}, {{"dim", int64_t{-1}}});
+        break;
+      case R::Squeeze:
+        add(op, {{2, 1, 3}});
+        add(op, {{2, 1, 3}}, {{"dim", int64_t{1}}});
+        add(op, {{2, 1, 3}}, {{"dim", int64_t{0}}});
+        break;
+      case R::Permute:
+        add(op, {{2, 3, 4}}, {{"dims", V{2, 0, 1}}});
+        add(op, {{}}, {{"dims", V{}}});
+        break;
+      case R::Expand:
+        add(op, {{2, 1, 3}}, {{"size", V{4, 2, -1, 3}}});
+        add(op, {{}}, {{"size", V{3}}});
+        break;
       case R::SoftmaxDim:
         add(op, {{2, 3}}, {{"dim", int64_t{1}}});
         add(op, {{2, 3}}, {{"dim", int64_t{0}}});

@@ -88,6 +88,11 @@ def _build_ops():
     add("transpose", 1, 1, lambda args, dim0, dim1: args[0].transpose(dim0, dim1),
         attrs={"dim0": ("int", REQUIRED), "dim1": ("int", REQUIRED)})
     add("reshape", 1, 1, lambda args, shape: args[0].reshape(shape), attrs={"shape": ("shape", REQUIRED)})
+    add("unsqueeze", 1, 1, lambda args, dim: args[0].unsqueeze(dim), attrs={"dim": ("int", REQUIRED)})
+    add("squeeze", 1, 1, lambda args, dim=None: args[0].squeeze() if dim is None else args[0].squeeze(dim),
+        attrs={"dim": ("int", None)})
+    add("permute", 1, 1, lambda args, dims: args[0].permute(dims), attrs={"dims": ("ints", REQUIRED)})
+    add("expand", 1, 1, lambda args, size: args[0].expand(size), attrs={"size": ("ints", REQUIRED)})
     for name, f in [("sum", torch.sum), ("mean", torch.mean)]:
         add(name, 1, 1, _reduce(f), attrs={"dim": ("dims", None), "keepdim": ("bool", False)})
     add("norm", 1, 1, lambda args, p=2: torch.norm(args[0], p), attrs={"p": ("number", 2)})
@@ -121,6 +126,8 @@ def parse_attr(kind: str, v, path: str):
         return to_float(v, path)
     if kind == "dims" and (is_int(v) or (isinstance(v, list) and all(is_int(x) for x in v))):
         return v
+    if kind == "ints" and isinstance(v, list) and all(is_int(x) for x in v):
+        return v
     if kind == "shape" and isinstance(v, list) and all(is_int(x) and x >= -1 for x in v):
         if v.count(-1) > 1:
             raise FixtureError(path, "at most one -1")
@@ -129,7 +136,7 @@ def parse_attr(kind: str, v, path: str):
         return v
     if kind == "approximate" and v in ("none", "tanh"):
         return v
-    wanted = {"int": "an integer", "bool": "true or false", "dims": "an integer or a list of integers",
-              "shape": "a list of dimensions (>= -1)", "reduction": '"mean", "sum" or "none"',
-              "approximate": '"none" or "tanh"'}[kind]
+    wanted = {"int": "an integer", "ints": "a list of integers", "bool": "true or false",
+              "dims": "an integer or a list of integers", "shape": "a list of dimensions (>= -1)",
+              "reduction": '"mean", "sum" or "none"', "approximate": '"none" or "tanh"'}[kind]
     raise FixtureError(path, f"must be {wanted}, got {show(v)}")

@@ -103,6 +103,7 @@ struct RuleInfo {
   int max_rank = kMaxRank;
   int max_drawn_rank = kMaxRank;          // the highest rank draw_first_shape gives
   std::vector<std::string_view> dim_attrs;  // attrs holding dims of the first tensor argument
+  int dim_rank_extra = 0;  // dims index a tensor of the first argument's rank + this (unsqueeze: 1)
 };
 RuleInfo rule_info(ShapeRule r);
 
@@ -113,6 +114,9 @@ Shape draw_shape(Chooser& c, int min_rank = 0, int max_rank = kMaxRank);
 Shape draw_broadcast_partner(const Shape& full, Chooser& c);
 // A dim index valid for `rank`, as PyTorch wraps it: 0, 1, ..., then the negative forms.
 int64_t draw_dim_index(int64_t rank, Chooser& c);
+// `count` distinct dims of a tensor of rank `rank` (a 0-d tensor has one, 0), in drawn order,
+// each as d or d - max(rank, 1).
+std::vector<int64_t> draw_distinct_dims(int64_t rank, int64_t count, Chooser& c);
 
 // The structure of an op case: each argument's shape (nullopt: a Python number) and attrs.
 struct OpLayout {
@@ -132,11 +136,12 @@ struct RefusedLayout {
   OpLayout layout;
   std::string message;
 };
-// For an op whose rule has dim attrs (RuleInfo::dim_attrs, declared Int or IntOrList): a layout
+// For an op whose rule has dim attrs (RuleInfo::dim_attrs, declared Int, IntOrList or Ints): a layout
 // as draw_layout gives, with one dim attr made invalid: out of range, or for a dim list
 // (IntOrList) a list with a dim out of range or repeated (an int or a negative form of one
 // already there). nullopt: the op has no dim attr, or PyTorch checks none for `first` (cat of
-// 1-D empty tensors, which it skips).
+// 1-D empty tensors, which it skips). permute's dims (Permute): a list of the wrong length, a dim
+// out of range or a repeated dim, with permute's messages.
 std::optional<RefusedLayout> draw_refused_layout(const OpSpec& op, const Shape& first, Chooser& c);
 // PyTorch 1.13's refusal of dims for a tensor of rank `rank`, in its words: the first dim out of
 // [-r, r) (r = max(rank, 1): a 0-d tensor takes 0 and -1) in list order, else the first dim

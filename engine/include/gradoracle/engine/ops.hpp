@@ -76,8 +76,15 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 Tensor t(const Tensor& a);  // at most 2-D
 Tensor transpose(const Tensor& a, int64_t dim0, int64_t dim1);
 Tensor reshape(const Tensor& a, const Shape& shape);  // one -1 may be inferred; shares storage
-// Broadcasts a to `shape` (a copy), summing nothing: the inverse of sum_to.
+// a.expand(shape): a broadcast to `shape` (-1 keeps a dim; new dims lead), a view in PyTorch
+// (stride 0 along the expanded dims); the engine copies. The adjoint of sum_to.
 Tensor expand(const Tensor& a, const Shape& shape);
+// Views (ops_view.cpp): a dim of size 1 inserted at dim in [-rank - 1, rank]; every dim of size
+// 1 removed; dim removed if its size is 1 (else a unchanged, PyTorch 1.13); dims reordered.
+Tensor unsqueeze(const Tensor& a, int64_t dim);
+Tensor squeeze(const Tensor& a);
+Tensor squeeze(const Tensor& a, int64_t dim);
+Tensor permute(const Tensor& a, const std::vector<int64_t>& dims);
 // Sums a down to `shape`, which a's shape must broadcast from (the broadcast-gradient reduction).
 Tensor sum_to(const Tensor& a, const Shape& shape);
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);

@@ -27,7 +27,8 @@ using Attrs = std::map<std::string, AttrValue>;
 enum class AttrType {
   Int,          // an integer, e.g. dim0
   IntOrList,    // an integer or a list of integers, e.g. sum's dim
-  IntList,      // a list of integers, e.g. reshape's shape
+  IntList,      // a shape: a list of integers >= -1, at most one -1 (reshape's shape)
+  Ints,         // a list of any integers, checked by the op (permute's dims, expand's size)
   Bool,         // keepdim, error_if_nonfinite
   Number,       // a number or the string "inf" / "-inf": norm's p, max_norm
   Choice,       // one of `choices`: mse_loss's reduction
@@ -66,6 +67,10 @@ enum class ShapeRule {
   Norm,          // any shape with p
   SoftmaxDim,    // any shape with dim
   Cat,           // shapes equal except along dim
+  Unsqueeze,     // any shape with dim in [-rank - 1, rank]
+  Squeeze,       // any shape with optional dim
+  Permute,       // any shape with dims, a permutation of its dims
+  Expand,        // any shape with size, a shape it broadcasts to (-1 keeps a dim)
   Loss,          // two broadcast-compatible shapes
   Identity,      // detach
   Parameters,    // the clip utilities: leaves that have grads
