@@ -396,6 +396,24 @@ void show_attrs(const registry::Attrs& attrs, std::ostream& os) {
   os << '}';
 }
 
+// Whether an argument of the op's case sits exactly at one of the op's declared kinks
+// (OpSpec::kinks). PyTorch's first derivative there is a choice (relu'(0) = 0, pow's mask at
+// exponent 0) whose own derivative finite differences cannot reproduce: not a point to judge
+// second order at.
+bool at_declared_kink(const OpCase& c) {
+  for (const registry::Kink& k : c.op->kinks) {
+    if (k.arg >= c.args.size()) continue;
+    if (const auto* t = std::get_if<TensorCase>(&c.args[k.arg])) {
+      for (double v : t->data) {
+        if (v == k.at) return true;
+      }
+    } else if (std::get<double>(c.args[k.arg]) == k.at) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void showValue(const TensorCase& t, std::ostream& os) {
   os << "{\"shape\": ";
   show_list(t.shape, os);
@@ -410,6 +428,14 @@ void showValue(const TensorCase& t, std::ostream& os) {
 void showValue(const OpCase& c, std::ostream& os) {
   showValue(to_program(c), os);
 }
+
+}  // namespace gradoracle::properties
+
+namespace gradoracle::registry {
+void showValue(const OpSpec& op, std::ostream& os) { os << "op " << op.name; }
+}  // namespace gradoracle::registry
+
+namespace gradoracle::properties {
 
 void showValue(const ProgramCase& p, std::ostream& os) {
   os << p.name << " (" << name(p.dtype) << ")\n";

@@ -316,25 +316,6 @@ void prop_program_gradcheck(DType dtype, CaseStats* stats, const ProgramOptions&
   check_case(p, program_property(dtype), stats, dir, true, *options.table);
 }
 
-namespace {
-// Whether an argument of the op's case sits exactly at one of the op's declared kinks
-// (OpSpec::kinks). PyTorch's first derivative there is a choice (relu'(0) = 0, pow's mask at
-// exponent 0) whose own derivative finite differences cannot reproduce: not a point to judge
-// second order at.
-bool at_declared_kink(const OpCase& c) {
-  for (const registry::Kink& k : c.op->kinks) {
-    if (k.arg >= c.args.size()) continue;
-    if (const auto* t = std::get_if<TensorCase>(&c.args[k.arg])) {
-      for (double v : t->data) {
-        if (v == k.at) return true;
-      }
-    } else if (std::get<double>(c.args[k.arg]) == k.at) {
-      return true;
-    }
-  }
-  return false;
-}
-}  // namespace
 
 void prop_op_gradgradcheck(const OpSpec& op, DType dtype, CaseStats* stats, const fs::path& dir,
                            const registry::OpTable& ops) {

@@ -92,6 +92,9 @@ std::vector<Tensor> hvp(const std::vector<Tensor>& g, const std::vector<Tensor>&
 
 void prop_hessian_symmetry(DType dtype) {
   Drawn d = draw(dtype);
+  // At a declared kink PyTorch's mixed partials differ by its choice of subgradient (pow at
+  // exponent 0: d/da aᵇ is masked to 0, d/db aᵇ = aᵇ·ln a is not): no symmetry to check.
+  RC_PRE(!at_declared_kink(d.c));
   const Tensor u = draw_like(d.out.shape(), dtype);
   const std::vector<Tensor> g = autograd::grad({d.out}, d.leaves, {u}, options(true, true));
   std::vector<Tensor> v, w;

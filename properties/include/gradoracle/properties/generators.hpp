@@ -164,6 +164,10 @@ rc::Gen<ProgramCase> gen_program(DType dtype, const ProgramOptions& options = {}
 Tensor make_tensor(const TensorCase& t, DType dtype);
 // Fresh leaves for an op case, in order (numbers stay numbers).
 std::vector<registry::Arg> make_args(const OpCase& c);
+// Whether an argument of the case sits exactly at one of the op's declared kinks
+// (OpSpec::kinks): PyTorch's first derivative there is a choice (relu'(0) = 0, pow's mask at
+// exponent 0) whose own derivative neither finite differences nor symmetry can judge.
+bool at_declared_kink(const OpCase& c);
 // Runs the op on `args`; throws what the op throws.
 Tensor call_op(const OpCase& c, const std::vector<registry::Arg>& args);
 // The op case of a reference input (registry::ReferenceInput) of `op`, in `dtype`.
@@ -179,6 +183,11 @@ void showValue(const BroadcastPair& p, std::ostream& os);
 void show_attrs(const registry::Attrs& attrs, std::ostream& os);
 
 }  // namespace gradoracle::properties
+
+namespace gradoracle::registry {
+// A drawn op (rc::gen choices of `const OpSpec*`) shows as its name.
+void showValue(const OpSpec& op, std::ostream& os);
+}  // namespace gradoracle::registry
 
 namespace rc {
 template <>
