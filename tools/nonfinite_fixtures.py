@@ -21,6 +21,10 @@ NAN, INF, NINF = "nan", "inf", "-inf"
 # Elementwise specials, and the same length of ordinary values for the second operand.
 SPECIAL = [NAN, INF, NINF, 0.0, -0.0, 1.0, -1.0, 2.5]
 ORDINARY = [0.5, -1.5, 2.0, 3.0, -0.25, 1.0, 0.0, -2.0]
+# float32's specials: subnormals (±1e-40), the smallest normal, the largest finite.
+F32_SPECIAL = [NAN, INF, NINF, 0.0, -0.0, 1e-40, -1e-40, 1.1754943508222875e-38, 3.4028234663852886e38,
+               1.0, -1.0, 4.0]
+F32_LENGTHS = [1, 4, 5, 17]
 
 
 def lit(data, shape=None, rg=False):
@@ -174,6 +178,41 @@ def cases():
                                                  "w": lit([0.5, -1.0, 2.0, 0.0, 1.0, 1.0, -1.0, 0.25], [2, 4], rg=True)},
                        [op("h", "linear", ["x", "w"]), op("y", "log_softmax", ["h"], {"dim": 1}),
                         back("y", ones([2, 2]))], dtype="float32"))
+    # float32 special values at every vector width: one tensor per (value, length), filled
+    # with the value, so that each value goes through the scalar loop (length 1), one packet
+    # (4), a packet and a tail (5), and two wide packets and a tail (17).
+    for name in ["neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "log1p", "expm1",
+                 "atan", "erf", "silu", "gelu", "softplus", "leaky_relu", "elu", "rsqrt_free_div"]:
+        tensors, program = {}, []
+        for k, v in enumerate(F32_SPECIAL):
+            if name == "elu" and v == NAN:  # position-dependent in torch: corpus/disagreements/elu-nan-scalar-tail.json
+                continue
+            for length in F32_LENGTHS:
+                x, y = f"x{k}_{length}", f"y{k}_{length}"
+                tensors[x] = {"shape": [length], "fill": v, "requires_grad": True}
+                if name == "rsqrt_free_div":  # 1/x and x/x: the divisor's gradient -g·((a/b)/b)
+                    program += [op(y, "div", [x, x]), back(y, ones([length])),
+                                op(y + "r", "div", [1.0, x]), back(y + "r", ones([length]))]
+                else:
+                    program += [op(y, name, [x]), back(y, ones([length]))]
+        out.append(fixture(f"float32-widths-{name.replace('rsqrt_free_', '')}", tensors, program, dtype="float32",
+                           description="float32 special values at every vector width, as PyTorch 1.13 (recorded by torch)"))
+    n32 = len(F32_SPECIAL)
+    out.append(fixture("float32-div-grid-flat", {"a": lit([a for a in F32_SPECIAL for _ in F32_SPECIAL] + [1.0] * 3, rg=True),
+                                                 "b": lit([b for _ in F32_SPECIAL for b in F32_SPECIAL] + [0.0, -0.0, 1e-40], rg=True)},
+                       [op("y", "div", ["a", "b"]), back("y", ones([n32 * n32 + 3]))], dtype="float32"))
+    out.append(fixture("float32-div-grid", {"a": lit(F32_SPECIAL, [n32, 1], rg=True), "b": lit(F32_SPECIAL, [1, n32], rg=True)},
+                       [op("y", "div", ["a", "b"]), back("y", ones([n32, n32]))], dtype="float32"))
+    # norm's backward at tiny magnitudes, where |x|^(p-1) or the norm itself underflows.
+    for dtype in ["float32", "float64"]:
+        for p in [3, 2, 1, 0.5, INF]:
+            tensors, program = {}, []
+            for k, scale in enumerate([1e-10, 1e-13, 1e-15, 1e-20, 1e-30, 1e-38, 1e-40, 1e-110, 1e-160, 1e-300]):
+                x, y = f"x{k}", f"y{k}"
+                tensors[x] = lit([scale, 2 * scale, -3 * scale, 0.0, 0.5 * scale], rg=True)
+                program += [op(y, "norm", [x], {} if p == 2 else {"p": p}), back(y, None)]
+            tag = "inf" if p == INF else str(p).replace(".", "_")
+            out.append(fixture(f"{dtype}-norm-p{tag}-tiny", tensors, program, dtype=dtype))
     for f in out:  # backward with an implicit grad: drop the None
         for st in f["program"]:
             if "backward" in st and st.get("grad") is None:

@@ -1,6 +1,8 @@
 // Elementwise ops. Each backward returns gradients in the output's shape; the engine sums
 // them back to each input's shape (autograd.cpp), so no op here handles broadcasting twice.
 #include <cmath>
+#include <limits>
+#include <type_traits>
 
 #include "op_helpers.hpp"
 #include "tensor_access.hpp"
@@ -10,6 +12,18 @@ namespace gradoracle {
 using detail::grads;
 using detail::map;
 using detail::zip;
+
+namespace {
+// x's values in double. sqrt and log of float tensors are taken there and rounded back:
+// Eigen's float packets (its default EIGEN_FAST_MATH) give √inf = NaN, √-0 = +0 and flush
+// subnormal inputs of sqrt and log (√1e-40 = 0, log 1e-40 = log FLT_MIN), on every element
+// a packet covers; PyTorch 1.13 does neither at any tensor size. A double sqrt rounded to
+// float is float's correctly rounded sqrt; a double log rounded is within an ulp of it.
+template <class X>
+auto in_double(const X& x) {
+  return x.template cast<double>();
+}
+}  // namespace
 
 // ---------------------------------------------------------------- unary
 // Each backward below is the fused kernel unless a graph is being created: under create_graph
@@ -37,7 +51,7 @@ Tensor exp(const Tensor& a) {
 
 // d/dx log x = 1/x.  b = g/x: d/dg = 1/x, d/dx = -g/x².
 Tensor log(const Tensor& a) {
-  Tensor y = map(a, [](auto x) { return x.log(); });
+  Tensor y = map(a, [](auto x) { return in_double(x).log().template cast<typename decltype(x)::Scalar>(); });
   record(y, "LogBackward0", {a}, [a](const Tensor& g, NeedsGrad) {
     if (!detail::needs_graph({&g, &a})) return grads(zip(g, a, [](auto g, auto x) { return g / x; }));
     return grads(div(g, a));
@@ -45,9 +59,14 @@ Tensor log(const Tensor& a) {
   return y;
 }
 
-// d/dx log(1 + x) = 1/(1 + x).  b = g/(x + 1): d/dg = 1/(x + 1), d/dx = -g/(x + 1)².
+// d/dx log(1 + x) = 1/(1 + x). Its value is +inf above 1e38 (float) or 1e307 (double), as
+// PyTorch 1.13's (Sleef's log1p bound), at every tensor size.
+// b = g/(x + 1): d/dg = 1/(x + 1), d/dx = -g/(x + 1)².
 Tensor log1p(const Tensor& a) {
-  Tensor y = map(a, [](auto x) { return x.log1p(); });
+  Tensor y = map(a, [](auto x) {
+    using T = typename decltype(x)::Scalar;
+    return (x > T(std::is_same_v<T, float> ? 1e38 : 1e307)).select(std::numeric_limits<T>::infinity(), x.log1p());
+  });
   record(y, "Log1PBackward0", {a}, [a](const Tensor& g, NeedsGrad) {
     if (!detail::needs_graph({&g, &a})) return grads(zip(g, a, [](auto g, auto x) { return g / (1 + x); }));
     return grads(div(g, add(a, 1.0)));
@@ -57,7 +76,7 @@ Tensor log1p(const Tensor& a) {
 
 // d/dx √x = 1/(2√x).  b = g/(2y) (y = √x, saved): d/dg = 1/(2y), d/dy = -g/(2y²).
 Tensor sqrt(const Tensor& a) {
-  Tensor y = map(a, [](auto x) { return x.sqrt(); });
+  Tensor y = map(a, [](auto x) { return in_double(x).sqrt().template cast<typename decltype(x)::Scalar>(); });
   record(y, "SqrtBackward0", {a}, [y = detail::SavedOutput(y)](const Tensor& g, NeedsGrad) {
     if (!detail::creating_graph()) return grads(zip(g, y, [](auto g, auto y) { return g / (2 * y); }));
     return grads(div(g, mul(2.0, y.tensor(g))));

@@ -206,7 +206,9 @@ Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
   return y;
 }
 
-// ‖a‖ₚ over all elements: p = 0 counts non-zeros, p = ±inf takes max/min |a|, else (Σ|a|ᵖ)^(1/p).
+// ‖a‖ₚ over all elements: p = 0 counts non-zeros, p = ±inf takes max/min |a|, else (Σ|a|ᵖ)^(1/p)
+// with each |a|ᵖ in a's dtype, as PyTorch 1.13: in float it underflows (to a subnormal or 0)
+// for tiny a, and N with it (‖1e-30‖₂ = 0, so its gradient is 0).
 // Derivatives, as PyTorch 1.13's norm_backward (N = ‖a‖ₚ):
 //   p = 0: none;  p = inf: sgn(a)·[|a| = N] / #{|a| = N};
 //   p < 1: sgn(a)·|a|^(p-1)·N^(1-p) (0 where a = 0);
@@ -227,9 +229,9 @@ Tensor norm(const Tensor& a, double p) {
     } else if (p == 1) {
       r = x.abs().template cast<double>().sum();
     } else if (p == 2) {
-      r = std::sqrt(x.template cast<double>().square().sum());
+      r = std::sqrt(x.square().template cast<double>().sum());
     } else {
-      r = std::pow(x.abs().template cast<double>().pow(p).sum(), 1.0 / p);
+      r = std::pow(x.abs().pow(T(p)).template cast<double>().sum(), 1.0 / p);
     }
     y.data<T>()[0] = static_cast<T>(r);
   });

@@ -94,6 +94,25 @@ void add_activations(std::vector<OpSpec>& ops) {
                            at("saturated, tanh", vec({-10, 10, 0.0}), {{"approximate", std::string("tanh")}})};
   // No stability promise: with tanh, PyTorch's gradient at |x| ~ 1e103 is (1 - 1)·∞ = NaN.
 }
+// sqrt at float's subnormals, smallest normal and largest value, in tensors of 1, 4, 5 and 17
+// elements: a scalar loop, one packet, a packet and a tail, two wide packets and a tail (Eigen's
+// float packets flushed subnormals to 0 here). Values √x and grads 1/(2√x), from the math.
+std::vector<ReferenceInput> sqrt_at_float_extremes() {
+  const std::vector<double> extremes = {1e-40, 3.4028234663852886e38, 1.1754943508222875e-38, 2.25, 5e-39};
+  std::vector<ReferenceInput> refs;
+  for (size_t length : {1, 4, 5, 17}) {
+    std::vector<double> x(length), y(length), dx(length);
+    for (size_t i = 0; i < length; ++i) {
+      x[i] = extremes[i % extremes.size()];
+      y[i] = std::sqrt(x[i]);
+      dx[i] = 0.5 / y[i];
+    }
+    const std::string label = "float's subnormals and extremes, " + std::to_string(length) + " elements";
+    refs.push_back(pinned(label, vec(x), dx));
+    refs.back().value = vec(y);
+  }
+  return refs;
+}
 }  // namespace
 
 std::vector<OpSpec> elementwise() {
@@ -107,6 +126,7 @@ std::vector<OpSpec> elementwise() {
   ops.push_back(unary("log1p", "Log1PBackward0", gradoracle::log1p, D::AboveMinusOne, "log(1 + a); a > -1"));
   ops.back().references = {at("tiny |x|, where log(1 + x) loses digits", vec({1e-10, -1e-12, 0.0}))};
   ops.push_back(unary("sqrt", "SqrtBackward0", gradoracle::sqrt, D::Positive, "square root; a > 0"));
+  ops.back().references = sqrt_at_float_extremes();
   ops.push_back(unary("sin", "SinBackward0", gradoracle::sin, D::Real, "sine"));
   ops.push_back(unary("cos", "CosBackward0", gradoracle::cos, D::Real, "cosine"));
   ops.push_back(unary("tanh", "TanhBackward0", gradoracle::tanh, D::Real, "hyperbolic tangent"));
