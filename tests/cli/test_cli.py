@@ -200,5 +200,12 @@ if subprocess.run(["git", "-C", src, "rev-parse"], capture_output=True).returnco
 else:
     print(f"skip .gitignore checks: {src} is not a git checkout")
 
+# The README's replay and gradcheck commands over corpus/ files run as shown and pass.
+shown = re.findall(r"^    build/gradoracle (replay|gradcheck) ((?:corpus/[A-Za-z0-9_./-]+ ?)+)", readme, re.M)
+check(len(shown) >= 3, f"the README shows {len(shown)} replay/gradcheck commands over corpus/")
+for command, paths in shown:
+    r = run(command, *[os.path.join(src, p) for p in paths.split()])
+    check(r.returncode == 0 and "PASS" in r.stdout, f"README: gradoracle {command} {paths.strip()} passes (exit {r.returncode})")
+
 print(f"{len(failures)} failures")
 sys.exit(1 if failures else 0)

@@ -1,10 +1,15 @@
 # README.md shows each file of consumer/ verbatim: a line `<!-- <path> -->` naming the file
 # (relative to the repository root), then a fenced code block whose text is the file's.
 #   cmake -DREADME=README.md -DROOT=<repository> -DFILES_DIR=tests/package/consumer -P check_readme.cmake
+#   cmake -DREADME=README.md -DROOT=<repository> -DFILES=corpus/examples/x.json -P check_readme.cmake
 cmake_minimum_required(VERSION 3.22)
 
 file(READ ${README} readme)
-file(GLOB files RELATIVE ${ROOT} ${ROOT}/${FILES_DIR}/*)
+if(DEFINED FILES)  # -DFILES=a;b: these files (relative to the root) instead of a directory's
+  set(files ${FILES})
+else()
+  file(GLOB files RELATIVE ${ROOT} ${ROOT}/${FILES_DIR}/*)
+endif()
 if(NOT files)
   message(FATAL_ERROR "no files in ${ROOT}/${FILES_DIR}")
 endif()
