@@ -93,6 +93,7 @@ RuleInfo rule_info(ShapeRule r) {
     case ShapeRule::Transpose: return {"transpose", true, 0, kMaxRank, kMaxRank, {"dim0", "dim1"}};
     case ShapeRule::Reshape: return {"reshape", true, 0, kMaxRank, kMaxRank, {}};
     case ShapeRule::Reduction: return {"reduction", true, 0, kMaxRank, kMaxRank, {"dim"}};
+    case ShapeRule::Moments: return {"moments", true, 0, kMaxRank, kMaxRank, {"dim"}};
     case ShapeRule::Norm: return {"norm", true, 0, kMaxRank, kMaxRank, {}};
     case ShapeRule::SoftmaxDim: return {"softmax-dim", true, 0, kMaxRank, kMaxRank, {"dim"}};
     case ShapeRule::Cat: return {"cat", true, 1, kMaxRank, kMaxRank, {"dim"}};
@@ -259,12 +260,25 @@ OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
       l.args = {first};
       l.attrs["shape"] = draw_reshape_target(first, c);
       break;
-    case ShapeRule::Reduction: {
+    case ShapeRule::Reduction:
+    case ShapeRule::Moments: {
       l.args = {first};
-      // Every form PyTorch 1.13 takes: no dim (all), one int, a one-element list, several dims
-      // in any order, an empty list (all dims); each dim in either form (d or d - rank).
-      const DimForm form = c.weighted<DimForm>({{2, DimForm::Absent}, {3, DimForm::Int}, {2, DimForm::OneElementList},
-                                                {3, DimForm::SeveralDims}, {1, DimForm::EmptyList}});
+      // Every form the op takes (PyTorch 1.13): no dim (all), one int, a one-element list,
+      // several dims in any order, an empty list (all dims); each dim in either form (d or
+      // d - rank). Its AttrSpec narrows them: an Int dim takes no list, a required one is never
+      // absent nor empty (logsumexp refuses []). Moments (var, std) draw no empty list (PyTorch's
+      // backward then counts one element) and reduce all only where numel >= 2 or rank 0 (its
+      // backward refuses a one-element tensor reduced whole).
+      const AttrSpec* spec = nullptr;
+      for (const AttrSpec& a : op.attrs) spec = a.name == "dim" ? &a : spec;
+      const bool int_only = spec && spec->type == AttrType::Int, required = spec && spec->required;
+      const bool all_ok = !required && (op.shape == ShapeRule::Reduction || rank == 0 || numel(first) >= 2);
+      const bool empty_ok = !required && !int_only && op.shape == ShapeRule::Reduction;
+      std::vector<std::pair<int, DimForm>> forms = {{3, DimForm::Int}};
+      if (all_ok) forms.insert(forms.begin(), {2, DimForm::Absent});
+      if (!int_only) forms.insert(forms.end(), {{2, DimForm::OneElementList}, {3, DimForm::SeveralDims}});
+      if (empty_ok) forms.push_back({1, DimForm::EmptyList});
+      const DimForm form = c.weighted<DimForm>(forms);
       if (form == DimForm::Int) {
         l.attrs["dim"] = draw_dim_index(rank, c);
       } else if (form != DimForm::Absent) {
@@ -272,6 +286,8 @@ OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
                               : form == DimForm::OneElementList || rank < 2 ? 1
                                                                            : c.integer(2, rank + 1);
         l.attrs["dim"] = draw_distinct_dims(rank, count, c);
+      } else if (int_only) {
+        l.attrs["keepdim"] = false;  // torch.prod(a) takes no keepdim
       }
       break;
     }
@@ -367,6 +383,7 @@ GradcheckRole gradcheck_role(ShapeRule r) {
     case ShapeRule::Transpose:
     case ShapeRule::Reshape:
     case ShapeRule::Reduction:
+    case ShapeRule::Moments:
     case ShapeRule::Norm:
     case ShapeRule::SoftmaxDim:
     case ShapeRule::Cat:
@@ -431,6 +448,7 @@ double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& 
       case ShapeRule::Transpose:
       case ShapeRule::Reshape:
       case ShapeRule::Reduction:
+      case ShapeRule::Moments:
       case ShapeRule::Norm:
       case ShapeRule::SoftmaxDim:
       case ShapeRule::Unsqueeze:
@@ -457,6 +475,7 @@ double predict_multiply_adds(const OpSpec& op, const std::vector<std::optional<S
     case ShapeRule::Transpose:
     case ShapeRule::Reshape:
     case ShapeRule::Reduction:
+    case ShapeRule::Moments:
     case ShapeRule::Norm:
     case ShapeRule::SoftmaxDim:
     case ShapeRule::Cat:

@@ -74,6 +74,7 @@ enum class ShapeRule {
   Loss,          // two broadcast-compatible shapes
   Identity,      // detach
   Parameters,    // the clip utilities: leaves that have grads
+  Moments,       // any shape with optional dim (int or list), unbiased and keepdim (var, std)
 };
 
 // A point where an op is not differentiable: random cases keep away from it (its Domain),
