@@ -22,6 +22,7 @@ DomainInfo domain_info(Domain d) {
     case Domain::AwayFromKink: return {"away-from-kink", {-3.0, 3.0, 0.25}, "0 (a kink)"};
     case Domain::Bounded: return {"bounded", {-2.0, 2.0, 0.0}, "large magnitudes (overflow)"};
     case Domain::AboveMinusOne: return {"above-minus-one", {-0.75, 3.0, 0.0}, "-1 and below (a pole at -1)"};
+    case Domain::NearOne: return {"near-one", {-1.5, 1.5, 0.5}, "0 and large magnitudes (products of many)"};
   }
   return {"?", {}, ""};
 }
@@ -37,6 +38,7 @@ bool within(const ValueRange& have, Domain want) {
     case Domain::AwayFromKink: return excludes_zero(domain_info(Domain::AwayFromKink).drawn.min_abs);
     case Domain::Bounded: return std::max(std::abs(have.lo), std::abs(have.hi)) <= kBoundedLimit;
     case Domain::AboveMinusOne: return have.lo >= domain_info(Domain::AboveMinusOne).drawn.lo;
+    case Domain::NearOne: return excludes_zero(0.5) && std::max(std::abs(have.lo), std::abs(have.hi)) <= 1.5;
   }
   return false;
 }
@@ -63,7 +65,8 @@ double draw_value(Domain d, Chooser& c) {
     case Domain::Positive:
     case Domain::AboveMinusOne: return r.lo + static_cast<double>(c.integer(0, grid_span(r))) * kStep;
     case Domain::NonZero:
-    case Domain::AwayFromKink: {
+    case Domain::AwayFromKink:
+    case Domain::NearOne: {
       const int64_t k = c.integer(0, 2 * grid_points(r));
       const double m = r.min_abs + static_cast<double>(k / 2) * kStep;
       return (k % 2) ? -m : m;
@@ -93,7 +96,7 @@ RuleInfo rule_info(ShapeRule r) {
     case ShapeRule::Transpose: return {"transpose", true, 0, kMaxRank, kMaxRank, {"dim0", "dim1"}};
     case ShapeRule::Reshape: return {"reshape", true, 0, kMaxRank, kMaxRank, {}};
     case ShapeRule::Reduction: return {"reduction", true, 0, kMaxRank, kMaxRank, {"dim"}};
-    case ShapeRule::Moments: return {"moments", true, 0, kMaxRank, kMaxRank, {"dim"}};
+    case ShapeRule::Moments: return {"moments", true, 1, kMaxRank, kMaxRank, {"dim"}};
     case ShapeRule::Norm: return {"norm", true, 0, kMaxRank, kMaxRank, {}};
     case ShapeRule::SoftmaxDim: return {"softmax-dim", true, 0, kMaxRank, kMaxRank, {"dim"}};
     case ShapeRule::Cat: return {"cat", true, 1, kMaxRank, kMaxRank, {"dim"}};
@@ -266,13 +269,13 @@ OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
       // Every form the op takes (PyTorch 1.13): no dim (all), one int, a one-element list,
       // several dims in any order, an empty list (all dims); each dim in either form (d or
       // d - rank). Its AttrSpec narrows them: an Int dim takes no list, a required one is never
-      // absent nor empty (logsumexp refuses []). Moments (var, std) draw no empty list (PyTorch's
-      // backward then counts one element) and reduce all only where numel >= 2 or rank 0 (its
-      // backward refuses a one-element tensor reduced whole).
+      // absent nor empty (logsumexp refuses []). Moments (var, std; rank >= 1: a 0-d tensor is one
+      // element, NaN) draw no empty list (PyTorch's backward then counts one element) and reduce
+      // all only where numel >= 2 (its backward refuses a one-element tensor reduced whole).
       const AttrSpec* spec = nullptr;
       for (const AttrSpec& a : op.attrs) spec = a.name == "dim" ? &a : spec;
       const bool int_only = spec && spec->type == AttrType::Int, required = spec && spec->required;
-      const bool all_ok = !required && (op.shape == ShapeRule::Reduction || rank == 0 || numel(first) >= 2);
+      const bool all_ok = !required && (op.shape == ShapeRule::Reduction || numel(first) >= 2);
       const bool empty_ok = !required && !int_only && op.shape == ShapeRule::Reduction;
       std::vector<std::pair<int, DimForm>> forms = {{3, DimForm::Int}};
       if (all_ok) forms.insert(forms.begin(), {2, DimForm::Absent});
@@ -288,6 +291,15 @@ OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
         l.attrs["dim"] = draw_distinct_dims(rank, count, c);
       } else if (int_only) {
         l.attrs["keepdim"] = false;  // torch.prod(a) takes no keepdim
+      }
+      if (op.shape == ShapeRule::Moments) {  // slices of one element: NaN, unless biased (0)
+        int64_t n = numel(first);
+        if (form == DimForm::Int || form == DimForm::OneElementList || form == DimForm::SeveralDims) {
+          n = 1;
+          for (int64_t d : attr_int_list(l.attrs, "dim")) n *= first[static_cast<size_t>(d < 0 ? d + rank : d)];
+        }
+        if (numel(first) < 2) l.attrs["unbiased"] = false;
+        else if (n < 2) l.attrs.erase("dim");
       }
       break;
     }

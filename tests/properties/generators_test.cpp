@@ -23,13 +23,15 @@ GRADORACLE_PROP(Generators, BroadcastPairsBroadcast, 300) {
 GRADORACLE_PROP(Generators, ValuesLieInsideTheirDomain, 300) {
   using registry::Domain;
   const Domain d = *gen_choice<Domain>(
-      {Domain::Real, Domain::Positive, Domain::NonZero, Domain::AwayFromKink, Domain::Bounded, Domain::AboveMinusOne});
+      {Domain::Real, Domain::Positive, Domain::NonZero, Domain::AwayFromKink, Domain::Bounded, Domain::AboveMinusOne,
+       Domain::NearOne});
   for (double v : *gen_values(d, 8)) {
     switch (d) {
       case Domain::Real: RC_ASSERT(std::abs(v) <= 3.0); break;
       case Domain::Bounded: RC_ASSERT(std::abs(v) <= 2.0); break;
       case Domain::Positive: RC_ASSERT(v >= 0.25); break;
       case Domain::AboveMinusOne: RC_ASSERT(v >= -0.75); break;
+      case Domain::NearOne: RC_ASSERT(std::abs(v) >= 0.5 && std::abs(v) <= 1.5 + 1e-4); break;
       case Domain::NonZero:
       case Domain::AwayFromKink: RC_ASSERT(std::abs(v) >= 0.25); break;
     }
