@@ -266,12 +266,11 @@ OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
     case ShapeRule::Reduction:
     case ShapeRule::Moments: {
       l.args = {first};
-      // Every form the op takes (PyTorch 1.13): no dim (all), one int, a one-element list,
-      // several dims in any order, an empty list (all dims); each dim in either form (d or
-      // d - rank). Its AttrSpec narrows them: an Int dim takes no list, a required one is never
-      // absent nor empty (logsumexp refuses []). Moments (var, std; rank >= 1: a 0-d tensor is one
-      // element, NaN) draw no empty list (PyTorch's backward then counts one element) and reduce
-      // all only where numel >= 2 (its backward refuses a one-element tensor reduced whole).
+      // Every form PyTorch 1.13 takes: no dim (all), an int, a one-element list, several dims,
+      // an empty list (all dims); each dim as d or d - rank. The dim's AttrSpec narrows them: an
+      // Int takes no list, a required one is never absent nor empty (logsumexp refuses []).
+      // Moments (var, std) draw no empty list (PyTorch's backward then counts one element), and
+      // all dims only where numel >= 2 (its backward refuses one element reduced whole).
       const AttrSpec* spec = nullptr;
       for (const AttrSpec& a : op.attrs) spec = a.name == "dim" ? &a : spec;
       const bool int_only = spec && spec->type == AttrType::Int, required = spec && spec->required;
@@ -293,13 +292,10 @@ OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
         l.attrs["keepdim"] = false;  // torch.prod(a) takes no keepdim
       }
       if (op.shape == ShapeRule::Moments) {  // slices of one element: NaN, unless biased (0)
-        int64_t n = numel(first);
-        if (form == DimForm::Int || form == DimForm::OneElementList || form == DimForm::SeveralDims) {
-          n = 1;
-          for (int64_t d : attr_int_list(l.attrs, "dim")) n *= first[static_cast<size_t>(d < 0 ? d + rank : d)];
-        }
-        if (numel(first) < 2) l.attrs["unbiased"] = false;
-        else if (n < 2) l.attrs.erase("dim");
+        int64_t n = 1;
+        for (int64_t d : attr_int_list(l.attrs, "dim")) n *= first[static_cast<size_t>(d < 0 ? d + rank : d)];
+        if (numel(first) < 2) l.attrs["unbiased"] = false;  // else NaN and a refused backward
+        else if (l.attrs.count("dim") && n < 2) l.attrs.erase("dim");
       }
       break;
     }
