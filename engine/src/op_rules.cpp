@@ -1,6 +1,7 @@
 #include "gradoracle/engine/op_rules.hpp"
 
 #include <algorithm>
+#include <numeric>
 #include <cmath>
 #include <exception>
 #include <limits>
@@ -23,6 +24,7 @@ DomainInfo domain_info(Domain d) {
     case Domain::Bounded: return {"bounded", {-2.0, 2.0, 0.0}, "large magnitudes (overflow)"};
     case Domain::AboveMinusOne: return {"above-minus-one", {-0.75, 3.0, 0.0}, "-1 and below (a pole at -1)"};
     case Domain::NearOne: return {"near-one", {-1.5, 1.5, 0.5}, "0 and large magnitudes (products of many)"};
+    case Domain::Spread: return {"spread", {-3.0, 8.0, 0.0}, "near-equal values (std's kink at zero variance)"};
   }
   return {"?", {}, ""};
 }
@@ -39,6 +41,8 @@ bool within(const ValueRange& have, Domain want) {
     case Domain::Bounded: return std::max(std::abs(have.lo), std::abs(have.hi)) <= kBoundedLimit;
     case Domain::AboveMinusOne: return have.lo >= domain_info(Domain::AboveMinusOne).drawn.lo;
     case Domain::NearOne: return excludes_zero(0.5) && std::max(std::abs(have.lo), std::abs(have.hi)) <= 1.5;
+    case Domain::Spread:  // only values drawn so (no computed range promises distinct values)
+      return have.lo == domain_info(want).drawn.lo && have.hi == domain_info(want).drawn.hi;
   }
   return false;
 }
@@ -60,6 +64,7 @@ bool excludes_zero(Domain d) { return domain_info(d).drawn.min_abs > 0 && domain
 double draw_value(Domain d, Chooser& c) {
   const ValueRange r = domain_info(d).drawn;
   switch (d) {
+    case Domain::Spread: return draw_value(Domain::Real, c);  // then spread apart by draw_values
     case Domain::Real:
     case Domain::Bounded: return static_cast<double>(zigzag(c.integer(0, 2 * grid_points(r)))) * kStep;
     case Domain::Positive:
@@ -80,6 +85,12 @@ std::vector<double> draw_values(Domain d, int64_t n, Chooser& c) {
   for (double& x : v) x = draw_value(d, c);
   if (excludes_zero(d)) {
     for (size_t i = 0; i < v.size(); ++i) v[i] += (v[i] < 0 ? -1.0 : 1.0) * static_cast<double>(i) * 1e-6;
+  }
+  if (d == Domain::Spread) {  // each value at least 0.1 above the next smaller one
+    std::vector<size_t> order(v.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return v[a] < v[b]; });
+    for (size_t k = 1; k < order.size(); ++k) v[order[k]] = std::max(v[order[k]], v[order[k - 1]] + 0.1);
   }
   return v;
 }

@@ -56,8 +56,9 @@ std::vector<OpSpec> scan() {
                        : "standard deviation over all or over dim (int or list), unbiased (Bessel), keepdim";
     s.grad_fn = is_var ? "VarBackward0" : "StdBackward0";
     s.shape = ShapeRule::Moments;
-    // std: distinct values, so no slice has zero variance (its kink: the gradient's masked 0).
-    if (!is_var) s.domain = {Domain::AwayFromKink};
+    // std: values 0.1 apart, so no slice has (near-)zero variance, its kink: the gradient is
+    // masked to 0 at 0, and ~1/std near it (float32 second order then rounds past its slack).
+    if (!is_var) s.domain = {Domain::Spread};
     s.attrs = {{"dim", AttrType::IntOrList}, {"unbiased", AttrType::Bool}, {"keepdim", AttrType::Bool}};
     s.call = [is_var](const std::vector<Arg>& args, const Attrs& attrs) {
       const Tensor& a = tensor_arg(args, 0, is_var ? "var" : "std");

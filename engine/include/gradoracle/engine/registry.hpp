@@ -52,6 +52,7 @@ enum class Domain {
   Bounded,     // |x| moderate (exp, pow's exponent): no overflow
   AboveMinusOne,  // x > -1, away from -1 (log1p)
   NearOne,     // 0.5 <= |x| <= 1.5: a product of many factors stays moderate, away from 0 (prod)
+  Spread,      // values at least 0.1 apart: no (near-)ties, std's kink at zero variance
 };
 
 // How the op's argument shapes relate; property generators draw shapes by it. Meaning:
