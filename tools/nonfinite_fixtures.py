@@ -170,6 +170,35 @@ def cases():
     out.append(fixture("clip_grad_value", {"w": lit([1.0] * n, rg=True), "c": lit([1.0] * n)},
                        [op("y", "mul", ["w", "c"]), back("y", lit(SPECIAL)),
                         {"op": "clip_grad_value_", "args": ["w"], "attrs": {"clip_value": 1.0}}]))
+    # Scans and reductions with backwards of their own (ops_scan.cpp): rows of specials along a
+    # dim, over all, and one-element var/std (NaN), with non-finite upstreams too.
+    rows = [NAN, 1.0, 2.0, INF, 1.0, 2.0, NINF, 1.0, 2.0, INF, NINF, 0.0, 0.0, -0.0, 3.0, INF, INF, 1.0]
+    up6 = [1.0, NAN, INF, 0.0, -1.0, 2.0]
+    for name, attrs in [("cumsum", {"dim": 1}), ("logsumexp", {"dim": 1}), ("var", {"dim": 1}), ("std", {"dim": 1}),
+                        ("prod", {"dim": 1})]:
+        out.append(fixture(f"{name}-rows", {"x": lit(rows, [6, 3], rg=True)},
+                           [op("y", name, ["x"], attrs), back("y", None if name != "cumsum" else ones([6, 3]))]))
+        if name != "cumsum":
+            out[-1]["program"][-1]["grad"] = ones([6])
+            out.append(fixture(f"{name}-upstream", {"x": lit([1.0, 2.0, 4.0, 0.0, -1.0, 3.0, 2.0, 0.5, 1.5, -2.0, 1.0, 0.0,
+                                                              0.0, 0.0, 3.0, 1.0, 1.0, 1.0], [6, 3], rg=True)},
+                               [op("y", name, ["x"], attrs), back("y", lit(up6))]))
+    out.append(fixture("logsumexp-all-minus-inf", {"x": lit([NINF, NINF, NINF, NINF], [2, 2], rg=True)},
+                       [op("y", "logsumexp", ["x"], {"dim": [0, 1]}), back("y", None)]))
+    out.append(fixture("logsumexp-empty", {"x": lit([], [2, 0], rg=True)},
+                       [op("y", "logsumexp", ["x"], {"dim": 1}), back("y", ones([2]))]))
+    for name in ["var", "std"]:
+        out.append(fixture(f"{name}-one-element-0d", {"x": lit([3.0], [], rg=True)},
+                           [op("y", name, ["x"]), back("y", None)]))
+        out.append(fixture(f"{name}-one-element-dim", {"x": lit([3.0, 4.0], [1, 2], rg=True)},
+                           [op("y", name, ["x"], {"dim": 0}), back("y", ones([2]))]))
+        out.append(fixture(f"{name}-zero-variance", {"x": lit([3.0, 3.0, 3.0], rg=True)},
+                           [op("y", name, ["x"]), back("y", None)]))
+        out.append(fixture(f"{name}-empty", {"x": lit([], [2, 0], rg=True)},
+                           [op("y", name, ["x"], {"dim": 1}), back("y", ones([2]))]))
+        out.append(fixture(f"{name}-all-specials", {"x": lit(SPECIAL, rg=True)}, [op("y", name, ["x"]), back("y", None)]))
+    out.append(fixture("prod-all-specials", {"x": lit(SPECIAL, rg=True)}, [op("y", "prod", ["x"]), back("y", None)]))
+    out.append(fixture("prod-inf-times-zero", {"x": lit([INF, 0.0, 2.0], rg=True)}, [op("y", "prod", ["x"]), back("y", None)]))
     # float32: overflow to inf inside exp, and the same specials through a small network.
     out.append(fixture("float32-overflow", {"x": lit([100.0, 88.0, 89.0, -104.0, NAN], rg=True)},
                        [op("e", "exp", ["x"]), op("s", "sigmoid", ["x"]), op("y", "add", ["e", "s"]),

@@ -132,4 +132,11 @@ Tensor view_as_named(const Tensor& a, const Shape& shape, const char* name);
 // PyTorch's backward formulas and its engine's validate_outputs record.
 Tensor sum_to_recorded(const Tensor& a, const Shape& shape);
 
+// Reductions' dims (ops_reduce.cpp): the reduced dims of `a` as a mask (empty `dims`: all),
+// refused as PyTorch 1.13 refuses them (a dim out of range, a dim given twice); the shape with
+// the reduced dims kept as 1; the result's shape.
+std::vector<bool> reduced_mask(const Tensor& a, const std::vector<int64_t>& dims);
+Shape kept_shape(const Shape& s, const std::vector<bool>& mask);
+Shape result_shape(const Shape& s, const std::vector<bool>& mask, bool keepdim);
+
 }  // namespace gradoracle::detail

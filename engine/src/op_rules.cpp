@@ -1,6 +1,7 @@
 #include "gradoracle/engine/op_rules.hpp"
 
 #include <algorithm>
+#include <numeric>
 #include <cmath>
 #include <exception>
 #include <limits>
@@ -22,6 +23,8 @@ DomainInfo domain_info(Domain d) {
     case Domain::AwayFromKink: return {"away-from-kink", {-3.0, 3.0, 0.25}, "0 (a kink)"};
     case Domain::Bounded: return {"bounded", {-2.0, 2.0, 0.0}, "large magnitudes (overflow)"};
     case Domain::AboveMinusOne: return {"above-minus-one", {-0.75, 3.0, 0.0}, "-1 and below (a pole at -1)"};
+    case Domain::NearOne: return {"near-one", {-1.5, 1.5, 0.5}, "0 and large magnitudes (products of many)"};
+    case Domain::Spread: return {"spread", {-3.0, 8.0, 0.0}, "near-equal values (std's kink at zero variance)"};
   }
   return {"?", {}, ""};
 }
@@ -37,6 +40,9 @@ bool within(const ValueRange& have, Domain want) {
     case Domain::AwayFromKink: return excludes_zero(domain_info(Domain::AwayFromKink).drawn.min_abs);
     case Domain::Bounded: return std::max(std::abs(have.lo), std::abs(have.hi)) <= kBoundedLimit;
     case Domain::AboveMinusOne: return have.lo >= domain_info(Domain::AboveMinusOne).drawn.lo;
+    case Domain::NearOne: return excludes_zero(0.5) && std::max(std::abs(have.lo), std::abs(have.hi)) <= 1.5;
+    case Domain::Spread:  // only values drawn so (no computed range promises distinct values)
+      return have.lo == domain_info(want).drawn.lo && have.hi == domain_info(want).drawn.hi;
   }
   return false;
 }
@@ -58,12 +64,14 @@ bool excludes_zero(Domain d) { return domain_info(d).drawn.min_abs > 0 && domain
 double draw_value(Domain d, Chooser& c) {
   const ValueRange r = domain_info(d).drawn;
   switch (d) {
+    case Domain::Spread: return draw_value(Domain::Real, c);  // then spread apart by draw_values
     case Domain::Real:
     case Domain::Bounded: return static_cast<double>(zigzag(c.integer(0, 2 * grid_points(r)))) * kStep;
     case Domain::Positive:
     case Domain::AboveMinusOne: return r.lo + static_cast<double>(c.integer(0, grid_span(r))) * kStep;
     case Domain::NonZero:
-    case Domain::AwayFromKink: {
+    case Domain::AwayFromKink:
+    case Domain::NearOne: {
       const int64_t k = c.integer(0, 2 * grid_points(r));
       const double m = r.min_abs + static_cast<double>(k / 2) * kStep;
       return (k % 2) ? -m : m;
@@ -77,6 +85,12 @@ std::vector<double> draw_values(Domain d, int64_t n, Chooser& c) {
   for (double& x : v) x = draw_value(d, c);
   if (excludes_zero(d)) {
     for (size_t i = 0; i < v.size(); ++i) v[i] += (v[i] < 0 ? -1.0 : 1.0) * static_cast<double>(i) * 1e-6;
+  }
+  if (d == Domain::Spread) {  // each value at least 0.1 above the next smaller one
+    std::vector<size_t> order(v.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return v[a] < v[b]; });
+    for (size_t k = 1; k < order.size(); ++k) v[order[k]] = std::max(v[order[k]], v[order[k - 1]] + 0.1);
   }
   return v;
 }
@@ -93,6 +107,7 @@ RuleInfo rule_info(ShapeRule r) {
     case ShapeRule::Transpose: return {"transpose", true, 0, kMaxRank, kMaxRank, {"dim0", "dim1"}};
     case ShapeRule::Reshape: return {"reshape", true, 0, kMaxRank, kMaxRank, {}};
     case ShapeRule::Reduction: return {"reduction", true, 0, kMaxRank, kMaxRank, {"dim"}};
+    case ShapeRule::Moments: return {"moments", true, 1, kMaxRank, kMaxRank, {"dim"}};
     case ShapeRule::Norm: return {"norm", true, 0, kMaxRank, kMaxRank, {}};
     case ShapeRule::SoftmaxDim: return {"softmax-dim", true, 0, kMaxRank, kMaxRank, {"dim"}};
     case ShapeRule::Cat: return {"cat", true, 1, kMaxRank, kMaxRank, {"dim"}};
@@ -259,12 +274,24 @@ OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
       l.args = {first};
       l.attrs["shape"] = draw_reshape_target(first, c);
       break;
-    case ShapeRule::Reduction: {
+    case ShapeRule::Reduction:
+    case ShapeRule::Moments: {
       l.args = {first};
-      // Every form PyTorch 1.13 takes: no dim (all), one int, a one-element list, several dims
-      // in any order, an empty list (all dims); each dim in either form (d or d - rank).
-      const DimForm form = c.weighted<DimForm>({{2, DimForm::Absent}, {3, DimForm::Int}, {2, DimForm::OneElementList},
-                                                {3, DimForm::SeveralDims}, {1, DimForm::EmptyList}});
+      // Every form PyTorch 1.13 takes: no dim (all), an int, a one-element list, several dims,
+      // an empty list (all dims); each dim as d or d - rank. The dim's AttrSpec narrows them: an
+      // Int takes no list, a required one is never absent nor empty (logsumexp refuses []).
+      // Moments (var, std) draw no empty list (PyTorch's backward then counts one element), and
+      // all dims only where numel >= 2 (its backward refuses one element reduced whole).
+      const AttrSpec* spec = nullptr;
+      for (const AttrSpec& a : op.attrs) spec = a.name == "dim" ? &a : spec;
+      const bool int_only = spec && spec->type == AttrType::Int, required = spec && spec->required;
+      const bool all_ok = !required && (op.shape == ShapeRule::Reduction || numel(first) >= 2);
+      const bool empty_ok = !required && !int_only && op.shape == ShapeRule::Reduction;
+      std::vector<std::pair<int, DimForm>> forms = {{3, DimForm::Int}};
+      if (all_ok) forms.insert(forms.begin(), {2, DimForm::Absent});
+      if (!int_only) forms.insert(forms.end(), {{2, DimForm::OneElementList}, {3, DimForm::SeveralDims}});
+      if (empty_ok) forms.push_back({1, DimForm::EmptyList});
+      const DimForm form = c.weighted<DimForm>(forms);
       if (form == DimForm::Int) {
         l.attrs["dim"] = draw_dim_index(rank, c);
       } else if (form != DimForm::Absent) {
@@ -272,6 +299,14 @@ OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
                               : form == DimForm::OneElementList || rank < 2 ? 1
                                                                            : c.integer(2, rank + 1);
         l.attrs["dim"] = draw_distinct_dims(rank, count, c);
+      } else if (int_only) {
+        l.attrs["keepdim"] = false;  // torch.prod(a) takes no keepdim
+      }
+      if (op.shape == ShapeRule::Moments) {  // slices of one element: NaN, unless biased (0)
+        int64_t n = 1;
+        for (int64_t d : attr_int_list(l.attrs, "dim")) n *= first[static_cast<size_t>(d < 0 ? d + rank : d)];
+        if (numel(first) < 2) l.attrs["unbiased"] = false;  // else NaN and a refused backward
+        else if (l.attrs.count("dim") && n < 2) l.attrs.erase("dim");
       }
       break;
     }
@@ -367,6 +402,7 @@ GradcheckRole gradcheck_role(ShapeRule r) {
     case ShapeRule::Transpose:
     case ShapeRule::Reshape:
     case ShapeRule::Reduction:
+    case ShapeRule::Moments:
     case ShapeRule::Norm:
     case ShapeRule::SoftmaxDim:
     case ShapeRule::Cat:
@@ -431,6 +467,7 @@ double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& 
       case ShapeRule::Transpose:
       case ShapeRule::Reshape:
       case ShapeRule::Reduction:
+      case ShapeRule::Moments:
       case ShapeRule::Norm:
       case ShapeRule::SoftmaxDim:
       case ShapeRule::Unsqueeze:
@@ -457,6 +494,7 @@ double predict_multiply_adds(const OpSpec& op, const std::vector<std::optional<S
     case ShapeRule::Transpose:
     case ShapeRule::Reshape:
     case ShapeRule::Reduction:
+    case ShapeRule::Moments:
     case ShapeRule::Norm:
     case ShapeRule::SoftmaxDim:
     case ShapeRule::Cat:

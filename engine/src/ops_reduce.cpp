@@ -6,7 +6,7 @@
 
 namespace gradoracle {
 
-namespace {
+namespace detail {
 // The reduced dims as a mask over a's dims; empty `dims` means all, as in PyTorch 1.13, which
 // checks every dim's range before it looks for a dim given twice (a 0-d tensor's 0 and -1 too).
 std::vector<bool> reduced_mask(const Tensor& a, const std::vector<int64_t>& dims) {
@@ -36,6 +36,12 @@ Shape result_shape(const Shape& s, const std::vector<bool>& mask, bool keepdim) 
   for (size_t i = 0; i < s.size(); ++i) if (!mask[i]) r.push_back(s[i]);
   return r;
 }
+}  // namespace detail
+
+namespace {
+using detail::kept_shape;
+using detail::reduced_mask;
+using detail::result_shape;
 
 Tensor sum_over(const Tensor& a, const std::vector<bool>& mask, bool keepdim) {
   const Shape kept = kept_shape(a.shape(), mask);

@@ -17,7 +17,9 @@ TEST(Registry, EveryFixtureFormatOpIsRegisteredOnce) {
                                         "add", "sub", "mul", "div", "pow", "matmul", "linear", "t", "transpose",
                                         "reshape", "sum", "mean", "norm", "softmax", "log_softmax", "cat", "mse_loss",
                                         "detach", "clip_grad_norm_", "clip_grad_value_", "log1p", "expm1", "atan", "erf",
-                                        "silu", "gelu", "softplus", "leaky_relu", "elu"};
+                                        "silu", "gelu", "softplus", "leaky_relu", "elu",
+                                        // scans and reductions (ops_scan.cpp)
+                                        "cumsum", "logsumexp", "var", "std", "prod"};
   for (const std::string& name : ops) {
     SCOPED_TRACE(name);
     const r::OpSpec* spec = r::builtin_ops().find(name);
@@ -248,7 +250,7 @@ TEST(OpRules, RefusedLayoutsAreRefusedWithPyTorchsMessage) {
     }
   }
   EXPECT_EQ(refusing, (std::set<std::string>{"transpose", "sum", "mean", "softmax", "log_softmax", "cat", "unsqueeze",
-                                             "squeeze", "permute"}));
+                                             "squeeze", "permute", "cumsum", "logsumexp", "var", "std", "prod"}));
   EXPECT_TRUE(repeat);
   EXPECT_TRUE(range);
 }

@@ -1,5 +1,6 @@
 // The generators draw what they promise: shapes in bounds, broadcastable pairs, values inside
 // each Domain, and programs that are valid format-v1 fixtures.
+#include <algorithm>
 #include "gradoracle/fixtures/interpreter.hpp"
 #include "property_test.hpp"
 
@@ -23,13 +24,22 @@ GRADORACLE_PROP(Generators, BroadcastPairsBroadcast, 300) {
 GRADORACLE_PROP(Generators, ValuesLieInsideTheirDomain, 300) {
   using registry::Domain;
   const Domain d = *gen_choice<Domain>(
-      {Domain::Real, Domain::Positive, Domain::NonZero, Domain::AwayFromKink, Domain::Bounded, Domain::AboveMinusOne});
-  for (double v : *gen_values(d, 8)) {
+      {Domain::Real, Domain::Positive, Domain::NonZero, Domain::AwayFromKink, Domain::Bounded, Domain::AboveMinusOne,
+       Domain::NearOne, Domain::Spread});
+  const std::vector<double> values = *gen_values(d, 8);
+  if (d == Domain::Spread) {  // pairwise at least 0.1 apart
+    std::vector<double> sorted = values;
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t i = 1; i < sorted.size(); ++i) RC_ASSERT(sorted[i] - sorted[i - 1] >= 0.1 - 1e-12);
+  }
+  for (double v : values) {
     switch (d) {
       case Domain::Real: RC_ASSERT(std::abs(v) <= 3.0); break;
       case Domain::Bounded: RC_ASSERT(std::abs(v) <= 2.0); break;
       case Domain::Positive: RC_ASSERT(v >= 0.25); break;
       case Domain::AboveMinusOne: RC_ASSERT(v >= -0.75); break;
+      case Domain::NearOne: RC_ASSERT(std::abs(v) >= 0.5 && std::abs(v) <= 1.5 + 1e-4); break;
+      case Domain::Spread: RC_ASSERT(v >= -3.0 && v <= 8.0); break;
       case Domain::NonZero:
       case Domain::AwayFromKink: RC_ASSERT(std::abs(v) >= 0.25); break;
     }

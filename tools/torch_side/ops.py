@@ -61,6 +61,13 @@ def _gelu(args, approximate="none"):
     return y
 
 
+def _prod(args, dim=None, keepdim=False):
+    (a,) = args
+    if dim is None:  # torch.prod(a, keepdim=True) is no signature: torch's TypeError
+        return torch.prod(a, keepdim=True) if keepdim else torch.prod(a)
+    return torch.prod(a, dim, keepdim)
+
+
 def _build_ops():
     ops = {}
 
@@ -102,6 +109,15 @@ def _build_ops():
     add("cat", 1, None, lambda args, dim=0: torch.cat(args, dim), attrs={"dim": ("int", 0)})
     add("mse_loss", 2, 2, lambda args, reduction="mean": F.mse_loss(*args, reduction=reduction),
         attrs={"reduction": ("reduction", "mean")})
+    # Scans and reductions with backwards of their own (engine/src/ops_scan.cpp).
+    add("cumsum", 1, 1, lambda args, dim: torch.cumsum(args[0], dim), attrs={"dim": ("int", REQUIRED)})
+    add("logsumexp", 1, 1, lambda args, dim, keepdim=False: torch.logsumexp(args[0], dim, keepdim),
+        attrs={"dim": ("dims", REQUIRED), "keepdim": ("bool", False)})
+    for name, f in [("var", torch.var), ("std", torch.std)]:
+        add(name, 1, 1, lambda args, dim=None, unbiased=True, keepdim=False, f=f:
+            f(args[0], dim, unbiased, keepdim) if dim is not None or keepdim else f(args[0], unbiased),
+            attrs={"dim": ("dims", None), "unbiased": ("bool", True), "keepdim": ("bool", False)})
+    add("prod", 1, 1, _prod, attrs={"dim": ("int", None), "keepdim": ("bool", False)})
     add("detach", 1, 1, lambda args: args[0].detach())
     add("clip_grad_norm_", 1, None, _clip_grad_norm,
         attrs={"max_norm": ("number", REQUIRED), "norm_type": ("number", 2.0),

@@ -18,7 +18,7 @@ from .record import record_doc
 # ops whose create_graph results carry PyTorch 1.13's grad_fn names, reductions of broadcast
 # gradients included (ATen's sum_to: SumBackward0/1, ViewBackward0). The one place to widen.
 SECOND_ORDER_OPS = ("add", "sub", "mul", "div", "neg", "tanh", "expm1", "atan", "erf", "silu", "gelu", "softplus",
-                    "leaky_relu", "elu")
+                    "leaky_relu", "elu", "cumsum", "logsumexp", "var", "std", "prod")
 
 
 def broadcastable(a, b) -> bool:
@@ -41,6 +41,7 @@ class ProgramGenerator:
         (7, ["matmul"]), (7, ["linear"]), (4, ["t"]), (5, ["transpose"]), (6, ["reshape"]),
         (8, ["sum", "mean"]), (6, ["norm"]), (5, ["softmax", "log_softmax"]), (5, ["cat"]),
         (3, ["mse_loss"]),
+        (6, ["cumsum", "logsumexp", "var", "std", "prod"]),
     ]
 
     def __init__(self, rng: random.Random, dtype: str, second_order: bool = False):
@@ -186,7 +187,44 @@ class ProgramGenerator:
             a = self.operand()
             attrs = {"reduction": rng.choice(["mean", "sum", "none"])} if rng.random() < 0.7 else {}
             return [a, self.leaf(list(self.values[a].shape))], attrs
+        if op in self.FAMILIES[-1][1]:
+            return self.gen_scan(op)
         raise ValueError(f"no generator for {op}")
+
+    def gen_scan(self, op):
+        """cumsum, logsumexp, var, std, prod: var and std over slices of 2 or more elements
+        (one element is NaN), prod of few moderate factors (no zeros: leaves keep |x| >= 0.3)."""
+        rng = self.rng
+        a = self.operand((lambda v: v.numel() <= 12 and v.abs().max() < 3) if op == "prod" else (lambda v: True))
+        if a is None:
+            return None
+        v, attrs = self.values[a], {}
+        if op == "cumsum":
+            return [a], {"dim": self.dim_of(v) if v.dim() > 0 else rng.choice([0, -1])}
+        if op == "prod":
+            if v.dim() > 0 and rng.random() < 0.6:
+                attrs["dim"] = self.dim_of(v)
+                if rng.random() < 0.4:
+                    attrs["keepdim"] = rng.random() < 0.7
+            return [a], attrs
+        if v.dim() == 0:
+            return ([a], {"dim": 0}) if op == "logsumexp" else None
+        dims = None
+        if op == "logsumexp" or rng.random() < 0.7:
+            dims = rng.sample(range(v.dim()), rng.randint(1, v.dim()))
+            attrs["dim"] = self.dim_of(v) if len(dims) == 1 and rng.random() < 0.5 else [
+                d - v.dim() if rng.random() < 0.3 else d for d in dims]
+            if isinstance(attrs["dim"], int):
+                dims = [attrs["dim"] % v.dim()]
+        if rng.random() < 0.4:
+            attrs["keepdim"] = rng.random() < 0.7
+        if op in ("var", "std"):
+            n = v.numel() if dims is None else math.prod(v.shape[d] for d in dims)
+            if n < 2 or (op == "std" and v.numel() > 0 and v.std().item() < 0.05):
+                return None
+            if rng.random() < 0.4:
+                attrs["unbiased"] = rng.random() < 0.5
+        return [a], attrs
 
     def gen_activation(self, op):
         """leaky_relu and elu away from their kink at 0; softplus with beta·|x| below the

@@ -3,6 +3,7 @@
 // Each op's derivative is stated beside its implementation in engine/src/ops_*.cpp.
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include "gradoracle/engine/tensor.hpp"
@@ -100,6 +101,19 @@ inline constexpr double kInf = std::numeric_limits<double>::infinity();
 Tensor norm(const Tensor& a, double p = 2.0);
 Tensor softmax(const Tensor& a, int64_t dim);
 Tensor log_softmax(const Tensor& a, int64_t dim);
+
+// ---- scans and reductions with backwards of their own (ops_scan.cpp) ----
+Tensor cumsum(const Tensor& a, int64_t dim);
+// torch.logsumexp over `dims` (empty: all, which PyTorch 1.13 refuses without keepdim).
+Tensor logsumexp(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim = false);
+// torch.var / torch.std: over `dims`, or all when none are given (an empty list is given: see
+// ops_scan.cpp), with Bessel's correction when unbiased.
+Tensor var(const Tensor& a, const std::optional<std::vector<int64_t>>& dims = std::nullopt, bool unbiased = true,
+           bool keepdim = false);
+Tensor std_dev(const Tensor& a, const std::optional<std::vector<int64_t>>& dims = std::nullopt, bool unbiased = true,
+               bool keepdim = false);
+Tensor prod(const Tensor& a);                                       // ProdBackward0
+Tensor prod(const Tensor& a, int64_t dim, bool keepdim = false);  // ProdBackward1
 
 // ---- losses ----
 enum class Reduction { Mean, Sum, None };

@@ -51,6 +51,8 @@ enum class Domain {
   AwayFromKink,  // |x| away from 0 where the op has a kink (relu, abs)
   Bounded,     // |x| moderate (exp, pow's exponent): no overflow
   AboveMinusOne,  // x > -1, away from -1 (log1p)
+  NearOne,     // 0.5 <= |x| <= 1.5: a product of many factors stays moderate, away from 0 (prod)
+  Spread,      // values at least 0.1 apart: no (near-)ties, std's kink at zero variance
 };
 
 // How the op's argument shapes relate; property generators draw shapes by it. Meaning:
@@ -74,6 +76,7 @@ enum class ShapeRule {
   Loss,          // two broadcast-compatible shapes
   Identity,      // detach
   Parameters,    // the clip utilities: leaves that have grads
+  Moments,       // rank >= 1 with optional dim (int or list), unbiased and keepdim (var, std)
 };
 
 // A point where an op is not differentiable: random cases keep away from it (its Domain),
