@@ -118,6 +118,11 @@ inline Tensor& mark_view(Tensor& t) {
 
 inline std::vector<Tensor> grads(Tensor g) { return {std::move(g)}; }
 
+// The reduced dims as a mask over a's dims (ops_reduce.cpp); empty `dims` means all, as in
+// PyTorch 1.13, which checks every dim's range before it looks for a dim given twice (a 0-d
+// tensor's 0 and -1 too), with its messages.
+std::vector<bool> reduced_mask(const Tensor& a, const std::vector<int64_t>& dims);
+
 // PyTorch's sigmoid_backward(g, y) = g·y·(1 - y) as a recorded op (SigmoidBackwardBackward0),
 // differentiable in g and y (ops_elementwise.cpp); softplus's double backward builds on it.
 Tensor sigmoid_backward(const Tensor& g, const Tensor& y);

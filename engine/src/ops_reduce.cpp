@@ -6,9 +6,7 @@
 
 namespace gradoracle {
 
-namespace {
-// The reduced dims as a mask over a's dims; empty `dims` means all, as in PyTorch 1.13, which
-// checks every dim's range before it looks for a dim given twice (a 0-d tensor's 0 and -1 too).
+namespace detail {
 std::vector<bool> reduced_mask(const Tensor& a, const std::vector<int64_t>& dims) {
   std::vector<bool> mask(a.shape().size(), dims.empty());
   for (int64_t d : dims) wrap_dim(d, a.dim());
@@ -23,6 +21,10 @@ std::vector<bool> reduced_mask(const Tensor& a, const std::vector<int64_t>& dims
   }
   return mask;
 }
+}  // namespace detail
+
+namespace {
+using detail::reduced_mask;
 
 Shape kept_shape(const Shape& s, const std::vector<bool>& mask) {
   Shape k = s;

@@ -17,7 +17,9 @@ TEST(Registry, EveryFixtureFormatOpIsRegisteredOnce) {
                                         "add", "sub", "mul", "div", "pow", "matmul", "linear", "t", "transpose",
                                         "reshape", "sum", "mean", "norm", "softmax", "log_softmax", "cat", "mse_loss",
                                         "detach", "clip_grad_norm_", "clip_grad_value_", "log1p", "expm1", "atan", "erf",
-                                        "silu", "gelu", "softplus", "leaky_relu", "elu"};
+                                        "silu", "gelu", "softplus", "leaky_relu", "elu",
+                                        // kinks and ties (ops_kinks.cpp)
+                                        "clamp", "maximum", "minimum", "max", "min", "amax", "amin"};
   for (const std::string& name : ops) {
     SCOPED_TRACE(name);
     const r::OpSpec* spec = r::builtin_ops().find(name);

@@ -1,5 +1,8 @@
 // The generators draw what they promise: shapes in bounds, broadcastable pairs, values inside
 // each Domain, and programs that are valid format-v1 fixtures.
+#include <algorithm>
+#include <cmath>
+
 #include "gradoracle/fixtures/interpreter.hpp"
 #include "property_test.hpp"
 
@@ -23,8 +26,15 @@ GRADORACLE_PROP(Generators, BroadcastPairsBroadcast, 300) {
 GRADORACLE_PROP(Generators, ValuesLieInsideTheirDomain, 300) {
   using registry::Domain;
   const Domain d = *gen_choice<Domain>(
-      {Domain::Real, Domain::Positive, Domain::NonZero, Domain::AwayFromKink, Domain::Bounded, Domain::AboveMinusOne});
-  for (double v : *gen_values(d, 8)) {
+      {Domain::Real, Domain::Positive, Domain::NonZero, Domain::AwayFromKink, Domain::Bounded, Domain::AboveMinusOne,
+       Domain::Distinct, Domain::OffGrid});
+  const std::vector<double> values = *gen_values(d, 48);
+  if (d == Domain::Distinct) {  // pairwise at least a grid step apart: no ties within a step
+    std::vector<double> sorted = values;
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t i = 1; i < sorted.size(); ++i) RC_ASSERT(sorted[i] - sorted[i - 1] >= 1.0 / 2000 - 1e-12);
+  }
+  for (double v : values) {
     switch (d) {
       case Domain::Real: RC_ASSERT(std::abs(v) <= 3.0); break;
       case Domain::Bounded: RC_ASSERT(std::abs(v) <= 2.0); break;
@@ -32,6 +42,11 @@ GRADORACLE_PROP(Generators, ValuesLieInsideTheirDomain, 300) {
       case Domain::AboveMinusOne: RC_ASSERT(v >= -0.75); break;
       case Domain::NonZero:
       case Domain::AwayFromKink: RC_ASSERT(std::abs(v) >= 0.25); break;
+      case Domain::Distinct: RC_ASSERT(std::abs(v) <= 3.0); break;
+      case Domain::OffGrid:  // halfway between grid points: a quarter step from any of them
+        RC_ASSERT(std::abs(v) <= 3.0);
+        RC_ASSERT(std::abs(v * 2000 - std::round(v * 2000)) >= 0.5 - 1e-9);
+        break;
     }
   }
 }

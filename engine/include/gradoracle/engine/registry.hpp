@@ -51,6 +51,9 @@ enum class Domain {
   AwayFromKink,  // |x| away from 0 where the op has a kink (relu, abs)
   Bounded,     // |x| moderate (exp, pow's exponent): no overflow
   AboveMinusOne,  // x > -1, away from -1 (log1p)
+  Distinct,    // pairwise distinct values: no ties (max, amax)
+  OffGrid,     // between the grid points the other domains draw on: never equal to another
+               // argument's value nor to a bound drawn on the grid (maximum's ties, clamp's bounds)
 };
 
 // How the op's argument shapes relate; property generators draw shapes by it. Meaning:
@@ -72,6 +75,9 @@ enum class ShapeRule {
   Permute,       // any shape with dims, a permutation of its dims
   Expand,        // any shape with size, a shape it broadcasts to (-1 keeps a dim)
   Loss,          // two broadcast-compatible shapes
+  Clamp,         // any shape with min, max or both (numbers)
+  MaxDim,        // a shape without zero-size dims, optional int dim (keepdim only with it)
+  MaxReduction,  // as Reduction, over a shape without zero-size dims (amax, amin)
   Identity,      // detach
   Parameters,    // the clip utilities: leaves that have grads
 };
