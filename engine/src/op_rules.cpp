@@ -123,7 +123,7 @@ RuleInfo rule_info(ShapeRule r) {
     case ShapeRule::Loss: return {"loss", true, 0, kMaxRank, kMaxRank, {}};
     case ShapeRule::Clamp: return {"clamp", true, 0, kMaxRank, kMaxRank, {}};
     case ShapeRule::MaxDim: return {"max-dim", true, 0, kMaxRank, kMaxRank, {"dim"}, 0, true};
-    case ShapeRule::MaxReduction: return {"max-reduction", true, 0, kMaxRank, kMaxRank, {"dim"}, 0, true};
+    case ShapeRule::MaxReduction: return {"max-reduce", true, 0, kMaxRank, kMaxRank, {"dim"}, 0, true};
     case ShapeRule::Identity: return {"identity", false, 0, kMaxRank, kMaxRank, {}};
     case ShapeRule::Parameters: return {"parameters", false, 0, -1, -1, {}};
   }

@@ -97,7 +97,8 @@ void add_max(std::vector<OpSpec>& ops) {
         return is_max ? gradoracle::max(a, dim, keepdim) : gradoracle::min(a, dim, keepdim);
       }
       if (attrs.count("keepdim")) {  // PyTorch has no max(a, keepdim=...)
-        fail(ErrorKind::Value, name + "() received an invalid combination of arguments - got (Tensor, keepdim=bool), but expected one of:");
+        fail(ErrorKind::Value, name + "() received an invalid combination of arguments - got (Tensor, keepdim=bool), "
+                                      "but expected one of:");
       }
       return is_max ? gradoracle::max(a) : gradoracle::min(a);
     };
