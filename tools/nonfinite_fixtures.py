@@ -199,6 +199,32 @@ def cases():
         out.append(fixture(f"{name}-all-specials", {"x": lit(SPECIAL, rg=True)}, [op("y", name, ["x"]), back("y", None)]))
     out.append(fixture("prod-all-specials", {"x": lit(SPECIAL, rg=True)}, [op("y", "prod", ["x"]), back("y", None)]))
     out.append(fixture("prod-inf-times-zero", {"x": lit([INF, 0.0, 2.0], rg=True)}, [op("y", "prod", ["x"]), back("y", None)]))
+    # Kinks and ties: clamp at NaN/±Inf/±0 and NaN bounds; maximum/minimum over every pair of
+    # specials (ties of ±0 and of infinities on the diagonal); max/min/amax/amin over NaNs and
+    # tied infinities, with non-finite upstreams (where a masked-off element's gradient is 0).
+    for tag, attrs in [("both", {"min": -1.0, "max": 1.0}), ("min0", {"min": 0.0}), ("max-0", {"max": -0.0}),
+                       ("min-inf", {"min": NINF}), ("nan-bound", {"min": NAN, "max": 1.0}),
+                       ("min-above-max", {"min": 1.0, "max": -1.0})]:
+        out.append(fixture(f"clamp-{tag}-inputs", {"x": lit(SPECIAL, rg=True)},
+                           [op("y", "clamp", ["x"], attrs), back("y", ones([n]))]))
+    out.append(fixture("clamp-upstream", {"x": lit(ORDINARY, rg=True)},
+                       [op("y", "clamp", ["x"], {"min": -1.0, "max": 1.0}), back("y", lit(SPECIAL))]))
+    for name in ["maximum", "minimum"]:
+        out.append(fixture(f"{name}-grid", {"a": lit(SPECIAL, [n, 1], rg=True), "b": lit(SPECIAL, [1, n], rg=True)},
+                           [op("y", name, ["a", "b"]), back("y", ones([n, n]))]))
+        out.append(fixture(f"{name}-upstream", {"a": lit(ORDINARY, rg=True), "b": lit(list(reversed(ORDINARY)), rg=True)},
+                           [op("y", name, ["a", "b"]), back("y", lit(SPECIAL))]))
+    tied_inf = [INF, 1.0, INF, NINF, NINF, 0.0, -0.0, 2.0]
+    for name in ["max", "min", "amax", "amin"]:
+        for tag, data in [("specials", SPECIAL), ("tied-infinities", tied_inf)]:
+            out.append(fixture(f"{name}-{tag}", {"x": lit(data, [2, 4], rg=True)},
+                               [op("y", name, ["x"]), back("y", None)]))
+            out.append(fixture(f"{name}-{tag}-dim1", {"x": lit(data, [2, 4], rg=True)},
+                               [op("y", name, ["x"], {"dim": 1}), back("y", lit([1.0, 2.0]))]))
+        out.append(fixture(f"{name}-upstream", {"x": lit([1.0, 3.0, 3.0, -2.0], [2, 2], rg=True)},
+                           [op("y", name, ["x"], {"dim": 0}), back("y", lit([NAN, INF]))]))
+        out.append(fixture(f"{name}-upstream-all", {"x": lit([1.0, 3.0, 3.0, -2.0], rg=True)},
+                           [op("y", name, ["x"]), back("y", {"shape": [], "data": [NINF]})]))
     # float32: overflow to inf inside exp, and the same specials through a small network.
     out.append(fixture("float32-overflow", {"x": lit([100.0, 88.0, 89.0, -104.0, NAN], rg=True)},
                        [op("e", "exp", ["x"]), op("s", "sigmoid", ["x"]), op("y", "add", ["e", "s"]),

@@ -25,6 +25,8 @@ DomainInfo domain_info(Domain d) {
     case Domain::AboveMinusOne: return {"above-minus-one", {-0.75, 3.0, 0.0}, "-1 and below (a pole at -1)"};
     case Domain::NearOne: return {"near-one", {-1.5, 1.5, 0.5}, "0 and large magnitudes (products of many)"};
     case Domain::Spread: return {"spread", {-3.0, 8.0, 0.0}, "near-equal values (std's kink at zero variance)"};
+    case Domain::Distinct: return {"distinct", {-3.0, 3.0, 0.0}, "ties (pairwise distinct values)"};
+    case Domain::OffGrid: return {"off-grid", {-3.0, 3.0, 0.0}, "the grid other arguments and bounds are drawn on (ties)"};
   }
   return {"?", {}, ""};
 }
@@ -43,6 +45,10 @@ bool within(const ValueRange& have, Domain want) {
     case Domain::NearOne: return excludes_zero(0.5) && std::max(std::abs(have.lo), std::abs(have.hi)) <= 1.5;
     case Domain::Spread:  // only values drawn so (no computed range promises distinct values)
       return have.lo == domain_info(want).drawn.lo && have.hi == domain_info(want).drawn.hi;
+    // NOTE: no range promises distinct values or values off the grid: a program's intermediate
+    // results go in as they are, and where they tie the checker sees the kink (a discarded case).
+    case Domain::Distinct:
+    case Domain::OffGrid: return true;
   }
   return false;
 }
@@ -66,7 +72,9 @@ double draw_value(Domain d, Chooser& c) {
   switch (d) {
     case Domain::Spread: return draw_value(Domain::Real, c);  // then spread apart by draw_values
     case Domain::Real:
+    case Domain::Distinct:
     case Domain::Bounded: return static_cast<double>(zigzag(c.integer(0, 2 * grid_points(r)))) * kStep;
+    case Domain::OffGrid: return (static_cast<double>(zigzag(c.integer(0, 2 * grid_points(r)))) + 0.5) * kStep;
     case Domain::Positive:
     case Domain::AboveMinusOne: return r.lo + static_cast<double>(c.integer(0, grid_span(r))) * kStep;
     case Domain::NonZero:
@@ -82,6 +90,18 @@ double draw_value(Domain d, Chooser& c) {
 
 std::vector<double> draw_values(Domain d, int64_t n, Chooser& c) {
   std::vector<double> v(static_cast<size_t>(std::max<int64_t>(n, 0)));
+  if (d == Domain::Distinct) {
+    // Each a drawn grid point; one already taken moves on to the next free one in draw order.
+    const int64_t points = 2 * grid_points(domain_info(d).drawn);
+    std::vector<bool> taken(static_cast<size_t>(points + 1), false);
+    for (double& x : v) {
+      int64_t k = c.integer(0, points);
+      while (taken[static_cast<size_t>(k)]) k = (k + 1) % points;
+      taken[static_cast<size_t>(k)] = true;
+      x = static_cast<double>(zigzag(k)) * kStep;
+    }
+    return v;
+  }
   for (double& x : v) x = draw_value(d, c);
   if (excludes_zero(d)) {
     for (size_t i = 0; i < v.size(); ++i) v[i] += (v[i] < 0 ? -1.0 : 1.0) * static_cast<double>(i) * 1e-6;
@@ -116,6 +136,9 @@ RuleInfo rule_info(ShapeRule r) {
     case ShapeRule::Permute: return {"permute", true, 0, kMaxRank, kMaxRank, {"dims"}};
     case ShapeRule::Expand: return {"expand", true, 0, kMaxRank - 1, kMaxRank - 1, {}};
     case ShapeRule::Loss: return {"loss", true, 0, kMaxRank, kMaxRank, {}};
+    case ShapeRule::Clamp: return {"clamp", true, 0, kMaxRank, kMaxRank, {}};
+    case ShapeRule::MaxDim: return {"max-dim", true, 0, kMaxRank, kMaxRank, {"dim"}, 0, true};
+    case ShapeRule::MaxReduction: return {"max-reduce", true, 0, kMaxRank, kMaxRank, {"dim"}, 0, true};
     case ShapeRule::Identity: return {"identity", false, 0, kMaxRank, kMaxRank, {}};
     case ShapeRule::Parameters: return {"parameters", false, 0, -1, -1, {}};
   }
@@ -249,12 +272,14 @@ std::vector<int64_t> draw_distinct_dims(int64_t rank, int64_t count, Chooser& c)
 bool accepts_first(const OpSpec& op, const Shape& first) {
   const RuleInfo info = rule_info(op.shape);
   const auto rank = static_cast<int>(first.size());
-  return info.drawable && rank >= info.min_rank && rank <= info.max_rank;
+  return info.drawable && rank >= info.min_rank && rank <= info.max_rank && !(info.nonempty && numel(first) == 0);
 }
 
 Shape draw_first_shape(const OpSpec& op, Chooser& c) {
   const RuleInfo info = rule_info(op.shape);
-  return draw_shape(c, info.min_rank, std::max(info.min_rank, info.max_drawn_rank));
+  Shape s = draw_shape(c, info.min_rank, std::max(info.min_rank, info.max_drawn_rank));
+  if (info.nonempty) std::replace(s.begin(), s.end(), int64_t{0}, int64_t{1});
+  return s;
 }
 
 OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
@@ -275,7 +300,8 @@ OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
       l.attrs["shape"] = draw_reshape_target(first, c);
       break;
     case ShapeRule::Reduction:
-    case ShapeRule::Moments: {
+    case ShapeRule::Moments:
+    case ShapeRule::MaxReduction: {
       l.args = {first};
       // Every form PyTorch 1.13 takes: no dim (all), an int, a one-element list, several dims,
       // an empty list (all dims); each dim as d or d - rank. The dim's AttrSpec narrows them: an
@@ -285,8 +311,8 @@ OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
       const AttrSpec* spec = nullptr;
       for (const AttrSpec& a : op.attrs) spec = a.name == "dim" ? &a : spec;
       const bool int_only = spec && spec->type == AttrType::Int, required = spec && spec->required;
-      const bool all_ok = !required && (op.shape == ShapeRule::Reduction || numel(first) >= 2);
-      const bool empty_ok = !required && !int_only && op.shape == ShapeRule::Reduction;
+      const bool all_ok = !required && (op.shape != ShapeRule::Moments || numel(first) >= 2);
+      const bool empty_ok = !required && !int_only && op.shape != ShapeRule::Moments;
       std::vector<std::pair<int, DimForm>> forms = {{3, DimForm::Int}};
       if (all_ok) forms.insert(forms.begin(), {2, DimForm::Absent});
       if (!int_only) forms.insert(forms.end(), {{2, DimForm::OneElementList}, {3, DimForm::SeveralDims}});
@@ -310,6 +336,24 @@ OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
       }
       break;
     }
+    // NOTE: these rules decide which of their attrs are present (no generic draws after them):
+    // clamp takes min, max or both, never neither; max takes keepdim only with a dim.
+    case ShapeRule::Clamp: {
+      l.args = {first};
+      const int64_t which = c.integer(0, 3);  // min, max, both
+      for (const AttrSpec& spec : op.attrs) {
+        const bool wanted = (spec.name == "min" && which != 1) || (spec.name == "max" && which != 0);
+        if (wanted) l.attrs[spec.name] = c.pick<double>(spec.drawn.empty() ? std::vector<double>{-1.0, 1.0} : spec.drawn);
+      }
+      return l;
+    }
+    case ShapeRule::MaxDim:
+      l.args = {first};
+      if (draw_present(c)) {
+        l.attrs["dim"] = draw_dim_index(rank, c);
+        if (draw_present(c)) l.attrs["keepdim"] = c.coin();
+      }
+      return l;
     case ShapeRule::Norm:
       l.args = {first};
       if (draw_present(c)) l.attrs["p"] = c.pick<double>({2.0, 1.0, 3.0, 1.5, kInf});
@@ -410,7 +454,10 @@ GradcheckRole gradcheck_role(ShapeRule r) {
     case ShapeRule::Squeeze:
     case ShapeRule::Permute:
     case ShapeRule::Expand:
-    case ShapeRule::Loss: return GradcheckRole::Op;
+    case ShapeRule::Loss:
+    case ShapeRule::Clamp:
+    case ShapeRule::MaxDim:
+    case ShapeRule::MaxReduction: return GradcheckRole::Op;
   }
   return GradcheckRole::Op;
 }
@@ -473,6 +520,9 @@ double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& 
       case ShapeRule::Unsqueeze:
       case ShapeRule::Squeeze:
       case ShapeRule::Permute:
+      case ShapeRule::Clamp:
+      case ShapeRule::MaxDim:
+      case ShapeRule::MaxReduction:
       case ShapeRule::Identity: return largest;  // never more elements than the input
     }
   } catch (const std::exception&) {
@@ -503,6 +553,9 @@ double predict_multiply_adds(const OpSpec& op, const std::vector<std::optional<S
     case ShapeRule::Permute:
     case ShapeRule::Expand:
     case ShapeRule::Loss:
+    case ShapeRule::Clamp:
+    case ShapeRule::MaxDim:
+    case ShapeRule::MaxReduction:
     case ShapeRule::Identity:
     case ShapeRule::Parameters: return 0;
   }

@@ -99,5 +99,6 @@ std::vector<OpSpec> shape();        // registry_shape.cpp
 std::vector<OpSpec> reduce();       // registry_reduce.cpp
 std::vector<OpSpec> graph();        // registry_graph.cpp: detach and the nn clip utilities
 std::vector<OpSpec> scan();         // registry_scan.cpp: cumsum, logsumexp, var, std, prod
+std::vector<OpSpec> kinks();        // registry_kinks.cpp: clamp, maximum, minimum, max, min, amax, amin
 
 }  // namespace gradoracle::registry::family

@@ -19,7 +19,9 @@ TEST(Registry, EveryFixtureFormatOpIsRegisteredOnce) {
                                         "detach", "clip_grad_norm_", "clip_grad_value_", "log1p", "expm1", "atan", "erf",
                                         "silu", "gelu", "softplus", "leaky_relu", "elu",
                                         // scans and reductions (ops_scan.cpp)
-                                        "cumsum", "logsumexp", "var", "std", "prod"};
+                                        "cumsum", "logsumexp", "var", "std", "prod",
+                                        // kinks and ties (ops_kinks.cpp)
+                                        "clamp", "maximum", "minimum", "max", "min", "amax", "amin"};
   for (const std::string& name : ops) {
     SCOPED_TRACE(name);
     const r::OpSpec* spec = r::builtin_ops().find(name);
@@ -250,7 +252,8 @@ TEST(OpRules, RefusedLayoutsAreRefusedWithPyTorchsMessage) {
     }
   }
   EXPECT_EQ(refusing, (std::set<std::string>{"transpose", "sum", "mean", "softmax", "log_softmax", "cat", "unsqueeze",
-                                             "squeeze", "permute", "cumsum", "logsumexp", "var", "std", "prod"}));
+                                             "squeeze", "permute", "cumsum", "logsumexp", "var", "std", "prod", "max",
+                                             "min", "amax", "amin"}));
   EXPECT_TRUE(repeat);
   EXPECT_TRUE(range);
 }

@@ -87,6 +87,7 @@ inline std::vector<OpCase> op_cases() {
         add(op, {{2, 3}, {3}});
         add(op, {{2, 1}, {1, 3}});
         add(op, {{}, {2, 2}});
+        if (!op.accepts_numbers) break;  // maximum, minimum: tensors only
         add(op, {{2, 3}}, {}, {1});
         add(op, {{3}}, {}, {0});
         break;
@@ -168,6 +169,23 @@ inline std::vector<OpCase> op_cases() {
         for (const char* red : {"mean", "sum", "none"}) add(op, {{2, 3}, {2, 3}}, {{"reduction", std::string(red)}});
         add(op, {{4}, {4}});
         add(op, {{60}, {60}});
+        break;
+      case R::Clamp:
+        add(op, {{2, 3}}, {{"min", -0.5}, {"max", 0.5}});
+        add(op, {{}}, {{"min", 0.5}});
+        add(op, {{4}}, {{"max", 0.25}});
+        break;
+      case R::MaxDim:
+        add(op, {{2, 3}});
+        add(op, {{}});
+        add(op, {{2, 3}}, {{"dim", int64_t{1}}});
+        add(op, {{2, 3, 4}}, {{"dim", int64_t{-1}}, {"keepdim", true}});
+        break;
+      case R::MaxReduction:
+        add(op, {{2, 3}});
+        add(op, {{}});
+        add(op, {{2, 3}}, {{"dim", int64_t{1}}});
+        add(op, {{2, 3, 4}}, {{"dim", V{0, -1}}, {"keepdim", true}});
         break;
       case R::Identity:    // detach: not differentiable
       case R::Parameters:  // the clip utilities: not differentiable

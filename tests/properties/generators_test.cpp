@@ -1,6 +1,8 @@
 // The generators draw what they promise: shapes in bounds, broadcastable pairs, values inside
 // each Domain, and programs that are valid format-v1 fixtures.
 #include <algorithm>
+#include <cmath>
+
 #include "gradoracle/fixtures/interpreter.hpp"
 #include "property_test.hpp"
 
@@ -25,12 +27,13 @@ GRADORACLE_PROP(Generators, ValuesLieInsideTheirDomain, 300) {
   using registry::Domain;
   const Domain d = *gen_choice<Domain>(
       {Domain::Real, Domain::Positive, Domain::NonZero, Domain::AwayFromKink, Domain::Bounded, Domain::AboveMinusOne,
-       Domain::NearOne, Domain::Spread});
-  const std::vector<double> values = *gen_values(d, 8);
-  if (d == Domain::Spread) {  // pairwise at least 0.1 apart
+       Domain::NearOne, Domain::Spread, Domain::Distinct, Domain::OffGrid});
+  const std::vector<double> values = *gen_values(d, d == Domain::Spread ? 8 : 48);
+  if (d == Domain::Spread || d == Domain::Distinct) {  // pairwise at least 0.1 (Spread) or a grid step apart
+    const double gap = d == Domain::Spread ? 0.1 : 1.0 / 2000;
     std::vector<double> sorted = values;
     std::sort(sorted.begin(), sorted.end());
-    for (size_t i = 1; i < sorted.size(); ++i) RC_ASSERT(sorted[i] - sorted[i - 1] >= 0.1 - 1e-12);
+    for (size_t i = 1; i < sorted.size(); ++i) RC_ASSERT(sorted[i] - sorted[i - 1] >= gap - 1e-12);
   }
   for (double v : values) {
     switch (d) {
@@ -42,6 +45,11 @@ GRADORACLE_PROP(Generators, ValuesLieInsideTheirDomain, 300) {
       case Domain::Spread: RC_ASSERT(v >= -3.0 && v <= 8.0); break;
       case Domain::NonZero:
       case Domain::AwayFromKink: RC_ASSERT(std::abs(v) >= 0.25); break;
+      case Domain::Distinct: RC_ASSERT(std::abs(v) <= 3.0); break;
+      case Domain::OffGrid:  // halfway between grid points: a quarter step from any of them
+        RC_ASSERT(std::abs(v) <= 3.0);
+        RC_ASSERT(std::abs(v * 2000 - std::round(v * 2000)) >= 0.5 - 1e-9);
+        break;
     }
   }
 }

@@ -68,6 +68,19 @@ def _prod(args, dim=None, keepdim=False):
     return torch.prod(a, dim, keepdim)
 
 
+def _clamp(args, min=None, max=None):
+    return torch.clamp(args[0], min, max)  # neither: torch's own error
+
+
+def _extremum(f):
+    def run(args, dim=None, keepdim=None):
+        (a,) = args
+        if dim is None:
+            return f(a) if keepdim is None else f(a, keepdim=keepdim)  # keepdim alone: torch's TypeError
+        return f(a, dim, bool(keepdim)).values
+    return run
+
+
 def _build_ops():
     ops = {}
 
@@ -118,6 +131,15 @@ def _build_ops():
             f(args[0], dim, unbiased, keepdim) if dim is not None or keepdim else f(args[0], unbiased),
             attrs={"dim": ("dims", None), "unbiased": ("bool", True), "keepdim": ("bool", False)})
     add("prod", 1, 1, _prod, attrs={"dim": ("int", None), "keepdim": ("bool", False)})
+    # kinks and ties
+    add("clamp", 1, 1, _clamp, attrs={"min": ("number", None), "max": ("number", None)})
+    for name, f in [("maximum", torch.maximum), ("minimum", torch.minimum)]:
+        add(name, 2, 2, lambda args, f=f: f(*args))
+    for name, f in [("max", torch.max), ("min", torch.min)]:
+        add(name, 1, 1, _extremum(f), attrs={"dim": ("int", None), "keepdim": ("bool", None)})
+    for name, f in [("amax", torch.amax), ("amin", torch.amin)]:
+        add(name, 1, 1, lambda args, dim=(), keepdim=False, f=f: f(args[0], dim, keepdim),
+            attrs={"dim": ("dims", ()), "keepdim": ("bool", False)})
     add("detach", 1, 1, lambda args: args[0].detach())
     add("clip_grad_norm_", 1, None, _clip_grad_norm,
         attrs={"max_norm": ("number", REQUIRED), "norm_type": ("number", 2.0),

@@ -18,7 +18,24 @@ from .record import record_doc
 # ops whose create_graph results carry PyTorch 1.13's grad_fn names, reductions of broadcast
 # gradients included (ATen's sum_to: SumBackward0/1, ViewBackward0). The one place to widen.
 SECOND_ORDER_OPS = ("add", "sub", "mul", "div", "neg", "tanh", "expm1", "atan", "erf", "silu", "gelu", "softplus",
-                    "leaky_relu", "elu", "cumsum", "logsumexp", "var", "std", "prod")
+                    "leaky_relu", "elu", "cumsum", "logsumexp", "var", "std", "prod", "clamp", "maximum", "minimum",
+                    "max", "min", "amax", "amin")
+KINK_OPS = ("clamp", "maximum", "minimum", "max", "min", "amax", "amin")
+SCAN_OPS = ("cumsum", "logsumexp", "var", "std", "prod")
+
+
+def clear_extreme(v, dims, largest) -> bool:
+    """Whether each slice's extremum over `dims` (None: all) stands alone, 0.05 from the next:
+    no tie, nor one within a finite-difference step."""
+    if v.numel() == 0:
+        return False
+    dims = list(range(v.dim())) if dims is None else [d % max(v.dim(), 1) for d in dims]
+    if v.dim() == 0 or not dims:
+        return True
+    rest = [d for d in range(v.dim()) if d not in dims]
+    k = math.prod(v.shape[d] for d in dims)
+    rows = v.permute(rest + dims).reshape(-1, k).sort(dim=1, descending=largest).values
+    return k == 1 or bool(((rows[:, 0] - rows[:, 1]).abs() > 0.05).all())
 
 
 def broadcastable(a, b) -> bool:
@@ -41,7 +58,8 @@ class ProgramGenerator:
         (7, ["matmul"]), (7, ["linear"]), (4, ["t"]), (5, ["transpose"]), (6, ["reshape"]),
         (8, ["sum", "mean"]), (6, ["norm"]), (5, ["softmax", "log_softmax"]), (5, ["cat"]),
         (3, ["mse_loss"]),
-        (6, ["cumsum", "logsumexp", "var", "std", "prod"]),
+        (6, list(SCAN_OPS)),
+        (8, list(KINK_OPS)),
     ]
 
     def __init__(self, rng: random.Random, dtype: str, second_order: bool = False):
@@ -121,6 +139,8 @@ class ProgramGenerator:
             return self.gen_activation(op)
         if op in ("add", "sub", "mul", "div", "pow"):
             return self.gen_binary(op)
+        if op in KINK_OPS:
+            return self.gen_kink(op)
         if op == "matmul":
             a = self.operand(rank={1, 2, 3})
             s = list(self.values[a].shape)
@@ -187,7 +207,7 @@ class ProgramGenerator:
             a = self.operand()
             attrs = {"reduction": rng.choice(["mean", "sum", "none"])} if rng.random() < 0.7 else {}
             return [a, self.leaf(list(self.values[a].shape))], attrs
-        if op in self.FAMILIES[-1][1]:
+        if op in SCAN_OPS:
             return self.gen_scan(op)
         raise ValueError(f"no generator for {op}")
 
@@ -245,6 +265,48 @@ class ProgramGenerator:
         name = "negative_slope" if op == "leaky_relu" else "alpha"
         values = [0.01, 0.2, -0.5, 2] if op == "leaky_relu" else [1, 2, 0.5]
         return a and ([a], {name: rng.choice(values)} if rng.random() < 0.7 else {})
+
+    def gen_kink(self, op):
+        """clamp's values 0.05 from its bounds, maximum's operands 0.05 apart, each extremum of
+        max/min/amax/amin 0.05 from the next in its slice: no kink or tie near a random case."""
+        rng = self.rng
+        if op == "clamp":
+            attrs = {}
+            which = rng.choice(["min", "max", "both"])
+            if which != "max":
+                attrs["min"] = rng.choice([-1, 0.5, -0.25, 1.5])
+            if which != "min":
+                attrs["max"] = rng.choice([1, -0.5, 0.25, 2])
+            a = self.operand(lambda v: all(bool(((v - b).abs() > 0.05).all()) for b in attrs.values()))
+            return a and ([a], attrs)
+        if op in ("maximum", "minimum"):
+            a = self.operand()
+            sa = list(self.values[a].shape)
+            b = self.leaf(self.partner_shape(sa))
+            if not bool(((self.values[a].detach() - self.values[b].detach()).abs() > 0.05).all()):
+                return None
+            return ([a, b] if rng.random() < 0.6 else [b, a]), {}
+        largest = op in ("max", "amax")
+        a = self.operand(rank={0, 1, 2, 3})
+        v, attrs = self.values[a].detach(), {}
+        if op in ("max", "min"):
+            if rng.random() < 0.6:
+                attrs["dim"] = self.dim_of(v) if v.dim() else rng.choice([0, -1])
+                if rng.random() < 0.5:
+                    attrs["keepdim"] = rng.random() < 0.5
+            dims = None if "dim" not in attrs else [attrs["dim"]]
+        else:
+            if v.dim() > 0 and rng.random() < 0.7:
+                if rng.random() < 0.5:
+                    attrs["dim"] = self.dim_of(v)
+                else:
+                    picked = rng.sample(range(v.dim()), rng.randint(1, v.dim()))
+                    attrs["dim"] = [d - v.dim() if rng.random() < 0.3 else d for d in picked]
+            if rng.random() < 0.4:
+                attrs["keepdim"] = rng.random() < 0.7
+            d = attrs.get("dim")
+            dims = None if d is None else (d if isinstance(d, list) else [d])
+        return ([a], attrs) if clear_extreme(v, dims, largest) else None
 
     def gen_binary(self, op):
         rng = self.rng

@@ -91,7 +91,8 @@ bool contains(Domain d, double v);
 // is excluded).
 double draw_value(Domain d, Chooser& c);
 // n values inside `d`; for the domains that exclude 0 the magnitudes are made pairwise
-// distinct, so that max-like ops (norm with p = inf) see no ties.
+// distinct, so that max-like ops (norm with p = inf) see no ties; Distinct's values are pairwise
+// distinct grid points (at least a grid step apart: far wider than a finite-difference step).
 std::vector<double> draw_values(Domain d, int64_t n, Chooser& c);
 
 // ---------------------------------------------------------------- shape rules
@@ -104,6 +105,7 @@ struct RuleInfo {
   int max_drawn_rank = kMaxRank;          // the highest rank draw_first_shape gives
   std::vector<std::string_view> dim_attrs;  // attrs holding dims of the first tensor argument
   int dim_rank_extra = 0;  // dims index a tensor of the first argument's rank + this (unsqueeze: 1)
+  bool nonempty = false;   // first arguments have no zero-size dim (a max over no elements is refused)
 };
 RuleInfo rule_info(ShapeRule r);
 

@@ -119,6 +119,22 @@ Tensor prod(const Tensor& a, int64_t dim, bool keepdim = false);  // ProdBackwar
 enum class Reduction { Mean, Sum, None };
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
 
+// ---- kinks and ties (ops_kinks.cpp): PyTorch 1.13's subgradients where the pieces meet ----
+// torch.clamp: at least one bound; the gradient passes where min <= x <= max (bounds included).
+Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> max);
+// torch.maximum/minimum, broadcasting, NaN propagating; a tie splits the gradient in halves.
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+// torch.max(a)/min(a) over all elements (MaxBackward1): tied extrema share the gradient evenly.
+Tensor max(const Tensor& a);
+Tensor min(const Tensor& a);
+// torch.max(a, dim, keepdim).values (MaxBackward0): the gradient goes to the index torch returns.
+Tensor max(const Tensor& a, int64_t dim, bool keepdim = false);
+Tensor min(const Tensor& a, int64_t dim, bool keepdim = false);
+// torch.amax/amin over `dims` (empty = all): ties along the reduced dims share it evenly.
+Tensor amax(const Tensor& a, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor amin(const Tensor& a, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+
 // ---- autograd ----
 inline Tensor detach(const Tensor& a) { return a.detach(); }
 

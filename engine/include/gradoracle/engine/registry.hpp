@@ -53,6 +53,9 @@ enum class Domain {
   AboveMinusOne,  // x > -1, away from -1 (log1p)
   NearOne,     // 0.5 <= |x| <= 1.5: a product of many factors stays moderate, away from 0 (prod)
   Spread,      // values at least 0.1 apart: no (near-)ties, std's kink at zero variance
+  Distinct,    // pairwise distinct values: no ties (max, amax)
+  OffGrid,     // between the grid points the other domains draw on: never equal to another
+               // argument's value nor to a bound drawn on the grid (maximum's ties, clamp's bounds)
 };
 
 // How the op's argument shapes relate; property generators draw shapes by it. Meaning:
@@ -74,6 +77,9 @@ enum class ShapeRule {
   Permute,       // any shape with dims, a permutation of its dims
   Expand,        // any shape with size, a shape it broadcasts to (-1 keeps a dim)
   Loss,          // two broadcast-compatible shapes
+  Clamp,         // any shape with min, max or both (numbers)
+  MaxDim,        // a shape without zero-size dims, optional int dim (keepdim only with it)
+  MaxReduction,  // as Reduction, over a shape without zero-size dims (amax, amin)
   Identity,      // detach
   Parameters,    // the clip utilities: leaves that have grads
   Moments,       // rank >= 1 with optional dim (int or list), unbiased and keepdim (var, std)
