@@ -26,7 +26,7 @@ void check_arity(OpSpec& s) {
 
 std::vector<OpSpec> build() {
   std::vector<OpSpec> ops;
-  for (auto family : {family::elementwise, family::linalg, family::shape, family::reduce, family::graph}) {
+  for (auto family : {family::elementwise, family::linalg, family::shape, family::reduce, family::graph, family::select}) {
     for (OpSpec& s : family()) ops.push_back(std::move(s));
   }
   return ops;

@@ -98,5 +98,6 @@ std::vector<OpSpec> linalg();       // registry_linalg.cpp
 std::vector<OpSpec> shape();        // registry_shape.cpp
 std::vector<OpSpec> reduce();       // registry_reduce.cpp
 std::vector<OpSpec> graph();        // registry_graph.cpp: detach and the nn clip utilities
+std::vector<OpSpec> select();       // registry_select.cpp: where, index_select, gather, embedding
 
 }  // namespace gradoracle::registry::family

@@ -26,7 +26,10 @@ struct Drawn {
 
 Drawn draw(DType dtype) {
   static const std::vector<const registry::OpSpec*> ops = fuzzable_ops();
-  Drawn d{*gen_op_case(**gen_choice(ops), dtype), Tensor(), {}};
+  // Drawn first, then aggregated: GCC 12 destroys members not yet built when an initializer of
+  // an aggregate throws (a discarded draw), freeing garbage.
+  OpCase drawn = *gen_op_case(**gen_choice(ops), dtype);
+  Drawn d{std::move(drawn), Tensor(), {}};
   std::vector<registry::Arg> args;
   for (const auto& a : d.c.args) {
     if (const auto* t = std::get_if<TensorCase>(&a)) {
