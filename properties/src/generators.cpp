@@ -274,7 +274,8 @@ rc::Gen<ProgramCase> gen_program(DType dtype, const ProgramOptions& options) {
         const Domain want = op->domain_of(i);
         if (i < layout.constants.size() && layout.constants[i]) {  // an index or condition: a leaf of its own
           const registry::ReferenceTensor& k = *layout.constants[i];
-          const std::string name = numbered("k", p.leaves.size());
+          // "x<i>" as every leaf: a fixture read from a JSON object lists tensors by name
+          const std::string name = numbered("x", p.leaves.size());
           p.leaves.emplace_back(name, TensorCase{k.shape, k.data, false, k.dtype});
           leaf_domains.push_back(Domain::Real);
           step.args.emplace_back(name);
@@ -433,6 +434,7 @@ bool at_declared_kink(const OpCase& c) {
 void showValue(const TensorCase& t, std::ostream& os) {
   os << "{\"shape\": ";
   show_list(t.shape, os);
+  if (t.dtype) os << ", \"dtype\": \"" << name(*t.dtype) << '"';
   os << ", \"data\": [";
   for (size_t i = 0; i < t.data.size(); ++i) {
     os << (i ? ", " : "");

@@ -26,10 +26,7 @@ struct Drawn {
 
 Drawn draw(DType dtype) {
   static const std::vector<const registry::OpSpec*> ops = fuzzable_ops();
-  // Drawn first, then aggregated: GCC 12 destroys members not yet built when an initializer of
-  // an aggregate throws (a discarded draw), freeing garbage.
-  OpCase drawn = *gen_op_case(**gen_choice(ops), dtype);
-  Drawn d{std::move(drawn), Tensor(), {}};
+  Drawn d{*gen_op_case(**gen_choice(ops), dtype), Tensor(), {}};
   std::vector<registry::Arg> args;
   for (const auto& a : d.c.args) {
     if (const auto* t = std::get_if<TensorCase>(&a)) {

@@ -17,7 +17,9 @@ TEST(Registry, EveryFixtureFormatOpIsRegisteredOnce) {
                                         "add", "sub", "mul", "div", "pow", "matmul", "linear", "t", "transpose",
                                         "reshape", "sum", "mean", "norm", "softmax", "log_softmax", "cat", "mse_loss",
                                         "detach", "clip_grad_norm_", "clip_grad_value_", "log1p", "expm1", "atan", "erf",
-                                        "silu", "gelu", "softplus", "leaky_relu", "elu"};
+                                        "silu", "gelu", "softplus", "leaky_relu", "elu",
+                                        // selection (ops_select.cpp)
+                                        "where", "index_select", "gather", "embedding"};
   for (const std::string& name : ops) {
     SCOPED_TRACE(name);
     const r::OpSpec* spec = r::builtin_ops().find(name);
@@ -251,6 +253,39 @@ TEST(OpRules, RefusedLayoutsAreRefusedWithPyTorchsMessage) {
                                              "squeeze", "permute"}));
   EXPECT_TRUE(repeat);
   EXPECT_TRUE(range);
+}
+
+TEST(OpRules, SelectionDrawsAreValidIndicesWithRepeats) {
+  // Every drawn layout of the selection rules runs (indices in range, shapes that fit), and
+  // over the draws some index repeats, so that accumulation is exercised.
+  Generator gen(7);
+  r::GeneratorChooser c(gen);
+  for (const char* name : {"where", "index_select", "gather", "embedding"}) {
+    SCOPED_TRACE(name);
+    const r::OpSpec& op = *r::builtin_ops().find(name);
+    bool repeated = false;
+    for (int k = 0; k < 300; ++k) {
+      const Shape first = r::draw_first_shape(op, c);
+      const r::OpLayout l = r::draw_layout(op, first, c);
+      std::vector<r::Arg> args;
+      for (size_t i = 0; i < l.args.size(); ++i) {
+        if (i < l.constants.size() && l.constants[i]) {
+          const r::ReferenceTensor& t = *l.constants[i];
+          ASSERT_TRUE(t.dtype == DType::Int64 || t.dtype == DType::Bool);
+          ASSERT_EQ(t.shape, *l.args[i]);
+          std::set<double> seen(t.data.begin(), t.data.end());
+          repeated |= t.dtype == DType::Int64 && seen.size() < t.data.size();
+          args.emplace_back(Tensor::from_data(t.shape, t.data, *t.dtype));
+        } else if (l.args[i]) {
+          args.emplace_back(Tensor::ones(*l.args[i], kF64).requires_grad_());
+        } else {
+          args.emplace_back(1.5);
+        }
+      }
+      EXPECT_NO_THROW(op.call(args, l.attrs)) << to_string(first);
+    }
+    EXPECT_TRUE(repeated || op.name == "where");
+  }
 }
 
 }  // namespace
