@@ -106,8 +106,8 @@ RuleInfo rule_info(ShapeRule r) {
     case ShapeRule::Identity: return {"identity", false, 0, kMaxRank, kMaxRank, {}};
     case ShapeRule::Parameters: return {"parameters", false, 0, -1, -1, {}};
     case ShapeRule::Where: return {"where", true, 0, kMaxRank, kMaxRank, {}};
-    case ShapeRule::IndexSelect: return {"index-select", true, 0, kMaxRank, kMaxRank, {}};
-    case ShapeRule::Gather: return {"gather", true, 0, kMaxRank, kMaxRank, {}};
+    case ShapeRule::IndexSelect: return {"index-select", true, 0, kMaxRank, kMaxRank, {"dim"}};
+    case ShapeRule::Gather: return {"gather", true, 0, kMaxRank, kMaxRank, {"dim"}};
     case ShapeRule::Embedding: return {"embedding", true, 2, 2, 2, {}};
   }
   return {"?", false, 0, -1, -1, {}};

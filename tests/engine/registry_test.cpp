@@ -239,9 +239,16 @@ TEST(OpRules, RefusedLayoutsAreRefusedWithPyTorchsMessage) {
       if (!refused) continue;
       SCOPED_TRACE(op.name + ": " + refused->message);
       std::vector<r::Arg> args;
-      for (const auto& s : refused->layout.args) {
-        if (s) args.emplace_back(Tensor::ones(*s, kF64));
-        else args.emplace_back(1.0);
+      for (size_t i = 0; i < refused->layout.args.size(); ++i) {
+        const auto& s = refused->layout.args[i];
+        if (i < refused->layout.constants.size() && refused->layout.constants[i]) {
+          const r::ReferenceTensor& k = *refused->layout.constants[i];
+          args.emplace_back(Tensor::from_data(k.shape, k.data, *k.dtype));
+        } else if (s) {
+          args.emplace_back(Tensor::ones(*s, kF64));
+        } else {
+          args.emplace_back(1.0);
+        }
       }
       EXPECT_EQ(message_of([&] { op.call(args, refused->layout.attrs); }), refused->message);
       refusing.insert(op.name);
@@ -250,7 +257,7 @@ TEST(OpRules, RefusedLayoutsAreRefusedWithPyTorchsMessage) {
     }
   }
   EXPECT_EQ(refusing, (std::set<std::string>{"transpose", "sum", "mean", "softmax", "log_softmax", "cat", "unsqueeze",
-                                             "squeeze", "permute"}));
+                                             "squeeze", "permute", "index_select", "gather"}));
   EXPECT_TRUE(repeat);
   EXPECT_TRUE(range);
 }
