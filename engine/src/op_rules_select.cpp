@@ -26,7 +26,7 @@ OpLayout draw_select_layout(const OpSpec& op, const Shape& first, Chooser& c) {
   OpLayout l;
   const auto rank = static_cast<int64_t>(first.size());
   switch (op.shape) {
-    case ShapeRule::Where: {  // cond, a, b: a is `first`; cond and b broadcast with it, b may be a number
+    case ShapeRule::Where: {  // cond, a, b: a is `first`; cond and b broadcast with it; a or b may be a number
       const Shape cond = c.coin() ? draw_broadcast_partner(first, c) : first;
       std::optional<Shape> b;
       if (c.weighted<bool>({{3, true}, {1, false}})) b = c.coin() ? draw_broadcast_partner(first, c) : first;
@@ -34,6 +34,10 @@ OpLayout draw_select_layout(const OpSpec& op, const Shape& first, Chooser& c) {
       for (int64_t i = 0; i < numel(cond); ++i) k.data.push_back(static_cast<double>(c.integer(0, 2)));
       l.args = {cond, first, b};
       l.first_at = 1;
+      if (!b && c.coin()) {  // the number first: where(cond, 2.5, a)
+        l.args = {cond, std::nullopt, first};
+        l.first_at = 2;
+      }
       l.constants = {k, std::nullopt, std::nullopt};
       break;
     }
