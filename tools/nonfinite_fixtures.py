@@ -268,6 +268,24 @@ def cases():
                 program += [op(y, "norm", [x], {} if p == 2 else {"p": p}), back(y, None)]
             tag = "inf" if p == INF else str(p).replace(".", "_")
             out.append(fixture(f"{dtype}-norm-p{tag}-tiny", tensors, program, dtype=dtype))
+    # Selection: non-finite values selected (and not selected), repeated indices summing a
+    # non-finite upstream (inf + -inf = nan), where's 0 for the branch not taken.
+    idx = {"shape": [4], "dtype": "int64", "data": [7, 0, 7, 2]}
+    cond = {"shape": [n], "dtype": "bool", "data": [True, False, True, False, True, False, False, True]}
+    out.append(fixture("where-inputs", {"c": cond, "a": lit(SPECIAL, rg=True), "b": lit(list(reversed(SPECIAL)), rg=True)},
+                       [op("y", "where", ["c", "a", "b"]), back("y", ones([n]))]))
+    out.append(fixture("where-upstream", {"c": cond, "a": lit(ORDINARY, rg=True)},
+                       [op("y", "where", ["c", "a", 0.0]), back("y", lit(SPECIAL))]))
+    out.append(fixture("index_select-inputs", {"x": lit(SPECIAL, rg=True), "i": idx},
+                       [op("y", "index_select", ["x", "i"], {"dim": 0}), back("y", ones([4]))]))
+    out.append(fixture("index_select-upstream", {"x": lit(ORDINARY, rg=True), "i": idx},
+                       [op("y", "index_select", ["x", "i"], {"dim": 0}), back("y", lit([INF, NINF, NINF, NAN]))]))
+    out.append(fixture("gather-inputs", {"x": lit(SPECIAL, [2, 4], rg=True),
+                                         "i": {"shape": [2, 3], "dtype": "int64", "data": [3, 3, 0, 1, 2, 1]}},
+                       [op("y", "gather", ["x", "i"], {"dim": 1}), back("y", lit([INF, NINF, NAN, 0.0, -0.0, 1.0], [2, 3]))]))
+    out.append(fixture("embedding-inputs", {"w": lit(SPECIAL, [4, 2], rg=True),
+                                            "i": {"shape": [3], "dtype": "int64", "data": [1, 1, 3]}},
+                       [op("y", "embedding", ["i", "w"]), back("y", lit([INF, 0.0, NINF, -0.0, NAN, 1.0], [3, 2]))]))
     for f in out:  # backward with an implicit grad: drop the None
         for st in f["program"]:
             if "backward" in st and st.get("grad") is None:

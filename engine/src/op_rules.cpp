@@ -6,6 +6,8 @@
 #include <exception>
 #include <limits>
 
+#include "op_rules_select.hpp"
+
 namespace gradoracle::registry {
 
 // ---------------------------------------------------------------- domains
@@ -141,6 +143,10 @@ RuleInfo rule_info(ShapeRule r) {
     case ShapeRule::MaxReduction: return {"max-reduce", true, 0, kMaxRank, kMaxRank, {"dim"}, 0, true};
     case ShapeRule::Identity: return {"identity", false, 0, kMaxRank, kMaxRank, {}};
     case ShapeRule::Parameters: return {"parameters", false, 0, -1, -1, {}};
+    case ShapeRule::Where: return {"where", true, 0, kMaxRank, kMaxRank, {}};
+    case ShapeRule::IndexSelect: return {"index-select", true, 0, kMaxRank, kMaxRank, {"dim"}};
+    case ShapeRule::Gather: return {"gather", true, 0, kMaxRank, kMaxRank, {"dim"}};
+    case ShapeRule::Embedding: return {"embedding", true, 2, 2, 2, {}};
   }
   return {"?", false, 0, -1, -1, {}};
 }
@@ -290,6 +296,10 @@ OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
     case ShapeRule::Identity:
     case ShapeRule::Transpose2D:
     case ShapeRule::Parameters: l.args = {first}; break;
+    case ShapeRule::Where:
+    case ShapeRule::IndexSelect:
+    case ShapeRule::Gather:
+    case ShapeRule::Embedding: return detail::draw_select_layout(op, first, c);
     case ShapeRule::Transpose:
       l.args = {first};
       l.attrs["dim0"] = draw_dim_index(rank, c);
@@ -457,7 +467,11 @@ GradcheckRole gradcheck_role(ShapeRule r) {
     case ShapeRule::Loss:
     case ShapeRule::Clamp:
     case ShapeRule::MaxDim:
-    case ShapeRule::MaxReduction: return GradcheckRole::Op;
+    case ShapeRule::MaxReduction:
+    case ShapeRule::Where:
+    case ShapeRule::IndexSelect:
+    case ShapeRule::Gather:
+    case ShapeRule::Embedding: return GradcheckRole::Op;
   }
   return GradcheckRole::Op;
 }
@@ -506,6 +520,10 @@ double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& 
         return n;
       }
       case ShapeRule::Parameters: return 1;  // the total norm
+      case ShapeRule::Where:
+      case ShapeRule::IndexSelect:
+      case ShapeRule::Gather:
+      case ShapeRule::Embedding: return detail::predict_select_numel(op, shapes);
       // NOTE: expand's result size is its size attr, unseen here: the input's size is a lower
       // bound only; expand itself refuses more than kMaxElements.
       case ShapeRule::Expand: return largest;
@@ -557,6 +575,10 @@ double predict_multiply_adds(const OpSpec& op, const std::vector<std::optional<S
     case ShapeRule::MaxDim:
     case ShapeRule::MaxReduction:
     case ShapeRule::Identity:
+    case ShapeRule::Where:
+    case ShapeRule::IndexSelect:
+    case ShapeRule::Gather:
+    case ShapeRule::Embedding:
     case ShapeRule::Parameters: return 0;
   }
   return 0;

@@ -100,5 +100,6 @@ std::vector<OpSpec> reduce();       // registry_reduce.cpp
 std::vector<OpSpec> graph();        // registry_graph.cpp: detach and the nn clip utilities
 std::vector<OpSpec> scan();         // registry_scan.cpp: cumsum, logsumexp, var, std, prod
 std::vector<OpSpec> kinks();        // registry_kinks.cpp: clamp, maximum, minimum, max, min, amax, amin
+std::vector<OpSpec> select();       // registry_select.cpp: where, index_select, gather, embedding
 
 }  // namespace gradoracle::registry::family

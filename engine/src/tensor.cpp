@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <new>
 #include <sstream>
@@ -82,8 +83,11 @@ Tensor Tensor::from_data(const Shape& shape, const std::vector<double>& data, DT
                                std::to_string(gradoracle::numel(shape)) + " elements but data has " +
                                std::to_string(data.size()));
   }
+  if (requires_grad && !is_floating(dtype)) {  // torch.tensor(..., requires_grad=True)'s words
+    fail(ErrorKind::DType, "Only Tensors of floating point and complex dtype can require gradients");
+  }
   Tensor t = empty(shape, dtype);
-  dispatch(dtype, [&](auto s) {
+  dispatch_all(dtype, [&](auto s) {
     using T = decltype(s);
     T* p = t.data<T>();
     for (size_t i = 0; i < data.size(); ++i) p[i] = static_cast<T>(data[i]);
@@ -124,6 +128,14 @@ int64_t Tensor::size(int64_t d) const {
 
 bool Tensor::shares_storage(const Tensor& other) const { return impl().storage == other.impl().storage; }
 
+void Tensor::fail_requires_grad() {  // requires_grad_()'s words
+  fail(ErrorKind::DType, "only Tensors of floating point dtype can require gradients");
+}
+
+void fail_not_floating(DType d) {
+  fail(ErrorKind::DType, std::string("expected a floating point tensor (float32 or float64) but got ") + name(d));
+}
+
 void Tensor::fail_dtype(DType expected) const {
   fail(ErrorKind::DType, std::string("expected a ") + name(expected) + " tensor but got " + name(dtype()));
 }
@@ -132,12 +144,12 @@ double Tensor::item() const {
   if (numel() != 1) {
     fail(ErrorKind::Value, "a Tensor with " + std::to_string(numel()) + " elements cannot be converted to Scalar");
   }
-  return dispatch(dtype(), [&](auto s) { return static_cast<double>(data<decltype(s)>()[0]); });
+  return dispatch_all(dtype(), [&](auto s) { return static_cast<double>(data<decltype(s)>()[0]); });
 }
 
 std::vector<double> Tensor::to_vector() const {
   std::vector<double> out(static_cast<size_t>(numel()));
-  dispatch(dtype(), [&](auto s) {
+  dispatch_all(dtype(), [&](auto s) {
     const auto* p = data<decltype(s)>();
     for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<double>(p[i]);
   });
@@ -159,7 +171,7 @@ double Tensor::at(std::initializer_list<int64_t> index) const {
     offset += (i < 0 ? i + shape()[d] : i) * strides[d];
     ++d;
   }
-  return dispatch(dtype(), [&](auto s) { return static_cast<double>(data<decltype(s)>()[offset]); });
+  return dispatch_all(dtype(), [&](auto s) { return static_cast<double>(data<decltype(s)>()[offset]); });
 }
 
 Tensor Tensor::clone() const {
@@ -188,9 +200,9 @@ Tensor Tensor::to(DType target) const {
 }
 
 void Tensor::fill_(double value) {
-  dispatch(dtype(), [&](auto s) {
+  dispatch_all(dtype(), [&](auto s) {
     using T = decltype(s);
-    kernels::array<T>(*this).setConstant(static_cast<T>(value));
+    std::fill_n(data<T>(), numel(), static_cast<T>(value));
   });
 }
 
@@ -212,6 +224,7 @@ Tensor& Tensor::requires_grad_(bool flag) {
          "you can only change requires_grad flags of leaf variables. If you want to use a computed variable in a "
          "subgraph that doesn't require differentiation use var_no_grad = var.detach().");
   }
+  if (flag && !is_floating(dtype())) fail_requires_grad();
   impl().requires_grad = flag;
   return *this;
 }

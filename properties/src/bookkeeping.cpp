@@ -284,7 +284,9 @@ void check_layout_facts(const Tensor& a, const Tensor& b, const OpSpec& unary, c
 // The upstream may itself require grad: .grad still does not.
 void prop_grad_bookkeeping(DType dtype) {
   ProgramCase p = *gen_program(dtype);
-  for (auto& [leaf_name, leaf] : p.leaves) leaf.requires_grad = *gen_weighted<bool>({{3, true}, {1, false}});
+  for (auto& [leaf_name, leaf] : p.leaves) {
+    if (!leaf.dtype) leaf.requires_grad = *gen_weighted<bool>({{3, true}, {1, false}});  // an index never does
+  }
   Evaluated e = evaluate(p);
   std::vector<Tensor> roots, upstreams;
   std::vector<std::vector<double>> upstream_values;
@@ -372,7 +374,7 @@ void prop_grad_mode(DType dtype) {
   OpCase c = *gen_op_case(*op, dtype);
   bool any = false;
   for (ArgCase& a : c.args) {
-    if (auto* t = std::get_if<TensorCase>(&a)) {
+    if (auto* t = std::get_if<TensorCase>(&a); t && !t->dtype) {  // an index or condition never requires grad
       t->requires_grad = *gen_weighted<bool>({{2, true}, {1, false}});
       any = any || t->requires_grad;
     }
@@ -556,7 +558,10 @@ void prop_fan_in(DType dtype) {
     const registry::OpLayout layout = *gen_layout(*c.op, v_shape);
     c.attrs = layout.attrs;
     for (size_t a = 0; a < layout.args.size(); ++a) {
-      if (!layout.args[a]) {
+      if (a < layout.constants.size() && layout.constants[a]) {  // an index or a condition
+        const registry::ReferenceTensor& k = *layout.constants[a];
+        c.args.emplace_back(TensorCase{k.shape, k.data, false, k.dtype});
+      } else if (!layout.args[a]) {
         c.args.emplace_back(*gen_value(c.op->domain_of(a)));
       } else if (a == layout.first_at || (*layout.args[a] == v_shape && *gen_weighted<bool>({{2, false}, {1, true}}))) {
         c.args.emplace_back(FromProducer{});

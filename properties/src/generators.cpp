@@ -86,7 +86,10 @@ rc::Gen<OpCase> gen_op_case(const OpSpec& op_ref, DType dtype) {
     oc.dtype = dtype;
     oc.attrs = layout.attrs;
     for (size_t i = 0; i < layout.args.size(); ++i) {
-      if (layout.args[i]) {
+      if (i < layout.constants.size() && layout.constants[i]) {
+        const registry::ReferenceTensor& k = *layout.constants[i];
+        oc.args.emplace_back(TensorCase{k.shape, k.data, false, k.dtype});
+      } else if (layout.args[i]) {
         oc.args.emplace_back(*gen_tensor(*layout.args[i], op->domain_of(i)));
       } else {
         oc.args.emplace_back(*gen_value(op->domain_of(i)));
@@ -142,12 +145,16 @@ struct ProgramNode {
 
 // The result shape of `op` over operands of these shapes (ones, which lie in every Domain).
 std::optional<Shape> result_shape(const OpSpec& op, const std::vector<std::optional<Shape>>& shapes,
-                                  const std::vector<double>& numbers, const registry::Attrs& attrs) {
+                                  const std::vector<double>& numbers, const registry::Attrs& attrs,
+                                  const std::vector<std::optional<registry::ReferenceTensor>>& constants) {
   NoGradGuard no_grad;
   std::vector<registry::Arg> args;
   size_t n = 0;
-  for (const auto& s : shapes) {
-    if (s) {
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const auto& s = shapes[i];
+    if (i < constants.size() && constants[i]) {
+      args.emplace_back(Tensor::from_data(constants[i]->shape, constants[i]->data, *constants[i]->dtype));
+    } else if (s) {
       args.emplace_back(Tensor::ones(*s, DType::Float64));
     } else {
       args.emplace_back(numbers[n++]);
@@ -257,7 +264,7 @@ rc::Gen<ProgramCase> gen_program(DType dtype, const ProgramOptions& options) {
       for (size_t i = 0; i < layout.args.size(); ++i) {
         if (!layout.args[i]) numbers.push_back(registry::draw_value(op->domain_of(i), chooser));
       }
-      const auto out = result_shape(*op, layout.args, numbers, layout.attrs);
+      const auto out = result_shape(*op, layout.args, numbers, layout.attrs, layout.constants);
       if (!out) continue;  // a layout the engine refuses: the single-op properties report it
 
       ProgramCase::Step step{numbered("y", made), op, {}, layout.attrs};
@@ -265,6 +272,15 @@ rc::Gen<ProgramCase> gen_program(DType dtype, const ProgramOptions& options) {
       size_t next_number = 0;
       for (size_t i = 0; i < layout.args.size(); ++i) {
         const Domain want = op->domain_of(i);
+        if (i < layout.constants.size() && layout.constants[i]) {  // an index or condition: a leaf of its own
+          const registry::ReferenceTensor& k = *layout.constants[i];
+          // "x<i>" as every leaf: a fixture read from a JSON object lists tensors by name
+          const std::string name = numbered("x", p.leaves.size());
+          p.leaves.emplace_back(name, TensorCase{k.shape, k.data, false, k.dtype});
+          leaf_domains.push_back(Domain::Real);
+          step.args.emplace_back(name);
+          continue;
+        }
         if (!layout.args[i]) {
           step.args.emplace_back(numbers[next_number++]);
           continue;
@@ -305,6 +321,7 @@ rc::Gen<ProgramCase> gen_program(DType dtype, const ProgramOptions& options) {
     }
     // Values last, so that the structure shrinks first.
     for (size_t i = 0; i < p.leaves.size(); ++i) {
+      if (p.leaves[i].second.dtype) continue;  // an index or condition, drawn with its layout
       p.leaves[i].second.data = registry::draw_values(leaf_domains[i], numel(p.leaves[i].second.shape), chooser);
     }
     return p;
@@ -314,7 +331,7 @@ rc::Gen<ProgramCase> gen_program(DType dtype, const ProgramOptions& options) {
 // ---------------------------------------------------------------- evaluation helpers
 
 Tensor make_tensor(const TensorCase& t, DType dtype) {
-  return Tensor::from_data(t.shape, t.data, dtype, t.requires_grad);
+  return Tensor::from_data(t.shape, t.data, t.dtype.value_or(dtype), t.requires_grad);
 }
 
 std::vector<registry::Arg> make_args(const OpCase& c) {
@@ -338,7 +355,7 @@ OpCase reference_case(const OpSpec& op, const registry::ReferenceInput& r, DType
   c.attrs = r.attrs;
   for (const registry::ReferenceArg& a : r.args) {
     if (const auto* t = std::get_if<registry::ReferenceTensor>(&a)) {
-      c.args.emplace_back(TensorCase{t->shape, t->data, true});
+      c.args.emplace_back(TensorCase{t->shape, t->data, !t->dtype, t->dtype});
     } else {
       c.args.emplace_back(std::get<double>(a));
     }
@@ -417,6 +434,7 @@ bool at_declared_kink(const OpCase& c) {
 void showValue(const TensorCase& t, std::ostream& os) {
   os << "{\"shape\": ";
   show_list(t.shape, os);
+  if (t.dtype) os << ", \"dtype\": \"" << name(*t.dtype) << '"';
   os << ", \"data\": [";
   for (size_t i = 0; i < t.data.size(); ++i) {
     os << (i ? ", " : "");

@@ -85,7 +85,8 @@ fixtures::Fixture to_fixture(const ProgramCase& p, const std::string& descriptio
   f.dtype = p.dtype;
   f.source = {{"engine", "gradoracle"}, {"generator", "properties"}};
   for (const auto& [name, t] : p.leaves) {
-    f.tensors.push_back(fixtures::TensorDecl{name, fixtures::Literal{t.shape, t.data, std::nullopt}, t.requires_grad});
+    f.tensors.push_back(
+        fixtures::TensorDecl{name, fixtures::Literal{t.shape, t.data, std::nullopt, t.dtype}, t.requires_grad});
   }
   for (const ProgramCase::Step& s : p.steps) {
     fixtures::OpStatement op;

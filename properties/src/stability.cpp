@@ -262,8 +262,12 @@ void prop_dim_refusals(DType dtype, const registry::OpTable& table) {
   if (!refused) RC_DISCARD("PyTorch checks no dim here");
   // Ones lie in every domain; the values play no part in a refusal.
   std::vector<registry::Arg> args;
-  for (const auto& shape : refused->layout.args) {
-    if (shape) {
+  for (size_t i = 0; i < refused->layout.args.size(); ++i) {
+    const auto& shape = refused->layout.args[i];
+    if (i < refused->layout.constants.size() && refused->layout.constants[i]) {  // an index, drawn valid
+      const registry::ReferenceTensor& k = *refused->layout.constants[i];
+      args.emplace_back(Tensor::from_data(k.shape, k.data, *k.dtype));
+    } else if (shape) {
       args.emplace_back(Tensor::ones(*shape, dtype).requires_grad_());
     } else {
       args.emplace_back(1.0);

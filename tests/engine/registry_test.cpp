@@ -21,7 +21,9 @@ TEST(Registry, EveryFixtureFormatOpIsRegisteredOnce) {
                                         // scans and reductions (ops_scan.cpp)
                                         "cumsum", "logsumexp", "var", "std", "prod",
                                         // kinks and ties (ops_kinks.cpp)
-                                        "clamp", "maximum", "minimum", "max", "min", "amax", "amin"};
+                                        "clamp", "maximum", "minimum", "max", "min", "amax", "amin",
+                                        // selection (ops_select.cpp)
+                                        "where", "index_select", "gather", "embedding"};
   for (const std::string& name : ops) {
     SCOPED_TRACE(name);
     const r::OpSpec* spec = r::builtin_ops().find(name);
@@ -241,9 +243,16 @@ TEST(OpRules, RefusedLayoutsAreRefusedWithPyTorchsMessage) {
       if (!refused) continue;
       SCOPED_TRACE(op.name + ": " + refused->message);
       std::vector<r::Arg> args;
-      for (const auto& s : refused->layout.args) {
-        if (s) args.emplace_back(Tensor::ones(*s, kF64));
-        else args.emplace_back(1.0);
+      for (size_t i = 0; i < refused->layout.args.size(); ++i) {
+        const auto& s = refused->layout.args[i];
+        if (i < refused->layout.constants.size() && refused->layout.constants[i]) {
+          const r::ReferenceTensor& k = *refused->layout.constants[i];
+          args.emplace_back(Tensor::from_data(k.shape, k.data, *k.dtype));
+        } else if (s) {
+          args.emplace_back(Tensor::ones(*s, kF64));
+        } else {
+          args.emplace_back(1.0);
+        }
       }
       EXPECT_EQ(message_of([&] { op.call(args, refused->layout.attrs); }), refused->message);
       refusing.insert(op.name);
@@ -253,9 +262,42 @@ TEST(OpRules, RefusedLayoutsAreRefusedWithPyTorchsMessage) {
   }
   EXPECT_EQ(refusing, (std::set<std::string>{"transpose", "sum", "mean", "softmax", "log_softmax", "cat", "unsqueeze",
                                              "squeeze", "permute", "cumsum", "logsumexp", "var", "std", "prod", "max",
-                                             "min", "amax", "amin"}));
+                                             "min", "amax", "amin", "index_select", "gather"}));
   EXPECT_TRUE(repeat);
   EXPECT_TRUE(range);
+}
+
+TEST(OpRules, SelectionDrawsAreValidIndicesWithRepeats) {
+  // Every drawn layout of the selection rules runs (indices in range, shapes that fit), and
+  // over the draws some index repeats, so that accumulation is exercised.
+  Generator gen(7);
+  r::GeneratorChooser c(gen);
+  for (const char* name : {"where", "index_select", "gather", "embedding"}) {
+    SCOPED_TRACE(name);
+    const r::OpSpec& op = *r::builtin_ops().find(name);
+    bool repeated = false;
+    for (int k = 0; k < 300; ++k) {
+      const Shape first = r::draw_first_shape(op, c);
+      const r::OpLayout l = r::draw_layout(op, first, c);
+      std::vector<r::Arg> args;
+      for (size_t i = 0; i < l.args.size(); ++i) {
+        if (i < l.constants.size() && l.constants[i]) {
+          const r::ReferenceTensor& t = *l.constants[i];
+          ASSERT_TRUE(t.dtype == DType::Int64 || t.dtype == DType::Bool);
+          ASSERT_EQ(t.shape, *l.args[i]);
+          std::set<double> seen(t.data.begin(), t.data.end());
+          repeated |= t.dtype == DType::Int64 && seen.size() < t.data.size();
+          args.emplace_back(Tensor::from_data(t.shape, t.data, *t.dtype));
+        } else if (l.args[i]) {
+          args.emplace_back(Tensor::ones(*l.args[i], kF64).requires_grad_());
+        } else {
+          args.emplace_back(1.5);
+        }
+      }
+      EXPECT_NO_THROW(op.call(args, l.attrs)) << to_string(first);
+    }
+    EXPECT_TRUE(repeated || op.name == "where");
+  }
 }
 
 }  // namespace

@@ -153,6 +153,11 @@ inline std::vector<OpCase> op_cases() {
         add(op, {{2, 1, 3}}, {{"size", V{4, 2, -1, 3}}});
         add(op, {{}}, {{"size", V{3}}});
         break;
+      case R::Where:
+      case R::IndexSelect:
+      case R::Gather:
+      case R::Embedding:
+        break;  // an index or condition argument (not a float leaf): their reference inputs and the gate cover them
       case R::SoftmaxDim:
         add(op, {{2, 3}}, {{"dim", int64_t{1}}});
         add(op, {{2, 3}}, {{"dim", int64_t{0}}});

@@ -209,6 +209,13 @@ class LayoutExpects(unittest.TestCase):
             status, out = run("replay", f)
             self.assertEqual((status, out.strip()), (2, f"ERROR {f}: {expected}"))
 
+    def test_bad_int_and_bool_literals_are_refused_as_the_cpp_reader_refuses_them(self):
+        bad = ROOT / "corpus" / "bad"
+        for f in [bad / "int-requires-grad.json", bad / "bool-data-not-bool.json", bad / "literal-other-float-dtype.json"]:
+            expected = f.with_suffix(".expected").read_text(encoding="utf-8").strip()
+            status, out = run("replay", f)
+            self.assertEqual((status, out.strip()), (2, f"ERROR {f}: {expected}"))
+
     def test_the_second_order_corpus_replays_in_torch(self):
         status, out = run("replay", ROOT / "corpus" / "second_order")
         self.assertEqual(status, 0, out)

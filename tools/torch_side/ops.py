@@ -81,6 +81,13 @@ def _extremum(f):
     return run
 
 
+def _where(args):
+    cond, a, b = args
+    if not (torch.is_tensor(a) or torch.is_tensor(b)):
+        raise ValueError("where(): at least one of a and b must be a tensor")
+    return torch.where(cond, a, b)
+
+
 def _build_ops():
     ops = {}
 
@@ -141,6 +148,12 @@ def _build_ops():
         add(name, 1, 1, lambda args, dim=(), keepdim=False, f=f: f(args[0], dim, keepdim),
             attrs={"dim": ("dims", ()), "keepdim": ("bool", False)})
     add("detach", 1, 1, lambda args: args[0].detach())
+    # Selection: cond is a bool tensor, index and indices int64 tensors (leaves with "dtype").
+    add("where", 3, 3, _where, numbers=True)
+    add("index_select", 2, 2, lambda args, dim: torch.index_select(args[0], dim, args[1]),
+        attrs={"dim": ("int", REQUIRED)})
+    add("gather", 2, 2, lambda args, dim: torch.gather(args[0], dim, args[1]), attrs={"dim": ("int", REQUIRED)})
+    add("embedding", 2, 2, lambda args: F.embedding(args[0], args[1]))
     add("clip_grad_norm_", 1, None, _clip_grad_norm,
         attrs={"max_norm": ("number", REQUIRED), "norm_type": ("number", 2.0),
                "error_if_nonfinite": ("bool", False)})

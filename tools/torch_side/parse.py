@@ -106,11 +106,11 @@ def parse_fixture(doc, file: str = "<fixture>") -> Fixture:
             raise FixtureError(p, "empty tensor name")
         if not isinstance(lit, dict):
             raise FixtureError(p, f"must be a tensor literal, got {show(lit)}")
-        check_keys(lit, ("shape", "data", "fill", "requires_grad"), p)
+        check_keys(lit, ("shape", "data", "fill", "requires_grad", "dtype"), p)
         rg = lit.get("requires_grad", False)
         if not isinstance(rg, bool):
             raise FixtureError(f"{p}.requires_grad", "must be true or false")
-        leaves[name] = (parse_literal(lit, p, tdtype), rg)
+        leaves[name] = (parse_leaf_literal(lit, p, tdtype, doc["dtype"], rg), rg)
 
     if not isinstance(doc["program"], list):
         raise FixtureError("program", "must be a list of statements")
@@ -136,6 +136,45 @@ def parse_fixture(doc, file: str = "<fixture>") -> Fixture:
                 raising[let] = i
         program.append(st)
     return Fixture(file, doc, doc["name"], dtype, leaves, program)
+
+
+def parse_leaf_literal(lit: dict, path: str, tdtype, dtype_name: str, requires_grad: bool):
+    """A leaf's literal with its optional "dtype": "int64", "bool" or the fixture's own dtype."""
+    if "dtype" not in lit or lit["dtype"] == dtype_name:
+        return parse_literal(lit, path, tdtype)
+    kind = lit["dtype"]
+    if kind not in ("int64", "bool"):
+        raise FixtureError(f"{path}.dtype",
+                           f'must be "int64", "bool" or the fixture\'s dtype "{dtype_name}", got {show(kind)}')
+    if requires_grad:
+        raise FixtureError(f"{path}.requires_grad",
+                           f"an {kind} tensor cannot require grad (PyTorch: \"Only Tensors of floating point and "
+                           "complex dtype can require gradients\")")
+
+    def check(v, at):
+        if kind == "bool" and not isinstance(v, bool):
+            raise FixtureError(at, f"must be true or false in a bool tensor, got {show(v)}")
+        if kind == "int64" and (not isinstance(v, int) or isinstance(v, bool)):
+            raise FixtureError(at, f"must be an integer in an int64 tensor, got {show(v)}")
+        if kind == "int64" and not -2**63 <= v < 2**63:
+            raise FixtureError(at, f"is out of the range of int64: {show(v)}")
+
+    if "fill" in lit:
+        check(lit["fill"], f"{path}.fill")
+    if isinstance(lit.get("data"), list):
+        for i, v in enumerate(lit["data"]):
+            check(v, f"{path}.data[{i}]")
+    numeric = dict(lit)
+    numeric.pop("dtype")
+    if kind == "bool":
+        if "fill" in numeric:
+            numeric["fill"] = int(numeric["fill"])
+        if isinstance(numeric.get("data"), list):
+            numeric["data"] = [int(v) for v in numeric["data"]]
+    parse_literal(numeric, path, torch.float64)  # shape and length checks, as for any literal
+    shape = lit["shape"]
+    values = [lit["fill"]] * math.prod(shape) if "fill" in lit else lit["data"]
+    return torch.tensor(values, dtype=torch.int64 if kind == "int64" else torch.bool).reshape(shape)
 
 
 def parse_tolerance(obj, key, default, path):

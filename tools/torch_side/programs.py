@@ -19,7 +19,7 @@ from .record import record_doc
 # gradients included (ATen's sum_to: SumBackward0/1, ViewBackward0). The one place to widen.
 SECOND_ORDER_OPS = ("add", "sub", "mul", "div", "neg", "tanh", "expm1", "atan", "erf", "silu", "gelu", "softplus",
                     "leaky_relu", "elu", "cumsum", "logsumexp", "var", "std", "prod", "clamp", "maximum", "minimum",
-                    "max", "min", "amax", "amin")
+                    "max", "min", "amax", "amin", "where", "index_select", "gather", "embedding")
 KINK_OPS = ("clamp", "maximum", "minimum", "max", "min", "amax", "amin")
 SCAN_OPS = ("cumsum", "logsumexp", "var", "std", "prod")
 
@@ -60,6 +60,7 @@ class ProgramGenerator:
         (3, ["mse_loss"]),
         (6, list(SCAN_OPS)),
         (8, list(KINK_OPS)),
+        (6, ["where", "index_select", "gather", "embedding"]),
     ]
 
     def __init__(self, rng: random.Random, dtype: str, second_order: bool = False):
@@ -90,6 +91,8 @@ class ProgramGenerator:
         nothing has used yet come first, so that few branches end up off the loss's graph."""
         def fits(name):
             v = self.values[name].detach()
+            if not v.is_floating_point():  # an index or a condition: only the selection ops take one
+                return False
             return ((rank is None or v.dim() in rank) and (shape is None or shape(list(v.shape)))
                     and bool(pred(v)))
         if self.last is not None and self.rng.random() < 0.8 and fits(self.last):
@@ -203,6 +206,8 @@ class ProgramGenerator:
                     args.append(self.leaf(s2))
             rng.shuffle(args)
             return args, ({"dim": dim} if dim != 0 or rng.random() < 0.5 else {})
+        if op in ("where", "index_select", "gather", "embedding"):
+            return self.gen_select(op)
         if op == "mse_loss":
             a = self.operand()
             attrs = {"reduction": rng.choice(["mean", "sum", "none"])} if rng.random() < 0.7 else {}
@@ -245,6 +250,45 @@ class ProgramGenerator:
             if rng.random() < 0.4:
                 attrs["unbiased"] = rng.random() < 0.5
         return [a], attrs
+    def constant(self, shape, data, kind):
+        """An int64 or bool leaf (an index or a condition): never requires grad."""
+        name = f"k{len(self.tensors)}"
+        self.tensors[name] = {"shape": list(shape), "dtype": kind, "data": data}
+        self.values[name] = torch.tensor(data, dtype=torch.int64 if kind == "int64" else torch.bool).reshape(shape)
+        return name
+
+    def gen_select(self, op):
+        """Indices in range with repeats likely (few rows, several picks); bool conditions."""
+        rng = self.rng
+        if op == "embedding":
+            rows = rng.choice(self.DIMS)
+            w = self.leaf([rows, rng.choice(self.DIMS)])
+            shape = self.shape(rng.randint(0, 2))
+            return [self.constant(shape, [rng.randrange(rows) for _ in range(math.prod(shape))], "int64"), w], {}
+        a = self.operand()
+        if a is None:
+            return None
+        s = list(self.values[a].shape)
+        if op == "where":
+            cs = self.partner_shape(s) if rng.random() < 0.5 else s
+            bs = None if rng.random() < 0.3 else self.partner_shape(s)
+            try:  # the condition and b each broadcast with a, but maybe not with each other
+                torch.broadcast_shapes(cs, s, bs if bs is not None else [])
+            except RuntimeError:
+                return None
+            cond = self.constant(cs, [rng.random() < 0.5 for _ in range(math.prod(cs))], "bool")
+            b = rng.choice(self.NUMBERS) if bs is None else self.leaf(bs)
+            return ([cond, a, b] if rng.random() < 0.5 else [cond, b, a]), {}
+        if not s:
+            return None
+        dim = self.dim_of(self.values[a])
+        size = s[dim]
+        if op == "index_select":
+            n = rng.randint(1, 4)
+            return [a, self.constant([n], [rng.randrange(size) for _ in range(n)], "int64")], {"dim": dim}
+        index = [rng.randint(1, d) for d in s]
+        index[dim] = rng.randint(1, 4)
+        return [a, self.constant(index, [rng.randrange(size) for _ in range(math.prod(index))], "int64")], {"dim": dim}
 
     def gen_activation(self, op):
         """leaky_relu and elu away from their kink at 0; softplus with beta·|x| below the

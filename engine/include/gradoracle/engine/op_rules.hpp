@@ -125,6 +125,9 @@ struct OpLayout {
   std::vector<std::optional<Shape>> args;
   Attrs attrs;
   size_t first_at = 0;  // which argument has the given first shape (1 for `number - y`)
+  // Per argument (empty: none): an index or condition drawn with the layout, its values valid
+  // for the other arguments' shapes and the attrs (in range, with repeats); it never requires grad.
+  std::vector<std::optional<ReferenceTensor>> constants = {};
 };
 // Whether `op` can take a tensor of shape `first` as its first argument.
 bool accepts_first(const OpSpec& op, const Shape& first);

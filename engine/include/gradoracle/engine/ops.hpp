@@ -134,6 +134,17 @@ Tensor min(const Tensor& a, int64_t dim, bool keepdim = false);
 // torch.amax/amin over `dims` (empty = all): ties along the reduced dims share it evenly.
 Tensor amax(const Tensor& a, const std::vector<int64_t>& dims = {}, bool keepdim = false);
 Tensor amin(const Tensor& a, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+// ---- selection by condition or index (ops_select.cpp) ----
+// torch.where: cond (bool) picks a, else b, all three broadcast; a number takes the tensor's dtype.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+Tensor where(const Tensor& cond, const Tensor& a, double b);
+Tensor where(const Tensor& cond, double a, const Tensor& b);
+// a.index_select(dim, index) with index an int64 vector (or 0-d); repeated indices accumulate.
+Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index);
+// a.gather(dim, index) with index int64 of a's rank, no larger than a apart from dim.
+Tensor gather(const Tensor& a, int64_t dim, const Tensor& index);
+// F.embedding(indices, weight): rows of the 2-D weight at the int64 indices.
+Tensor embedding(const Tensor& indices, const Tensor& weight);
 
 // ---- autograd ----
 inline Tensor detach(const Tensor& a) { return a.detach(); }

@@ -76,6 +76,11 @@ enum class ShapeRule {
   Squeeze,       // any shape with optional dim
   Permute,       // any shape with dims, a permutation of its dims
   Expand,        // any shape with size, a shape it broadcasts to (-1 keeps a dim)
+  // Selection (ops_select.cpp): the index or condition argument is drawn with its values.
+  Where,         // cond (bool), a, b: three broadcast-compatible shapes; a or b may be a number
+  IndexSelect,   // a of any shape, dim, index (int64, 1-D) in range with repeats
+  Gather,        // a of rank >= 1, dim, index (int64) of a's rank, no larger apart from dim, in range
+  Embedding,     // indices (int64) of any shape in range, weight (rows, D)
   Loss,          // two broadcast-compatible shapes
   Clamp,         // any shape with min, max or both (numbers)
   MaxDim,        // a shape without zero-size dims, optional int dim (keepdim only with it)
@@ -97,6 +102,9 @@ struct Kink {
 struct ReferenceTensor {
   Shape shape;
   std::vector<double> data;
+  // Int64 or Bool for an index or a condition, which never requires grad; nullopt: the case's
+  // float dtype, requiring grad.
+  std::optional<DType> dtype = std::nullopt;
 };
 using ReferenceArg = std::variant<ReferenceTensor, double>;
 

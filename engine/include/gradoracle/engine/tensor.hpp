@@ -1,6 +1,7 @@
 #pragma once
 // Tensor: a handle to shared state, as torch.Tensor is. Copies share the tensor;
-// storage is contiguous, row-major, float32 or float64, of any rank (0-d included).
+// storage is contiguous, row-major, float32 or float64 (int64 or bool for indices and
+// conditions, which never require grad), of any rank (0-d included).
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -144,7 +145,8 @@ class Tensor {
   }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
   [[noreturn]] static void fail_undefined();  // "use of an undefined tensor"
-  [[noreturn]] void fail_dtype(DType expected) const;  // "expected a float64 tensor but got float32"
+  [[noreturn]] void fail_dtype(DType expected) const;
+  [[noreturn]] static void fail_requires_grad();  // an int64 or bool tensor asked to require grad  // "expected a float64 tensor but got float32"
   std::shared_ptr<TensorImpl> impl_;
 };
 

@@ -31,6 +31,7 @@ struct TensorCase {
   Shape shape;
   std::vector<double> data;
   bool requires_grad = true;
+  std::optional<DType> dtype = std::nullopt;  // int64 or bool (an index, a condition; no grad); nullopt: the case's
 };
 
 // An argument of an op: a tensor or a Python number (as in `1 - y`).
