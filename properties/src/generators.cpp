@@ -217,6 +217,14 @@ rc::Gen<ProgramCase> gen_program(DType dtype, const ProgramOptions& options) {
       }
       n.consumed = true;
       if (registry::within(n.range, want)) return {n.name, depth};
+      if (want == Domain::Spread) {
+        // No adapter spreads values apart (an expand's copies stay equal, and std there is its
+        // kink): a fresh leaf of the shape, drawn spread.
+        const Shape shape = n.shape;
+        const size_t leaf = new_leaf(shape, want);
+        nodes[leaf].consumed = true;
+        return {nodes[leaf].name, nodes[leaf].depth};
+      }
       const std::string a = numbered("t", adapters++);
       const Shape shape = n.shape;
       const std::string from = n.name;
