@@ -90,24 +90,58 @@ std::vector<Tensor> hvp(const std::vector<Tensor>& g, const std::vector<Tensor>&
 
 }  // namespace
 
+namespace {
+// ⟨w, H·v⟩ and ⟨v, H·w⟩ for the case c built in `dtype`, u the upstream; u, v, w as values.
+std::pair<Dot, Dot> hessian_products(const OpCase& c, DType dtype, const std::vector<double>& u,
+                                     const std::vector<std::vector<double>>& v_values,
+                                     const std::vector<std::vector<double>>& w_values) {
+  std::vector<registry::Arg> args;
+  std::vector<Tensor> leaves;
+  for (const auto& a : c.args) {
+    if (const auto* t = std::get_if<TensorCase>(&a)) {
+      args.emplace_back(make_tensor(*t, dtype));
+      if (t->requires_grad) leaves.push_back(std::get<Tensor>(args.back()));
+    } else {
+      args.emplace_back(std::get<double>(a));
+    }
+  }
+  const Tensor out = call_op(c, args);
+  const Tensor upstream = Tensor::from_data(out.shape(), u, dtype);
+  const std::vector<Tensor> g = autograd::grad({out}, leaves, {upstream}, options(true, true));
+  std::vector<Tensor> v, w;
+  for (size_t k = 0; k < leaves.size(); ++k) {
+    v.push_back(Tensor::from_data(leaves[k].shape(), v_values[k], dtype));
+    w.push_back(Tensor::from_data(leaves[k].shape(), w_values[k], dtype));
+  }
+  return {dot(w, hvp(g, leaves, v, dtype)), dot(v, hvp(g, leaves, w, dtype))};
+}
+
+bool symmetric(const std::pair<Dot, Dot>& p, DType dtype) {
+  const Tolerance tol = oracle::gradcheck_tolerance(dtype);
+  return std::abs(p.first.value - p.second.value) <= tol.atol + tol.rtol * (p.first.scale + p.second.scale);
+}
+}  // namespace
+
 void prop_hessian_symmetry(DType dtype) {
   Drawn d = draw(dtype);
   // At a declared kink PyTorch's mixed partials differ by its choice of subgradient (pow at
   // exponent 0: d/da aᵇ is masked to 0, d/db aᵇ = aᵇ·ln a is not): no symmetry to check.
   RC_PRE(!at_declared_kink(d.c));
-  const Tensor u = draw_like(d.out.shape(), dtype);
-  const std::vector<Tensor> g = autograd::grad({d.out}, d.leaves, {u}, options(true, true));
-  std::vector<Tensor> v, w;
+  const std::vector<double> u = *gen_values(Domain::Real, numel(d.out.shape()));
+  std::vector<std::vector<double>> v, w;
   for (const Tensor& leaf : d.leaves) {
-    v.push_back(draw_like(leaf.shape(), dtype));
-    w.push_back(draw_like(leaf.shape(), dtype));
+    v.push_back(*gen_values(Domain::Real, numel(leaf.shape())));
+    w.push_back(*gen_values(Domain::Real, numel(leaf.shape())));
   }
-  // ⟨w, H·v⟩ = ⟨v, H·w⟩: ∂²f/∂x∂y = ∂²f/∂y∂x over every pair of leaf elements.
-  const Dot whv = dot(w, hvp(g, d.leaves, v, dtype)), vhw = dot(v, hvp(g, d.leaves, w, dtype));
-  const Tolerance tol = oracle::gradcheck_tolerance(dtype);
-  if (!(std::abs(whv.value - vhw.value) <= tol.atol + tol.rtol * (whv.scale + vhw.scale))) {
+  // ⟨w, H·v⟩ = ⟨v, H·w⟩: ∂²f/∂x∂y = ∂²f/∂y∂x over every pair of leaf elements. A float32 gap
+  // that the same case in float64 does not show is rounding (the HVP's terms cancel, e.g.
+  // std's 1/σ³ near a small σ), as the program properties judge float32.
+  const std::pair<Dot, Dot> p = hessian_products(d.c, dtype, u, v, w);
+  if (!symmetric(p, dtype) &&
+      (dtype != DType::Float32 || !symmetric(hessian_products(d.c, DType::Float64, u, v, w), DType::Float64))) {
     std::ostringstream what;
-    what << d.c.op->name << ": Hessian of <u, f> not symmetric: <w, Hv> = " << whv.value << ", <v, Hw> = " << vhw.value;
+    what << d.c.op->name << ": Hessian of <u, f> not symmetric: <w, Hv> = " << p.first.value
+         << ", <v, Hw> = " << p.second.value;
     RC_FAIL(what.str());
   }
 }
