@@ -139,4 +139,25 @@ std::vector<bool> reduced_mask(const Tensor& a, const std::vector<int64_t>& dims
 Shape kept_shape(const Shape& s, const std::vector<bool>& mask);
 Shape result_shape(const Shape& s, const std::vector<bool>& mask, bool keepdim);
 
+// a viewed as (outer, n, inner) around dim d (a 0-d tensor: one line of one element): the
+// lines a dim-wise op (softmax, cumsum, var, max(dim), ...) walks.
+struct Lines {
+  int64_t outer = 1, n = 1, inner = 1;
+};
+inline Lines lines_around(const Shape& s, int64_t d) {
+  Lines v;
+  if (s.empty()) return v;
+  v.n = s[static_cast<size_t>(d)];
+  for (int64_t k = 0; k < d; ++k) v.outer *= s[static_cast<size_t>(k)];
+  for (size_t k = static_cast<size_t>(d) + 1; k < s.size(); ++k) v.inner *= s[k];
+  return v;
+}
+// f(offset, stride) for each line along the dim: its first element and its elements' stride.
+template <class F>
+void for_each_line(const Lines& v, F f) {
+  for (int64_t o = 0; o < v.outer; ++o) {
+    for (int64_t i = 0; i < v.inner; ++i) f(o * v.n * v.inner + i, v.inner);
+  }
+}
+
 }  // namespace gradoracle::detail

@@ -6,6 +6,10 @@
 
 namespace gradoracle {
 
+using detail::for_each_line;
+using detail::Lines;
+using detail::lines_around;
+
 namespace detail {
 // The reduced dims as a mask over a's dims; empty `dims` means all, as in PyTorch 1.13, which
 // checks every dim's range before it looks for a dim given twice (a 0-d tensor's 0 and -1 too).
@@ -276,30 +280,9 @@ Tensor norm(const Tensor& a, double p) {
 }
 
 namespace {
-// a viewed as (outer, n, inner) around dim d.
-struct Around {
-  int64_t outer, n, inner;
-};
-Around around(const Tensor& a, int64_t d) {
-  if (a.dim() == 0) return {1, 1, 1};
-  const Shape& s = a.shape();
-  Around v{1, s[static_cast<size_t>(d)], 1};  // outer = Π s[..d), inner = Π s(d..]
-  for (int64_t k = 0; k < d; ++k) v.outer *= s[static_cast<size_t>(k)];
-  for (size_t k = static_cast<size_t>(d) + 1; k < s.size(); ++k) v.inner *= s[k];
-  return v;
-}
-
-// For each (outer, inner) line along the dim, calls f(pointer offset, stride).
-template <class F>
-void for_each_line(const Around& v, F f) {
-  for (int64_t o = 0; o < v.outer; ++o) {
-    for (int64_t i = 0; i < v.inner; ++i) f(o * v.n * v.inner + i, v.inner);
-  }
-}
-
 Tensor softmax_impl(const Tensor& a, int64_t dim, bool log) {
   const int64_t d = wrap_dim(dim, a.dim());
-  const Around v = around(a, d);
+  const Lines v = lines_around(a.shape(), d);
   Tensor y = Tensor::empty(a.shape(), a.dtype());
   dispatch(a.dtype(), [&](auto s) {
     using T = decltype(s);
@@ -333,7 +316,7 @@ Tensor softmax_backward_data(const Tensor& g, const Tensor& y, int64_t d) {
     using T = decltype(s);
     const T *py = y.data<T>(), *pg = g.data<T>();
     T* po = b.data<T>();
-    const Around v = around(g, d);
+    const Lines v = lines_around(g.shape(), d);
     for_each_line(v, [&](int64_t off, int64_t st) {
       T dot = 0;
       for (int64_t j = 0; j < v.n; ++j) dot += pg[off + j * st] * py[off + j * st];
@@ -357,7 +340,7 @@ Tensor log_softmax_backward_data(const Tensor& g, const Tensor& y, int64_t d) {
     using T = decltype(s);
     const T *py = y.data<T>(), *pg = g.data<T>();
     T* po = b.data<T>();
-    const Around v = around(g, d);
+    const Lines v = lines_around(g.shape(), d);
     for_each_line(v, [&](int64_t off, int64_t st) {
       T total = 0;
       for (int64_t j = 0; j < v.n; ++j) total += pg[off + j * st];

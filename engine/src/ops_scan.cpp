@@ -11,30 +11,15 @@
 
 namespace gradoracle {
 
+using detail::for_each_line;
+using detail::Lines;
+using detail::lines_around;
+
 using detail::grads;
 
 namespace {
 // ---------------------------------------------------------------- walks
 
-// a viewed as (outer, n, inner) around dim d (a 0-d tensor: one line of one element).
-struct Lines {
-  int64_t outer = 1, n = 1, inner = 1;
-};
-Lines lines_around(const Shape& s, int64_t d) {
-  Lines v;
-  if (s.empty()) return v;
-  v.n = s[static_cast<size_t>(d)];
-  for (int64_t k = 0; k < d; ++k) v.outer *= s[static_cast<size_t>(k)];
-  for (size_t k = static_cast<size_t>(d) + 1; k < s.size(); ++k) v.inner *= s[k];
-  return v;
-}
-// f(offset, stride) for each line along the dim.
-template <class F>
-void for_each_line(const Lines& v, F f) {
-  for (int64_t o = 0; o < v.outer; ++o) {
-    for (int64_t i = 0; i < v.inner; ++i) f(o * v.n * v.inner + i, v.inner);
-  }
-}
 // f(i, o) for each element i of a shape-`in` tensor (row-major), o its slice's index in the
 // reduced result (row-major over `kept`, in's shape with the reduced dims set to 1).
 template <class F>
