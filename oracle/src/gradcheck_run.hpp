@@ -67,6 +67,9 @@ using Values = std::vector<std::vector<double>>;  // per output, row-major float
 // One numeric column: d outputs / d one input element, for every output element.
 struct Column {
   Values numeric, estimate, left, right;
+  // 1: a kink (the one-sided slopes keep their jump at h/16); 2: a kink within h of the point
+  // (a jump at h, none at h/16): smooth in float64, but float32's rounding of the forward can
+  // land on it (a tie of two values 1e-7 apart is exact in float32).
   std::vector<std::vector<char>> kink;
 };
 
