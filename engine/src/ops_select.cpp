@@ -100,7 +100,7 @@ Tensor where_impl(const Tensor& cond, Tensor a, Tensor b) {
   record(y, "WhereBackward0", {a, b}, [cond](const Tensor& g, NeedsGrad needs) {
     const Tensor zero = Tensor::scalar(0.0, g.dtype());
     return std::vector<Tensor>{needs[0] ? where(cond, g, zero) : Tensor(), needs[1] ? where(cond, zero, g) : Tensor()};
-  }, Saves::Nothing);
+  }, Saves::Tensors);
   return y;
 }
 
@@ -177,7 +177,7 @@ Tensor index_add_into_zeros(const Shape& shape, int64_t dim, const Tensor& index
   if (detail::needs_graph({&source})) {
     record(out, "IndexAddBackward0", {source}, [dim, index, source_shape = source.shape()](const Tensor& g, NeedsGrad) {
       return grads(expand(index_select(g, dim, index), source_shape));
-    }, Saves::Nothing);
+    }, Saves::Tensors);
   }
   return out;
 }
@@ -249,7 +249,7 @@ Tensor scatter_add_into_zeros(const Shape& shape, int64_t dim, const Tensor& ind
   if (detail::needs_graph({&source})) {
     record(out, "ScatterAddBackward0", {source}, [dim, index](const Tensor& g, NeedsGrad) {
       return grads(gather(g, dim, index));
-    }, Saves::Nothing);
+    }, Saves::Tensors);
   }
   return out;
 }
@@ -286,7 +286,7 @@ Tensor embedding_dense_backward(const Tensor& g, const Tensor& indices, int64_t 
     record(out, "EmbeddingDenseBackwardBackward0", {g}, [indices, g_shape = g.shape()](const Tensor& gg, NeedsGrad) {
       const Tensor flat = reshape(indices, {indices.numel()}).detach();
       return grads(detail::view_as_named(index_select(gg, 0, flat), g_shape, "ViewBackward0"));
-    }, Saves::Nothing);
+    }, Saves::Tensors);
   }
   return out;
 }
@@ -308,7 +308,7 @@ Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index) {
   Tensor y = index_select_kernel(a, d, index, std::move(shape));
   record(y, "IndexSelectBackward0", {a}, [d, index, a_shape = a.shape()](const Tensor& g, NeedsGrad) {
     return grads(index_add_into_zeros(a_shape, d, index, g));
-  }, Saves::Nothing);
+  }, Saves::Tensors);
   return y;
 }
 
@@ -326,7 +326,7 @@ Tensor gather(const Tensor& a, int64_t dim, const Tensor& index) {
   });
   record(y, "GatherBackward0", {a}, [d, index, a_shape = a.shape()](const Tensor& g, NeedsGrad) {
     return grads(scatter_add_into_zeros(a_shape, d, index, g));
-  }, Saves::Nothing);
+  }, Saves::Tensors);
   return y;
 }
 
@@ -347,7 +347,7 @@ Tensor embedding(const Tensor& indices, const Tensor& weight) {
   y = reshape(y.detach(), shape).detach();
   record(y, "EmbeddingBackward0", {weight}, [flat, rows = weight.size(0)](const Tensor& g, NeedsGrad) {
     return grads(embedding_dense_backward(g, flat, rows));
-  }, Saves::Nothing);
+  }, Saves::Tensors);
   return y;
 }
 

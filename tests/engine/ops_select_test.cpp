@@ -208,5 +208,30 @@ TEST(Embedding, ErrorsArePyTorchs) {
                "index_select(): self indexing axis dim should be positive");
 }
 
+// Each selection node saves its index or condition (PyTorch's SavedVariable), so a second
+// backward through it without retain_graph raises, at first and at second order (torch 1.13).
+TEST(Selection, SavedIndicesAreFreedByABackward) {
+  const Tensor i = ints({3}, {1, 0, 1}), c = bools({2, 3}, {1, 0, 1, 0, 1, 1});
+  const std::vector<std::function<Tensor(const Tensor&)>> ops = {
+      [&](const Tensor& a) { return index_select(a, 1, i); },
+      [&](const Tensor& a) { return gather(a, 1, ints({2, 3}, {0, 1, 0, 1, 1, 0})); },
+      [&](const Tensor& a) { return embedding(i, a); },
+      [&](const Tensor& a) { return where(c, a, 0.5); }};
+  for (const auto& op : ops) {
+    Tensor a = leaf({2, 3}, {0.5, -1.2, 2.0, 0.3, 0.7, -0.4});
+    Tensor s = sum(op(a));
+    s.backward();
+    EXPECT_ERROR(s.backward(), Autograd, "Trying to backward through the graph a second time");
+    // The gradient's own node (IndexAddBackward0, ScatterAddBackward0, ...) saves them too.
+    const Tensor y = op(a);
+    Tensor u = Tensor::ones(y.shape(), kF64).requires_grad_();
+    autograd::GradOptions o;
+    o.create_graph = true;
+    Tensor z = sum(autograd::grad({y}, {a}, {u}, o)[0]);
+    z.backward();
+    EXPECT_ERROR(z.backward(), Autograd, "Trying to backward through the graph a second time");
+  }
+}
+
 }  // namespace
 }  // namespace gradoracle

@@ -21,7 +21,7 @@ STATEMENT_KEYS = {
     "backward": {"backward", "grad", "retain_graph", "create_graph"},
     "zero_grad": {"zero_grad", "set_to_none"},
     "detach_": {"detach_"},
-    "expect": {"expect", "of", "shape", "data", "fill", "grad", "value", "is", "atol", "rtol"},
+    "expect": {"expect", "of", "shape", "data", "fill", "grad", "value", "dtype", "is", "atol", "rtol"},
     "grad_of": {"let", "grad_of", "wrt", "grad_outputs", "create_graph", "retain_graph", "allow_unused"},
 }
 # stride (y.stride()) and is_view (y._is_view()) are gradoracle's additions to v1.

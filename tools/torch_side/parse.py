@@ -177,6 +177,19 @@ def parse_leaf_literal(lit: dict, path: str, tdtype, dtype_name: str, requires_g
     return torch.tensor(values, dtype=torch.int64 if kind == "int64" else torch.bool).reshape(shape)
 
 
+def dtype_name(tdtype) -> str:
+    return "float32" if tdtype == torch.float32 else "float64"
+
+
+def parse_float_literal(lit: dict, path: str, tdtype):
+    """A gradient's literal (a backward's grad, a grad_outputs, an expect grad): its optional
+    "dtype" may only be the fixture's own float dtype."""
+    if "dtype" in lit and lit["dtype"] != dtype_name(tdtype):
+        raise FixtureError(f"{path}.dtype", f'must be the fixture\'s dtype "{dtype_name(tdtype)}" (a gradient has its '
+                                            f'tensor\'s floating dtype), got {show(lit["dtype"])}')
+    return parse_literal({k: v for k, v in lit.items() if k != "dtype"}, path, tdtype)
+
+
 def parse_tolerance(obj, key, default, path):
     if key not in obj:
         return default
@@ -323,8 +336,8 @@ def parse_upstream(st, raw, key, path, tdtype):
         return
     if not isinstance(v, dict):
         raise FixtureError(f"{path}.{key}", f"must be a tensor literal or a tensor name, got {show(v)}")
-    check_keys(v, ("shape", "data", "fill"), f"{path}.{key}")
-    st.grad = parse_literal(v, f"{path}.{key}", tdtype)
+    check_keys(v, ("shape", "data", "fill", "dtype"), f"{path}.{key}")
+    st.grad = parse_float_literal(v, f"{path}.{key}", tdtype)
 
 
 def parse_expect(st, raw, path, tdtype, atol, rtol):
@@ -332,7 +345,7 @@ def parse_expect(st, raw, path, tdtype, atol, rtol):
     if kind not in EXPECT_KINDS:
         raise FixtureError(f"{path}.expect", f"must be one of {', '.join(EXPECT_KINDS)}, got {show(kind)}")
     st.expect = kind
-    allowed = {"value": {"shape", "data", "fill", "value"}, "grad": {"shape", "data", "fill", "grad"},
+    allowed = {"value": {"shape", "data", "fill", "value", "dtype"}, "grad": {"shape", "data", "fill", "grad", "dtype"},
                "requires_grad": {"is"}, "grad_fn": {"is"}}.get(kind, {"is"}) | {"expect", "of"}
     if kind not in ("stride", "is_view"):  # no tolerance applies to a layout
         allowed |= {"atol", "rtol"}
@@ -342,19 +355,21 @@ def parse_expect(st, raw, path, tdtype, atol, rtol):
     if kind == "grad" and "grad" in raw:
         if raw["grad"] is not None:
             raise FixtureError(f"{path}.grad", 'only "grad": null is allowed here; give the literal keys instead')
-        if any(k in raw for k in ("shape", "data", "fill")):
-            raise FixtureError(path, '"grad": null excludes "shape", "data" and "fill"')
+        if any(k in raw for k in ("shape", "data", "fill", "dtype")):
+            raise FixtureError(path, '"grad": null excludes "shape", "data", "fill" and "dtype"')
         st.expected = None
     elif kind == "value" and "value" in raw:
         if raw["value"] is not None:
             raise FixtureError(f"{path}.value", 'only "value": null is allowed here; give the literal keys instead')
-        if any(k in raw for k in ("shape", "data", "fill")):
-            raise FixtureError(path, '"value": null excludes "shape", "data" and "fill"')
+        if any(k in raw for k in ("shape", "data", "fill", "dtype")):
+            raise FixtureError(path, '"value": null excludes "shape", "data", "fill" and "dtype"')
         st.expected = None
     elif kind in ("value", "grad"):
         # NOTE: the expected literal is a tensor of the fixture's dtype like any other, so in a
         # float32 fixture 14.30769861897899 means float32(14.30769861897899).
-        st.expected = parse_literal(raw, path, tdtype)
+        lit = {k: raw[k] for k in ("shape", "data", "fill", "dtype") if k in raw}
+        st.expected = (parse_float_literal(lit, path, tdtype) if kind == "grad"
+                       else parse_leaf_literal(lit, path, tdtype, dtype_name(tdtype), False))
     else:
         if "is" not in raw:
             raise FixtureError(path, f'expect {kind} needs "is"')

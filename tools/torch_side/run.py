@@ -92,6 +92,9 @@ def check_expect(st: Statement, seen) -> Check:
             got = "None" if seen is None else f"a tensor of shape {list(seen.shape)}"
             want = "None" if st.expected is None else f"shape {list(st.expected.shape)}"
             return Check(st.index, what, False, f"{st.expect} is {got}, expected {want}")
+        if not st.expected.is_floating_point() and seen.dtype != st.expected.dtype:
+            name = lambda t: str(t.dtype).removeprefix("torch.")
+            return Check(st.index, what, False, f"dtype is {name(seen)}, expected {name(st.expected)}")
         ok, msg, err = compare(as_array(seen), as_array(st.expected), st.atol, st.rtol)
         return Check(st.index, what, ok, msg, err)
     if st.expect == "grad_fn" and st.expected is True:
