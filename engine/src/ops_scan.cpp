@@ -91,37 +91,38 @@ Tensor mask_where(const Tensor& a, Pred pred) {
 
 // ---------------------------------------------------------------- cumsum
 
+namespace {
+// The running sum of x along dim d, from the front (or from the back where `reverse`), accumulated
+// in double as PyTorch's CPU kernel does for float too (its acc_type).
+Tensor running_sum(const Tensor& x, int64_t d, bool reverse) {
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  dispatch(x.dtype(), [&](auto s) {
+    using T = decltype(s);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    const Lines v = lines_around(x.shape(), d);
+    for_each_line(v, [&](int64_t off, int64_t st) {
+      double acc = 0;
+      for (int64_t k = 0; k < v.n; ++k) {
+        const int64_t at = off + (reverse ? v.n - 1 - k : k) * st;
+        py[at] = static_cast<T>(acc += px[at]);
+      }
+    });
+  });
+  return y;
+}
+}  // namespace
+
 // y_j = Σ_{k<=j} x_k along dim;  dx_k = Σ_{j>=k} dY_j (PyTorch's reversed_cumsum:
 // flip(cumsum(flip(dY))), recorded so under create_graph). NOTE: with one element, or a dim of
 // size 1, PyTorch hands dY back itself.
 Tensor cumsum(const Tensor& a, int64_t dim) {
   const int64_t d = wrap_dim(dim, a.dim());
-  Tensor y = Tensor::empty(a.shape(), a.dtype());
-  dispatch(a.dtype(), [&](auto s) {
-    using T = decltype(s);
-    const T* px = a.data<T>();
-    T* py = y.data<T>();
-    const Lines v = lines_around(a.shape(), d);
-    for_each_line(v, [&](int64_t off, int64_t st) {
-      double acc = 0;
-      for (int64_t j = 0; j < v.n; ++j) py[off + j * st] = static_cast<T>(acc += px[off + j * st]);
-    });
-  });
+  Tensor y = running_sum(a, d, false);
   record(y, "CumsumBackward0", {a}, [d](const Tensor& g, NeedsGrad) {
     if (g.numel() <= 1 || (g.dim() > 0 && g.shape()[static_cast<size_t>(d)] == 1)) return grads(g);
     if (detail::creating_graph()) return grads(flip(cumsum(flip(g, d), d), d));
-    Tensor out = Tensor::empty(g.shape(), g.dtype());
-    dispatch(g.dtype(), [&](auto s) {
-      using T = decltype(s);
-      const T* pg = g.data<T>();
-      T* po = out.data<T>();
-      const Lines v = lines_around(g.shape(), d);
-      for_each_line(v, [&](int64_t off, int64_t st) {
-        double acc = 0;
-        for (int64_t j = v.n; j-- > 0;) po[off + j * st] = static_cast<T>(acc += pg[off + j * st]);
-      });
-    });
-    return grads(out);
+    return grads(running_sum(g, d, true));
   }, Saves::Nothing);
   return y;
 }
