@@ -110,13 +110,18 @@ std::vector<Task> structural_tasks_unsharded(const RunOptions& o) {
                            kStructuralCases, [f = fn, dtype, table = o.table](CaseStats*) { f(dtype, *table); }, nullptr});
     }
   }
-  // The autograd bookkeeping and layout properties (bookkeeping.cpp), and second order's (second_order.cpp).
-  std::vector<NamedProperty> named = bookkeeping_properties();
-  for (const NamedProperty& p : second_order_properties()) named.push_back(p);
-  for (const NamedProperty& p : named) {
+  // The autograd bookkeeping and layout properties (bookkeeping.cpp), and second order's over the
+  // run's table (second_order.cpp).
+  for (const NamedProperty& p : bookkeeping_properties()) {
     for (DType dtype : o.dtypes) {
       tasks.push_back(Task{std::string("structural/") + p.name + "/" + name(dtype), TaskKind::Structural, "", dtype,
                            kStructuralCases, [f = p.body, dtype](CaseStats*) { f(dtype); }, nullptr});
+    }
+  }
+  for (const TableProperty& p : second_order_properties()) {
+    for (DType dtype : o.dtypes) {
+      tasks.push_back(Task{std::string("structural/") + p.name + "/" + name(dtype), TaskKind::Structural, "", dtype,
+                           kStructuralCases, [f = p.body, dtype, table = o.table](CaseStats*) { f(dtype, *table); }, nullptr});
     }
   }
   return tasks;

@@ -24,8 +24,9 @@ struct Drawn {
   std::vector<Tensor> leaves;
 };
 
-Drawn draw(DType dtype) {
-  static const std::vector<const registry::OpSpec*> ops = fuzzable_ops();
+Drawn draw(DType dtype, const registry::OpTable& table) {
+  static const std::vector<const registry::OpSpec*> builtin = fuzzable_ops();
+  const std::vector<const registry::OpSpec*> ops = &table == &registry::builtin_ops() ? builtin : fuzzable_ops(table);
   Drawn d{*gen_op_case(**gen_choice(ops), dtype), Tensor(), {}};
   std::vector<registry::Arg> args;
   for (const auto& a : d.c.args) {
@@ -122,8 +123,8 @@ bool symmetric(const std::pair<Dot, Dot>& p, DType dtype) {
 }
 }  // namespace
 
-void prop_hessian_symmetry(DType dtype) {
-  Drawn d = draw(dtype);
+void prop_hessian_symmetry(DType dtype, const registry::OpTable& ops) {
+  Drawn d = draw(dtype, ops);
   // At a declared kink PyTorch's mixed partials differ by its choice of subgradient (pow at
   // exponent 0: d/da aᵇ is masked to 0, d/db aᵇ = aᵇ·ln a is not): no symmetry to check.
   RC_PRE(!at_declared_kink(d.c));
@@ -146,8 +147,8 @@ void prop_hessian_symmetry(DType dtype) {
   }
 }
 
-void prop_grad_of_sum(DType dtype) {
-  Drawn d = draw(dtype);
+void prop_grad_of_sum(DType dtype, const registry::OpTable& ops) {
+  Drawn d = draw(dtype, ops);
   const Tensor y1 = d.out, y2 = mul(d.out, d.out);
   const Tensor u1 = draw_like(y1.shape(), dtype), u2 = draw_like(y2.shape(), dtype);
   const bool create_graph = *rc::gen::arbitrary<bool>();
@@ -168,8 +169,8 @@ void prop_grad_of_sum(DType dtype) {
   }
 }
 
-void prop_no_graph_without_create_graph(DType dtype) {
-  Drawn d = draw(dtype);
+void prop_no_graph_without_create_graph(DType dtype, const registry::OpTable& ops) {
+  Drawn d = draw(dtype, ops);
   const Tensor u = draw_like(d.out.shape(), dtype).requires_grad_(*rc::gen::arbitrary<bool>());
   // grad and backward without create_graph: results and .grad carry no graph, even for an
   // upstream that requires grad; a grad() result may be the upstream itself, passed through
@@ -201,7 +202,7 @@ void prop_no_graph_without_create_graph(DType dtype) {
   for (const Tensor& leaf : d.leaves) Tensor(leaf).set_grad(Tensor());
 }
 
-std::vector<NamedProperty> second_order_properties() {
+std::vector<TableProperty> second_order_properties() {
   return {
       {"hessian_symmetry", prop_hessian_symmetry},
       {"grad_of_sum", prop_grad_of_sum},

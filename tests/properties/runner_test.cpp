@@ -54,10 +54,11 @@ TEST(Runner, StructuralPropertiesPass) {
   for (size_t i = 0; i < results.size(); ++i) EXPECT_EQ(results[i].id, tasks[i].id);
   std::vector<std::string> expected = {"structural/stability/float64", "structural/dim_refusals/float32",
                                        "structural/nn_model/float64"};
-  std::vector<NamedProperty> named = bookkeeping_properties();
-  for (const NamedProperty& p : second_order_properties()) named.push_back(p);
-  for (const NamedProperty& p : named)
-    for (const char* dtype : {"float64", "float32"}) expected.push_back(std::string("structural/") + p.name + "/" + dtype);
+  std::vector<std::string> names;
+  for (const NamedProperty& p : bookkeeping_properties()) names.push_back(p.name);
+  for (const TableProperty& p : second_order_properties()) names.push_back(p.name);
+  for (const std::string& n : names)
+    for (const char* dtype : {"float64", "float32"}) expected.push_back("structural/" + n + "/" + dtype);
   for (const std::string& id : expected) {
     EXPECT_TRUE(std::any_of(results.begin(), results.end(), [&](const PropertyResult& r) { return r.id == id; })) << id;
   }

@@ -157,10 +157,15 @@ std::vector<NamedProperty> bookkeeping_properties();
 // the Hessian of ⟨u, f⟩ is symmetric (⟨w, H·v⟩ = ⟨v, H·w⟩, HVPs by a create_graph grad);
 // grad of several outputs is the sum of their grads; without create_graph neither grad() nor
 // backward() leaves a graph, and with it backward's .grad is grad()'s.
-void prop_hessian_symmetry(DType dtype);
-void prop_grad_of_sum(DType dtype);
-void prop_no_graph_without_create_graph(DType dtype);
-std::vector<NamedProperty> second_order_properties();
+void prop_hessian_symmetry(DType dtype, const registry::OpTable& ops = registry::builtin_ops());
+void prop_grad_of_sum(DType dtype, const registry::OpTable& ops = registry::builtin_ops());
+void prop_no_graph_without_create_graph(DType dtype, const registry::OpTable& ops = registry::builtin_ops());
+// A structural property over an op table (the gate's: RunOptions::table).
+struct TableProperty {
+  const char* name;
+  void (*body)(DType, const registry::OpTable&);
+};
+std::vector<TableProperty> second_order_properties();
 
 // The ops the gradcheck sweep covers: every fuzzable op of `ops`.
 std::vector<const registry::OpSpec*> fuzzable_ops(const registry::OpTable& ops = registry::builtin_ops());
