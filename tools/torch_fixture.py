@@ -4,6 +4,8 @@
   replay [--json] [-v] FILE|DIR...      run each fixture in torch and check its expects
   record IN [OUT] | record IN -o OUT    rerun IN in torch, write it back with torch's values
   random-programs N --seed S --out DIR [--dtype float64|float32] [--second-order P]
+  serve                                 torch as an engine under test: the engine protocol on
+                                        stdin/stdout (docs/engine-protocol.md)
 
 Directories are searched recursively for *.json. Exit status: 0 all pass,
 1 some fixture failed, 2 bad input or usage (the message names the JSON path
@@ -30,6 +32,7 @@ from torch_side.parse import Fixture, load_fixture, parse_fixture  # noqa: E402,
 from torch_side.run import cmd_replay, compare, execute, run_statement  # noqa: E402,F401
 from torch_side.record import RecordError, cmd_record, record_doc  # noqa: E402,F401
 from torch_side.programs import cmd_random  # noqa: E402,F401
+from torch_side.serve import cmd_serve  # noqa: E402,F401
 
 
 def main(argv=None) -> int:
@@ -54,6 +57,8 @@ def main(argv=None) -> int:
                    help="draw each program's second-order variant (a grad_of with create_graph, then a backward "
                         "of a function of its result) with probability P; default 0")
     p.set_defaults(run=cmd_random)
+    p = sub.add_parser("serve", help="answer the engine protocol on stdin/stdout (docs/engine-protocol.md)")
+    p.set_defaults(run=cmd_serve)
     args = parser.parse_args(argv)
     return args.run(args)
 
