@@ -119,6 +119,16 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
   replay_cmd->add_option("paths", replay_paths, "fixture files or directories (searched for *.json)")->required();
   add_output(replay_cmd);
   add_jobs(replay_cmd);
+  EngineArgs engine;
+  auto add_engine = [&](CLI::App* sub) {
+    sub->add_option("--engine", engine.command, "run the fixtures in an outside engine: CMD is started by `sh -c` "
+                                                "and spoken to over the engine protocol (docs/engine-protocol.md); "
+                                                "e.g. \"/usr/bin/python3 tools/torch_fixture.py serve\"");
+    sub->add_option("--engine-timeout", engine.timeout_seconds, "seconds the engine may take per request (default 60); "
+                                                                "then it is killed and the case is an error")
+        ->check(kPositive);
+  };
+  add_engine(replay_cmd);
 
   std::vector<std::string> check_paths;
   oracle::GradCheckOptions gopt;
@@ -165,6 +175,10 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
   gen_cmd->add_option("--dtype", gen_dtype, "float64 (default) or float32")->check(CLI::IsMember({"float32", "float64"}));
   gen_cmd->add_option("--out", gen_out, "output directory")->required();
   add_output(gen_cmd);
+
+  CLI::App* serve_cmd = app.add_subcommand(
+      "serve", "be an engine under test: gradoracle's engine over the engine protocol on stdin/stdout (the C++ "
+               "adapter; docs/engine-protocol.md)");
 
   CLI::App* ops_cmd = app.add_subcommand("ops", "list the registered ops: arity, shapes, domains, attrs");
   add_output(ops_cmd);
@@ -213,7 +227,8 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
   }
 
   try {
-    if (*replay_cmd) return cmd_replay(replay_paths, jobs, out, ops);
+    if (*replay_cmd) return cmd_replay(replay_paths, jobs, out, ops, engine);
+    if (*serve_cmd) return cmd_serve(GRADORACLE_VERSION, ops);
     if (*check_cmd) {
       gopt.fast_mode = fast;
       if (eps) gopt.eps = *eps;

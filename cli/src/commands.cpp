@@ -1,5 +1,7 @@
 // The fixture subcommands: replay, gradcheck, generate, ops.
 #include <algorithm>
+#include <chrono>
+#include <memory>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -14,6 +16,7 @@
 #include "gradoracle/engine/op_rules.hpp"
 #include "gradoracle/engine/registry.hpp"
 #include "gradoracle/fixtures/check.hpp"
+#include "gradoracle/fixtures/engine.hpp"
 #include "gradoracle/fixtures/fixture.hpp"
 #include "gradoracle/fixtures/interpreter.hpp"
 #include "gradoracle/properties/generate.hpp"
@@ -102,11 +105,45 @@ bool wants_detail(const Output& o, const Case& c) { return o.json || (!o.junit_f
 
 }  // namespace
 
-int cmd_replay(const std::vector<std::string>& paths, unsigned jobs, const Output& o, const registry::OpTable& ops) {
-  return for_each_fixture("replay", paths, jobs, o, ops, [&o, &ops](const Fixture& f, Case& c) {
-    ReplayOptions run;
-    run.ops = &ops;
-    const ReplayResult r = replay(f, run);
+int cmd_replay(const std::vector<std::string>& paths, unsigned jobs, const Output& o, const registry::OpTable& ops,
+               const EngineArgs& engine) {
+  std::unique_ptr<EngineProcess> outside;
+  std::mutex outside_mutex;  // one request at a time (the protocol's rule); fixtures are read in parallel
+  if (!engine.command.empty()) {
+    EngineOptions eo;
+    eo.timeout = std::chrono::milliseconds(static_cast<int64_t>(engine.timeout_seconds * 1000));
+    outside = std::make_unique<EngineProcess>(engine.command, eo);
+  }
+  return for_each_fixture("replay", paths, jobs, o, ops, [&](const Fixture& f, Case& c) {
+    ReplayResult r;
+    if (outside) {
+      std::vector<json> results;
+      try {
+        const std::lock_guard lock(outside_mutex);
+        if (const std::string why = outside->info().cannot_run(f); !why.empty()) {
+          c.status = "skip";
+          c.message = why;
+          return;
+        }
+        results = outside->run({to_json(f)});
+        r = judge_engine_result(f, results.at(0));
+      } catch (const EngineFault& e) {
+        c.status = "error";
+        c.message = e.what();
+        if (!e.stderr_tail.empty()) c.message += "; its stderr ends: " + json(e.stderr_tail).dump();
+        return;
+      } catch (const FixtureError&) {
+        throw;
+      } catch (const std::runtime_error& e) {  // the engine refused the fixture
+        c.status = "skip";
+        c.message = e.what();
+        return;
+      }
+    } else {
+      ReplayOptions run;
+      run.ops = &ops;
+      r = replay(f, run);
+    }
     c.status = r.passed() ? "pass" : "fail";
     if (wants_detail(o, c)) c.detail = r.to_json();
     if (r.passed()) {
@@ -116,6 +153,28 @@ int cmd_replay(const std::vector<std::string>& paths, unsigned jobs, const Outpu
       if (r.failures.size() > 1) c.message += " (and " + std::to_string(r.failures.size() - 1) + " more)";
     }
   });
+}
+
+int cmd_serve(const std::string& version, const registry::OpTable& ops) {
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    json request = json::parse(line, nullptr, false);
+    json reply;
+    if (request.is_discarded() || !request.is_object()) {
+      reply = {{"error", "a request must be one JSON object per line"}};
+    } else if (request.value("hello", false) == true) {
+      reply = own_engine_hello(version, ops);
+    } else if (const auto fx = request.find("fixtures"); fx != request.end() && fx->is_array()) {
+      json results = json::array();
+      for (const json& doc : *fx) results.push_back(observe_in_process(doc, ops));
+      reply = {{"id", request.value("id", json(nullptr))}, {"results", std::move(results)}};
+    } else {
+      reply = {{"id", request.value("id", json(nullptr))}, {"error", "a request needs \"hello\": true or a list of \"fixtures\""}};
+    }
+    std::cout << reply.dump(-1, ' ', false, json::error_handler_t::replace) << "\n" << std::flush;
+  }
+  return kPass;
 }
 
 int cmd_gradcheck(const std::vector<std::string>& paths, const oracle::GradCheckOptions& options, unsigned jobs,

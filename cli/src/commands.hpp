@@ -14,7 +14,15 @@ namespace gradoracle::cli {
 // Every subcommand reads op names as `ops` declares them (the engine's table, or one a test
 // program extends with planted ops). jobs: fixtures judged at once (threads); the output does
 // not depend on it.
-int cmd_replay(const std::vector<std::string>& paths, unsigned jobs, const Output& o, const registry::OpTable& ops);
+// An outside engine to run fixtures in (docs/engine-protocol.md); none: gradoracle's own.
+struct EngineArgs {
+  std::string command;           // `sh -c` runs it; "": the built-in engine
+  double timeout_seconds = 60;   // per request
+};
+int cmd_replay(const std::vector<std::string>& paths, unsigned jobs, const Output& o, const registry::OpTable& ops,
+               const EngineArgs& engine = {});
+// `gradoracle serve`: the C++ adapter, gradoracle's engine over the engine protocol on stdin/stdout.
+int cmd_serve(const std::string& version, const registry::OpTable& ops);
 int cmd_gradcheck(const std::vector<std::string>& paths, const oracle::GradCheckOptions& options, unsigned jobs,
                   const Output& o, const registry::OpTable& ops);
 // references: every op's reference inputs too (OpSpec::references), recorded.

@@ -44,7 +44,7 @@ with tempfile.TemporaryDirectory() as tmp:
           f"--seed abc names --seed once ({r.stderr.strip()!r})")
 
     # Subcommands: an unknown one is named, and the valid ones are listed.
-    subcommands = "replay, gradcheck, generate, ops, check"
+    subcommands = "replay, gradcheck, generate, serve, ops, check"
     r = run("nope", simple)
     check(r.returncode == 2 and 'unknown subcommand "nope"' in r.stderr and subcommands in r.stderr
           and "A subcommand is required" not in r.stderr, f"an unknown subcommand is named ({r.stderr.strip()!r})")

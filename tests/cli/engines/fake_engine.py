@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""A fake engine for tests/cli/test_engine.py: gradoracle's own engine (`gradoracle serve`, its
+path in GRADORACLE) behind a proxy that plants one protocol fault, named by the first argument:
+
+  crash        exits with status 3 on the first fixture request
+  signal       kills itself with SIGSEGV on the first fixture request
+  hang         never answers the first fixture request
+  not-json     answers the first fixture request with a line that is not JSON
+  count        answers the first fixture request with one result too many
+  id           answers the first fixture request with another id
+  version      answers the handshake with protocol gradoracle.engine/2
+  refuse       refuses every fixture
+  no-ops       declares no ops in its handshake
+  crash-once   exits on the first fixture request only (a marker file remembers), to show a
+               fresh process takes the next fixture
+
+Everything it does is written to stderr first, so the report can show the tail."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+fault = sys.argv[1]
+engine = subprocess.Popen([os.environ["GRADORACLE"], "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def ask(line):
+    engine.stdin.write(line)
+    engine.stdin.flush()
+    return engine.stdout.readline()
+
+
+for line in sys.stdin:
+    request = json.loads(line)
+    reply = json.loads(ask(line))
+    if request.get("hello"):
+        if fault == "version":
+            reply["protocol"] = "gradoracle.engine/2"
+        if fault == "no-ops":
+            reply["ops"] = []
+        print(json.dumps(reply), flush=True)
+        continue
+    print(f"fake engine: {fault} on request {request['id']}", file=sys.stderr, flush=True)
+    marker = os.environ.get("FAKE_ENGINE_MARKER", "")
+    if fault == "crash" or (fault == "crash-once" and marker and not os.path.exists(marker)):
+        if marker:
+            open(marker, "w").close()
+        sys.exit(3)
+    if fault == "signal":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if fault == "hang":
+        time.sleep(3600)
+    if fault == "not-json":
+        print("Traceback (most recent call last):", flush=True)
+        continue
+    if fault == "count":
+        reply["results"].append(reply["results"][0])
+    if fault == "id":
+        reply["id"] += 100
+    if fault == "refuse":
+        reply["results"] = [{"refused": "this engine refuses everything"} for _ in reply["results"]]
+    print(json.dumps(reply), flush=True)

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""`replay --engine CMD` and `gradoracle serve` (docs/engine-protocol.md), end to end.
+
+Usage: test_engine.py GRADORACLE REPO_ROOT. The C++ adapter (`gradoracle serve`) replays the
+recorded corpus to the verdicts of the in-process replay; a wrong value is a failure (exit 1)
+with the same message; each protocol fault of tests/cli/engines/fake_engine.py is an error
+(exit 2) naming the fault, never a hang; refusals and missing ops are skipped."""
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+
+from cli_helpers import check, failures
+
+GRADORACLE, ROOT = sys.argv[1], sys.argv[2]
+FAKE = os.path.join(ROOT, "tests", "cli", "engines", "fake_engine.py")
+CORPUS = [os.path.join(ROOT, "corpus", d) for d in ("tutorial", "examples", "semantics", "nonfinite", "second_order")]
+SERVE = f"{shlex.quote(GRADORACLE)} serve"
+ENV = dict(os.environ, GRADORACLE=GRADORACLE)
+
+
+def replay(*args, timeout=300):
+    t0 = time.monotonic()
+    r = subprocess.run([GRADORACLE, "replay", *args], capture_output=True, text=True, timeout=timeout, env=ENV)
+    return r.returncode, r.stdout, r.stderr, time.monotonic() - t0
+
+
+def fake(fault):
+    return f"{shlex.quote(sys.executable)} {shlex.quote(FAKE)} {fault}"
+
+
+# The C++ adapter gives the in-process verdicts, line for line (timings aside).
+def lines(out):
+    return [line.split(" (")[0] + " " + line.rsplit(": ", 1)[-1] for line in out.splitlines() if line[:4] in ("PASS", "FAIL")]
+
+
+code_in, out_in, _, _ = replay(*CORPUS)
+code_out, out_out, err, _ = replay(*CORPUS, "--engine", SERVE)
+check(code_in == 0 and code_out == 0, f"the corpus passes in process and through `gradoracle serve` ({code_in}, {code_out}) {err[-300:]}")
+check(lines(out_in) == lines(out_out) and len(lines(out_in)) > 50,
+      f"the same {len(lines(out_in))} verdicts and expect counts through the adapter")
+
+with tempfile.TemporaryDirectory() as tmp:
+    wrong = os.path.join(tmp, "wrong.json")
+    with open(wrong, "w") as f:
+        f.write('{"format": "gradoracle.fixture/1", "name": "wrong", "dtype": "float64", "tensors": {"x": {"shape": [2], '
+                '"data": [1, 2], "requires_grad": true}}, "program": [{"let": "y", "op": "mul", "args": ["x", 3]}, '
+                '{"expect": "value", "of": "y", "shape": [2], "data": [3, 7]}, {"let": "z", "op": "matmul", "args": ["x", "y"], "raises": "size mismatch"}, {"expect": "grad_fn", "of": "y", "is": "MulBackward0"}]}')
+    code_a, out_a, _, _ = replay(wrong)
+    code_b, out_b, _, _ = replay(wrong, "--engine", SERVE)
+    check(code_a == code_b == 1, f"a wrong value fails (exit 1) in process and through the engine ({code_a}, {code_b})")
+    check(out_a.split(" (")[0] == out_b.split(" (")[0] and "program[1]" in out_b and "(and 1 more)" in out_b,
+          f"with the same message: {out_b.strip()[:200]}")
+
+    # Each fault: exit 2, an error naming it, in well under the timeout where it is not a hang.
+    one = os.path.join(ROOT, "corpus", "tutorial", "1-simple-example.json")
+    faults = {
+        "crash": "the engine exited with status 3",
+        "signal": "signal 11",
+        "hang": "no reply within 2",
+        "not-json": "a reply that is not a JSON object",
+        "count": "2 results for 1 fixtures",
+        "id": "its id is 101, not 1",
+        "version": 'the engine speaks "gradoracle.engine/2", not "gradoracle.engine/1"',
+    }
+    for fault_name, text in faults.items():
+        code, out, err, took = replay(one, "--engine", fake(fault_name), "--engine-timeout", "2", timeout=60)
+        check(code == 2 and text in out and "ERROR" in out, f"{fault_name}: exit 2 and {text!r} ({code}: {out.strip()[:300]})")
+        check(took < 20, f"{fault_name}: the verdict in {took:.1f} s")
+        if fault_name in ("crash", "signal", "hang"):
+            check(f"fake engine: {fault_name} on request 1" in out, f"{fault_name}: the engine's stderr is in the report")
+
+    # A refusal and an op the engine lacks are skipped, not failed.
+    code, out, _, _ = replay(one, "--engine", fake("refuse"))
+    check("SKIP" in out and "this engine refuses everything" in out, f"a refused fixture is skipped: {out.strip()[:200]}")
+    code, out, _, _ = replay(one, "--engine", fake("no-ops"))
+    check("SKIP" in out and 'the engine has no op "' in out, f"an op the engine lacks is skipped: {out.strip()[:200]}")
+
+    # After a crash, the next fixture runs in a fresh engine process.
+    env_marker = os.path.join(tmp, "crashed")
+    two = [one, os.path.join(ROOT, "corpus", "tutorial", "2-two-batches.json")]
+    r = subprocess.run([GRADORACLE, "replay", *two, "--engine", fake("crash-once"), "-j", "1"], capture_output=True,
+                       text=True, timeout=60, env=dict(ENV, FAKE_ENGINE_MARKER=env_marker))
+    check(r.returncode == 2 and r.stdout.count("ERROR") == 1 and r.stdout.count("PASS") == 1,
+          f"a crash fails its fixture only; the next runs in a new process ({r.stdout.strip()[:300]})")
+
+    # The engine cannot be started: an error, not a hang.
+    code, out, _, _ = replay(one, "--engine", "/nonexistent/engine", timeout=60)
+    check(code == 2 and "the engine exited with status 127" in out, f"a missing engine: {out.strip()[:200]}")
+
+print(f"{len(failures)} failure(s)")
+sys.exit(1 if failures else 0)
