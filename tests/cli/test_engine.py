@@ -6,6 +6,7 @@ recorded corpus to the verdicts of the in-process replay; a wrong value is a fai
 with the same message; each protocol fault of tests/cli/engines/fake_engine.py is an error
 (exit 2) naming the fault, never a hang; refusals and missing ops are skipped."""
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -89,6 +90,15 @@ with tempfile.TemporaryDirectory() as tmp:
     # The engine cannot be started: an error, not a hang.
     code, out, _, _ = replay(one, "--engine", "/nonexistent/engine", timeout=60)
     check(code == 2 and "the engine exited with status 127" in out, f"a missing engine: {out.strip()[:200]}")
+
+# The README's `--engine "build/gradoracle serve"` commands run as shown (from the repository root).
+with open(os.path.join(ROOT, "README.md")) as f:
+    shown = re.findall(r'^    build/gradoracle (replay .*--engine "build/gradoracle serve".*)$', f.read(), re.M)
+check(len(shown) >= 1, f"the README shows {len(shown)} replay --engine commands over gradoracle serve")
+for line in shown:
+    argv = [a.replace("build/gradoracle", GRADORACLE) for a in shlex.split(line)]
+    r = subprocess.run([GRADORACLE, *argv], capture_output=True, text=True, timeout=120, cwd=ROOT, env=ENV)
+    check(r.returncode == 0 and "PASS" in r.stdout, f"README: gradoracle {line} passes (exit {r.returncode})")
 
 print(f"{len(failures)} failure(s)")
 sys.exit(1 if failures else 0)
