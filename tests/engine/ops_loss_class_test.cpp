@@ -93,6 +93,12 @@ TEST(CrossEntropy, ProbabilitiesAreDifferentiatedToo) {
   EXPECT_EQ(cross_entropy(x, p, Reduction::Sum).grad_fn_name(), "NegBackward0");
   EXPECT_TENSOR_NEAR(cross_entropy(x, p, Reduction::None, -100, 0.1), (std::vector<double>{1.6326059644443807, 1.4076059644443804}),
                      Shape{2}, 1e-12);
+  // torch: probabilities of another float dtype promote (float64 result, each grad in its own dtype)
+  Tensor p32 = leaf({2, 3}, {0.5, 0.25, 0.25, 0, 1, 0}, kF32);
+  const Tensor mixed = cross_entropy(x, p32);
+  EXPECT_EQ(mixed.dtype(), kF64);
+  mixed.backward();
+  EXPECT_EQ(p32.grad().dtype(), kF32);
 }
 
 TEST(ClassLossSecondOrder, CreateGraphNamesArePyTorchs) {
