@@ -157,8 +157,9 @@ Tensor ignored_mask(const Tensor& target, int64_t ignore_index) {
 // class dim, p' = p·(1 - ε) + ε/C with smoothing ε.
 Tensor cross_entropy_probabilities(const Tensor& x, const Tensor& target_in, Reduction reduction, double smoothing) {
   const int64_t class_dim = x.dim() == 1 ? 0 : 1;
-  const Tensor input = log_softmax(x, class_dim);
+  if (x.dim() == 0) fail(ErrorKind::Dim, "Dimension specified as 1 but tensor has no dimensions");  // C before log_softmax
   const int64_t n_classes = x.size(class_dim);
+  const Tensor input = log_softmax(x, class_dim);
   Tensor target = target_in;
   if (smoothing > 0.0) {
     if (smoothing > 1.0) fail(ErrorKind::Value, "label_smoothing must be between 0.0 and 1.0. Got: " + shown(smoothing));

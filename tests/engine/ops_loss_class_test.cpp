@@ -151,6 +151,7 @@ TEST(ClassLoss, ErrorsArePyTorchs) {
   EXPECT_ERROR(nll_loss(Tensor::ones({}), ints({}, {0})), Value, "Expected 1 or more dimensions (got 0)");
   EXPECT_ERROR(cross_entropy(Tensor::ones({}), ints({}, {0})), DType,
                "Expected floating point type for target with class probabilities, got Long");
+  EXPECT_ERROR(cross_entropy(Tensor::ones({}), Tensor::ones({})), Dim, "Dimension specified as 1 but tensor has no dimensions");
   EXPECT_ERROR(cross_entropy(Tensor::ones({}), ints({2}, {0, 1})), Dim,
                "Dimension out of range (expected to be in range of [-1, 0], but got 1)");
   EXPECT_ERROR(cross_entropy(x, Tensor::ones({3, 4}, kF64), Reduction::Mean, 1), Value,
