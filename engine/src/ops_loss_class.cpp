@@ -132,7 +132,9 @@ int64_t count_kept(const Tensor& target, int64_t ignore_index, int64_t read) {
   return n;
 }
 
-// y = a·s recorded as ATen's mul/div by a Scalar (MulBackward1, DivBackward1): d/da = g·s.
+// y = a·s (or a/s) recorded as ATen's mul/div by a Scalar (MulBackward1, DivBackward1): d/da =
+// g·s (g/s), which PyTorch's formula computes against s wrapped as a tensor, so that under
+// create_graph it is recorded as MulBackward0 (DivBackward0), as the engine's number operands are.
 Tensor scaled(const Tensor& a, double s, bool divide) {
   Tensor y;
   {
@@ -140,7 +142,7 @@ Tensor scaled(const Tensor& a, double s, bool divide) {
     y = divide ? div(a, s) : mul(a, s);
   }
   record(y, divide ? "DivBackward1" : "MulBackward1", {a},
-         [s, divide](const Tensor& g, NeedsGrad) { return grads(scaled(g, s, divide)); }, Saves::Nothing);
+         [s, divide](const Tensor& g, NeedsGrad) { return grads(divide ? div(g, s) : mul(g, s)); }, Saves::Nothing);
   return y;
 }
 

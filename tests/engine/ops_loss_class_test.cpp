@@ -117,6 +117,11 @@ TEST(ClassLossSecondOrder, CreateGraphNamesArePyTorchs) {
                 (std::vector<std::string>{"LogSoftmaxBackwardDataBackward0", "MulBackward0"}));
     }
   }
+  // torch: with smoothing, d/dp passes through target·(1 − ε) (MulBackward1), whose gradient
+  // PyTorch computes as grad·(1 − ε) against a wrapped number: MulBackward0
+  EXPECT_EQ(grad_fn_names([&](const std::vector<Tensor>& in) { return cross_entropy(in[0], in[1], Reduction::Mean, -100, 0.25); },
+                          {x, leaf({3, 3}, {0.5, 0.25, 0.25, 0, 1, 0, 1, 0, 0})}, false),
+            (std::vector<std::string>{"LogSoftmaxBackwardDataBackward0", "MulBackward0"}));
   // (N, C, d): the input viewed to (N, C, 1, d): ReshapeAliasBackward0; (N, C, d1, d2): NllLoss2DBackwardBackward0
   const Tensor t3 = ints({2, 2}, {2, 0, 1, 1});
   EXPECT_EQ(grad_fn_names([&](const std::vector<Tensor>& in) { return nll_loss(in[0], t3); }, {leaf({2, 3, 2}, std::vector<double>(12, 1))}, false),
