@@ -286,6 +286,28 @@ def cases():
     out.append(fixture("embedding-inputs", {"w": lit(SPECIAL, [4, 2], rg=True),
                                             "i": {"shape": [3], "dtype": "int64", "data": [1, 1, 3]}},
                        [op("y", "embedding", ["i", "w"]), back("y", lit([INF, 0.0, NINF, -0.0, NAN, 1.0], [3, 2]))]))
+    # Classification losses: NaN/±Inf logits in the target's class and elsewhere (log_softmax's
+    # inf - inf), an ignored row holding a NaN (never read), non-finite upstreams; probabilities.
+    logits = lit([NAN, 0.0, 1.0, INF, 0.0, 1.0, NINF, 0.0, 1.0, 0.0, -0.0, 2.5, 1.0, NINF, 0.5], [5, 3], rg=True)
+    classes = {"shape": [5], "dtype": "int64", "data": [1, 0, 1, 2, 1]}
+    for red in ("none", "mean", "sum"):
+        out.append(fixture(f"cross_entropy-inputs-{red}", {"x": logits, "y": classes},
+                           [op("l", "cross_entropy", ["x", "y"], {"reduction": red}),
+                            back("l", ones([5]) if red == "none" else None)]))
+    out.append(fixture("cross_entropy-smoothing", {"x": logits, "y": classes},
+                       [op("l", "cross_entropy", ["x", "y"], {"reduction": "none", "label_smoothing": 0.25}),
+                        back("l", ones([5]))]))
+    out.append(fixture("cross_entropy-upstream", {"x": lit(ORDINARY[:6], [2, 3], rg=True),
+                                                  "y": {"shape": [2], "dtype": "int64", "data": [2, 0]}},
+                       [op("l", "cross_entropy", ["x", "y"], {"reduction": "none"}), back("l", lit([INF, NAN]))]))
+    out.append(fixture("cross_entropy-probabilities", {"x": logits, "p": lit(list(reversed(SPECIAL)) + ORDINARY[:7], [5, 3], rg=True)},
+                       [op("l", "cross_entropy", ["x", "p"], {"reduction": "none"}), back("l", ones([5]))]))
+    out.append(fixture("nll_loss-inputs", {"x": lit(SPECIAL + [0.5, 1.5, -1.5, 3.0], [4, 3], rg=True),
+                                           "y": {"shape": [4], "dtype": "int64", "data": [0, 2, -100, 1]}},
+                       [op("l", "nll_loss", ["x", "y"], {"reduction": "none"}), back("l", lit([1.0, NINF, NAN, INF]))]))
+    out.append(fixture("nll_loss-mean", {"x": lit(SPECIAL + [0.5, 1.5, -1.5, 3.0], [4, 3], rg=True),
+                                         "y": {"shape": [4], "dtype": "int64", "data": [1, 0, -100, 2]}},
+                       [op("l", "nll_loss", ["x", "y"]), back("l", None)]))
     for f in out:  # backward with an implicit grad: drop the None
         for st in f["program"]:
             if "backward" in st and st.get("grad") is None:

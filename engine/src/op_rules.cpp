@@ -6,6 +6,7 @@
 #include <exception>
 #include <limits>
 
+#include "op_rules_loss_class.hpp"
 #include "op_rules_select.hpp"
 
 namespace gradoracle::registry {
@@ -40,6 +41,7 @@ RuleInfo rule_info(ShapeRule r) {
     case ShapeRule::IndexSelect: return {"index-select", true, 0, kMaxRank, kMaxRank, {"dim"}};
     case ShapeRule::Gather: return {"gather", true, 0, kMaxRank, kMaxRank, {"dim"}};
     case ShapeRule::Embedding: return {"embedding", true, 2, 2, 2, {}};
+    case ShapeRule::ClassTarget: return {"class-target", true, 1, kMaxRank, kMaxRank, {}, 0, true};
   }
   return {"?", false, 0, -1, -1, {}};
 }
@@ -193,6 +195,7 @@ OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
     case ShapeRule::IndexSelect:
     case ShapeRule::Gather:
     case ShapeRule::Embedding: return detail::draw_select_layout(op, first, c);
+    case ShapeRule::ClassTarget: l = detail::draw_loss_class_layout(op, first, c); break;
     case ShapeRule::Transpose:
       l.args = {first};
       l.attrs["dim0"] = draw_dim_index(rank, c);
@@ -364,7 +367,8 @@ GradcheckRole gradcheck_role(ShapeRule r) {
     case ShapeRule::Where:
     case ShapeRule::IndexSelect:
     case ShapeRule::Gather:
-    case ShapeRule::Embedding: return GradcheckRole::Op;
+    case ShapeRule::Embedding:
+    case ShapeRule::ClassTarget: return GradcheckRole::Op;
   }
   return GradcheckRole::Op;
 }
@@ -417,6 +421,7 @@ double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& 
       case ShapeRule::IndexSelect:
       case ShapeRule::Gather:
       case ShapeRule::Embedding: return detail::predict_select_numel(op, shapes);
+      case ShapeRule::ClassTarget: return largest;  // the per-row losses or one value: never more than the input
       // NOTE: expand's result size is its size attr, unseen here: the input's size is a lower
       // bound only; expand itself refuses more than kMaxElements.
       case ShapeRule::Expand: return largest;
@@ -472,6 +477,7 @@ double predict_multiply_adds(const OpSpec& op, const std::vector<std::optional<S
     case ShapeRule::IndexSelect:
     case ShapeRule::Gather:
     case ShapeRule::Embedding:
+    case ShapeRule::ClassTarget:
     case ShapeRule::Parameters: return 0;
   }
   return 0;

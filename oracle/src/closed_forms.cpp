@@ -180,4 +180,58 @@ Tensor softmax_hvp(const Tensor& x, const Tensor& u, const Tensor& v) {
 
 Tensor logsumexp_hessian(const Tensor& x) { return softmax_jacobian(x); }  // ∇²lse = diag(s) − s·sᵀ = J
 
+namespace {
+// The rows of a 2-D x as float64 softmaxes, each shifted by its max.
+std::vector<std::vector<double>> row_softmaxes(const Tensor& x) {
+  const int64_t n = x.size(0), c = x.size(1);
+  const std::vector<double> v = x.to_vector();
+  std::vector<std::vector<double>> rows;
+  for (int64_t i = 0; i < n; ++i) {
+    rows.push_back(softmax_of(Tensor::from_data({c}, std::vector<double>(v.begin() + i * c, v.begin() + (i + 1) * c),
+                                                DType::Float64)));
+  }
+  return rows;
+}
+}  // namespace
+
+Tensor cross_entropy_class_grad(const Tensor& x, const std::vector<int64_t>& target, Reduction reduction,
+                                int64_t ignore_index, double smoothing) {
+  const int64_t n = x.size(0), c = x.size(1);
+  const std::vector<std::vector<double>> s = row_softmaxes(x);
+  int64_t kept = 0;
+  for (int64_t y : target) kept += y != ignore_index;
+  const double w = reduction == Reduction::Mean ? 1.0 / static_cast<double>(kept) : 1.0;
+  std::vector<double> g(static_cast<size_t>(n * c), 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t y = target[static_cast<size_t>(i)];
+    if (y == ignore_index) continue;
+    for (int64_t k = 0; k < c; ++k) {
+      const double q = (1 - smoothing) * (k == y ? 1.0 : 0.0) + smoothing / static_cast<double>(c);
+      g[static_cast<size_t>(i * c + k)] = w * (s[static_cast<size_t>(i)][static_cast<size_t>(k)] - q);
+    }
+  }
+  return make(x.shape(), g);
+}
+
+ProbabilityGrads cross_entropy_probability_grads(const Tensor& x, const Tensor& p, Reduction reduction, double smoothing) {
+  const int64_t n = x.size(0), c = x.size(1);
+  const std::vector<std::vector<double>> s = row_softmaxes(x);
+  const std::vector<double> pv = p.to_vector();
+  const double w = reduction == Reduction::Mean ? 1.0 / static_cast<double>(n) : 1.0;
+  std::vector<double> gx(static_cast<size_t>(n * c)), gp(static_cast<size_t>(n * c));
+  for (int64_t i = 0; i < n; ++i) {
+    const std::vector<double>& si = s[static_cast<size_t>(i)];
+    double total = 0.0;
+    for (int64_t k = 0; k < c; ++k) total += (1 - smoothing) * pv[static_cast<size_t>(i * c + k)] + smoothing / static_cast<double>(c);
+    for (int64_t k = 0; k < c; ++k) {
+      const auto at = static_cast<size_t>(i * c + k);
+      const double q = (1 - smoothing) * pv[at] + smoothing / static_cast<double>(c);
+      gx[at] = w * (si[static_cast<size_t>(k)] * total - q);
+      gp[at] = -w * (1 - smoothing) * std::log(si[static_cast<size_t>(k)]);
+    }
+  }
+  return {make(x.shape(), gx), make(p.shape(), gp)};
+}
+
+
 }  // namespace gradoracle::oracle::closed_forms

@@ -23,7 +23,9 @@ TEST(Registry, EveryFixtureFormatOpIsRegisteredOnce) {
                                         // kinks and ties (ops_kinks.cpp)
                                         "clamp", "maximum", "minimum", "max", "min", "amax", "amin",
                                         // selection (ops_select.cpp)
-                                        "where", "index_select", "gather", "embedding"};
+                                        "where", "index_select", "gather", "embedding",
+                                        // classification losses (ops_loss_class.cpp)
+                                        "nll_loss", "cross_entropy"};
   for (const std::string& name : ops) {
     SCOPED_TRACE(name);
     const r::OpSpec* spec = r::builtin_ops().find(name);
@@ -297,6 +299,43 @@ TEST(OpRules, SelectionDrawsAreValidIndicesWithRepeats) {
       EXPECT_NO_THROW(op.call(args, l.attrs)) << to_string(first);
     }
     EXPECT_TRUE(repeated || op.name == "where");
+  }
+}
+
+TEST(OpRules, ClassTargetDrawsRunWithRepeatsIgnoredRowsAndProbabilities) {
+  // Every drawn layout of nll_loss and cross_entropy runs (classes in [0, C) or ignore_index,
+  // targets of the input's shape less its class dim, or cross_entropy's probabilities), a mean
+  // never divides by zero, and over the draws classes repeat and some rows are ignored.
+  Generator gen(11);
+  r::GeneratorChooser c(gen);
+  for (const char* name : {"nll_loss", "cross_entropy"}) {
+    SCOPED_TRACE(name);
+    const r::OpSpec& op = *r::builtin_ops().find(name);
+    bool repeated = false, ignored = false, probabilities = false;
+    for (int k = 0; k < 300; ++k) {
+      const Shape first = r::draw_first_shape(op, c);
+      const r::OpLayout l = r::draw_layout(op, first, c);
+      ASSERT_EQ(l.args.size(), 2u);
+      std::vector<r::Arg> args = {Tensor::ones(*l.args[0], kF64).requires_grad_()};
+      if (l.constants.size() > 1 && l.constants[1]) {
+        const r::ReferenceTensor& t = *l.constants[1];
+        ASSERT_EQ(t.dtype, DType::Int64);
+        std::set<double> seen(t.data.begin(), t.data.end());
+        repeated |= seen.size() < t.data.size();
+        ignored |= l.attrs.count("ignore_index") > 0;
+        args.emplace_back(Tensor::from_data(t.shape, t.data, DType::Int64));
+      } else {
+        probabilities = true;
+        ASSERT_EQ(*l.args[1], first);
+        args.emplace_back(Tensor::ones(first, kF64).requires_grad_());
+      }
+      Tensor y;
+      ASSERT_NO_THROW(y = op.call(args, l.attrs)) << to_string(first);
+      for (double v : y.to_vector()) EXPECT_TRUE(std::isfinite(v)) << to_string(first);
+    }
+    EXPECT_TRUE(repeated);
+    EXPECT_TRUE(ignored);
+    EXPECT_EQ(probabilities, op.name == "cross_entropy");
   }
 }
 

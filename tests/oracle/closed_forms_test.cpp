@@ -193,6 +193,53 @@ TEST_P(ClosedForms, LogSumExpHessian) {
   }
 }
 
+// cross_entropy's gradient, softmax(x) − q per row (q: the smoothed one-hot, or the smoothed
+// probabilities), against the engine's: class indices with repeats and ignored rows (−100 or an
+// ignore_index that is a class), every reduction, smoothing 0, 0.1 and 0.3.
+TEST_P(ClosedForms, CrossEntropyClassIndicesGradIsSoftmaxMinusSmoothedOneHot) {
+  for (uint64_t seed = 0; seed < 12; ++seed) {
+    Generator gen(800 + seed);
+    const int64_t n = gen.integer(1, 5), c = gen.integer(1, 5);
+    const int64_t ignore = seed % 3 == 0 ? -100 : gen.integer(0, c - 1);
+    std::vector<int64_t> y;
+    std::vector<double> yd;
+    for (int64_t i = 0; i < n; ++i) {
+      y.push_back(i > 0 && gen.integer(0, 2) == 0 ? ignore : gen.integer(0, c - 1));
+      if (i == 0 && y[0] == ignore) y[0] = (ignore + 1) % c;  // the first row is kept (c > 1)
+      yd.push_back(static_cast<double>(y.back()));
+    }
+    if (y[0] == ignore) continue;  // one class and ignore_index 0: nothing to count
+    const Tensor t = Tensor::from_data({n}, yd, DType::Int64);
+    for (Reduction r : {Reduction::Mean, Reduction::Sum, Reduction::None}) {
+      for (double eps : {0.0, 0.1, 0.3}) {
+        Tensor x = leaf({n, c}, gen);
+        const Tensor loss = cross_entropy(x, t, r, ignore, eps);
+        loss.backward(Tensor::ones(loss.shape(), dtype()));
+        EXPECT_MATCH(x.grad(), cf::cross_entropy_class_grad(x, y, r, ignore, eps));
+      }
+    }
+  }
+}
+
+TEST_P(ClosedForms, CrossEntropyProbabilitiesGradIsSoftmaxMinusTarget) {
+  for (uint64_t seed = 0; seed < 12; ++seed) {
+    Generator gen(900 + seed);
+    const int64_t n = gen.integer(1, 5), c = gen.integer(1, 5);
+    for (Reduction r : {Reduction::Mean, Reduction::Sum, Reduction::None}) {
+      for (double eps : {0.0, 0.2}) {
+        Tensor x = leaf({n, c}, gen);
+        // rows summing to 1 (a softmax), or any values: torch does not ask for a distribution
+        Tensor p = seed % 2 == 0 ? softmax(Tensor::randn({n, c}, gen, dtype()), 1).detach().requires_grad_() : leaf({n, c}, gen);
+        const Tensor loss = cross_entropy(x, p, r, -100, eps);
+        loss.backward(Tensor::ones(loss.shape(), dtype()));
+        const cf::ProbabilityGrads want = cf::cross_entropy_probability_grads(x, p, r, eps);
+        EXPECT_MATCH(x.grad(), want.input);
+        EXPECT_MATCH(p.grad(), want.target);
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Dtypes, ClosedForms, ::testing::Values(DType::Float64, DType::Float32),
                          [](const auto& info) { return std::string(name(info.param)); });
 

@@ -157,6 +157,7 @@ inline std::vector<OpCase> op_cases() {
       case R::IndexSelect:
       case R::Gather:
       case R::Embedding:
+      case R::ClassTarget:
         break;  // an index or condition argument (not a float leaf): their reference inputs and the gate cover them
       case R::SoftmaxDim:
         add(op, {{2, 3}}, {{"dim", int64_t{1}}});

@@ -154,6 +154,16 @@ def _build_ops():
         attrs={"dim": ("int", REQUIRED)})
     add("gather", 2, 2, lambda args, dim: torch.gather(args[0], dim, args[1]), attrs={"dim": ("int", REQUIRED)})
     add("embedding", 2, 2, lambda args: F.embedding(args[0], args[1]))
+    # Classification losses: int64 class targets (leaves with "dtype") or, for cross_entropy,
+    # float probabilities of the input's shape.
+    add("nll_loss", 2, 2, lambda args, reduction="mean", ignore_index=-100:
+        F.nll_loss(args[0], args[1], reduction=reduction, ignore_index=ignore_index),
+        attrs={"reduction": ("reduction", "mean"), "ignore_index": ("int", -100)})
+    add("cross_entropy", 2, 2, lambda args, reduction="mean", ignore_index=-100, label_smoothing=0.0:
+        F.cross_entropy(args[0], args[1], reduction=reduction, ignore_index=ignore_index,
+                        label_smoothing=label_smoothing),
+        attrs={"reduction": ("reduction", "mean"), "ignore_index": ("int", -100),
+               "label_smoothing": ("number", 0.0)})
     add("clip_grad_norm_", 1, None, _clip_grad_norm,
         attrs={"max_norm": ("number", REQUIRED), "norm_type": ("number", 2.0),
                "error_if_nonfinite": ("bool", False)})

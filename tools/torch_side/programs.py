@@ -19,7 +19,8 @@ from .record import record_doc
 # gradients included (ATen's sum_to: SumBackward0/1, ViewBackward0). The one place to widen.
 SECOND_ORDER_OPS = ("add", "sub", "mul", "div", "neg", "tanh", "expm1", "atan", "erf", "silu", "gelu", "softplus",
                     "leaky_relu", "elu", "cumsum", "logsumexp", "var", "std", "prod", "clamp", "maximum", "minimum",
-                    "max", "min", "amax", "amin", "where", "index_select", "gather", "embedding")
+                    "max", "min", "amax", "amin", "where", "index_select", "gather", "embedding",
+                    "nll_loss", "cross_entropy")
 KINK_OPS = ("clamp", "maximum", "minimum", "max", "min", "amax", "amin")
 SCAN_OPS = ("cumsum", "logsumexp", "var", "std", "prod")
 
@@ -61,6 +62,7 @@ class ProgramGenerator:
         (6, list(SCAN_OPS)),
         (8, list(KINK_OPS)),
         (6, ["where", "index_select", "gather", "embedding"]),
+        (4, ["nll_loss", "cross_entropy"]),
     ]
 
     def __init__(self, rng: random.Random, dtype: str, second_order: bool = False):
@@ -214,6 +216,8 @@ class ProgramGenerator:
             return [a, self.leaf(list(self.values[a].shape))], attrs
         if op in SCAN_OPS:
             return self.gen_scan(op)
+        if op in ("nll_loss", "cross_entropy"):
+            return self.gen_loss_class(op)
         raise ValueError(f"no generator for {op}")
 
     def gen_scan(self, op):
@@ -289,6 +293,29 @@ class ProgramGenerator:
         index = [rng.randint(1, d) for d in s]
         index[dim] = rng.randint(1, 4)
         return [a, self.constant(index, [rng.randrange(size) for _ in range(math.prod(index))], "int64")], {"dim": dim}
+
+    def gen_loss_class(self, op):
+        """An input (C), (N, C) or (N, C, d); int64 classes with repeats, some rows (never the
+        first) at an ignore_index; for cross_entropy sometimes probabilities of the input's shape
+        (a float leaf, differentiated) and label smoothing."""
+        rng = self.rng
+        a = self.operand(rank={1, 2, 3})
+        s = list(self.values[a].shape)
+        cd = 0 if len(s) == 1 else 1
+        c = s[cd]
+        attrs = {"reduction": rng.choice(["mean", "sum", "none"])} if rng.random() < 0.7 else {}
+        if op == "cross_entropy" and rng.random() < 0.4:
+            attrs["label_smoothing"] = rng.choice([0.1, 0.25, 1])
+        if op == "cross_entropy" and rng.random() < 0.3:
+            return [a, self.leaf(s)], attrs
+        ts = s[:cd] + s[cd + 1:]
+        data = [rng.randrange(c) for _ in range(math.prod(ts))]
+        if len(data) >= 2 and rng.random() < 0.5:
+            ignore = -1 if c < 2 or rng.random() < 0.5 else rng.randrange(c)
+            data = [data[0] if data[0] != ignore else (ignore + 1) % c] + [
+                ignore if rng.random() < 0.5 else k for k in data[1:]]
+            attrs["ignore_index"] = ignore
+        return [a, self.constant(ts, data, "int64")], attrs
 
     def gen_activation(self, op):
         """leaky_relu and elu away from their kink at 0; softplus with beta·|x| below the

@@ -146,6 +146,16 @@ Tensor gather(const Tensor& a, int64_t dim, const Tensor& index);
 // F.embedding(indices, weight): rows of the 2-D weight at the int64 indices.
 Tensor embedding(const Tensor& indices, const Tensor& weight);
 
+// ---- classification losses (ops_loss_class.cpp) ----
+// F.nll_loss(input, target): input (C), (N, C) or (N, C, d1, ...); target int64 of shape (), (N)
+// or (N, d1, ...) with classes in [0, C) or ignore_index (those rows count for nothing).
+Tensor nll_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,
+                int64_t ignore_index = -100);
+// F.cross_entropy(input, target): log_softmax over the class dim then nll_loss for int64 class
+// indices (label_smoothing mixes in the uniform distribution), or -Σ p·log_softmax(x) for
+// probabilities p of the input's shape.
+Tensor cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,
+                     int64_t ignore_index = -100, double label_smoothing = 0.0);
 // ---- autograd ----
 inline Tensor detach(const Tensor& a) { return a.detach(); }
 

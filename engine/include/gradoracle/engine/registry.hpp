@@ -88,6 +88,9 @@ enum class ShapeRule {
   Identity,      // detach
   Parameters,    // the clip utilities: leaves that have grads
   Moments,       // rank >= 1 with optional dim (int or list), unbiased and keepdim (var, std)
+  // Classification losses (ops_loss_class.cpp): input (C), (N, C) or (N, C, d1, ...); target int64
+  // classes in [0, C) with repeats and ignore_index, or (cross_entropy) probabilities of input's shape.
+  ClassTarget,
 };
 
 // A point where an op is not differentiable: random cases keep away from it (its Domain),

@@ -67,4 +67,20 @@ Tensor softmax_hvp(const Tensor& x, const Tensor& u, const Tensor& v);
 // log-sum-exp, lse(x) = log Σᵢ exp(xᵢ): ∇lse = s = softmax(x), ∇²lse = diag(s) − s·sᵀ.
 Tensor logsumexp_hessian(const Tensor& x);
 
+// ---- Classification losses, x (N, C), ones upstream (every row for reduction None), s = softmax
+// of each row, w = 1/#rows counted for Mean (1 otherwise).
+
+// cross_entropy with class indices y and label smoothing ε: q = (1 − ε)·onehot(y) + ε/C and
+//   ∂L/∂x = w·(s − q) per row; rows with y = ignore_index get 0 and Mean counts only the others.
+Tensor cross_entropy_class_grad(const Tensor& x, const std::vector<int64_t>& target, Reduction reduction,
+                                int64_t ignore_index, double smoothing);
+
+// cross_entropy with probabilities p (N, C) and smoothing ε: q = (1 − ε)·p + ε/C,
+//   ∂L/∂x = w·(s·Σq − q) per row (s − q for rows of q summing to 1), ∂L/∂p = −w·(1 − ε)·log s.
+struct ProbabilityGrads {
+  Tensor input;
+  Tensor target;
+};
+ProbabilityGrads cross_entropy_probability_grads(const Tensor& x, const Tensor& p, Reduction reduction, double smoothing);
+
 }  // namespace gradoracle::oracle::closed_forms
