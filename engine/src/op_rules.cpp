@@ -6,6 +6,7 @@
 #include <exception>
 #include <limits>
 
+#include "op_rules_norm.hpp"
 #include "op_rules_select.hpp"
 
 namespace gradoracle::registry {
@@ -40,6 +41,7 @@ RuleInfo rule_info(ShapeRule r) {
     case ShapeRule::IndexSelect: return {"index-select", true, 0, kMaxRank, kMaxRank, {"dim"}};
     case ShapeRule::Gather: return {"gather", true, 0, kMaxRank, kMaxRank, {"dim"}};
     case ShapeRule::Embedding: return {"embedding", true, 2, 2, 2, {}};
+    case ShapeRule::Normalized: return {"normalized", true, 1, kMaxRank, kMaxRank, {}};
   }
   return {"?", false, 0, -1, -1, {}};
 }
@@ -193,6 +195,7 @@ OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
     case ShapeRule::IndexSelect:
     case ShapeRule::Gather:
     case ShapeRule::Embedding: return detail::draw_select_layout(op, first, c);
+    case ShapeRule::Normalized: l = detail::draw_norm_layout(op, first, c); break;
     case ShapeRule::Transpose:
       l.args = {first};
       l.attrs["dim0"] = draw_dim_index(rank, c);
@@ -364,7 +367,8 @@ GradcheckRole gradcheck_role(ShapeRule r) {
     case ShapeRule::Where:
     case ShapeRule::IndexSelect:
     case ShapeRule::Gather:
-    case ShapeRule::Embedding: return GradcheckRole::Op;
+    case ShapeRule::Embedding:
+    case ShapeRule::Normalized: return GradcheckRole::Op;
   }
   return GradcheckRole::Op;
 }
@@ -434,6 +438,7 @@ double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& 
       case ShapeRule::Clamp:
       case ShapeRule::MaxDim:
       case ShapeRule::MaxReduction:
+      case ShapeRule::Normalized:
       case ShapeRule::Identity: return largest;  // never more elements than the input
     }
   } catch (const std::exception&) {
@@ -472,6 +477,7 @@ double predict_multiply_adds(const OpSpec& op, const std::vector<std::optional<S
     case ShapeRule::IndexSelect:
     case ShapeRule::Gather:
     case ShapeRule::Embedding:
+    case ShapeRule::Normalized:
     case ShapeRule::Parameters: return 0;
   }
   return 0;

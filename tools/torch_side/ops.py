@@ -154,6 +154,9 @@ def _build_ops():
         attrs={"dim": ("int", REQUIRED)})
     add("gather", 2, 2, lambda args, dim: torch.gather(args[0], dim, args[1]), attrs={"dim": ("int", REQUIRED)})
     add("embedding", 2, 2, lambda args: F.embedding(args[0], args[1]))
+    # Normalization: weight and bias by position (the format has no null argument), so bias only with weight.
+    add("layer_norm", 1, 3, lambda args, normalized_shape, eps=1e-5: F.layer_norm(args[0], normalized_shape, *args[1:], eps=eps),
+        attrs={"normalized_shape": ("ints", REQUIRED), "eps": ("number", 1e-5)})
     add("clip_grad_norm_", 1, None, _clip_grad_norm,
         attrs={"max_norm": ("number", REQUIRED), "norm_type": ("number", 2.0),
                "error_if_nonfinite": ("bool", False)})

@@ -146,6 +146,12 @@ Tensor gather(const Tensor& a, int64_t dim, const Tensor& index);
 // F.embedding(indices, weight): rows of the 2-D weight at the int64 indices.
 Tensor embedding(const Tensor& indices, const Tensor& weight);
 
+// ---- normalization (ops_norm.cpp) ----
+// F.layer_norm(x, normalized_shape, weight, bias, eps): x normalized over its trailing dims
+// normalized_shape (biased variance), times weight, plus bias; weight and bias may be undefined.
+Tensor layer_norm(const Tensor& x, const std::vector<int64_t>& normalized_shape, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+
 // ---- autograd ----
 inline Tensor detach(const Tensor& a) { return a.detach(); }
 

@@ -88,6 +88,8 @@ enum class ShapeRule {
   Identity,      // detach
   Parameters,    // the clip utilities: leaves that have grads
   Moments,       // rank >= 1 with optional dim (int or list), unbiased and keepdim (var, std)
+  // Normalization (ops_norm.cpp, op_rules_norm.cpp).
+  Normalized,    // x of rank >= 1, normalized_shape its trailing dims, optional weight and bias of that shape
 };
 
 // A point where an op is not differentiable: random cases keep away from it (its Domain),
