@@ -147,9 +147,16 @@ Tensor layer_norm(const Tensor& x, const std::vector<int64_t>& normalized_shape,
       const T r = T(1) / std::sqrt(var + T(eps));
       mean_t.data<T>()[i] = mu;
       rstd_t.data<T>()[i] = r;
-      yi = (xi - mu) * r;
-      if (weight.defined()) yi *= kernels::carray<T>(weight);
-      if (bias.defined()) yi += kernels::carray<T>(bias);
+      // PyTorch 1.13's form and rounding: fma(x, r, −μ·r), then fma(·, w, b) (its CPU kernel is
+      // built with FMA contraction). Where |x| ≫ σ in float32 this rounds as torch does: a row of
+      // one element gives the rounding of μ·r, not 0.
+      const T nb = -mu * r;
+      const T* w = weight.defined() ? weight.data<T>() : nullptr;
+      const T* b = bias.defined() ? bias.data<T>() : nullptr;
+      for (int64_t j = 0; j < m; ++j) {
+        const T t = std::fma(xi[j], r, nb);
+        yi[j] = w ? (b ? std::fma(t, w[j], b[j]) : t * w[j]) : (b ? t + b[j] : t);
+      }
     }
   });
   // The result is contiguous whatever x's layout (native_layer_norm: empty_like(X.contiguous(), Contiguous)).

@@ -41,7 +41,9 @@ std::vector<OpSpec> norm() {
                normalized({2, 3}), tensor3(2, 2, 3, {0.34603348673257106, -0.6365138548907416, -1.5698544991675398, -0.12460334867325709,
                                  1.940491334573368, 2.750815235483881, 0.1, 0.2, 0.3, -0.1, -0.2, -0.3})),
         at("rows of one element", mat(3, 1, {2, -1, 0.5}), normalized({1})),
-        at("|x| ~ 1000", mat(2, 3, {1000, 1001, 999, -1000, -1002, -999}), normalized({3})),
+        // NOTE: an offset far above the spread (|x| ~ 1000, σ ~ 1) leaves float32 values and grads as
+        // rounding noise whose digits depend on the order of torch's vectorized sums: not pinned.
+        at("offset 20 above a spread of 1", mat(2, 3, {20, 21, 19.5, -20, -22, -19}), normalized({3})),
         valued("no rows", {ReferenceTensor{Shape{0, 3}, {}}, vec({1, 2, 3}), vec({0, 0, 0})}, normalized({3}),
                ReferenceTensor{Shape{0, 3}, {}})};
     s.references[2].args.push_back(vec({2, -0.5}));
