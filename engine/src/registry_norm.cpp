@@ -21,6 +21,11 @@ std::vector<OpSpec> norm() {
     // in float32 lose the curvature; constant rows are reference inputs instead.
     s.domain = {Domain::Spread, Domain::Real};
     s.shape = ShapeRule::Normalized;
+    // float32: PyTorch's forward form x·r − μ·r (ops_norm.cpp) rounds at ulp(|x|·r), not at
+    // ulp(|x̂|): where |x| is 20 to 80 times a row's spread (Spread's values reach 8, 0.1 apart)
+    // finite differences see that rounding, and rows of two elements have gradients ~eps/σ², all
+    // cancellation. Seeds 2-9 at 3000 cases reached 115% of the default; 1-12 pass with this.
+    s.tolerance_float32 = Tolerance{2e-5, 1e-3};
     s.attrs = {{"normalized_shape", AttrType::Ints, true}, {"eps", AttrType::Number, false, {}, {1e-5, 1e-3, 0.5}}};
     s.call = [](const std::vector<Arg>& args, const Attrs& attrs) {
       const Tensor weight = args.size() > 1 ? tensor_arg(args, 1, "layer_norm") : Tensor();
