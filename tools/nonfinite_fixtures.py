@@ -308,6 +308,21 @@ def cases():
     out.append(fixture("nll_loss-mean", {"x": lit(SPECIAL + [0.5, 1.5, -1.5, 3.0], [4, 3], rg=True),
                                          "y": {"shape": [4], "dtype": "int64", "data": [1, 0, -100, 2]}},
                        [op("l", "nll_loss", ["x", "y"]), back("l", None)]))
+    # layer_norm: a row holding NaN/±Inf (the whole row's values and grads follow), a row with ±0;
+    # a non-finite upstream; non-finite weight and bias. Normalized over the last dim and over both.
+    w4, b4 = lit([0.5, -1.5, 2.0, 1.0], rg=True), lit([0.25, 0.0, -1.0, 3.0], rg=True)
+    for dtype in ("float64", "float32"):
+        pre = "" if dtype == "float64" else "float32-"
+        out.append(fixture(f"{pre}layer_norm-inputs", {"x": lit(SPECIAL, [2, 4], rg=True), "w": w4, "b": b4},
+                           [op("y", "layer_norm", ["x", "w", "b"], {"normalized_shape": [4]}), back("y", ones([2, 4]))],
+                           dtype=dtype))
+    out.append(fixture("layer_norm-inputs-2d", {"x": lit([1.0, NAN, 2.0, 3.0, 0.0, -0.0, 0.0, -0.0], [2, 2, 2], rg=True)},
+                       [op("y", "layer_norm", ["x"], {"normalized_shape": [2, 2]}), back("y", ones([2, 2, 2]))]))
+    out.append(fixture("layer_norm-upstream", {"x": lit(ORDINARY, [2, 4], rg=True), "w": w4},
+                       [op("y", "layer_norm", ["x", "w"], {"normalized_shape": [4]}), back("y", lit(SPECIAL, [2, 4]))]))
+    out.append(fixture("layer_norm-weight-bias", {"x": lit(ORDINARY, [2, 4], rg=True), "w": lit([INF, NAN, 0.0, -0.0], rg=True),
+                                                  "b": lit([INF, NINF, NAN, -0.0], rg=True)},
+                       [op("y", "layer_norm", ["x", "w", "b"], {"normalized_shape": [4]}), back("y", ones([2, 4]))]))
     for f in out:  # backward with an implicit grad: drop the None
         for st in f["program"]:
             if "backward" in st and st.get("grad") is None:

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "op_rules_loss_class.hpp"
+#include "op_rules_norm.hpp"
 #include "op_rules_select.hpp"
 
 namespace gradoracle::registry {
@@ -42,6 +43,7 @@ RuleInfo rule_info(ShapeRule r) {
     case ShapeRule::Gather: return {"gather", true, 0, kMaxRank, kMaxRank, {"dim"}};
     case ShapeRule::Embedding: return {"embedding", true, 2, 2, 2, {}};
     case ShapeRule::ClassTarget: return {"class-target", true, 1, kMaxRank, kMaxRank, {}, 0, true};
+    case ShapeRule::Normalized: return {"normalized", true, 1, kMaxRank, kMaxRank, {}};
   }
   return {"?", false, 0, -1, -1, {}};
 }
@@ -196,6 +198,7 @@ OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
     case ShapeRule::Gather:
     case ShapeRule::Embedding: return detail::draw_select_layout(op, first, c);
     case ShapeRule::ClassTarget: l = detail::draw_loss_class_layout(op, first, c); break;
+    case ShapeRule::Normalized: l = detail::draw_norm_layout(op, first, c); break;
     case ShapeRule::Transpose:
       l.args = {first};
       l.attrs["dim0"] = draw_dim_index(rank, c);
@@ -368,7 +371,8 @@ GradcheckRole gradcheck_role(ShapeRule r) {
     case ShapeRule::IndexSelect:
     case ShapeRule::Gather:
     case ShapeRule::Embedding:
-    case ShapeRule::ClassTarget: return GradcheckRole::Op;
+    case ShapeRule::ClassTarget:
+    case ShapeRule::Normalized: return GradcheckRole::Op;
   }
   return GradcheckRole::Op;
 }
@@ -439,6 +443,7 @@ double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& 
       case ShapeRule::Clamp:
       case ShapeRule::MaxDim:
       case ShapeRule::MaxReduction:
+      case ShapeRule::Normalized:
       case ShapeRule::Identity: return largest;  // never more elements than the input
     }
   } catch (const std::exception&) {
@@ -478,6 +483,7 @@ double predict_multiply_adds(const OpSpec& op, const std::vector<std::optional<S
     case ShapeRule::Gather:
     case ShapeRule::Embedding:
     case ShapeRule::ClassTarget:
+    case ShapeRule::Normalized:
     case ShapeRule::Parameters: return 0;
   }
   return 0;

@@ -102,5 +102,6 @@ std::vector<OpSpec> scan();         // registry_scan.cpp: cumsum, logsumexp, var
 std::vector<OpSpec> kinks();        // registry_kinks.cpp: clamp, maximum, minimum, max, min, amax, amin
 std::vector<OpSpec> select();       // registry_select.cpp: where, index_select, gather, embedding
 std::vector<OpSpec> loss_class();   // registry_loss_class.cpp: nll_loss, cross_entropy
+std::vector<OpSpec> norm();         // registry_norm.cpp: layer_norm
 
 }  // namespace gradoracle::registry::family

@@ -234,4 +234,31 @@ ProbabilityGrads cross_entropy_probability_grads(const Tensor& x, const Tensor& 
 }
 
 
+LayerNormRowSums layer_norm_row_sums(const Tensor& x, int64_t m, const Tensor& u, const Tensor& dx, double eps) {
+  const std::vector<double> xv = x.to_vector(), uv = u.to_vector(), dv = dx.to_vector();
+  const size_t M = static_cast<size_t>(m), n = M == 0 ? 0 : xv.size() / M;
+  LayerNormRowSums out;
+  for (size_t i = 0; i < n; ++i) {
+    double mu = 0, var = 0;
+    for (size_t j = 0; j < M; ++j) mu += xv[i * M + j];
+    mu /= static_cast<double>(M);
+    for (size_t j = 0; j < M; ++j) var += (xv[i * M + j] - mu) * (xv[i * M + j] - mu);
+    var /= static_cast<double>(M);
+    const double r = 1 / std::sqrt(var + eps);
+    double s = 0, d = 0, ux = 0, scale = 0;
+    for (size_t j = 0; j < M; ++j) {
+      const double xhat = (xv[i * M + j] - mu) * r;
+      s += dv[i * M + j];
+      d += dv[i * M + j] * xhat;
+      ux += uv[i * M + j] * xhat;
+      scale += r * std::abs(uv[i * M + j]) * (1 + std::abs(xhat)) * (1 + std::abs(xhat));
+    }
+    out.sum.push_back(s);
+    out.dot_xhat.push_back(d);
+    out.want_dot_xhat.push_back(eps * r * r * r * ux);  // = r·⟨u, x̂⟩·(1 − σ²·r²)
+    out.scale.push_back(scale);
+  }
+  return out;
+}
+
 }  // namespace gradoracle::oracle::closed_forms

@@ -25,7 +25,9 @@ TEST(Registry, EveryFixtureFormatOpIsRegisteredOnce) {
                                         // selection (ops_select.cpp)
                                         "where", "index_select", "gather", "embedding",
                                         // classification losses (ops_loss_class.cpp)
-                                        "nll_loss", "cross_entropy"};
+                                        "nll_loss", "cross_entropy",
+                                        // normalization (ops_norm.cpp)
+                                        "layer_norm"};
   for (const std::string& name : ops) {
     SCOPED_TRACE(name);
     const r::OpSpec* spec = r::builtin_ops().find(name);

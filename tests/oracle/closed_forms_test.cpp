@@ -240,6 +240,35 @@ TEST_P(ClosedForms, CrossEntropyProbabilitiesGradIsSoftmaxMinusTarget) {
   }
 }
 
+// layer_norm's input gradient sums to zero along the normalized dims, and ⟨dx, x̂⟩ = eps·r³·⟨u, x̂⟩
+// (u = g·weight): orthogonal to x̂ when eps = 0; random shapes, normalized over the last k dims,
+// with and without weight, eps 0, 1e-5 and 0.5.
+TEST_P(ClosedForms, LayerNormGradientSumsToZeroAndIsOrthogonalToXhat) {
+  const double rel = dtype() == DType::Float32 ? 1e-4 : 1e-11;  // of the terms' magnitude
+  for (uint64_t seed = 0; seed < 30; ++seed) {
+    Generator gen(800 + seed);
+    Shape s;
+    for (int64_t d = gen.integer(1, 3); d > 0; --d) s.push_back(gen.integer(1, 5));
+    const int64_t k = gen.integer(1, static_cast<int64_t>(s.size()));
+    const std::vector<int64_t> ns(s.end() - k, s.end());
+    const int64_t m = numel(Shape(ns.begin(), ns.end()));
+    const double eps = m < 2 ? 1e-5 : std::vector<double>{0.0, 1e-5, 0.5}[seed % 3];  // eps 0 needs σ² > 0
+    Tensor x = leaf(s, gen);
+    const bool weighted = seed % 2 == 1;
+    Tensor w = weighted ? leaf(Shape(ns.begin(), ns.end()), gen) : Tensor();
+    const Tensor g = Tensor::randn(s, gen, dtype());
+    layer_norm(x, ns, w, Tensor(), eps).backward(g);
+    const Tensor u = weighted ? mul(g, w.detach()) : g;
+    const cf::LayerNormRowSums rows = cf::layer_norm_row_sums(x.detach(), m, u, x.grad(), eps);
+    for (size_t i = 0; i < rows.sum.size(); ++i) {
+      SCOPED_TRACE("seed " + std::to_string(seed) + " row " + std::to_string(i) + " eps " + std::to_string(eps));
+      EXPECT_LE(std::abs(rows.sum[i]), rel * rows.scale[i]) << "Σ dx";
+      EXPECT_LE(std::abs(rows.dot_xhat[i] - rows.want_dot_xhat[i]), rel * rows.scale[i]) << "⟨dx, x̂⟩";
+      if (eps == 0) { EXPECT_LE(std::abs(rows.dot_xhat[i]), rel * rows.scale[i]) << "orthogonal"; }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Dtypes, ClosedForms, ::testing::Values(DType::Float64, DType::Float32),
                          [](const auto& info) { return std::string(name(info.param)); });
 

@@ -193,6 +193,12 @@ inline std::vector<OpCase> op_cases() {
         add(op, {{2, 3}}, {{"dim", int64_t{1}}});
         add(op, {{2, 3, 4}}, {{"dim", V{0, -1}}, {"keepdim", true}});
         break;
+      case R::Normalized:  // layer_norm: x; x, weight; x, weight, bias
+        add(op, {{2, 3}}, {{"normalized_shape", V{3}}});
+        add(op, {{4, 2}, {2}}, {{"normalized_shape", V{2}}, {"eps", 0.5}});
+        add(op, {{2, 3, 4}, {3, 4}, {3, 4}}, {{"normalized_shape", V{3, 4}}});
+        add(op, {{2, 40}, {40}, {40}}, {{"normalized_shape", V{40}}});  // float32 accumulation over 40 terms
+        break;
       case R::Identity:    // detach: not differentiable
       case R::Parameters:  // the clip utilities: not differentiable
         break;

@@ -164,6 +164,9 @@ def _build_ops():
                         label_smoothing=label_smoothing),
         attrs={"reduction": ("reduction", "mean"), "ignore_index": ("int", -100),
                "label_smoothing": ("number", 0.0)})
+    # Normalization: weight and bias by position (the format has no null argument), so bias only with weight.
+    add("layer_norm", 1, 3, lambda args, normalized_shape, eps=1e-5: F.layer_norm(args[0], normalized_shape, *args[1:], eps=eps),
+        attrs={"normalized_shape": ("ints", REQUIRED), "eps": ("number", 1e-5)})
     add("clip_grad_norm_", 1, None, _clip_grad_norm,
         attrs={"max_norm": ("number", REQUIRED), "norm_type": ("number", 2.0),
                "error_if_nonfinite": ("bool", False)})

@@ -20,7 +20,7 @@ from .record import record_doc
 SECOND_ORDER_OPS = ("add", "sub", "mul", "div", "neg", "tanh", "expm1", "atan", "erf", "silu", "gelu", "softplus",
                     "leaky_relu", "elu", "cumsum", "logsumexp", "var", "std", "prod", "clamp", "maximum", "minimum",
                     "max", "min", "amax", "amin", "where", "index_select", "gather", "embedding",
-                    "nll_loss", "cross_entropy")
+                    "nll_loss", "cross_entropy", "layer_norm")
 KINK_OPS = ("clamp", "maximum", "minimum", "max", "min", "amax", "amin")
 SCAN_OPS = ("cumsum", "logsumexp", "var", "std", "prod")
 
@@ -63,6 +63,7 @@ class ProgramGenerator:
         (8, list(KINK_OPS)),
         (6, ["where", "index_select", "gather", "embedding"]),
         (4, ["nll_loss", "cross_entropy"]),
+        (4, ["layer_norm"]),
     ]
 
     def __init__(self, rng: random.Random, dtype: str, second_order: bool = False):
@@ -218,6 +219,8 @@ class ProgramGenerator:
             return self.gen_scan(op)
         if op in ("nll_loss", "cross_entropy"):
             return self.gen_loss_class(op)
+        if op == "layer_norm":
+            return self.gen_layer_norm()
         raise ValueError(f"no generator for {op}")
 
     def gen_scan(self, op):
@@ -254,6 +257,30 @@ class ProgramGenerator:
             if rng.random() < 0.4:
                 attrs["unbiased"] = rng.random() < 0.5
         return [a], attrs
+    def gen_layer_norm(self):
+        """normalized_shape the last k dims, weight and bias by position; rows whose spread is
+        near 0 (a near-constant row: σ² ~ eps) are left to the reference inputs."""
+        rng = self.rng
+        a = self.operand(rank={1, 2, 3})
+        if a is None:
+            return None
+        v = self.values[a].detach()
+        k = rng.randint(1, v.dim())
+        ns = list(v.shape[v.dim() - k:])
+        # NOTE: rows of one element in float32: y = bias and every gradient of x is 0 exactly, and
+        # torch 1.13's float32 kernel returns its rounding there (fma(x, r, -mean*r), r = 1/sqrt(eps)
+        # ~ 316: ~1e-5 in values, more in grads), which no other engine reproduces digit for digit.
+        if self.dtype == "float32" and math.prod(ns) < 2:
+            return None
+        rows = v.reshape(-1, math.prod(ns)) if v.numel() else v.reshape(0, 1)
+        if rows.shape[1] > 1 and (rows.numel() == 0 or bool((rows.std(dim=1) < 0.1).any())):
+            return None
+        args = [a] + [self.leaf(ns) for _ in range(rng.randint(0, 2))]
+        attrs = {"normalized_shape": ns}
+        if rng.random() < 0.3:
+            attrs["eps"] = rng.choice([1e-5, 1e-3, 0.5])
+        return args, attrs
+
     def constant(self, shape, data, kind):
         """An int64 or bool leaf (an index or a condition): never requires grad."""
         name = f"k{len(self.tensors)}"

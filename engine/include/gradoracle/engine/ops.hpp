@@ -156,6 +156,12 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, Reduction reduction =
 // probabilities p of the input's shape.
 Tensor cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,
                      int64_t ignore_index = -100, double label_smoothing = 0.0);
+// ---- normalization (ops_norm.cpp) ----
+// F.layer_norm(x, normalized_shape, weight, bias, eps): x normalized over its trailing dims
+// normalized_shape (biased variance), times weight, plus bias; weight and bias may be undefined.
+Tensor layer_norm(const Tensor& x, const std::vector<int64_t>& normalized_shape, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+
 // ---- autograd ----
 inline Tensor detach(const Tensor& a) { return a.detach(); }
 

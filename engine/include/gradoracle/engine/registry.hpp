@@ -91,6 +91,8 @@ enum class ShapeRule {
   // Classification losses (ops_loss_class.cpp): input (C), (N, C) or (N, C, d1, ...); target int64
   // classes in [0, C) with repeats and ignore_index, or (cross_entropy) probabilities of input's shape.
   ClassTarget,
+  // Normalization (ops_norm.cpp, op_rules_norm.cpp).
+  Normalized,    // x of rank >= 1, normalized_shape its trailing dims, optional weight and bias of that shape
 };
 
 // A point where an op is not differentiable: random cases keep away from it (its Domain),

@@ -82,5 +82,17 @@ struct ProbabilityGrads {
   Tensor target;
 };
 ProbabilityGrads cross_entropy_probability_grads(const Tensor& x, const Tensor& p, Reduction reduction, double smoothing);
+// layer_norm's input gradient, row by row. x viewed as N rows of M (the normalized dims), per row
+// μ, σ² (biased), r = 1/√(σ² + eps), x̂ = (x − μ)·r; upstream g, weight w (ones when absent),
+// u = g·w. Then dx = r·(u − mean(u) − x̂·mean(u·x̂)), and since Σ x̂ = 0 and Σ x̂² = M·σ²·r²:
+//   Σ dx = 0                                  (any weight, any eps);
+//   ⟨dx, x̂⟩ = r·⟨u, x̂⟩·(1 − σ²·r²) = eps·r³·⟨u, x̂⟩   (any weight):
+// orthogonal to x̂ exactly when eps = 0 (rows with σ² > 0), up to eps·r² relative otherwise.
+// Per row, in double from x and u (the engine's dx as given): Σ dx, ⟨dx, x̂⟩, what ⟨dx, x̂⟩ must
+// be, and the terms' magnitude r·Σ|u|·(1 + |x̂|)² that rounding errors scale with.
+struct LayerNormRowSums {
+  std::vector<double> sum, dot_xhat, want_dot_xhat, scale;
+};
+LayerNormRowSums layer_norm_row_sums(const Tensor& x, int64_t m, const Tensor& u, const Tensor& dx, double eps);
 
 }  // namespace gradoracle::oracle::closed_forms
