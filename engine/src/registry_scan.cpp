@@ -111,6 +111,9 @@ std::vector<OpSpec> scan() {
                     pinned("two zeros", vec({2, 0, 0}), {0, 0, 0}),
                     pinned("along dim 1: one zero, two zeros", mat(2, 3, {2, 0, 3, 0, 0, 1.5}), {0, 6, 0, 0, 0, 0},
                            {{"dim", int64_t{1}}}),
+                    // one zero in the whole tensor: the zero-safe formula still (y/x would be 0/0 there)
+                    pinned("along dim 1: the tensor's one zero", mat(2, 3, {2, 0, 3, 1, 2, 1.5}), {0, 6, 0, 3, 1.5, 2},
+                           {{"dim", int64_t{1}}}),
                     valued("along dim 0, keepdim", {mat(2, 2, {1, 2, 3, 4})}, {{"dim", int64_t{0}}, {"keepdim", true}},
                            mat(1, 2, {3, 8})),
                     valued("empty along the dim", {ReferenceTensor{Shape{2, 0}, {}}}, {{"dim", int64_t{1}}}, vec({1, 1})),
