@@ -6,6 +6,7 @@
 #include <exception>
 #include <limits>
 
+#include "op_rules_conv.hpp"
 #include "op_rules_select.hpp"
 
 namespace gradoracle::registry {
@@ -40,6 +41,7 @@ RuleInfo rule_info(ShapeRule r) {
     case ShapeRule::IndexSelect: return {"index-select", true, 0, kMaxRank, kMaxRank, {"dim"}};
     case ShapeRule::Gather: return {"gather", true, 0, kMaxRank, kMaxRank, {"dim"}};
     case ShapeRule::Embedding: return {"embedding", true, 2, 2, 2, {}};
+    case ShapeRule::Conv2d: return {"conv2d", true, 3, 4, 4, {}, 0, true};
   }
   return {"?", false, 0, -1, -1, {}};
 }
@@ -193,6 +195,7 @@ OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
     case ShapeRule::IndexSelect:
     case ShapeRule::Gather:
     case ShapeRule::Embedding: return detail::draw_select_layout(op, first, c);
+    case ShapeRule::Conv2d: return detail::draw_conv_layout(op, first, c);
     case ShapeRule::Transpose:
       l.args = {first};
       l.attrs["dim0"] = draw_dim_index(rank, c);
@@ -364,7 +367,8 @@ GradcheckRole gradcheck_role(ShapeRule r) {
     case ShapeRule::Where:
     case ShapeRule::IndexSelect:
     case ShapeRule::Gather:
-    case ShapeRule::Embedding: return GradcheckRole::Op;
+    case ShapeRule::Embedding:
+    case ShapeRule::Conv2d: return GradcheckRole::Op;
   }
   return GradcheckRole::Op;
 }
@@ -417,6 +421,7 @@ double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& 
       case ShapeRule::IndexSelect:
       case ShapeRule::Gather:
       case ShapeRule::Embedding: return detail::predict_select_numel(op, shapes);
+      case ShapeRule::Conv2d: return detail::predict_conv_numel(shapes);
       // NOTE: expand's result size is its size attr, unseen here: the input's size is a lower
       // bound only; expand itself refuses more than kMaxElements.
       case ShapeRule::Expand: return largest;
@@ -444,6 +449,9 @@ double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& 
 
 double predict_multiply_adds(const OpSpec& op, const std::vector<std::optional<Shape>>& args, double out_numel) {
   switch (op.shape) {
+    case ShapeRule::Conv2d:  // each output element: C/groups·kH·kW multiply-adds
+      return args.size() < 2 || !args[1] || args[1]->size() != 4 ? 0
+             : out_numel * static_cast<double>((*args[1])[1] * (*args[1])[2] * (*args[1])[3]);
     case ShapeRule::Matmul:
     case ShapeRule::Linear:
       // Each output element is one dot product of length k, the first argument's last dim.

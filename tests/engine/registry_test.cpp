@@ -23,7 +23,8 @@ TEST(Registry, EveryFixtureFormatOpIsRegisteredOnce) {
                                         // kinks and ties (ops_kinks.cpp)
                                         "clamp", "maximum", "minimum", "max", "min", "amax", "amin",
                                         // selection (ops_select.cpp)
-                                        "where", "index_select", "gather", "embedding"};
+                                        "where", "index_select", "gather", "embedding",
+                                        "conv2d"};
   for (const std::string& name : ops) {
     SCOPED_TRACE(name);
     const r::OpSpec* spec = r::builtin_ops().find(name);

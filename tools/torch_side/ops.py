@@ -154,6 +154,10 @@ def _build_ops():
         attrs={"dim": ("int", REQUIRED)})
     add("gather", 2, 2, lambda args, dim: torch.gather(args[0], dim, args[1]), attrs={"dim": ("int", REQUIRED)})
     add("embedding", 2, 2, lambda args: F.embedding(args[0], args[1]))
+    # Convolution: stride, padding, dilation an int or a pair.
+    add("conv2d", 2, 3, lambda args, stride=1, padding=0, dilation=1, groups=1:
+        F.conv2d(args[0], args[1], args[2] if len(args) > 2 else None, stride, padding, dilation, groups),
+        attrs={"stride": ("dims", 1), "padding": ("dims", 0), "dilation": ("dims", 1), "groups": ("int", 1)})
     add("clip_grad_norm_", 1, None, _clip_grad_norm,
         attrs={"max_norm": ("number", REQUIRED), "norm_type": ("number", 2.0),
                "error_if_nonfinite": ("bool", False)})

@@ -88,6 +88,8 @@ enum class ShapeRule {
   Identity,      // detach
   Parameters,    // the clip utilities: leaves that have grads
   Moments,       // rank >= 1 with optional dim (int or list), unbiased and keepdim (var, std)
+  // Convolution (ops_conv.cpp, draws: op_rules_conv.cpp).
+  Conv2d,        // input (N, C, H, W) or (C, H, W), weight (O, C/groups, kH, kW), optional bias (O); valid geometry
 };
 
 // A point where an op is not differentiable: random cases keep away from it (its Domain),
