@@ -8,6 +8,7 @@
 
 #include "op_rules_loss_class.hpp"
 #include "op_rules_norm.hpp"
+#include "op_rules_conv.hpp"
 #include "op_rules_select.hpp"
 
 namespace gradoracle::registry {
@@ -44,6 +45,7 @@ RuleInfo rule_info(ShapeRule r) {
     case ShapeRule::Embedding: return {"embedding", true, 2, 2, 2, {}};
     case ShapeRule::ClassTarget: return {"class-target", true, 1, kMaxRank, kMaxRank, {}, 0, true};
     case ShapeRule::Normalized: return {"normalized", true, 1, kMaxRank, kMaxRank, {}};
+    case ShapeRule::Conv2d: return {"conv2d", true, 3, 4, 4, {}, 0, true};
   }
   return {"?", false, 0, -1, -1, {}};
 }
@@ -199,6 +201,7 @@ OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
     case ShapeRule::Embedding: return detail::draw_select_layout(op, first, c);
     case ShapeRule::ClassTarget: l = detail::draw_loss_class_layout(op, first, c); break;
     case ShapeRule::Normalized: l = detail::draw_norm_layout(op, first, c); break;
+    case ShapeRule::Conv2d: return detail::draw_conv_layout(op, first, c);
     case ShapeRule::Transpose:
       l.args = {first};
       l.attrs["dim0"] = draw_dim_index(rank, c);
@@ -372,7 +375,8 @@ GradcheckRole gradcheck_role(ShapeRule r) {
     case ShapeRule::Gather:
     case ShapeRule::Embedding:
     case ShapeRule::ClassTarget:
-    case ShapeRule::Normalized: return GradcheckRole::Op;
+    case ShapeRule::Normalized:
+    case ShapeRule::Conv2d: return GradcheckRole::Op;
   }
   return GradcheckRole::Op;
 }
@@ -426,6 +430,7 @@ double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& 
       case ShapeRule::Gather:
       case ShapeRule::Embedding: return detail::predict_select_numel(op, shapes);
       case ShapeRule::ClassTarget: return largest;  // the per-row losses or one value: never more than the input
+      case ShapeRule::Conv2d: return detail::predict_conv_numel(shapes);
       // NOTE: expand's result size is its size attr, unseen here: the input's size is a lower
       // bound only; expand itself refuses more than kMaxElements.
       case ShapeRule::Expand: return largest;
@@ -454,6 +459,9 @@ double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& 
 
 double predict_multiply_adds(const OpSpec& op, const std::vector<std::optional<Shape>>& args, double out_numel) {
   switch (op.shape) {
+    case ShapeRule::Conv2d:  // each output element: C/groups·kH·kW multiply-adds
+      return args.size() < 2 || !args[1] || args[1]->size() != 4 ? 0
+             : out_numel * static_cast<double>((*args[1])[1] * (*args[1])[2] * (*args[1])[3]);
     case ShapeRule::Matmul:
     case ShapeRule::Linear:
       // Each output element is one dot product of length k, the first argument's last dim.

@@ -103,5 +103,6 @@ std::vector<OpSpec> kinks();        // registry_kinks.cpp: clamp, maximum, minim
 std::vector<OpSpec> select();       // registry_select.cpp: where, index_select, gather, embedding
 std::vector<OpSpec> loss_class();   // registry_loss_class.cpp: nll_loss, cross_entropy
 std::vector<OpSpec> norm();         // registry_norm.cpp: layer_norm
+std::vector<OpSpec> conv();         // registry_conv.cpp: conv2d
 
 }  // namespace gradoracle::registry::family

@@ -27,7 +27,9 @@ TEST(Registry, EveryFixtureFormatOpIsRegisteredOnce) {
                                         // classification losses (ops_loss_class.cpp)
                                         "nll_loss", "cross_entropy",
                                         // normalization (ops_norm.cpp)
-                                        "layer_norm"};
+                                        "layer_norm",
+                                        // convolution (ops_conv.cpp)
+                                        "conv2d"};
   for (const std::string& name : ops) {
     SCOPED_TRACE(name);
     const r::OpSpec* spec = r::builtin_ops().find(name);

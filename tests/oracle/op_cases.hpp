@@ -159,6 +159,10 @@ inline std::vector<OpCase> op_cases() {
       case R::Embedding:
       case R::ClassTarget:
         break;  // an index or condition argument (not a float leaf): their reference inputs and the gate cover them
+      case R::Conv2d:
+        add(op, {{1, 2, 4, 4}, {2, 2, 3, 3}, {2}}, {{"stride", int64_t{2}}, {"padding", int64_t{1}}});
+        add(op, {{1, 4, 3, 3}, {2, 2, 2, 2}}, {{"groups", int64_t{2}}, {"dilation", V{1, 2}}});
+        break;
       case R::SoftmaxDim:
         add(op, {{2, 3}}, {{"dim", int64_t{1}}});
         add(op, {{2, 3}}, {{"dim", int64_t{0}}});

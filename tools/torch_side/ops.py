@@ -167,6 +167,10 @@ def _build_ops():
     # Normalization: weight and bias by position (the format has no null argument), so bias only with weight.
     add("layer_norm", 1, 3, lambda args, normalized_shape, eps=1e-5: F.layer_norm(args[0], normalized_shape, *args[1:], eps=eps),
         attrs={"normalized_shape": ("ints", REQUIRED), "eps": ("number", 1e-5)})
+    # Convolution: stride, padding, dilation an int or a pair.
+    add("conv2d", 2, 3, lambda args, stride=1, padding=0, dilation=1, groups=1:
+        F.conv2d(args[0], args[1], args[2] if len(args) > 2 else None, stride, padding, dilation, groups),
+        attrs={"stride": ("dims", 1), "padding": ("dims", 0), "dilation": ("dims", 1), "groups": ("int", 1)})
     add("clip_grad_norm_", 1, None, _clip_grad_norm,
         attrs={"max_norm": ("number", REQUIRED), "norm_type": ("number", 2.0),
                "error_if_nonfinite": ("bool", False)})

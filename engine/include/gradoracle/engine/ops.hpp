@@ -145,6 +145,11 @@ Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index);
 Tensor gather(const Tensor& a, int64_t dim, const Tensor& index);
 // F.embedding(indices, weight): rows of the 2-D weight at the int64 indices.
 Tensor embedding(const Tensor& indices, const Tensor& weight);
+// ---- convolution (ops_conv.cpp) ----
+// F.conv2d: input (N, C, H, W) or (C, H, W), weight (O, C/groups, kH, kW), bias (O) or undefined;
+// stride, padding, dilation: one value or two (height, width).
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(), const std::vector<int64_t>& stride = {1},
+              const std::vector<int64_t>& padding = {0}, const std::vector<int64_t>& dilation = {1}, int64_t groups = 1);
 
 // ---- classification losses (ops_loss_class.cpp) ----
 // F.nll_loss(input, target): input (C), (N, C) or (N, C, d1, ...); target int64 of shape (), (N)

@@ -93,6 +93,8 @@ enum class ShapeRule {
   ClassTarget,
   // Normalization (ops_norm.cpp, op_rules_norm.cpp).
   Normalized,    // x of rank >= 1, normalized_shape its trailing dims, optional weight and bias of that shape
+  // Convolution (ops_conv.cpp, draws: op_rules_conv.cpp).
+  Conv2d,        // input (N, C, H, W) or (C, H, W), weight (O, C/groups, kH, kW), optional bias (O); valid geometry
 };
 
 // A point where an op is not differentiable: random cases keep away from it (its Domain),
