@@ -40,6 +40,7 @@ RuleInfo rule_info(ShapeRule r) {
     case ShapeRule::IndexSelect: return {"index-select", true, 0, kMaxRank, kMaxRank, {"dim"}};
     case ShapeRule::Gather: return {"gather", true, 0, kMaxRank, kMaxRank, {"dim"}};
     case ShapeRule::Embedding: return {"embedding", true, 2, 2, 2, {}};
+    case ShapeRule::Pool2d: return {"pool2d", true, 3, 4, 4, {}, 0, true};
   }
   return {"?", false, 0, -1, -1, {}};
 }
@@ -193,6 +194,7 @@ OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
     case ShapeRule::IndexSelect:
     case ShapeRule::Gather:
     case ShapeRule::Embedding: return detail::draw_select_layout(op, first, c);
+    case ShapeRule::Pool2d: return draw_window_layout(first, c);
     case ShapeRule::Transpose:
       l.args = {first};
       l.attrs["dim0"] = draw_dim_index(rank, c);
@@ -364,7 +366,8 @@ GradcheckRole gradcheck_role(ShapeRule r) {
     case ShapeRule::Where:
     case ShapeRule::IndexSelect:
     case ShapeRule::Gather:
-    case ShapeRule::Embedding: return GradcheckRole::Op;
+    case ShapeRule::Embedding:
+    case ShapeRule::Pool2d: return GradcheckRole::Op;
   }
   return GradcheckRole::Op;
 }
@@ -420,6 +423,7 @@ double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& 
       // NOTE: expand's result size is its size attr, unseen here: the input's size is a lower
       // bound only; expand itself refuses more than kMaxElements.
       case ShapeRule::Expand: return largest;
+      case ShapeRule::Pool2d: return args.empty() || !args[0] ? largest : window_numel_bound(*args[0]);
       case ShapeRule::Unary:
       case ShapeRule::Transpose2D:
       case ShapeRule::Transpose:
@@ -472,6 +476,7 @@ double predict_multiply_adds(const OpSpec& op, const std::vector<std::optional<S
     case ShapeRule::IndexSelect:
     case ShapeRule::Gather:
     case ShapeRule::Embedding:
+    case ShapeRule::Pool2d:
     case ShapeRule::Parameters: return 0;
   }
   return 0;

@@ -27,7 +27,7 @@ void check_arity(OpSpec& s) {
 std::vector<OpSpec> build() {
   std::vector<OpSpec> ops;
   for (auto family : {family::elementwise, family::linalg, family::shape, family::reduce, family::graph, family::scan,
-                      family::kinks, family::select}) {
+                      family::kinks, family::select, family::window}) {
     for (OpSpec& s : family()) ops.push_back(std::move(s));
   }
   return ops;

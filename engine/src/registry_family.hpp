@@ -101,5 +101,6 @@ std::vector<OpSpec> graph();        // registry_graph.cpp: detach and the nn cli
 std::vector<OpSpec> scan();         // registry_scan.cpp: cumsum, logsumexp, var, std, prod
 std::vector<OpSpec> kinks();        // registry_kinks.cpp: clamp, maximum, minimum, max, min, amax, amin
 std::vector<OpSpec> select();       // registry_select.cpp: where, index_select, gather, embedding
+std::vector<OpSpec> window();       // registry_window.cpp: max_pool2d
 
 }  // namespace gradoracle::registry::family

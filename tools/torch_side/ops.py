@@ -154,6 +154,10 @@ def _build_ops():
         attrs={"dim": ("int", REQUIRED)})
     add("gather", 2, 2, lambda args, dim: torch.gather(args[0], dim, args[1]), attrs={"dim": ("int", REQUIRED)})
     add("embedding", 2, 2, lambda args: F.embedding(args[0], args[1]))
+    # Windows (engine/src/ops_window.cpp); dilation and ceil_mode are not in the format.
+    add("max_pool2d", 1, 1, lambda args, kernel_size, stride=None, padding=0:
+        F.max_pool2d(args[0], kernel_size, stride, padding),
+        attrs={"kernel_size": ("dims", REQUIRED), "stride": ("dims", None), "padding": ("dims", 0)})
     add("clip_grad_norm_", 1, None, _clip_grad_norm,
         attrs={"max_norm": ("number", REQUIRED), "norm_type": ("number", 2.0),
                "error_if_nonfinite": ("bool", False)})

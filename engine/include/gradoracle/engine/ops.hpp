@@ -146,6 +146,12 @@ Tensor gather(const Tensor& a, int64_t dim, const Tensor& index);
 // F.embedding(indices, weight): rows of the 2-D weight at the int64 indices.
 Tensor embedding(const Tensor& indices, const Tensor& weight);
 
+// ---- windows (ops_window.cpp) ----
+// F.max_pool2d over a (C,H,W) or (N,C,H,W) tensor; kernel_size, stride (empty: kernel_size) and
+// padding are each one int or a pair. The gradient goes to the argmax torch picks per window.
+Tensor max_pool2d(const Tensor& a, const std::vector<int64_t>& kernel_size, const std::vector<int64_t>& stride = {},
+                  const std::vector<int64_t>& padding = {0});
+
 // ---- autograd ----
 inline Tensor detach(const Tensor& a) { return a.detach(); }
 

@@ -88,6 +88,7 @@ enum class ShapeRule {
   Identity,      // detach
   Parameters,    // the clip utilities: leaves that have grads
   Moments,       // rank >= 1 with optional dim (int or list), unbiased and keepdim (var, std)
+  Pool2d,        // (C,H,W) or (N,C,H,W) without zero-size dims, kernel_size, stride, padding (op_rules_window.cpp)
 };
 
 // A point where an op is not differentiable: random cases keep away from it (its Domain),
