@@ -46,6 +46,7 @@ RuleInfo rule_info(ShapeRule r) {
     case ShapeRule::ClassTarget: return {"class-target", true, 1, kMaxRank, kMaxRank, {}, 0, true};
     case ShapeRule::Normalized: return {"normalized", true, 1, kMaxRank, kMaxRank, {}};
     case ShapeRule::Conv2d: return {"conv2d", true, 3, 4, 4, {}, 0, true};
+    case ShapeRule::Pool2d: return {"pool2d", true, 3, 4, 4, {}, 0, true};
   }
   return {"?", false, 0, -1, -1, {}};
 }
@@ -202,6 +203,7 @@ OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c) {
     case ShapeRule::ClassTarget: l = detail::draw_loss_class_layout(op, first, c); break;
     case ShapeRule::Normalized: l = detail::draw_norm_layout(op, first, c); break;
     case ShapeRule::Conv2d: return detail::draw_conv_layout(op, first, c);
+    case ShapeRule::Pool2d: return draw_window_layout(first, c);
     case ShapeRule::Transpose:
       l.args = {first};
       l.attrs["dim0"] = draw_dim_index(rank, c);
@@ -376,7 +378,8 @@ GradcheckRole gradcheck_role(ShapeRule r) {
     case ShapeRule::Embedding:
     case ShapeRule::ClassTarget:
     case ShapeRule::Normalized:
-    case ShapeRule::Conv2d: return GradcheckRole::Op;
+    case ShapeRule::Conv2d:
+    case ShapeRule::Pool2d: return GradcheckRole::Op;
   }
   return GradcheckRole::Op;
 }
@@ -434,6 +437,7 @@ double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& 
       // NOTE: expand's result size is its size attr, unseen here: the input's size is a lower
       // bound only; expand itself refuses more than kMaxElements.
       case ShapeRule::Expand: return largest;
+      case ShapeRule::Pool2d: return args.empty() || !args[0] ? largest : window_numel_bound(*args[0]);
       case ShapeRule::Unary:
       case ShapeRule::Transpose2D:
       case ShapeRule::Transpose:
@@ -492,6 +496,7 @@ double predict_multiply_adds(const OpSpec& op, const std::vector<std::optional<S
     case ShapeRule::Embedding:
     case ShapeRule::ClassTarget:
     case ShapeRule::Normalized:
+    case ShapeRule::Pool2d:
     case ShapeRule::Parameters: return 0;
   }
   return 0;

@@ -27,7 +27,8 @@ void check_arity(OpSpec& s) {
 std::vector<OpSpec> build() {
   std::vector<OpSpec> ops;
   for (auto family : {family::elementwise, family::linalg, family::shape, family::reduce, family::graph, family::scan,
-                      family::kinks, family::select, family::loss_class, family::norm, family::conv}) {
+                      family::kinks, family::select, family::loss_class, family::norm, family::conv,
+                      family::window}) {
     for (OpSpec& s : family()) ops.push_back(std::move(s));
   }
   return ops;

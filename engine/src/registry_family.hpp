@@ -104,5 +104,6 @@ std::vector<OpSpec> select();       // registry_select.cpp: where, index_select,
 std::vector<OpSpec> loss_class();   // registry_loss_class.cpp: nll_loss, cross_entropy
 std::vector<OpSpec> norm();         // registry_norm.cpp: layer_norm
 std::vector<OpSpec> conv();         // registry_conv.cpp: conv2d
+std::vector<OpSpec> window();       // registry_window.cpp: max_pool2d
 
 }  // namespace gradoracle::registry::family

@@ -203,6 +203,11 @@ inline std::vector<OpCase> op_cases() {
         add(op, {{2, 3, 4}, {3, 4}, {3, 4}}, {{"normalized_shape", V{3, 4}}});
         add(op, {{2, 40}, {40}, {40}}, {{"normalized_shape", V{40}}});  // float32 accumulation over 40 terms
         break;
+      case R::Pool2d:
+        add(op, {{1, 3, 3}}, {{"kernel_size", int64_t{2}}, {"stride", int64_t{1}}});
+        add(op, {{2, 1, 4, 3}}, {{"kernel_size", V{3, 2}}, {"padding", V{1, 0}}});
+        add(op, {{2, 2, 3}}, {{"kernel_size", int64_t{2}}, {"stride", V{1, 2}}, {"padding", int64_t{1}}});
+        break;
       case R::Identity:    // detach: not differentiable
       case R::Parameters:  // the clip utilities: not differentiable
         break;

@@ -171,6 +171,10 @@ def _build_ops():
     add("conv2d", 2, 3, lambda args, stride=1, padding=0, dilation=1, groups=1:
         F.conv2d(args[0], args[1], args[2] if len(args) > 2 else None, stride, padding, dilation, groups),
         attrs={"stride": ("dims", 1), "padding": ("dims", 0), "dilation": ("dims", 1), "groups": ("int", 1)})
+    # Windows (engine/src/ops_window.cpp); dilation and ceil_mode are not in the format.
+    add("max_pool2d", 1, 1, lambda args, kernel_size, stride=None, padding=0:
+        F.max_pool2d(args[0], kernel_size, stride, padding),
+        attrs={"kernel_size": ("dims", REQUIRED), "stride": ("dims", None), "padding": ("dims", 0)})
     add("clip_grad_norm_", 1, None, _clip_grad_norm,
         attrs={"max_norm": ("number", REQUIRED), "norm_type": ("number", 2.0),
                "error_if_nonfinite": ("bool", False)})

@@ -136,6 +136,11 @@ Shape draw_first_shape(const OpSpec& op, Chooser& c);
 // The layout for `op` given its first argument's shape, from its ShapeRule and AttrSpecs.
 OpLayout draw_layout(const OpSpec& op, const Shape& first, Chooser& c);
 
+// The window rule (op_rules_window.cpp): max_pool2d's kernel_size, stride and padding, drawn
+// valid for `first` ((C,H,W) or (N,C,H,W), no zero-size dim), and a bound on its result's numel.
+OpLayout draw_window_layout(const Shape& first, Chooser& c);
+double window_numel_bound(const Shape& first);
+
 // A layout PyTorch 1.13 refuses for a dim attr, with PyTorch's message.
 struct RefusedLayout {
   OpLayout layout;

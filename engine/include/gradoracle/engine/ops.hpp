@@ -167,6 +167,12 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, Reduction reduct
 Tensor layer_norm(const Tensor& x, const std::vector<int64_t>& normalized_shape, const Tensor& weight = Tensor(),
                   const Tensor& bias = Tensor(), double eps = 1e-5);
 
+// ---- windows (ops_window.cpp) ----
+// F.max_pool2d over a (C,H,W) or (N,C,H,W) tensor; kernel_size, stride (empty: kernel_size) and
+// padding are each one int or a pair. The gradient goes to the argmax torch picks per window.
+Tensor max_pool2d(const Tensor& a, const std::vector<int64_t>& kernel_size, const std::vector<int64_t>& stride = {},
+                  const std::vector<int64_t>& padding = {0});
+
 // ---- autograd ----
 inline Tensor detach(const Tensor& a) { return a.detach(); }
 

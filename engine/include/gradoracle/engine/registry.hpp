@@ -95,6 +95,7 @@ enum class ShapeRule {
   Normalized,    // x of rank >= 1, normalized_shape its trailing dims, optional weight and bias of that shape
   // Convolution (ops_conv.cpp, draws: op_rules_conv.cpp).
   Conv2d,        // input (N, C, H, W) or (C, H, W), weight (O, C/groups, kH, kW), optional bias (O); valid geometry
+  Pool2d,        // (C,H,W) or (N,C,H,W) without zero-size dims, kernel_size, stride, padding (op_rules_window.cpp)
 };
 
 // A point where an op is not differentiable: random cases keep away from it (its Domain),
