@@ -44,7 +44,7 @@ RuleInfo rule_info(ShapeRule r) {
     case ShapeRule::Gather: return {"gather", true, 0, kMaxRank, kMaxRank, {"dim"}};
     case ShapeRule::Embedding: return {"embedding", true, 2, 2, 2, {}};
     case ShapeRule::ClassTarget: return {"class-target", true, 1, kMaxRank, kMaxRank, {}, 0, true};
-    case ShapeRule::Normalized: return {"normalized", true, 1, kMaxRank, kMaxRank, {}};
+    case ShapeRule::Normalized: return {"normalized", true, 1, kMaxRank, kMaxRank, {}, 0, false, 3};
     case ShapeRule::Conv2d: return {"conv2d", true, 3, 4, 4, {}, 0, true};
     case ShapeRule::Pool2d: return {"pool2d", true, 3, 4, 4, {}, 0, true};
   }
@@ -178,13 +178,16 @@ std::vector<int64_t> draw_distinct_dims(int64_t rank, int64_t count, Chooser& c)
 bool accepts_first(const OpSpec& op, const Shape& first) {
   const RuleInfo info = rule_info(op.shape);
   const auto rank = static_cast<int>(first.size());
-  return info.drawable && rank >= info.min_rank && rank <= info.max_rank && !(info.nonempty && numel(first) == 0);
+  const int64_t n = numel(first);
+  return info.drawable && rank >= info.min_rank && rank <= info.max_rank && !(info.nonempty && n == 0) &&
+         (n == 0 || n >= info.min_numel);
 }
 
 Shape draw_first_shape(const OpSpec& op, Chooser& c) {
   const RuleInfo info = rule_info(op.shape);
   Shape s = draw_shape(c, info.min_rank, std::max(info.min_rank, info.max_drawn_rank));
   if (info.nonempty) std::replace(s.begin(), s.end(), int64_t{0}, int64_t{1});
+  if (numel(s) > 0 && numel(s) < info.min_numel) s.back() = std::max<int64_t>(s.back(), info.min_numel);
   return s;
 }
 

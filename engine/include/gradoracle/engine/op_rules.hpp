@@ -106,6 +106,7 @@ struct RuleInfo {
   std::vector<std::string_view> dim_attrs;  // attrs holding dims of the first tensor argument
   int dim_rank_extra = 0;  // dims index a tensor of the first argument's rank + this (unsqueeze: 1)
   bool nonempty = false;   // first arguments have no zero-size dim (a max over no elements is refused)
+  int64_t min_numel = 0;   // first arguments have no elements or at least this many
 };
 RuleInfo rule_info(ShapeRule r);
 
