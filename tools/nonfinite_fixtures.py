@@ -323,6 +323,23 @@ def cases():
     out.append(fixture("layer_norm-weight-bias", {"x": lit(ORDINARY, [2, 4], rg=True), "w": lit([INF, NAN, 0.0, -0.0], rg=True),
                                                   "b": lit([INF, NINF, NAN, -0.0], rg=True)},
                        [op("y", "layer_norm", ["x", "w", "b"], {"normalized_shape": [4]}), back("y", ones([2, 4]))]))
+    # max_pool2d: windows of NaNs (the last NaN is chosen), all -inf (the first element), +0/-0
+    # ties (the first), +inf beside NaN; the same input over overlapping padded windows; and a
+    # non-finite upstream, where overlapping windows add inf and -inf at a shared maximum.
+    pool_x = [NAN, 1.0, NINF, NINF, -0.0, 0.0,
+              2.0, NAN, NINF, NINF, 0.0, -0.0,
+              0.0, -0.0, INF, 1.0, INF, INF,
+              -0.0, -1.0, INF, NAN, -1.0, NINF]
+    for dtype in ("float64", "float32"):
+        pre = "" if dtype == "float64" else "float32-"
+        out.append(fixture(f"{pre}max_pool2d-inputs", {"x": lit(pool_x, [1, 4, 6], rg=True)},
+                           [op("y", "max_pool2d", ["x"], {"kernel_size": 2}), back("y", ones([1, 2, 3]))], dtype=dtype))
+        out.append(fixture(f"{pre}max_pool2d-overlap", {"x": lit(pool_x, [1, 1, 4, 6], rg=True)},
+                           [op("y", "max_pool2d", ["x"], {"kernel_size": 3, "stride": 1, "padding": 1}),
+                            back("y", ones([1, 1, 4, 6]))], dtype=dtype))
+    out.append(fixture("max_pool2d-upstream", {"x": lit([0.5, -1.5, 2.0, 3.0, -0.25, 1.0, 0.75, -2.0, 1.25], [1, 3, 3], rg=True)},
+                       [op("y", "max_pool2d", ["x"], {"kernel_size": 2, "stride": 1}),
+                        back("y", lit([INF, NAN, NINF, -0.0], [1, 2, 2]))]))
     for f in out:  # backward with an implicit grad: drop the None
         for st in f["program"]:
             if "backward" in st and st.get("grad") is None:

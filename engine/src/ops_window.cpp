@@ -29,8 +29,11 @@ using RoutesPtr = std::shared_ptr<const Routes>;
 
 Tensor gather_routes(const Tensor& gg, const RoutesPtr& r);
 
-// b_i = sum of g_o over the outputs o whose argmax is i.
-Tensor scatter_routes(const Tensor& g, const RoutesPtr& r) {
+// b_i = sum of g_o over the outputs o whose argmax is i. With x (max_pool2d's input, first order
+// only) the recorded node also takes x, as PyTorch's max_pool2d_with_indices_backward(g, self):
+// under create_graph its result has a graph when x requires grad even if g does not, and its
+// gradient in x is zeros.
+Tensor scatter_routes(const Tensor& g, const RoutesPtr& r, const Tensor& x = Tensor()) {
   Tensor b = Tensor::zeros(r->in_shape, g.dtype());
   dispatch(g.dtype(), [&](auto z) {
     using T = decltype(z);
@@ -38,7 +41,12 @@ Tensor scatter_routes(const Tensor& g, const RoutesPtr& r) {
     T* pb = b.data<T>();
     for (size_t o = 0; o < r->index.size(); ++o) pb[r->index[o]] += pg[o];
   });
-  if (detail::needs_graph({&g})) {
+  if (x.defined() && detail::needs_graph({&g, &x})) {
+    record(b, "MaxPool2DWithIndicesBackwardBackward0", {g, x}, [r](const Tensor& gg, NeedsGrad needs) {
+      return std::vector<Tensor>{needs[0] ? gather_routes(gg, r) : Tensor(),
+                                 needs[1] ? Tensor::zeros(r->in_shape, gg.dtype()) : Tensor()};
+    });
+  } else if (detail::needs_graph({&g})) {
     record(b, "MaxPool2DWithIndicesBackwardBackward0", {g},
            [r](const Tensor& gg, NeedsGrad) { return grads(gather_routes(gg, r)); });
   }
@@ -163,8 +171,9 @@ Tensor max_pool2d(const Tensor& a, const std::vector<int64_t>& kernel_size, cons
       }
     }
   });
-  record(y, "MaxPool2DWithIndicesBackward0", {a},
-         [routes = RoutesPtr(std::move(routes))](const Tensor& g, NeedsGrad) { return grads(scatter_routes(g, routes)); });
+  record(y, "MaxPool2DWithIndicesBackward0", {a}, [a, routes = RoutesPtr(std::move(routes))](const Tensor& g, NeedsGrad) {
+    return grads(scatter_routes(g, routes, a));
+  });
   return y;
 }
 

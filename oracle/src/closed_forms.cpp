@@ -261,4 +261,14 @@ LayerNormRowSums layer_norm_row_sums(const Tensor& x, int64_t m, const Tensor& u
   return out;
 }
 
+Tensor embedding_weight_grad(const std::vector<int64_t>& indices, int64_t num_weights, const Tensor& g) {
+  const std::vector<double> gv = g.to_vector();
+  const size_t k = indices.size(), d = k == 0 ? 0 : gv.size() / k;
+  std::vector<double> dw(static_cast<size_t>(num_weights) * d, 0.0);
+  for (size_t at = 0; at < k; ++at) {
+    for (size_t j = 0; j < d; ++j) dw[static_cast<size_t>(indices[at]) * d + j] += gv[at * d + j];
+  }
+  return make({num_weights, static_cast<int64_t>(d)}, dw);
+}
+
 }  // namespace gradoracle::oracle::closed_forms

@@ -29,7 +29,9 @@ TEST(Registry, EveryFixtureFormatOpIsRegisteredOnce) {
                                         // normalization (ops_norm.cpp)
                                         "layer_norm",
                                         // convolution (ops_conv.cpp)
-                                        "conv2d"};
+                                        "conv2d",
+                                        // windows (ops_window.cpp)
+                                        "max_pool2d"};
   for (const std::string& name : ops) {
     SCOPED_TRACE(name);
     const r::OpSpec* spec = r::builtin_ops().find(name);

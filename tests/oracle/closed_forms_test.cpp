@@ -269,6 +269,30 @@ TEST_P(ClosedForms, LayerNormGradientSumsToZeroAndIsOrthogonalToXhat) {
   }
 }
 
+// embedding's weight gradient is an index-add of the upstream rows: few weight rows and many
+// indices (repeats are the rule, some rows never picked), indices of rank 0 to 2.
+TEST_P(ClosedForms, EmbeddingWeightGradIsAnIndexAddOfUpstreamRows) {
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    Generator gen(1000 + seed);
+    const int64_t rows = gen.integer(1, 4), d = gen.integer(1, 4);
+    Shape is;
+    for (int64_t r = gen.integer(0, 2); r > 0; --r) is.push_back(gen.integer(1, 5));
+    std::vector<int64_t> idx(static_cast<size_t>(numel(is)));
+    std::vector<double> idx_d;
+    for (int64_t& v : idx) {
+      v = gen.integer(0, rows - 1);
+      idx_d.push_back(static_cast<double>(v));
+    }
+    const Tensor indices = Tensor::from_data(is, idx_d, DType::Int64);
+    Tensor w = leaf({rows, d}, gen);
+    Shape gs = is;
+    gs.push_back(d);
+    const Tensor g = Tensor::randn(gs, gen, dtype());
+    embedding(indices, w).backward(g);
+    EXPECT_MATCH(w.grad(), cf::embedding_weight_grad(idx, rows, g));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Dtypes, ClosedForms, ::testing::Values(DType::Float64, DType::Float32),
                          [](const auto& info) { return std::string(name(info.param)); });
 

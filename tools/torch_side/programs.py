@@ -20,7 +20,8 @@ from .record import record_doc
 SECOND_ORDER_OPS = ("add", "sub", "mul", "div", "neg", "tanh", "expm1", "atan", "erf", "silu", "gelu", "softplus",
                     "leaky_relu", "elu", "cumsum", "logsumexp", "var", "std", "prod", "clamp", "maximum", "minimum",
                     "max", "min", "amax", "amin", "where", "index_select", "gather", "embedding",
-                    "nll_loss", "cross_entropy", "layer_norm")
+                    "nll_loss", "cross_entropy", "layer_norm",
+                    "max_pool2d")
 KINK_OPS = ("clamp", "maximum", "minimum", "max", "min", "amax", "amin")
 SCAN_OPS = ("cumsum", "logsumexp", "var", "std", "prod")
 
@@ -64,6 +65,7 @@ class ProgramGenerator:
         (6, ["where", "index_select", "gather", "embedding"]),
         (4, ["nll_loss", "cross_entropy"]),
         (4, ["layer_norm"]),
+        (4, ["max_pool2d"]),
     ]
 
     def __init__(self, rng: random.Random, dtype: str, second_order: bool = False):
@@ -221,6 +223,8 @@ class ProgramGenerator:
             return self.gen_loss_class(op)
         if op == "layer_norm":
             return self.gen_layer_norm()
+        if op == "max_pool2d":
+            return self.gen_max_pool2d()
         raise ValueError(f"no generator for {op}")
 
     def gen_scan(self, op):
@@ -280,6 +284,33 @@ class ProgramGenerator:
         if rng.random() < 0.3:
             attrs["eps"] = rng.choice([1e-5, 1e-3, 0.5])
         return args, attrs
+
+    def gen_max_pool2d(self):
+        """A (C,H,W) or (N,C,H,W) operand, kernel within the input, stride 1..kernel (or omitted),
+        padding at most half the kernel; every window's maximum clear of its runner-up by 0.05
+        (ties, where torch picks the first maximum, are the reference inputs' and the fixtures')."""
+        rng = self.rng
+        a = self.operand(rank={3, 4})
+        if a is None:
+            return None
+        v = self.values[a].detach()
+        h, w = v.shape[-2], v.shape[-1]
+        k = [rng.randint(1, h), rng.randint(1, w)]
+        st = [rng.randint(1, k[0]), rng.randint(1, k[1])]
+        pad = [rng.randint(0, k[0] // 2), rng.randint(0, k[1] // 2)]
+        padded = torch.nn.functional.pad(v.reshape(-1, 1, h, w), (pad[1], pad[1], pad[0], pad[0]), value=-math.inf)
+        cols = torch.nn.functional.unfold(padded, k, stride=st)
+        if k[0] * k[1] > 1:
+            top = cols.sort(dim=1, descending=True).values
+            if not bool(((top[:, 0] - top[:, 1]) > 0.05).all()):
+                return None
+        pair = lambda p: p[0] if p[0] == p[1] and rng.random() < 0.5 else p
+        attrs = {"kernel_size": pair(k)}
+        if st != k or rng.random() < 0.5:
+            attrs["stride"] = pair(st)
+        if pad != [0, 0] or rng.random() < 0.3:
+            attrs["padding"] = pair(pad)
+        return [a], attrs
 
     def constant(self, shape, data, kind):
         """An int64 or bool leaf (an index or a condition): never requires grad."""

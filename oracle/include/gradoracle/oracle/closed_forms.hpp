@@ -95,4 +95,10 @@ struct LayerNormRowSums {
 };
 LayerNormRowSums layer_norm_row_sums(const Tensor& x, int64_t m, const Tensor& u, const Tensor& dx, double eps);
 
+
+// embedding's weight gradient: an index-add of the upstream rows. With indices i (any shape, k
+// of them, each in [0, num_weights)) and upstream g viewed as k rows of d, row r of dW is the sum
+// of g's rows k with i_k = r (0 for a row never picked; a repeated index adds each of its rows).
+Tensor embedding_weight_grad(const std::vector<int64_t>& indices, int64_t num_weights, const Tensor& g);
+
 }  // namespace gradoracle::oracle::closed_forms
