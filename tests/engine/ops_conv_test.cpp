@@ -212,6 +212,8 @@ TEST(Conv2d, ErrorsAsPyTorchInItsOrder) {
   EXPECT_ERROR(conv2d(x, w, none, {1}, {0}, {-1, 1}), Value, "dilation should be greater than zero, but got [-1, 1]");
   EXPECT_ERROR(conv2d(x, t({1, 1, 2, 2}, kF64), none, {1}, {0}, {2}), DType, "expected scalar type Float but found Double");
   EXPECT_ERROR(conv2d(t({1, 1, 3, 3}, kF64), w, none, {2}), DType, "expected scalar type Double but found Float");
+  // A padding that makes the result larger than kMaxElements: refused before allocating.
+  EXPECT_ERROR(conv2d(x, w, none, {1}, {1 << 20}), Value, "conv2d: shape [1, 1, 2097154, 2097154] has more than 2147483648 elements");
   // Through the registry: the attrs' defaults and int-or-pair forms.
   const registry::OpSpec& op = *registry::builtin_ops().find("conv2d");
   EXPECT_TENSOR_NEAR(op.call({lit({1, 1, 2, 2}, {1, 2, 3, 4}), lit({1, 1, 1, 1}, {2})}, {}), (V{2, 4, 6, 8}),
