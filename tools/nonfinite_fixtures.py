@@ -340,6 +340,25 @@ def cases():
     out.append(fixture("max_pool2d-upstream", {"x": lit([0.5, -1.5, 2.0, 3.0, -0.25, 1.0, 0.75, -2.0, 1.25], [1, 3, 3], rg=True)},
                        [op("y", "max_pool2d", ["x"], {"kernel_size": 2, "stride": 1}),
                         back("y", lit([INF, NAN, NINF, -0.0], [1, 2, 2]))]))
+    # conv2d: NaN/±Inf/±0 in the input (each reaches every output whose window covers it, padding
+    # included: a padded zero times an infinite weight is NaN), in the weight, in the bias, and in
+    # the upstream; stride, padding and groups, float64 and float32.
+    x9 = lit(SPECIAL + [0.5], [1, 1, 3, 3], rg=True)
+    w_ord = lit([0.5, -1.5, 2.0, 1.0, -0.25, 3.0, 1.0, -2.0], [2, 1, 2, 2], rg=True)
+    for dtype in ("float64", "float32"):
+        pre = "" if dtype == "float64" else "float32-"
+        out.append(fixture(f"{pre}conv2d-input", {"x": x9, "w": w_ord, "b": lit([0.25, -1.0], rg=True)},
+                           [op("y", "conv2d", ["x", "w", "b"], {"padding": 1}), back("y", ones([1, 2, 4, 4]))],
+                           dtype=dtype))
+    out.append(fixture("conv2d-weight", {"x": lit(ORDINARY + [1.5], [1, 1, 3, 3], rg=True),
+                                         "w": lit([INF, NAN, NINF, -0.0, 0.0, 1.0, -1.0, 2.5], [2, 1, 2, 2], rg=True)},
+                       [op("y", "conv2d", ["x", "w"], {"padding": [1, 0], "stride": [2, 1]}), back("y", ones([1, 2, 2, 2]))]))
+    out.append(fixture("conv2d-bias", {"x": lit(ORDINARY, [1, 2, 2, 2], rg=True),
+                                       "w": lit([0.5, -1.5, 2.0, 1.0, -0.25, 3.0, 1.0, -2.0], [4, 1, 1, 2], rg=True),
+                                       "b": lit([INF, NINF, NAN, -0.0], rg=True)},
+                       [op("y", "conv2d", ["x", "w", "b"], {"groups": 2}), back("y", ones([1, 4, 2, 1]))]))
+    out.append(fixture("conv2d-upstream", {"x": lit(ORDINARY + [1.5], [1, 3, 3], rg=True), "w": w_ord},
+                       [op("y", "conv2d", ["x", "w"], {"dilation": 2, "padding": 1}), back("y", lit(SPECIAL + ORDINARY + [1.0, -0.5], [2, 3, 3]))]))
     for f in out:  # backward with an implicit grad: drop the None
         for st in f["program"]:
             if "backward" in st and st.get("grad") is None:

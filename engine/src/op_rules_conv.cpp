@@ -46,6 +46,13 @@ OpLayout draw_conv_layout(const OpSpec& op, const Shape& first, Chooser& c) {
   return l;
 }
 
+// NOTE: not an upper bound for every program. The output is (N, O, OH, OW) with
+// OH = (H + 2·pH − dH·(kH − 1) − 1)/sH + 1: stride and dilation only shrink it, but the padding
+// (an attr, unseen here: predict_numel gets shapes only) grows it without bound, so no bound
+// computable from shapes exists. This one, N·O·(H + 2)·(W + 2), holds for padding <= 1 (the
+// usual "same" padding of 3x3 kernels); conv2d itself refuses a result or an im2col buffer of
+// more than kMaxElements (check_shape) before allocating. A true bound needs the attrs passed
+// to predict_numel (op_rules.hpp and the interpreter), left to the coordinator.
 double predict_conv_numel(const std::vector<Shape>& shapes) {
   if (shapes.size() < 2 || shapes[0].size() < 3 || shapes[1].size() != 4) return 0;
   const Shape& x = shapes[0];

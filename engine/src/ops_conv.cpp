@@ -150,21 +150,31 @@ Tensor grad_bias_raw(const Geom& g, const Tensor& gy) {
 }
 
 Tensor conv_recorded(const Geom& g, const Tensor& x, const Tensor& w, const Tensor& b);
-Tensor grad_input_recorded(const Geom& g, const Tensor& gy, const Tensor& w);
-Tensor grad_weight_recorded(const Geom& g, const Tensor& x, const Tensor& gy);
+Tensor grad_input_recorded(const Geom& g, const Tensor& gy, const Tensor& w, const Tensor& x = Tensor());
+Tensor grad_weight_recorded(const Geom& g, const Tensor& x, const Tensor& gy, const Tensor& w = Tensor());
+
+// The inputs of a ConvolutionBackwardBackward0 node: the two its result depends on, then the
+// forward's other tensor when given. PyTorch's node takes (grad_output, input, weight) for every
+// gradient it gives, so each carries the node as soon as any of the three requires grad; the
+// third's gradient through it is zero (left undefined).
+std::vector<Tensor> node_inputs(const Tensor& a, const Tensor& b, const Tensor& other) {
+  std::vector<Tensor> in{a, b};
+  if (other.defined()) in.push_back(other);
+  return in;
+}
 
 // The three gradients of conv2d: fused kernels, or recorded ops under create_graph.
 std::vector<Tensor> conv_grads(const Geom& g, const Tensor& gy, const Tensor& x, const Tensor& w, bool has_bias,
                                NeedsGrad needs) {
   std::vector<Tensor> out(has_bias ? 3 : 2);
   const bool graph = detail::needs_graph({&gy, &x, &w});
-  if (needs[0]) out[0] = graph ? grad_input_recorded(g, gy, w) : grad_input_raw(g, gy, w);
-  if (needs[1]) out[1] = graph ? grad_weight_recorded(g, x, gy) : grad_weight_raw(g, x, gy);
+  if (needs[0]) out[0] = graph ? grad_input_recorded(g, gy, w, x) : grad_input_raw(g, gy, w);
+  if (needs[1]) out[1] = graph ? grad_weight_recorded(g, x, gy, w) : grad_weight_raw(g, x, gy);
   if (has_bias && needs[2]) {
     out[2] = grad_bias_raw(g, gy);
-    if (detail::needs_graph({&gy})) {  // d(db)/dG: db's upstream spread over every (n, oh, ow)
-      record(out[2], "ConvolutionBackwardBackward0", {gy}, [y_shape = g.y_shape()](const Tensor& h, NeedsGrad) {
-        return detail::grads(expand(reshape(h, {y_shape[1], 1, 1}), y_shape));
+    if (graph) {  // d(db)/dG: db's upstream spread over every (n, oh, ow); none to x and w
+      record(out[2], "ConvolutionBackwardBackward0", {gy, x, w}, [y_shape = g.y_shape()](const Tensor& h, NeedsGrad) {
+        return std::vector<Tensor>{expand(reshape(h, {y_shape[1], 1, 1}), y_shape), Tensor(), Tensor()};
       }, Saves::Nothing);
     }
   }
@@ -194,11 +204,12 @@ Tensor conv_recorded(const Geom& g, const Tensor& x, const Tensor& w, const Tens
 
 // dx = conv2d's input adjoint of gy through w; linear in each: d/dgy <h, dx> = conv(h, w),
 // d/dw = grad_weight(h, gy).
-Tensor grad_input_recorded(const Geom& g, const Tensor& gy, const Tensor& w) {
+Tensor grad_input_recorded(const Geom& g, const Tensor& gy, const Tensor& w, const Tensor& x) {
   Tensor dx = grad_input_raw(g, gy, w);
-  record(dx, "ConvolutionBackwardBackward0", {gy, w}, [g, gy, w](const Tensor& h, NeedsGrad needs) {
+  const std::vector<Tensor> in = node_inputs(gy, w, x);
+  record(dx, "ConvolutionBackwardBackward0", in, [g, gy, w, n = in.size()](const Tensor& h, NeedsGrad needs) {
     const bool graph = detail::needs_graph({&h, &gy, &w});
-    std::vector<Tensor> out(2);
+    std::vector<Tensor> out(n);
     if (needs[0]) out[0] = graph ? conv_recorded(g, h, w, Tensor()) : conv_raw(g, h, w);
     if (needs[1]) out[1] = graph ? grad_weight_recorded(g, h, gy) : grad_weight_raw(g, h, gy);
     return out;
@@ -207,11 +218,12 @@ Tensor grad_input_recorded(const Geom& g, const Tensor& gy, const Tensor& w) {
 }
 
 // dw = conv2d's weight adjoint of gy against x: d/dx <h, dw> = grad_input(gy, h), d/dgy = conv(x, h).
-Tensor grad_weight_recorded(const Geom& g, const Tensor& x, const Tensor& gy) {
+Tensor grad_weight_recorded(const Geom& g, const Tensor& x, const Tensor& gy, const Tensor& w) {
   Tensor dw = grad_weight_raw(g, x, gy);
-  record(dw, "ConvolutionBackwardBackward0", {x, gy}, [g, x, gy](const Tensor& h, NeedsGrad needs) {
+  const std::vector<Tensor> in = node_inputs(x, gy, w);
+  record(dw, "ConvolutionBackwardBackward0", in, [g, x, gy, n = in.size()](const Tensor& h, NeedsGrad needs) {
     const bool graph = detail::needs_graph({&h, &gy, &x});
-    std::vector<Tensor> out(2);
+    std::vector<Tensor> out(n);
     if (needs[0]) out[0] = graph ? grad_input_recorded(g, gy, h) : grad_input_raw(g, gy, h);
     if (needs[1]) out[1] = graph ? conv_recorded(g, x, h, Tensor()) : conv_raw(g, x, h);
     return out;
@@ -232,18 +244,25 @@ std::pair<int64_t, int64_t> pair_of(const std::vector<int64_t>& v, const char* n
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const std::vector<int64_t>& stride,
               const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation, int64_t groups) {
-  // PyTorch 1.13's checks, in its order.
+  // PyTorch 1.13's checks, in its order (verified against torch): the bias's dtype first, then
+  // the ranks and attr lengths, check_shape_forward's (groups, padding, stride, weight rows,
+  // channels, bias, kernel extent), the empty-input rule, the kernel's own (kernel size,
+  // dilation, on the dilated path only when a dilation is not 1), the weight's dtype last.
+  if (bias.defined() && bias.dtype() != input.dtype()) {
+    const auto name = [](DType d) { return d == DType::Float32 ? "float" : "double"; };
+    fail(ErrorKind::DType, std::string("Input type (") + name(input.dtype()) + ") and bias type (" + name(bias.dtype()) +
+                               ") should be the same");
+  }
   if (input.dim() != 3 && input.dim() != 4) {
     fail(ErrorKind::Dim, "Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: " +
                              sizes(input.shape()));
   }
   if (!is_floating(input.dtype())) fail_not_floating(input.dtype());
-  detail::require_same_dtype(input, weight);
-  if (bias.defined()) detail::require_same_dtype(input, bias);
   if (weight.dim() < 3) fail(ErrorKind::Shape, "weight should have at least three dimensions");
   if (weight.dim() != 4) {
     fail(ErrorKind::Shape, "expected stride to be a single integer value or a list of " + std::to_string(weight.dim() - 2) +
-                               " values to match the convolution dimensions, but got stride=" + sizes(stride));
+                               " values to match the convolution dimensions, but got stride=" +
+                               sizes(stride.size() == 1 ? Shape{stride[0], stride[0]} : Shape(stride.begin(), stride.end())));
   }
   const auto [sH, sW] = pair_of(stride, "stride");
   const auto [pH, pW] = pair_of(padding, "padding");
@@ -251,12 +270,14 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
   if (groups <= 0) fail(ErrorKind::Value, "non-positive groups is not supported");
   if (pH < 0 || pW < 0) fail(ErrorKind::Value, "negative padding is not supported");
   if (sH <= 0 || sW <= 0) fail(ErrorKind::Value, "non-positive stride is not supported");
-  if (dH <= 0 || dW <= 0) {
-    fail(ErrorKind::Value, "dilation should be greater than zero, but got " + sizes({dH, dW}));
-  }
   const bool batched = input.dim() == 4;
   const Tensor x = batched ? input : unsqueeze(input, 0);
   const Shape& ws = weight.shape();
+  if (ws[0] < groups) {
+    fail(ErrorKind::Shape, "Given groups=" + std::to_string(groups) + ", expected weight to be at least " +
+                               std::to_string(groups) + " at dimension 0, but got weight of size " + sizes(ws) +
+                               " instead");
+  }
   if (ws[0] % groups != 0) {
     fail(ErrorKind::Shape, "Given groups=" + std::to_string(groups) + ", expected weight to be divisible by " +
                                std::to_string(groups) + " at dimension 0, but got weight of size [" + sizes(ws) +
@@ -272,18 +293,38 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
                                std::to_string(ws[0]) + " elements, but got bias of size " + sizes(bias.shape()) +
                                " instead");
   }
+  const int64_t eH = dH * (ws[2] - 1) + 1, eW = dW * (ws[3] - 1) + 1;
+  const int64_t inH = x.shape()[2] + 2 * pH, inW = x.shape()[3] + 2 * pW;
+  if (inH < eH || inW < eW) {
+    fail(ErrorKind::Shape, "Calculated padded input size per channel: (" + std::to_string(inH) + " x " +
+                               std::to_string(inW) + "). Kernel size: (" + std::to_string(eH) + " x " +
+                               std::to_string(eW) + "). Kernel size can't be greater than actual input size");
+  }
+  if (x.numel() == 0 && x.shape()[0] != 0 && x.shape()[1] != 0) {
+    fail(ErrorKind::Shape, "Only zero batch or zero channel inputs are supported, but got input shape: " +
+                               sizes(x.shape()));
+  }
+  const bool dilated = dH != 1 || dW != 1;
+  if (ws[2] <= 0 || ws[3] <= 0) {
+    fail(ErrorKind::Value, dilated ? "kernel size should be greater than zero, but got " + sizes({ws[2], ws[3]})
+                                   : "kernel size should be greater than zero, but got kernel_height: " +
+                                         std::to_string(ws[2]) + " kernel_width: " + std::to_string(ws[3]));
+  }
+  if (dH <= 0 || dW <= 0) {
+    fail(ErrorKind::Value, "dilation should be greater than zero, but got " + sizes({dH, dW}));
+  }
+  detail::require_same_dtype(input, weight);
   Geom g;
   g.N = x.shape()[0], g.C = x.shape()[1], g.H = x.shape()[2], g.W = x.shape()[3];
   g.O = ws[0], g.kH = ws[2], g.kW = ws[3];
   g.sH = sH, g.sW = sW, g.pH = pH, g.pW = pW, g.dH = dH, g.dW = dW, g.groups = groups;
-  const int64_t eH = dH * (g.kH - 1) + 1, eW = dW * (g.kW - 1) + 1;
-  if (g.H + 2 * pH < eH || g.W + 2 * pW < eW) {
-    fail(ErrorKind::Shape, "Calculated padded input size per channel: (" + std::to_string(g.H + 2 * pH) + " x " +
-                               std::to_string(g.W + 2 * pW) + "). Kernel size: (" + std::to_string(eH) + " x " +
-                               std::to_string(eW) + "). Kernel size can't be greater than actual input size");
-  }
   g.OH = (g.H + 2 * pH - eH) / sH + 1;
   g.OW = (g.W + 2 * pW - eW) / sW + 1;
+  // The padding is unbounded, so is the result: registry::predict_numel sees shapes only and
+  // cannot bound it (op_rules_conv.cpp); refused here, as expand refuses its size, before the
+  // result and the im2col buffer (C·kH·kW × OH·OW) are allocated.
+  check_shape(g.y_shape(), "conv2d");
+  check_shape(Shape{g.C, g.kH, g.kW, g.OH, g.OW}, "conv2d");
   Tensor y = conv_recorded(g, x, weight, bias);
   return batched ? y : squeeze(y, 0);
 }

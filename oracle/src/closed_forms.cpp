@@ -271,4 +271,56 @@ Tensor embedding_weight_grad(const std::vector<int64_t>& indices, int64_t num_we
   return make({num_weights, static_cast<int64_t>(d)}, dw);
 }
 
+Conv2dGrads conv2d_grads(const Tensor& x, const Tensor& w, const Tensor& upstream, const Conv2dGeometry& q) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t O = w.size(0), Cg = w.size(1), kH = w.size(2), kW = w.size(3);
+  const int64_t OH = upstream.size(2), OW = upstream.size(3), Og = O / q.groups;
+  const std::vector<double> xv = x.to_vector(), wv = w.to_vector(), gv = upstream.to_vector();
+  const auto G = [&](int64_t n, int64_t o, int64_t a, int64_t b) { return gv[static_cast<size_t>(((n * O + o) * OH + a) * OW + b)]; };
+  // The padded input, materialized.
+  const int64_t HP = H + 2 * q.pH, WP = W + 2 * q.pW;
+  std::vector<double> xpad(static_cast<size_t>(N * C * HP * WP), 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t v = 0; v < W; ++v)
+          xpad[static_cast<size_t>(((n * C + c) * HP + h + q.pH) * WP + v + q.pW)] = xv[static_cast<size_t>(((n * C + c) * H + h) * W + v)];
+  std::vector<double> dw(wv.size(), 0.0), db(static_cast<size_t>(O), 0.0), dx(xv.size(), 0.0);
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t c = 0; c < Cg; ++c)
+      for (int64_t i = 0; i < kH; ++i)
+        for (int64_t j = 0; j < kW; ++j) {
+          double acc = 0;
+          for (int64_t n = 0; n < N; ++n)
+            for (int64_t a = 0; a < OH; ++a)
+              for (int64_t b = 0; b < OW; ++b)
+                acc += G(n, o, a, b) * xpad[static_cast<size_t>(((n * C + (o / Og) * Cg + c) * HP + a * q.sH + i * q.dH) * WP +
+                                                                b * q.sW + j * q.dW)];
+          dw[static_cast<size_t>(((o * Cg + c) * kH + i) * kW + j)] = acc;
+        }
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t a = 0; a < OH; ++a)
+        for (int64_t b = 0; b < OW; ++b) db[static_cast<size_t>(o)] += G(n, o, a, b);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t v = 0; v < W; ++v) {
+          double acc = 0;
+          const int64_t group = c / Cg;
+          for (int64_t o = group * Og; o < (group + 1) * Og; ++o)
+            for (int64_t i = 0; i < kH; ++i) {
+              const int64_t ra = h + q.pH - i * q.dH;
+              if (ra < 0 || ra % q.sH != 0 || ra / q.sH >= OH) continue;
+              for (int64_t j = 0; j < kW; ++j) {
+                const int64_t rb = v + q.pW - j * q.dW;
+                if (rb < 0 || rb % q.sW != 0 || rb / q.sW >= OW) continue;
+                acc += G(n, o, ra / q.sH, rb / q.sW) * wv[static_cast<size_t>(((o * Cg + c % Cg) * kH + i) * kW + j)];
+              }
+            }
+          dx[static_cast<size_t>(((n * C + c) * H + h) * W + v)] = acc;
+        }
+  return {make(w.shape(), dw), make({O}, db), make(x.shape(), dx)};
+}
+
 }  // namespace gradoracle::oracle::closed_forms

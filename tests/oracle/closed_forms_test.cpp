@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
+#include <string>
 
 #include "gradoracle/engine/autograd.hpp"
 #include "gradoracle/engine/nn.hpp"
@@ -295,6 +297,33 @@ TEST_P(ClosedForms, EmbeddingWeightGradIsAnIndexAddOfUpstreamRows) {
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, ClosedForms, ::testing::Values(DType::Float64, DType::Float32),
                          [](const auto& info) { return std::string(name(info.param)); });
+
+// conv2d's weight gradient as the correlation of the padded, strided, dilated input with the
+// upstream, and its input gradient as the transposed convolution, against the engine's, over
+// random geometry: stride, padding, dilation per side, groups (depthwise included), with bias.
+TEST_P(ClosedForms, Conv2dWeightGradIsInputCorrelatedWithUpstream) {
+  for (uint64_t seed = 0; seed < 40; ++seed) {
+    Generator gen(1000 + seed);
+    cf::Conv2dGeometry q;
+    q.groups = gen.integer(1, 3);
+    const int64_t Cg = gen.integer(1, 2), C = q.groups * Cg, O = q.groups * gen.integer(1, 2), N = gen.integer(1, 2);
+    q.sH = gen.integer(1, 3), q.sW = gen.integer(1, 3), q.pH = gen.integer(0, 2), q.pW = gen.integer(0, 2);
+    q.dH = gen.integer(1, 3), q.dW = gen.integer(1, 3);
+    const int64_t kH = gen.integer(1, 3), kW = gen.integer(1, 3);
+    // the input at least as large as the dilated kernel less the padding, plus a few strides
+    const int64_t H = std::max<int64_t>(1, q.dH * (kH - 1) + 1 - 2 * q.pH) + gen.integer(0, 4);
+    const int64_t W = std::max<int64_t>(1, q.dW * (kW - 1) + 1 - 2 * q.pW) + gen.integer(0, 4);
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    Tensor x = leaf({N, C, H, W}, gen), w = leaf({O, Cg, kH, kW}, gen), b = leaf({O}, gen);
+    const Tensor y = conv2d(x, w, b, {q.sH, q.sW}, {q.pH, q.pW}, {q.dH, q.dW}, q.groups);
+    const Tensor g = Tensor::randn(y.shape(), gen, dtype());
+    y.backward(g);
+    const cf::Conv2dGrads want = cf::conv2d_grads(x.detach(), w.detach(), g, q);
+    EXPECT_MATCH(w.grad(), want.weight);
+    EXPECT_MATCH(b.grad(), want.bias);
+    EXPECT_MATCH(x.grad(), want.input);
+  }
+}
 
 }  // namespace
 }  // namespace gradoracle::oracle

@@ -316,10 +316,12 @@ class Record(unittest.TestCase):
 
 class RandomPrograms(unittest.TestCase):
     def test_generated_programs_replay_pass_and_are_deterministic(self):
+        # Seed 13: its 60 programs draw a norm with p = -inf (seed 11's stopped doing so when
+        # conv2d and max_pool2d joined the families: the draws shifted).
         with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
             for dtype, n in [("float64", 40), ("float32", 20)]:
-                self.assertEqual(run("random-programs", n, "--seed", 11, "--out", a, "--dtype", dtype)[0], 0)
-            self.assertEqual(run("random-programs", 40, "--seed", 11, "--out", b)[0], 0)
+                self.assertEqual(run("random-programs", n, "--seed", 13, "--out", a, "--dtype", dtype)[0], 0)
+            self.assertEqual(run("random-programs", 40, "--seed", 13, "--out", b)[0], 0)
             status, out = run("replay", a)
             self.assertEqual(status, 0, out)
             self.assertEqual(out.count("PASS"), 60)

@@ -21,7 +21,7 @@ SECOND_ORDER_OPS = ("add", "sub", "mul", "div", "neg", "tanh", "expm1", "atan", 
                     "leaky_relu", "elu", "cumsum", "logsumexp", "var", "std", "prod", "clamp", "maximum", "minimum",
                     "max", "min", "amax", "amin", "where", "index_select", "gather", "embedding",
                     "nll_loss", "cross_entropy", "layer_norm",
-                    "max_pool2d")
+                    "max_pool2d", "conv2d")
 KINK_OPS = ("clamp", "maximum", "minimum", "max", "min", "amax", "amin")
 SCAN_OPS = ("cumsum", "logsumexp", "var", "std", "prod")
 
@@ -66,6 +66,7 @@ class ProgramGenerator:
         (4, ["nll_loss", "cross_entropy"]),
         (4, ["layer_norm"]),
         (4, ["max_pool2d"]),
+        (4, ["conv2d"]),
     ]
 
     def __init__(self, rng: random.Random, dtype: str, second_order: bool = False):
@@ -225,6 +226,8 @@ class ProgramGenerator:
             return self.gen_layer_norm()
         if op == "max_pool2d":
             return self.gen_max_pool2d()
+        if op == "conv2d":
+            return self.gen_conv2d()
         raise ValueError(f"no generator for {op}")
 
     def gen_scan(self, op):
@@ -283,6 +286,35 @@ class ProgramGenerator:
         attrs = {"normalized_shape": ns}
         if rng.random() < 0.3:
             attrs["eps"] = rng.choice([1e-5, 1e-3, 0.5])
+        return args, attrs
+
+    def gen_conv2d(self):
+        """An input (N, C, H, W) or (C, H, W) from the pool; groups a divisor of C (C itself:
+        depthwise), stride, padding 0..2, dilation 1..2 per side, a kernel that fits the padded
+        input; the weight (and bias, by position) new leaves; attrs an int or a pair, or left out."""
+        rng = self.rng
+        a = self.operand(rank={3, 4})
+        if a is None:
+            return None
+        v = self.values[a].detach()
+        C, H, W = v.shape[-3:]
+        groups = rng.choice([d for d in range(1, C + 1) if C % d == 0])
+        out = groups * rng.randint(1, 2)
+        p = [rng.randint(0, 2) for _ in range(2)]
+        d = [rng.randint(1, 2) for _ in range(2)]
+        s = [rng.randint(1, 3) for _ in range(2)]
+        k = [rng.randint(1, min(3, (size + 2 * pad - 1) // dil + 1)) for size, pad, dil in zip((H, W), p, d)]
+        args = [a, self.leaf([out, C // groups] + k)]
+        if rng.random() < 0.5:
+            args.append(self.leaf([out]))
+        attrs = {}
+        for name, pair, default in (("stride", s, 1), ("padding", p, 0), ("dilation", d, 1)):
+            if pair[0] == pair[1] and (pair[0] != default or rng.random() < 0.3):
+                attrs[name] = pair[0] if rng.random() < 0.6 else pair
+            elif pair[0] != pair[1]:
+                attrs[name] = pair
+        if groups != 1 or rng.random() < 0.3:
+            attrs["groups"] = groups
         return args, attrs
 
     def gen_max_pool2d(self):

@@ -100,5 +100,23 @@ LayerNormRowSums layer_norm_row_sums(const Tensor& x, int64_t m, const Tensor& u
 // of them, each in [0, num_weights)) and upstream g viewed as k rows of d, row r of dW is the sum
 // of g's rows k with i_k = r (0 for a row never picked; a repeated index adds each of its rows).
 Tensor embedding_weight_grad(const std::vector<int64_t>& indices, int64_t num_weights, const Tensor& g);
+// conv2d, x (N, C, H, W), w (O, C/groups, kH, kW), upstream g (N, O, OH, OW); Cg = C/groups,
+// group(o) = o / (O/groups), xpad = x zero-padded by (pH, pW). The weight gradient is the
+// correlation of the padded input, read at the stride with the taps dilated, with the upstream:
+//   dW[o, c, i, j] = Σₙ Σ_{a, b} g[n, o, a, b] · xpad[n, group(o)·Cg + c, a·sH + i·dH, b·sW + j·dW],
+//   db[o] = Σ_{n, a, b} g[n, o, a, b],
+// and the input gradient is the transposed convolution of g with w (a gather per input element:
+// the taps (i, j) and outputs (a, b) with h + pH = a·sH + i·dH, v + pW = b·sW + j·dW):
+//   dx[n, c, h, v] = Σ_{o in c's group} Σ_{i, j} g[n, o, (h + pH − i·dH)/sH, (v + pW − j·dW)/sW] · w[o, c mod Cg, i, j]
+// over the quotients that are exact and in range.
+struct Conv2dGeometry {
+  int64_t sH = 1, sW = 1, pH = 0, pW = 0, dH = 1, dW = 1, groups = 1;
+};
+struct Conv2dGrads {
+  Tensor weight;  // (O, C/groups, kH, kW)
+  Tensor bias;    // (O)
+  Tensor input;   // (N, C, H, W)
+};
+Conv2dGrads conv2d_grads(const Tensor& x, const Tensor& w, const Tensor& upstream, const Conv2dGeometry& geo);
 
 }  // namespace gradoracle::oracle::closed_forms
