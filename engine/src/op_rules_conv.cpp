@@ -3,6 +3,9 @@
 // input at the drawn dilation, so the output is at least 1×1; all stays tiny (the weight within
 // kMaxNumel), since a gradcheck's Jacobian grows with every element.
 #include <algorithm>
+#include <cmath>
+#include <utility>
+#include <variant>
 
 #include "op_rules_conv.hpp"
 
@@ -46,19 +49,34 @@ OpLayout draw_conv_layout(const OpSpec& op, const Shape& first, Chooser& c) {
   return l;
 }
 
-// NOTE: not an upper bound for every program. The output is (N, O, OH, OW) with
-// OH = (H + 2·pH − dH·(kH − 1) − 1)/sH + 1: stride and dilation only shrink it, but the padding
-// (an attr, unseen here: predict_numel gets shapes only) grows it without bound, so no bound
-// computable from shapes exists. This one, N·O·(H + 2)·(W + 2), holds for padding <= 1 (the
-// usual "same" padding of 3x3 kernels); conv2d itself refuses a result or an im2col buffer of
-// more than kMaxElements (check_shape) before allocating. A true bound needs the attrs passed
-// to predict_numel (op_rules.hpp and the interpreter), left to the coordinator.
-double predict_conv_numel(const std::vector<Shape>& shapes) {
+// The result is N·O·OH·OW with OH = (H + 2·pH − dH·(kH − 1) − 1)/sH + 1 (OW alike): the padding
+// grows it without bound, so the attrs are read here, as conv2d reads them.
+double predict_conv_numel(const std::vector<Shape>& shapes, const Attrs& attrs) {
   if (shapes.size() < 2 || shapes[0].size() < 3 || shapes[1].size() != 4) return 0;
+  const auto pair = [&](const char* name, int64_t fallback) -> std::pair<double, double> {
+    const auto it = attrs.find(name);
+    if (it == attrs.end()) return {static_cast<double>(fallback), static_cast<double>(fallback)};
+    if (const auto* i = std::get_if<int64_t>(&it->second)) return {static_cast<double>(*i), static_cast<double>(*i)};
+    if (const auto* v = std::get_if<std::vector<int64_t>>(&it->second); v && v->size() == 2)
+      return {static_cast<double>((*v)[0]), static_cast<double>((*v)[1])};
+    if (const auto* v = std::get_if<std::vector<int64_t>>(&it->second); v && v->size() == 1)
+      return {static_cast<double>((*v)[0]), static_cast<double>((*v)[0])};
+    return {-1, -1};  // refused by the op
+  };
+  const auto [sH, sW] = pair("stride", 1);
+  const auto [pH, pW] = pair("padding", 0);
+  const auto [dH, dW] = pair("dilation", 1);
+  if (sH < 1 || sW < 1 || pH < 0 || pW < 0 || dH < 1 || dW < 1) return 0;
   const Shape& x = shapes[0];
+  const Shape& w = shapes[1];
   const size_t r = x.size();
-  const double n = r == 4 ? static_cast<double>(x[0]) : 1.0;
-  return n * static_cast<double>(shapes[1][0]) * static_cast<double>(x[r - 2] + 2) * static_cast<double>(x[r - 1] + 2);
+  const double n = r == 4 ? static_cast<double>(x[0]) : 1.0, c = static_cast<double>(x[r - 3]);
+  const double oh = std::floor((static_cast<double>(x[r - 2]) + 2 * pH - dH * static_cast<double>(w[2] - 1) - 1) / sH) + 1;
+  const double ow = std::floor((static_cast<double>(x[r - 1]) + 2 * pW - dW * static_cast<double>(w[3] - 1) - 1) / sW) + 1;
+  if (oh < 1 || ow < 1) return 0;
+  const double result = n * static_cast<double>(w[0]) * oh * ow;
+  const double columns = c * static_cast<double>(w[2] * w[3]) * oh * ow;
+  return std::max(result, columns);
 }
 
 }  // namespace gradoracle::registry::detail

@@ -5,6 +5,7 @@
 
 namespace gradoracle::registry::detail {
 OpLayout draw_conv_layout(const OpSpec& op, const Shape& first, Chooser& c);
-// An upper bound of the result's elements from input and weight shapes (padding at most 1).
-double predict_conv_numel(const std::vector<Shape>& shapes);
+// The elements of the result or of the im2col buffer (C·kH·kW × OH·OW), whichever is larger, from
+// the input's and weight's shapes and the geometry attrs; 0 for shapes or attrs the op refuses.
+double predict_conv_numel(const std::vector<Shape>& shapes, const Attrs& attrs);
 }  // namespace gradoracle::registry::detail

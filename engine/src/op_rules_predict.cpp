@@ -21,7 +21,7 @@ double product(const Shape& s) {
 }
 }  // namespace
 
-double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& args) {
+double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& args, const Attrs& attrs) {
   std::vector<Shape> shapes;
   for (const auto& a : args) shapes.push_back(a ? *a : Shape{});
   double largest = 0;
@@ -60,7 +60,7 @@ double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& 
       case ShapeRule::Gather:
       case ShapeRule::Embedding: return detail::predict_select_numel(op, shapes);
       case ShapeRule::ClassTarget: return largest;  // the per-row losses or one value: never more than the input
-      case ShapeRule::Conv2d: return detail::predict_conv_numel(shapes);
+      case ShapeRule::Conv2d: return detail::predict_conv_numel(shapes, attrs);
       // NOTE: expand's result size is its size attr, unseen here: the input's size is a lower
       // bound only; expand itself refuses more than kMaxElements.
       case ShapeRule::Expand: return largest;
@@ -90,7 +90,8 @@ double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& 
 
 double predict_multiply_adds(const OpSpec& op, const std::vector<std::optional<Shape>>& args, double out_numel) {
   switch (op.shape) {
-    case ShapeRule::Conv2d:  // each output element: C/groups·kH·kW multiply-adds
+    case ShapeRule::Conv2d:  // each output element: C/groups·kH·kW multiply-adds (out_numel may be
+                             // the larger im2col buffer's count: an upper bound)
       return args.size() < 2 || !args[1] || args[1]->size() != 4 ? 0
              : out_numel * static_cast<double>((*args[1])[1] * (*args[1])[2] * (*args[1])[3]);
     case ShapeRule::Matmul:

@@ -320,9 +320,9 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
   g.sH = sH, g.sW = sW, g.pH = pH, g.pW = pW, g.dH = dH, g.dW = dW, g.groups = groups;
   g.OH = (g.H + 2 * pH - eH) / sH + 1;
   g.OW = (g.W + 2 * pW - eW) / sW + 1;
-  // The padding is unbounded, so is the result: registry::predict_numel sees shapes only and
-  // cannot bound it (op_rules_conv.cpp); refused here, as expand refuses its size, before the
-  // result and the im2col buffer (C·kH·kW × OH·OW) are allocated.
+  // The padding is unbounded, so is the result: refused here, as expand refuses its size, before
+  // the result and the im2col buffer (C·kH·kW × OH·OW) are allocated (the fixture interpreter
+  // refuses far smaller ones first: registry::predict_numel reads the geometry attrs).
   check_shape(g.y_shape(), "conv2d");
   check_shape(Shape{g.C, g.kH, g.kW, g.OH, g.OW}, "conv2d");
   Tensor y = conv_recorded(g, x, weight, bias);

@@ -165,9 +165,10 @@ std::optional<std::string> dims_refusal(const std::vector<int64_t>& dims, int64_
 enum class GradcheckRole { Op, Hold, Constant };
 GradcheckRole gradcheck_role(ShapeRule r);
 
-// Elements of an op's result, predicted from its arguments' shapes (nullopt: a number) before
-// the engine allocates it: an upper bound; 0 when the shapes are invalid (the engine says why).
-double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& args);
+// Elements of an op's result, predicted from its arguments' shapes (nullopt: a number) and its
+// attrs before the engine allocates it: an upper bound (for conv2d, of its result and of its
+// im2col buffer, whichever is larger); 0 when the shapes are invalid (the engine says why).
+double predict_numel(const OpSpec& op, const std::vector<std::optional<Shape>>& args, const Attrs& attrs = {});
 // Multiply-adds the op performs given its result's size (matmul, linear); 0 for the others.
 double predict_multiply_adds(const OpSpec& op, const std::vector<std::optional<Shape>>& args, double out_numel);
 
