@@ -37,12 +37,6 @@ std::string shown(double v) {
   return out.str();
 }
 
-std::string sizes(const Shape& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
 // The input as (n, c, s): input element (i, k, j) at (i·c + k)·s + j, its target at i·s + j.
 // `two_d`: ATen's nll_loss2d (inputs of rank >= 3), which names the nodes NllLoss2D*.
 struct Nll {
@@ -196,7 +190,7 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, Reduction reduction, 
     if (target.dim() > 1) fail(ErrorKind::Shape, "0D or 1D target tensor expected, multi-target not supported");
     const bool no_batch = input.dim() == 1 && target.dim() == 0;
     if (!no_batch && input.size(0) != target_batch) {
-      fail(ErrorKind::Shape, "size mismatch (got input: " + sizes(xs) + ", target: " + sizes(target.shape()) + ")");
+      fail(ErrorKind::Shape, "size mismatch (got input: " + to_string(xs) + ", target: " + to_string(target.shape()) + ")");
     }
     p.n = input.dim() == 1 ? 1 : xs[0];
     p.c = xs.back();
@@ -208,7 +202,7 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, Reduction reduction, 
     }
     const Shape& ts = target.shape();
     if (xs[0] != ts[0] || xs[2] != ts[1] || xs[3] != ts[2]) {
-      fail(ErrorKind::Shape, "size mismatch (got input: " + sizes(xs) + " , target: " + sizes(ts));
+      fail(ErrorKind::Shape, "size mismatch (got input: " + to_string(xs) + " , target: " + to_string(ts));
     }
     p.n = xs[0];
     p.c = xs[1];
@@ -219,7 +213,7 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, Reduction reduction, 
     Shape out(xs.begin() + 2, xs.end());
     out.insert(out.begin(), xs[0]);
     if (Shape(target.shape().begin() + 1, target.shape().end()) != Shape(xs.begin() + 2, xs.end())) {
-      fail(ErrorKind::Shape, "Expected target size " + sizes(out) + ", got " + sizes(target.shape()));
+      fail(ErrorKind::Shape, "Expected target size " + to_string(out) + ", got " + to_string(target.shape()));
     }
     p.n = xs[0];
     p.c = xs[1];

@@ -26,12 +26,6 @@ const char* torch_type(DType d) {
   return "?";
 }
 
-std::string show_sizes(const Shape& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
 // outer × size × inner: a's elements around `dim` (a 0-d tensor: 1 × 1 × 1).
 struct Around {
   int64_t outer = 1, size = 1, inner = 1;
@@ -194,7 +188,7 @@ void check_gather(const Tensor& a, int64_t dim, const Tensor& index) {
   for (int64_t d = 0; d < nonempty_dim(a); ++d) {
     if (d != dim && size(index, d) > size(a, d)) {
       fail(ErrorKind::Shape, "Size does not match at dimension " + std::to_string(d) + " expected index " +
-                                 show_sizes(index.shape()) + " to be smaller than self " + show_sizes(a.shape()) +
+                                 to_string(index.shape()) + " to be smaller than self " + to_string(a.shape()) +
                                  " apart from dimension " + std::to_string(dim));
     }
   }
