@@ -101,12 +101,22 @@ inline void promote_pair(Tensor& a, Tensor& b) {
   if (b.dtype() != d) b = b.to(d);
 }
 
+// PyTorch's name of a scalar type, as its messages print it ("expected scalar type Long but found Double").
+inline const char* torch_scalar_type(DType d) {
+  switch (d) {
+    case DType::Float32: return "Float";
+    case DType::Float64: return "Double";
+    case DType::Int64: return "Long";
+    case DType::Bool: return "Bool";
+  }
+  return "?";
+}
+
 // PyTorch's mm/addmm do not promote: mixed dtypes raise "expected scalar type Float but found Double".
 inline void require_same_dtype(const Tensor& a, const Tensor& b) {
   if (a.dtype() != b.dtype()) {
-    const auto torch_name = [](DType d) { return d == DType::Float32 ? "Float" : "Double"; };
-    fail(ErrorKind::DType, std::string("expected scalar type ") + torch_name(a.dtype()) + " but found " +
-                               torch_name(b.dtype()));
+    fail(ErrorKind::DType, std::string("expected scalar type ") + torch_scalar_type(a.dtype()) + " but found " +
+                               torch_scalar_type(b.dtype()));
   }
 }
 

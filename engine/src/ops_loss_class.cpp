@@ -20,15 +20,7 @@ namespace gradoracle {
 namespace {
 using detail::grads;
 
-const char* torch_scalar_type(DType d) {
-  switch (d) {
-    case DType::Float32: return "Float";
-    case DType::Float64: return "Double";
-    case DType::Int64: return "Long";
-    case DType::Bool: return "Bool";
-  }
-  return "?";
-}
+using detail::torch_scalar_type;
 
 // A double as C++'s ostream prints it (PyTorch's TORCH_CHECK message): 1.5, 2, 1e+10.
 std::string shown(double v) {

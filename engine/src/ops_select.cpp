@@ -15,16 +15,7 @@ namespace gradoracle {
 namespace {
 using detail::grads;
 
-// PyTorch's name of a scalar type in "but got a tensor with dtype Long" and the like.
-const char* torch_type(DType d) {
-  switch (d) {
-    case DType::Float32: return "Float";
-    case DType::Float64: return "Double";
-    case DType::Int64: return "Long";
-    case DType::Bool: return "Bool";
-  }
-  return "?";
-}
+using detail::torch_scalar_type;
 
 // outer × size × inner: a's elements around `dim` (a 0-d tensor: 1 × 1 × 1).
 struct Around {
@@ -82,7 +73,7 @@ Tensor where_kernel(const Tensor& cond, const Tensor& a, const Tensor& b) {
 Tensor where_impl(const Tensor& cond, Tensor a, Tensor b) {
   if (cond.dtype() != DType::Bool) {
     fail(ErrorKind::DType, std::string("where expected condition to be a boolean tensor, but got a tensor with dtype ") +
-                               torch_type(cond.dtype()));
+                               torch_scalar_type(cond.dtype()));
   }
   if (!is_floating(a.dtype())) fail_not_floating(a.dtype());
   if (!is_floating(b.dtype())) fail_not_floating(b.dtype());
