@@ -158,6 +158,7 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
                       "(default: any non-finite entry fails, as in torch.autograd.gradcheck)");
   add_output(check_cmd);
   add_jobs(check_cmd);
+  add_engine(check_cmd);
 
   std::vector<std::string> gen_ops;
   bool gen_all = false;
@@ -239,7 +240,7 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
       gopt.step = step == "absolute" ? oracle::Step::Absolute : oracle::Step::Relative;
       gopt.detect_kinks = kinks != "off";
       gopt.kinks_fail = kinks == "fail";
-      return cmd_gradcheck(check_paths, gopt, jobs, out, ops);
+      return cmd_gradcheck(check_paths, gopt, jobs, out, ops, engine);
     }
     if (*gen_cmd) {
       if (gen_ops.empty() && !gen_all && gen_programs == 0 && !gen_references) {

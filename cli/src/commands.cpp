@@ -17,6 +17,7 @@
 #include "gradoracle/engine/registry.hpp"
 #include "gradoracle/fixtures/check.hpp"
 #include "gradoracle/fixtures/engine.hpp"
+#include "gradoracle/fixtures/engine_check.hpp"
 #include "gradoracle/fixtures/fixture.hpp"
 #include "gradoracle/fixtures/interpreter.hpp"
 #include "gradoracle/properties/generate.hpp"
@@ -105,40 +106,58 @@ bool wants_detail(const Output& o, const Case& c) { return o.json || (!o.junit_f
 
 }  // namespace
 
+namespace {
+
+// An outside engine's fixtures, one at a time (the protocol's rule; fixtures are read in
+// parallel): `judge` runs under the lock. A protocol fault is the case's error (exit 2) with
+// the engine's stderr tail; what the engine cannot run, or refused, is skipped.
+class OutsideEngine {
+ public:
+  explicit OutsideEngine(const EngineArgs& a) {
+    if (a.command.empty()) return;
+    EngineOptions eo;
+    eo.timeout = std::chrono::milliseconds(static_cast<int64_t>(a.timeout_seconds * 1000));
+    process_ = std::make_unique<EngineProcess>(a.command, eo);
+  }
+  explicit operator bool() const { return process_ != nullptr; }
+  // False when the case is settled (skip or error) without a verdict from `judge`.
+  bool run(const Fixture& f, Case& c, const std::function<void(EngineProcess&)>& judge) {
+    try {
+      const std::lock_guard lock(mutex_);
+      if (const std::string why = process_->info().cannot_run(f); !why.empty()) {
+        c.status = "skip";
+        c.message = why;
+        return false;
+      }
+      judge(*process_);
+      return true;
+    } catch (const EngineFault& e) {
+      c.status = "error";
+      c.message = e.what();
+      if (!e.stderr_tail.empty()) c.message += "; its stderr ends: " + json(e.stderr_tail).dump();
+    } catch (const FixtureError&) {
+      throw;
+    } catch (const std::runtime_error& e) {  // the engine refused the fixture
+      c.status = "skip";
+      c.message = e.what();
+    }
+    return false;
+  }
+
+ private:
+  std::unique_ptr<EngineProcess> process_;
+  std::mutex mutex_;
+};
+
+}  // namespace
+
 int cmd_replay(const std::vector<std::string>& paths, unsigned jobs, const Output& o, const registry::OpTable& ops,
                const EngineArgs& engine) {
-  std::unique_ptr<EngineProcess> outside;
-  std::mutex outside_mutex;  // one request at a time (the protocol's rule); fixtures are read in parallel
-  if (!engine.command.empty()) {
-    EngineOptions eo;
-    eo.timeout = std::chrono::milliseconds(static_cast<int64_t>(engine.timeout_seconds * 1000));
-    outside = std::make_unique<EngineProcess>(engine.command, eo);
-  }
+  OutsideEngine outside(engine);
   return for_each_fixture("replay", paths, jobs, o, ops, [&](const Fixture& f, Case& c) {
     ReplayResult r;
     if (outside) {
-      std::vector<json> results;
-      try {
-        const std::lock_guard lock(outside_mutex);
-        if (const std::string why = outside->info().cannot_run(f); !why.empty()) {
-          c.status = "skip";
-          c.message = why;
-          return;
-        }
-        results = outside->run({to_json(f)});
-        r = judge_engine_result(f, results.at(0));
-      } catch (const EngineFault& e) {
-        c.status = "error";
-        c.message = e.what();
-        if (!e.stderr_tail.empty()) c.message += "; its stderr ends: " + json(e.stderr_tail).dump();
-        return;
-      } catch (const FixtureError&) {
-        throw;
-      } catch (const std::runtime_error& e) {  // the engine refused the fixture
-        c.status = "skip";
-        c.message = e.what();
-        return;
-      }
+      if (!outside.run(f, c, [&](EngineProcess& e) { r = replay_in(e, f); })) return;
     } else {
       ReplayOptions run;
       run.ops = &ops;
@@ -178,9 +197,15 @@ int cmd_serve(const std::string& version, const registry::OpTable& ops) {
 }
 
 int cmd_gradcheck(const std::vector<std::string>& paths, const oracle::GradCheckOptions& options, unsigned jobs,
-                  const Output& o, const registry::OpTable& ops) {
-  return for_each_fixture("gradcheck", paths, jobs, o, ops, [&options, &o, &ops](const Fixture& f, Case& c) {
-    const FixtureCheck r = gradcheck_fixture(f, options, ops);
+                  const Output& o, const registry::OpTable& ops, const EngineArgs& engine) {
+  OutsideEngine outside(engine);
+  return for_each_fixture("gradcheck", paths, jobs, o, ops, [&](const Fixture& f, Case& c) {
+    FixtureCheck r;
+    if (outside) {
+      if (!outside.run(f, c, [&](EngineProcess& e) { r = gradcheck_in(e, f, options); })) return;
+    } else {
+      r = gradcheck_fixture(f, options, ops);
+    }
     c.status = name(r.status);
     if (wants_detail(o, c)) c.detail = r.to_json();
     if (r.status == CheckStatus::Pass) {

@@ -24,7 +24,7 @@ int cmd_replay(const std::vector<std::string>& paths, unsigned jobs, const Outpu
 // `gradoracle serve`: the C++ adapter, gradoracle's engine over the engine protocol on stdin/stdout.
 int cmd_serve(const std::string& version, const registry::OpTable& ops);
 int cmd_gradcheck(const std::vector<std::string>& paths, const oracle::GradCheckOptions& options, unsigned jobs,
-                  const Output& o, const registry::OpTable& ops);
+                  const Output& o, const registry::OpTable& ops, const EngineArgs& engine = {});
 // references: every op's reference inputs too (OpSpec::references), recorded.
 int cmd_generate(const std::vector<std::string>& op_names, bool all, int programs, bool references, uint64_t seed,
                  const std::string& dtype, const std::string& out_dir, const Output& o, const registry::OpTable& ops);

@@ -195,6 +195,7 @@ void Run::full_pairs(const std::vector<int>& ins, const std::vector<int>& outs) 
   for (int i : ins) {
     const int64_t n = inputs_[static_cast<size_t>(i)].numel();
     for (int64_t l = 0; l < n; ++l) {
+      if (o_.prefetch && l % kPrefetchPoints == 0) prefetch_columns(i, l, std::min(n, l + kPrefetchPoints));
       Column c;
       try {
         c = column(i, l);

@@ -172,6 +172,35 @@ Column Run::column(int i, int64_t l) {
   return c;
 }
 
+// The points column(i, l) evaluates f at first, for l in [begin, end): x ± the step as taken in
+// floating point (its `at`), and the half steps under Richardson; handed to options' prefetch
+// in calls of at most kPrefetchPoints points.
+void Run::prefetch_columns(int i, int64_t begin, int64_t end) {
+  const size_t I = static_cast<size_t>(i);
+  std::vector<std::vector<Tensor>> points;
+  auto flush = [&] {
+    if (!points.empty()) o_.prefetch(points);
+    points.clear();
+  };
+  auto add = [&](int64_t l, double value) {
+    std::vector<Tensor> point = x64_;
+    point[I] = x64_[I].clone();
+    point[I].data<double>()[l] = value;
+    points.push_back(std::move(point));
+    if (points.size() >= static_cast<size_t>(kPrefetchPoints)) flush();
+  };
+  for (int64_t l = begin; l < end; ++l) {
+    const double xl = x64_[I].data<double>()[l];
+    const double h0 = o_.eps * (o_.step == Step::Relative ? std::max(1.0, std::abs(xl)) : 1.0);
+    for (double h : {h0, h0 / 2}) {
+      add(l, xl + ((xl + h) - xl));
+      add(l, xl + -(xl - (xl - h)));
+      if (o_.scheme != Scheme::Richardson) break;
+    }
+  }
+  flush();
+}
+
 // Directional derivative along w (already scaled by the step's per-element scale), per output element.
 void Run::directional(int i, const std::vector<double>& w, Values& numeric, Values& estimate) {
   auto diff = [&](double eps, Values& d, Values& round) {

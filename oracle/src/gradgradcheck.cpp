@@ -42,6 +42,7 @@ GradCheckOptions inner_options(const GradCheckOptions& o) {
   inner.inputs.clear();
   inner.outputs.clear();
   inner.raise_exception = false;
+  inner.prefetch = nullptr;  // names f's points, not the derived function's
   return inner;
 }
 

@@ -91,6 +91,41 @@ with tempfile.TemporaryDirectory() as tmp:
     code, out, _, _ = replay(one, "--engine", "/nonexistent/engine", timeout=60)
     check(code == 2 and "the engine exited with status 127" in out, f"a missing engine: {out.strip()[:200]}")
 
+# gradcheck --engine: the checker's evaluations and backwards are fixtures the engine runs; the
+# C++ adapter gives the in-process verdicts, kinks and failures included.
+def gradcheck(*args, timeout=300):
+    r = subprocess.run([GRADORACLE, "gradcheck", *args], capture_output=True, text=True, timeout=timeout, env=ENV)
+    return r.returncode, r.stdout, r.stderr
+
+
+# (nonfinite's float32-widths-* fixtures are left out: dozens of independent programs in one
+# fixture, each evaluation a whole run through the engine, take ~6 s each.)
+CHECKED = [os.path.join(ROOT, "corpus", d) for d in ("tutorial", "examples", "second_order")] + sorted(
+    os.path.join(ROOT, "corpus", "nonfinite", f) for f in os.listdir(os.path.join(ROOT, "corpus", "nonfinite"))
+    if "widths" not in f)
+code_in, out_in, _ = gradcheck(*CHECKED)
+code_out, out_out, err = gradcheck(*CHECKED, "--engine", SERVE)
+verdicts = lambda out: sorted(line.split(" (")[0] + line.rsplit("):", 1)[-1][:60] for line in out.splitlines() if line[:4] in ("PASS", "FAIL", "SKIP"))
+check(code_in == code_out and verdicts(out_in) == verdicts(out_out) and len(verdicts(out_in)) > 100,
+      f"gradcheck through `gradoracle serve` gives the in-process verdicts ({code_in}, {code_out}, "
+      f"{len(verdicts(out_in))} fixtures) {err[-300:]}")
+# A planted wrong backward (softmax's grads 1.5 times too large, tests/cli/engines/fake_engine.py)
+# is found by finite differences through the engine, where the fixture's own expects say nothing.
+with tempfile.TemporaryDirectory() as tmp:
+    soft = os.path.join(tmp, "softmax.json")
+    with open(soft, "w") as f:
+        f.write('{"format": "gradoracle.fixture/1", "name": "softmax", "dtype": "float64", "tensors": {"x": {"shape": [3], '
+                '"data": [0.5, -1, 2], "requires_grad": true}, "w": {"shape": [3], "data": [1, 2, 3]}}, "program": ['
+                '{"let": "y", "op": "softmax", "args": ["x"], "attrs": {"dim": 0}}, {"let": "z", "op": "mul", "args": ["y", "w"]}, '
+                '{"let": "s", "op": "sum", "args": ["z"]}, {"backward": "s"}]}')
+    code, out, _ = gradcheck(soft, "--engine", SERVE)
+    check(code == 0 and out.startswith("PASS"), f"softmax passes through the adapter: {out.strip()[:200]}")
+    code, out, _ = replay(soft, "--engine", fake("wrong-grad softmax"))[:3]
+    check(code == 0, f"its replay has no expect to fail ({code})")
+    code, out, _ = gradcheck(soft, "--engine", fake("wrong-grad softmax"))
+    check(code == 1 and out.startswith("FAIL softmax") and "analytic" in out,
+          f"the planted wrong softmax backward fails gradcheck --engine (exit {code}): {out.strip()[:300]}")
+
 # The README's `--engine "build/gradoracle serve"` commands run as shown (from the repository root).
 with open(os.path.join(ROOT, "README.md")) as f:
     shown = re.findall(r'^    build/gradoracle (replay .*--engine "build/gradoracle serve".*)$', f.read(), re.M)

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <set>
 #include <limits>
 #include <sstream>
 
@@ -292,6 +293,44 @@ TEST(GradCheck, EveryOpCasePassesInFloat32FromAFixedDraw) {
     passed += r.passed ? 1 : 0;
   }
   EXPECT_EQ(passed, op_cases().size());
+}
+
+// Prefetch names, ahead and at most kPrefetchPoints at a time, every point full mode's numeric
+// side then evaluates f at (bit for bit), in both schemes: what an outside engine batches.
+TEST(GradCheck, PrefetchNamesEveryNumericPointAhead) {
+  for (Scheme scheme : {Scheme::Central, Scheme::Richardson}) {
+    std::multiset<std::vector<double>> named, evaluated;
+    const Function f = [&](const std::vector<Tensor>& x) {
+      if (!x[0].requires_grad()) {
+        std::vector<double> point = x[0].to_vector();
+        for (double v : x[1].to_vector()) point.push_back(v);
+        if (named.count(point)) evaluated.insert(point);
+        else ADD_FAILURE() << "a point not prefetched";
+      }
+      return std::vector<Tensor>{tanh(x[0]) * sum(x[1])};
+    };
+    GradCheckOptions o;
+    o.scheme = scheme;
+    o.prefetch = [&](const std::vector<std::vector<Tensor>>& points) {
+      EXPECT_LE(points.size(), static_cast<size_t>(kPrefetchPoints));
+      for (const auto& p : points) {
+        std::vector<double> point = p[0].to_vector();
+        for (double v : p[1].to_vector()) point.push_back(v);
+        named.insert(point);
+      }
+    };
+    std::vector<double> x0(40), x1(50);
+    for (size_t k = 0; k < x0.size(); ++k) x0[k] = 0.1 * static_cast<double>(k) - 2.0;
+    for (size_t k = 0; k < x1.size(); ++k) x1[k] = 1e3 * static_cast<double>(k);  // relative steps
+    const Tensor a = Tensor::from_data({40}, x0, DType::Float64), b = Tensor::from_data({50}, x1, DType::Float64);
+    std::vector<double> base = x0;  // the unperturbed run is not a column's: named here
+    base.insert(base.end(), x1.begin(), x1.end());
+    named.insert(base);
+    const GradCheckResult r = gradcheck(f, {a, b}, o);
+    EXPECT_TRUE(r.passed) << r;
+    EXPECT_EQ(named.size(), 1 + 90 * (scheme == Scheme::Richardson ? 4u : 2u));
+    EXPECT_EQ(evaluated.size(), named.size());
+  }
 }
 
 }  // namespace

@@ -13,6 +13,8 @@ path in GRADORACLE) behind a proxy that plants one protocol fault, named by the 
   no-ops       declares no ops in its handshake
   crash-once   exits on the first fixture request only (a marker file remembers), to show a
                fresh process takes the next fixture
+  wrong-grad OP  a planted bug, not a fault: in every fixture that runs op OP (second argument),
+               the leaves' final grads come back 1.5 times too large (a wrong backward of OP)
 
 Everything it does is written to stderr first, so the report can show the tail."""
 import json
@@ -40,6 +42,14 @@ for line in sys.stdin:
             reply["protocol"] = "gradoracle.engine/2"
         if fault == "no-ops":
             reply["ops"] = []
+        print(json.dumps(reply), flush=True)
+        continue
+    if fault == "wrong-grad":
+        for doc, result in zip(request["fixtures"], reply["results"]):
+            if any(st.get("op") == sys.argv[2] for st in doc["program"]):
+                for g in result.get("grads", {}).values():
+                    if g and "data" in g:
+                        g["data"] = [1.5 * v if isinstance(v, (int, float)) else v for v in g["data"]]
         print(json.dumps(reply), flush=True)
         continue
     print(f"fake engine: {fault} on request {request['id']}", file=sys.stderr, flush=True)

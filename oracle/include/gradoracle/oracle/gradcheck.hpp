@@ -148,7 +148,16 @@ struct GradCheckOptions {
   uint64_t seed = 0;                      // seeds fast mode's u, v and spot checks; 0
   int worst_k = 5;                        // entries kept in the report's worst list; 5
   int order = 1;                          // 1: f's Jacobian; 2: gradgradcheck (above); 1
+  // Optional: told, before full mode's numeric side evaluates f, the float64 points (every
+  // input's values, in f's argument order) of the next few columns' central differences, at
+  // most kPrefetchPoints at a time; f is still called at each. An f that runs elsewhere (an
+  // outside engine, fixtures/engine_check.hpp) computes them in one round trip and answers f's
+  // calls from what it got. Not called by fast mode, the kink test's finer step, or ρ.
+  std::function<void(const std::vector<std::vector<Tensor>>& points)> prefetch;
 };
+
+// The most points one prefetch call names.
+inline constexpr int kPrefetchPoints = 64;
 
 // One Jacobian entry: d outputs[output][output_index] / d inputs[input][input_index].
 struct EntryReport {
