@@ -16,6 +16,7 @@
 #include "commands.hpp"
 #include "embedded.hpp"
 #include "gradoracle/fixtures/check.hpp"
+#include "gradoracle/fixtures/engine_check.hpp"
 #include "gradoracle/fixtures/fixture.hpp"
 #include "gradoracle/fixtures/interpreter.hpp"
 
@@ -98,11 +99,21 @@ PropertyResult run_fixture(const fixtures::Fixture& f, const std::string& id, bo
   const auto t0 = std::chrono::steady_clock::now();
   r.cases = 1;
   try {
+    if (o.engine) {
+      if (const std::string why = o.engine->info().cannot_run(f); !why.empty()) {
+        r.cases = 0;  // not the engine's: checked by nothing
+        r.passed = true;
+        r.message = "not run: " + why;
+        r.seconds = since(t0);
+        return r;
+      }
+    }
     fixtures::ReplayOptions run;
     run.ops = o.table;
-    const fixtures::ReplayResult replayed = fixtures::replay(f, run);
-    const fixtures::FixtureCheck checked =
-        gradcheck ? fixtures::gradcheck_fixture(f, {}, *o.table) : fixtures::FixtureCheck{};
+    const fixtures::ReplayResult replayed = o.engine ? fixtures::replay_in(*o.engine, f) : fixtures::replay(f, run);
+    const fixtures::FixtureCheck checked = !gradcheck  ? fixtures::FixtureCheck{}
+                                           : o.engine ? fixtures::gradcheck_in(*o.engine, f)
+                                                      : fixtures::gradcheck_fixture(f, {}, *o.table);
     if (checked.result) {
       for (const oracle::EntryReport& e : checked.result->worst) {
         r.worst_abs = std::max(r.worst_abs, e.abs_error);
@@ -171,6 +182,37 @@ std::vector<GateTask> property_tasks(const RunOptions& o) {
     tasks.push_back(std::move(g));
   }
   return tasks;
+}
+
+// What an outside engine runs of the tasks: the fixtures it can run (the rest are reported as
+// not run, case by case); op and second-order tasks of the ops it declares, in its dtypes, when
+// it runs float64 (finite differences need it); random programs over its ops when it has the
+// domain adapters programs use (sin, mul, add); second order when it has grad_of and
+// create_graph. Not the structural properties: they test gradoracle's own engine. Returns
+// what was left out, for the header line.
+std::string engine_tasks(std::vector<GateTask>& tasks, const fixtures::EngineInfo& info) {
+  const auto has = [](const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); };
+  const bool float64 = has(info.dtypes, "float64");
+  const bool adapters = has(info.ops, "sin") && has(info.ops, "mul") && has(info.ops, "add");
+  const bool second = has(info.additions, "grad_of") && has(info.additions, "create_graph");
+  size_t structural = 0, other = 0;
+  std::erase_if(tasks, [&](const GateTask& t) {
+    bool out = false;
+    switch (t.kind) {
+      case TaskKind::Fixture: return false;
+      case TaskKind::Structural: ++structural; return true;
+      case TaskKind::Op: out = !has(info.ops, t.op); break;
+      case TaskKind::Program: out = !adapters; break;
+      case TaskKind::SecondOrder: out = !second || (t.op.empty() ? !adapters : !has(info.ops, t.op)); break;
+    }
+    out = out || !float64 || !has(info.dtypes, name(t.dtype));
+    other += out;
+    return out;
+  });
+  std::string left;
+  if (structural) left += counted(static_cast<long long>(structural), "structural task") + " (they test gradoracle's own engine)";
+  if (other) left += std::string(left.empty() ? "" : ", ") + counted(static_cast<long long>(other), "task") + " of ops, dtypes or additions it does not declare";
+  return left;
 }
 
 // --op, --task and --dtype: what to run (properties::selected, as the runner selects), then
@@ -255,6 +297,8 @@ int cmd_check(const CheckArgs& a, const Output& o, const registry::OpTable& tabl
   run.paths = a.paths;
   RunOptions options;
   options.table = &table;
+  std::unique_ptr<fixtures::EngineProcess> engine;
+  std::string engine_left;  // tasks the engine does not run
   try {
     std::vector<std::string> reproduced;
     if (a.reproduce.empty()) run.seed = seed_of(a.seed);
@@ -280,11 +324,27 @@ int cmd_check(const CheckArgs& a, const Output& o, const registry::OpTable& tabl
     }
     std::vector<GateTask> tasks = fixture_tasks(a.paths, table, run.errors);
     if (!run.errors.empty()) return report_bad_input(run, o);
+    if (!a.engine.command.empty()) {
+      fixtures::EngineOptions eo;
+      eo.timeout = std::chrono::milliseconds(static_cast<int64_t>(a.engine.timeout_seconds * 1000));
+      eo.stop_after_fault = true;
+      engine = std::make_unique<fixtures::EngineProcess>(a.engine.command, eo);
+      run.engine = a.engine.command;
+      options.engine = engine.get();
+      const fixtures::EngineInfo& info = engine->info();
+      for (const registry::OpSpec* op : properties::fuzzable_ops(table))  // programs draw the engine's ops
+        if (std::find(info.ops.begin(), info.ops.end(), op->name) != info.ops.end()) options.program_ops.push_back(op->name);
+    }
     for (GateTask& t : property_tasks(options)) tasks.push_back(std::move(t));
+    if (engine) engine_left = engine_tasks(tasks, engine->info());
     run.tasks = select(std::move(tasks), options, run.program);
     if (!reproduced.empty()) run.tasks = narrow_to(std::move(run.tasks), reproduced);
   } catch (const BadInput& e) {
     std::cerr << "gradoracle check: " << e.what() << "\n";
+    return kBad;
+  } catch (const fixtures::EngineFault& e) {
+    std::cerr << "gradoracle check: " << e.what() << "\n";
+    if (!e.stderr_tail.empty()) std::cerr << "its stderr ends:\n" << e.stderr_tail << "\n";
     return kBad;
   }
   if (a.list) {
@@ -305,6 +365,11 @@ int cmd_check(const CheckArgs& a, const Output& o, const registry::OpTable& tabl
     for (const GateTask& t : run.tasks) os << " " << t.id;
   }
   os << "\n";
+  if (engine) {
+    os << "engine: " << engine->info().engine << " (`" << a.engine.command << "`)";
+    if (!engine_left.empty()) os << "; not run through it: " << engine_left;
+    os << "\n";
+  }
   Progress progress(os, fd, redraw, run.tasks.size());
   run_tasks(run, options, progress, !redraw);
 
@@ -316,7 +381,12 @@ int cmd_check(const CheckArgs& a, const Output& o, const registry::OpTable& tabl
   if (!checked)
     os << "\nnothing was checked: no task ran a case (the time budget ran out first, or no task is selected); exit "
        << kNothingChecked << ", not a pass\n";
-  const int code = failed ? kFail : checked ? kPass : kNothingChecked;
+  const fixtures::EngineFault* fault = engine ? engine->stopping_fault() : nullptr;
+  if (fault) {
+    os << "\nthe engine broke the protocol, so the tasks after it could not be checked: " << fault->what() << "\n";
+    if (!fault->stderr_tail.empty()) os << "its stderr ends:\n" << fault->stderr_tail << "\n";
+  }
+  const int code = fault ? kBad : failed ? kFail : checked ? kPass : kNothingChecked;
   if (o.json) std::cout << gate_json(run, code).dump(2) << "\n";
   return write_junit(gate_report(run), o, code);
 }

@@ -40,6 +40,7 @@ struct GateRun {
   int cases = 0;          // --cases, 0 if not given
   double seconds = 0;     // --time, 0 if not given
   std::vector<std::string> paths;  // fixture paths given
+  std::string engine;              // --engine CMD, "" for none (the printed commands carry it)
   std::string counterexample_dir;  // where saved cases are read and new ones written
   bool counterexample_dir_given = false;  // by --counterexamples (then the printed commands name it)
   int maxfail = 0;                 // --maxfail, 0 if not given

@@ -70,13 +70,14 @@ std::string status(const PropertyResult& r) {
 std::vector<std::string> reproduce_commands(const GateRun& run, const GateTask& task, const PropertyResult& r) {
   std::vector<std::string> commands;
   const std::string prog = shell_quote(run.program);
+  const std::string engine = run.engine.empty() ? "" : " --engine " + shell_quote(run.engine);
   const bool fixture = task.kind == TaskKind::Fixture;
   const bool embedded = fixture && task.source.starts_with(kEmbedded);
   const std::string file = !fixture ? r.fixture.string() : embedded ? task.source.substr(kEmbedded.size()) : task.source;
   // An embedded fixture's file is relative to the source tree: only there can a command read it.
   if (!file.empty() && (!embedded || fs::exists(file))) {
-    if (r.gradcheck_fails) commands.push_back(prog + " gradcheck " + shell_quote(file));
-    if (r.replay_fails) commands.push_back(prog + " replay " + shell_quote(file));
+    if (r.gradcheck_fails) commands.push_back(prog + " gradcheck " + shell_quote(file) + engine);
+    if (r.replay_fails) commands.push_back(prog + " replay " + shell_quote(file) + engine);
   }
   // The same search: the seed and the cases asked for (RapidCheck sizes its cases by them; a
   // --reproduce line carries them too, for the search line its own run prints).
@@ -87,9 +88,9 @@ std::vector<std::string> reproduce_commands(const GateRun& run, const GateTask& 
   check += cases;
   if (fixture && !embedded) check += " " + shell_quote(file);
   if (!fixture && run.counterexample_dir_given) check += " --counterexamples " + shell_quote(run.counterexample_dir);
-  commands.push_back(check);
+  commands.push_back(check + engine);
   if (!r.reproduce.empty())
-    commands.push_back(prog + " check --task " + shell_quote(task.id) + cases + " --reproduce " + shell_quote(r.reproduce));
+    commands.push_back(prog + " check --task " + shell_quote(task.id) + cases + " --reproduce " + shell_quote(r.reproduce) + engine);
   return commands;
 }
 

@@ -87,6 +87,13 @@ void add_check_options(CLI::App* cmd, CheckArgs& a) {
   cmd->add_flag("--list", a.list, "print the ids of the tasks this invocation would run, and exit");
   cmd->add_flag("--progress", a.progress, "redraw a progress line in place even when not on a terminal");
   cmd->add_flag("--no-progress", a.no_progress, "plain lines even on a terminal")->excludes("--progress");
+  cmd->add_option("--engine", a.engine.command, "check an outside engine: CMD is started by `sh -c` and spoken to over "
+                                                "the engine protocol (docs/engine-protocol.md); the fixtures, op, program "
+                                                "and second-order tasks of what it declares run in it, each case also "
+                                                "compared with gradoracle's own run; e.g. \"/usr/bin/python3 "
+                                                "tools/torch_fixture.py serve\"");
+  cmd->add_option("--engine-timeout", a.engine.timeout_seconds, "seconds the engine may take per request (default 60)")
+      ->check(kPositive);
 }
 
 }  // namespace

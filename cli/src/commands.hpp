@@ -56,6 +56,7 @@ struct CheckArgs {
   bool list = false;                    // print the selected task ids and exit
   bool progress = false;                // redraw a progress line even when not on a terminal
   bool no_progress = false;             // plain lines even on a terminal
+  EngineArgs engine;                    // an outside engine computes the gradcheck tasks; none: gradoracle's
 };
 int cmd_check(const CheckArgs& args, const Output& o, const registry::OpTable& ops);
 

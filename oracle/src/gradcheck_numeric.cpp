@@ -13,7 +13,12 @@ Values Run::evaluate(const std::vector<Tensor>& x64) {
   std::vector<Tensor> y;
   {
     HoldScope scope(hold_, HoldState::Mode::Replay);
-    y = f_(x64);
+    try {
+      y = f_(x64);
+    } catch (const Error& e) {  // the column is not judged: say so, never a silent skip
+      problem(std::string("the function raised at a perturbed point (its entries there are not checked): ") + e.what());
+      throw;
+    }
     if (hold_.next != hold_.values.size()) hold_.mismatch = true;
   }
   if (hold_.mismatch) {

@@ -31,12 +31,13 @@ std::vector<Task> op_tasks_unsharded(const RunOptions& o) {
   std::vector<Task> tasks;
   const std::filesystem::path dir = o.counterexample_dir;
   const registry::OpTable* table = o.table;
+  fixtures::EngineProcess* engine = o.engine;
   for (const OpSpec* op : fuzzable_ops(*table)) {
     for (DType dtype : o.dtypes) {
       Task t{"op/" + op->name + "/" + name(dtype), TaskKind::Op, op->name, dtype, kOpCases,
-             [op, dtype, dir, table](CaseStats* s) { prop_op_gradcheck(*op, dtype, s, dir, *table); }, nullptr};
-      t.references = [op, dtype, dir, table](int* checked) { return check_references(*op, dtype, dir, *table, checked); };
-      t.saved = [op, dtype, dir, table] { return rerun_saved(op, dtype, dir, *table); };
+             [=](CaseStats* s) { prop_op_gradcheck(*op, dtype, s, dir, *table, engine); }, nullptr};
+      t.references = [=](int* checked) { return check_references(*op, dtype, dir, *table, checked, engine); };
+      t.saved = [=] { return rerun_saved(op, dtype, dir, *table, false, engine); };
       tasks.push_back(std::move(t));
     }
   }
@@ -59,10 +60,11 @@ std::vector<Task> program_tasks_unsharded(const RunOptions& o) {
   std::vector<Task> tasks;
   const ProgramOptions po = program_options(o);
   const std::filesystem::path dir = o.counterexample_dir;
+  fixtures::EngineProcess* engine = o.engine;
   for (DType dtype : o.dtypes) {
     tasks.push_back(Task{std::string("program/") + name(dtype), TaskKind::Program, "", dtype, kProgramCases,
-                         [dtype, po, dir](CaseStats* s) { prop_program_gradcheck(dtype, s, po, dir); }, nullptr,
-                         [dtype, dir, table = po.table] { return rerun_saved(nullptr, dtype, dir, *table); }});
+                         [=](CaseStats* s) { prop_program_gradcheck(dtype, s, po, dir, engine); }, nullptr,
+                         [=, table = po.table] { return rerun_saved(nullptr, dtype, dir, *table, false, engine); }});
   }
   return tasks;
 }
@@ -72,19 +74,20 @@ std::vector<Task> second_order_tasks_unsharded(const RunOptions& o) {
   std::vector<Task> tasks;
   const std::filesystem::path dir = o.counterexample_dir;
   const registry::OpTable* table = o.table;
+  fixtures::EngineProcess* engine = o.engine;
   for (const OpSpec* op : fuzzable_ops(*table)) {
     for (DType dtype : o.dtypes) {
       Task t{"op2/" + op->name + "/" + name(dtype), TaskKind::SecondOrder, op->name, dtype, kSecondOrderCases,
-             [op, dtype, dir, table](CaseStats* s) { prop_op_gradgradcheck(*op, dtype, s, dir, *table); }, nullptr};
-      t.saved = [op, dtype, dir, table] { return rerun_saved(op, dtype, dir, *table, true); };
+             [=](CaseStats* s) { prop_op_gradgradcheck(*op, dtype, s, dir, *table, engine); }, nullptr};
+      t.saved = [=] { return rerun_saved(op, dtype, dir, *table, true, engine); };
       tasks.push_back(std::move(t));
     }
   }
   const ProgramOptions po = program_options(o);
   for (DType dtype : o.dtypes) {
     tasks.push_back(Task{std::string("program2/") + name(dtype), TaskKind::SecondOrder, "", dtype, kSecondOrderCases,
-                         [dtype, po, dir](CaseStats* s) { prop_program_gradgradcheck(dtype, s, po, dir); }, nullptr,
-                         [dtype, dir, table] { return rerun_saved(nullptr, dtype, dir, *table, true); }});
+                         [=](CaseStats* s) { prop_program_gradgradcheck(dtype, s, po, dir, engine); }, nullptr,
+                         [=] { return rerun_saved(nullptr, dtype, dir, *table, true, engine); }});
   }
   return tasks;
 }

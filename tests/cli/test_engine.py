@@ -126,6 +126,37 @@ with tempfile.TemporaryDirectory() as tmp:
     check(code == 1 and out.startswith("FAIL softmax") and "analytic" in out,
           f"the planted wrong softmax backward fails gradcheck --engine (exit {code}): {out.strip()[:300]}")
 
+# check --engine: the gate's fixtures, op, program and second-order tasks through the C++
+# adapter, each case also compared with gradoracle's own run.
+def gate(*args, timeout=600):
+    r = subprocess.run([GRADORACLE, "check", "--no-progress", *args], capture_output=True, text=True, timeout=timeout,
+                       env=ENV)
+    return r.returncode, r.stdout, r.stderr
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    code, out, err = gate("--engine", SERVE, "--cases", "3", "--counterexamples", tmp)
+    check(code == 0 and "not run through it: 34 structural tasks" in out and " 0 failed" in out,
+          f"the whole gate passes through `gradoracle serve` (exit {code}): {out[-400:]} {err[-300:]}")
+    # The planted wrong softmax backward fails the gate, shrinks, and every printed command
+    # fails again (exit 1) through the same engine.
+    broken = fake("wrong-grad softmax")
+    code, out, err = gate("--engine", broken, "--op", "softmax", "--dtype", "float64", "--cases", "20",
+                          "--counterexamples", tmp)
+    check(code == 1 and "FAILED op/softmax/float64" in out and "analytic = 1.5 x numeric" in out,
+          f"the planted wrong softmax backward fails softmax's op task (exit {code}): {out[-300:]}")
+    code, out, err = gate("--engine", broken, "--task", "program/float64", "--cases", "300", "--counterexamples", tmp)
+    shown = re.findall(r"^    (\S*gradoracle\S* .*)$", out, re.M)
+    check(code == 1 and "FAILED program/float64" in out and "shrunk case" in out and "softmax(" in out and len(shown) == 3,
+          f"... and random programs, shrunk to one drawing softmax (exit {code}): {out[-600:]}")
+    for line in shown:
+        r = subprocess.run(shlex.split(line), capture_output=True, text=True, timeout=300, env=ENV)
+        check(r.returncode == 1, f"printed `{line[:120]}` fails again (exit {r.returncode})")
+    # A protocol fault ends the gate with exit 2, its stderr shown, not a shrinking search.
+    code, out, err = gate("--engine", fake("crash"), "--op", "abs", "--cases", "5", "--counterexamples", tmp, timeout=120)
+    check(code == 2 and "the engine broke the protocol" in out and "fake engine: crash" in out,
+          f"a crashing engine fails the gate with exit 2: {out[-400:]}")
+
 # The README's `--engine "build/gradoracle serve"` commands run as shown (from the repository root).
 with open(os.path.join(ROOT, "README.md")) as f:
     shown = re.findall(r'^    build/gradoracle (replay .*--engine "build/gradoracle serve".*)$', f.read(), re.M)

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gradoracle/fixtures/check.hpp"
+#include "gradoracle/fixtures/engine.hpp"
 #include "gradoracle/oracle/gradcheck.hpp"
 #include "gradoracle/properties/generators.hpp"
 
@@ -33,11 +34,12 @@ struct CaseStats {
 // a root does not reach, found by running the program in `ops`, are left out). `gradoracle
 // gradcheck FILE` checks it as the property did; `replay` runs it.
 fixtures::Fixture to_fixture(const ProgramCase& p, const std::string& description = "",
-                             const registry::OpTable& ops = registry::builtin_ops());
+                             const registry::OpTable& ops = registry::builtin_ops(), fixtures::EngineProcess* engine = nullptr);
 
 // The fixture gradcheck of a case (fixtures::gradcheck_fixture of to_fixture(p)); the case's
 // ops must be in `ops`.
-fixtures::FixtureCheck gradcheck_case(const ProgramCase& p, const registry::OpTable& ops = registry::builtin_ops());
+fixtures::FixtureCheck gradcheck_case(const ProgramCase& p, const registry::OpTable& ops = registry::builtin_ops(),
+                                      fixtures::EngineProcess* engine = nullptr);
 
 // Where shrunk counterexamples go, whatever the current directory: $GRADORACLE_COUNTEREXAMPLE_DIR;
 // else `counterexamples` in the build directory of the running executable (the nearest
@@ -47,25 +49,29 @@ fixtures::FixtureCheck gradcheck_case(const ProgramCase& p, const registry::OpTa
 std::filesystem::path counterexample_dir();
 
 // ---- gradient checks (finite differences through the fixtures library) ----
+//
+// `engine`: an outside engine (fixtures/engine_check.hpp) runs every case, its replays and
+// gradchecks; each case is also compared with gradoracle's own run (the differential check:
+// every op result and every leaf's final grad, at the fixture's tolerance). Null: in process.
 
 // Gradcheck of `op` on a case drawn by gen_op_case. On failure the case is written as a
 // fixture `<dir>/<property>.json` (overwritten by each failing shrink step, so the file ends
 // as the shrunk case) and the assertion names op, element, analytic vs numeric and the file.
 void prop_op_gradcheck(const registry::OpSpec& op, DType dtype, CaseStats* stats = nullptr,
                        const std::filesystem::path& dir = counterexample_dir(),
-                       const registry::OpTable& ops = registry::builtin_ops());
+                       const registry::OpTable& ops = registry::builtin_ops(), fixtures::EngineProcess* engine = nullptr);
 // Gradcheck of a random program (gen_program over options.table) as one function of its leaves.
 void prop_program_gradcheck(DType dtype, CaseStats* stats = nullptr, const ProgramOptions& options = {},
-                            const std::filesystem::path& dir = counterexample_dir());
+                            const std::filesystem::path& dir = counterexample_dir(), fixtures::EngineProcess* engine = nullptr);
 
 // Second order (gradgradcheck through a fixture, ProgramCase::second_order): of `op` on a case
 // drawn by gen_op_case, and of a random program. Counterexamples as above (op2-<op>-<dtype>.json,
 // program2-<dtype>.json); `gradoracle gradcheck FILE` checks them again.
 void prop_op_gradgradcheck(const registry::OpSpec& op, DType dtype, CaseStats* stats = nullptr,
                            const std::filesystem::path& dir = counterexample_dir(),
-                           const registry::OpTable& ops = registry::builtin_ops());
+                           const registry::OpTable& ops = registry::builtin_ops(), fixtures::EngineProcess* engine = nullptr);
 void prop_program_gradgradcheck(DType dtype, CaseStats* stats = nullptr, const ProgramOptions& options = {},
-                                const std::filesystem::path& dir = counterexample_dir());
+                                const std::filesystem::path& dir = counterexample_dir(), fixtures::EngineProcess* engine = nullptr);
 
 // The op's reference inputs (OpSpec::references), each as a one-op fixture: a pinned gradient
 // (`grads`) as expects, checked by replay; otherwise gradchecked; values and grads finite.
@@ -80,7 +86,7 @@ struct ReferenceFailure {
 std::optional<ReferenceFailure> check_references(const registry::OpSpec& op, DType dtype,
                                                  const std::filesystem::path& dir = counterexample_dir(),
                                                  const registry::OpTable& ops = registry::builtin_ops(),
-                                                 int* checked = nullptr);
+                                                 int* checked = nullptr, fixtures::EngineProcess* engine = nullptr);
 // The example database (as Hypothesis keeps one): the files under `dir` a task's failures are
 // written to, one per property, each holding its last shrunk case. An op's reference inputs
 // (ref-<op>-<dtype>.json) and random cases (op-<op>-<dtype>.json); random programs'
@@ -97,7 +103,8 @@ struct SavedCases {
   std::vector<std::string> unreadable;      // "FILE: why" for saved files the table cannot read (not re-run)
 };
 SavedCases rerun_saved(const registry::OpSpec* op, DType dtype, const std::filesystem::path& dir,
-                       const registry::OpTable& ops = registry::builtin_ops(), bool second_order = false);
+                       const registry::OpTable& ops = registry::builtin_ops(), bool second_order = false,
+                       fixtures::EngineProcess* engine = nullptr);
 // The one-op fixture of a reference input (with its pinned grads as expects, if any).
 fixtures::Fixture reference_fixture(const registry::OpSpec& op, const registry::ReferenceInput& r, DType dtype);
 

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "gradoracle/fixtures/engine.hpp"
 #include "gradoracle/properties/properties.hpp"
 
 namespace gradoracle::properties {
@@ -79,6 +80,9 @@ struct RunOptions {
   std::filesystem::path counterexample_dir = properties::counterexample_dir();  // shrunk fixtures go here
   bool rerun_saved = false;             // first re-run the cases earlier runs saved there (rerun_saved); false
   const registry::OpTable* table = &registry::builtin_ops();  // the ops to sweep and to read cases with; the engine's
+  // An outside engine that runs the gradcheck tasks' cases (properties.hpp, "gradient checks");
+  // null: gradoracle's own. The structural properties always run in gradoracle's engine.
+  fixtures::EngineProcess* engine = nullptr;
   int max_size = 100;                   // RapidCheck's max_size; 100
   bool shrink = true;                   // shrink failures; true
   std::string reproduce;                // an RC_PARAMS string with reproduce=...: replay those failures; ""
