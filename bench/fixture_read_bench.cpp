@@ -1,6 +1,7 @@
 // fixtures::read_fixture over a directory of fixtures (issue 7: the reader's share of
-// `gradoracle gradcheck DIR`), against nlohmann's plain DOM parse and a no-op SAX pass of the
-// same texts. The files: every *.json under $GRADORACLE_READ_BENCH_DIR if set, else the
+// `gradoracle gradcheck DIR`), against the former reader (the whole DOM, then parse_fixture:
+// read_dom, still the reader of refused text), nlohmann's plain DOM parse and SAX passes with a
+// handler that builds nothing (issue 18: how close the reader is to a raw parse). The files: every *.json under $GRADORACLE_READ_BENCH_DIR if set, else the
 // throughput set written by tools/checker_throughput.sh
 // (build-bench/throughput-fixtures/float64-s1-n300), else the repository's fixtures/ tree;
 // only those read_fixture accepts are timed.
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "fixture_parse.hpp"  // read_dom, check_json_limits: the reader's internals
 #include "gradoracle/fixtures/fixture.hpp"
 
 namespace {
@@ -87,6 +89,20 @@ void BM_ParseFixtureText(benchmark::State& state) {
 }
 BENCHMARK(BM_ParseFixtureText)->Unit(benchmark::kMillisecond);
 
+// The former reader: check_json_limits, the whole DOM in one SAX pass, then parse_fixture
+// (read_dom: what parse_fixture_text still does with text the streaming reader leaves).
+void BM_ParseFixtureTextDom(benchmark::State& state) {
+  const Corpus& c = corpus();
+  for (auto _ : state)
+    for (const std::string& t : c.texts) {
+      gradoracle::fixtures::detail::check_json_limits(t);
+      gradoracle::fixtures::Fixture f = gradoracle::fixtures::detail::read_dom(t, gradoracle::registry::builtin_ops());
+      benchmark::DoNotOptimize(f.program.data());
+    }
+  set_counters(state);
+}
+BENCHMARK(BM_ParseFixtureTextDom)->Unit(benchmark::kMillisecond);
+
 // Reference: nlohmann's DOM parse alone.
 void BM_JsonDomParse(benchmark::State& state) {
   const Corpus& c = corpus();
@@ -126,6 +142,40 @@ void BM_JsonSaxNoop(benchmark::State& state) {
   set_counters(state);
 }
 BENCHMARK(BM_JsonSaxNoop)->Unit(benchmark::kMillisecond);
+
+// Reference: the raw parse, as the reader's own handler is called (a template argument of
+// sax_parse, no virtual calls) with a handler that builds nothing.
+struct NullSax {
+  using number_integer_t = json::number_integer_t;
+  using number_unsigned_t = json::number_unsigned_t;
+  using number_float_t = json::number_float_t;
+  using string_t = json::string_t;
+  using binary_t = json::binary_t;
+  bool null() { return true; }
+  bool boolean(bool) { return true; }
+  bool number_integer(number_integer_t) { return true; }
+  bool number_unsigned(number_unsigned_t) { return true; }
+  bool number_float(number_float_t, const string_t&) { return true; }
+  bool string(string_t&) { return true; }
+  bool binary(binary_t&) { return true; }
+  bool start_object(std::size_t) { return true; }
+  bool key(string_t&) { return true; }
+  bool end_object() { return true; }
+  bool start_array(std::size_t) { return true; }
+  bool end_array() { return true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
+};
+
+void BM_JsonSaxNull(benchmark::State& state) {
+  const Corpus& c = corpus();
+  for (auto _ : state)
+    for (const std::string& t : c.texts) {
+      NullSax sax;
+      benchmark::DoNotOptimize(json::sax_parse(t, &sax));
+    }
+  set_counters(state);
+}
+BENCHMARK(BM_JsonSaxNull)->Unit(benchmark::kMillisecond);
 
 // parse_fixture on an already parsed DOM: the validation alone.
 void BM_ParseFixtureDom(benchmark::State& state) {

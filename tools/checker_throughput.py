@@ -2,7 +2,7 @@
 """Checker throughput: `gradoracle gradcheck DIR` against torch.autograd.gradcheck on the same
 fixtures, in one run, and their ratio.
 
-  checker_throughput.py --gradoracle BIN [--fast] [--repeat R] DIR
+  checker_throughput.py --gradoracle BIN [--baseline BIN] [--fast] [--repeat R] DIR
 
 gradoracle's time is its whole process (start, reading and replaying every fixture, checking,
 printing), the best of R runs, measured twice: with --jobs 1 (one thread) and with its default
@@ -15,7 +15,8 @@ fixtures/interpreter.hpp program_function): from the leaves that require grad, i
 order, to the roots of its backward statements, each once, in program order. Statements with
 `raises`, expects, zero_grad and backward take no part; detach/detach_ detach; a clip op's
 bound norm is the reference run's value. Ops run through tools/torch_fixture.py's own table
-(imported, not copied). Both sides use full mode by default (--fast: fast mode on both).
+(imported, not copied). Both sides use full mode by default (--fast: fast mode on both). --baseline BIN also times
+another gradoracle build (e.g. before a change) the same way, interleaved in the same run.
 """
 
 import argparse
@@ -82,6 +83,7 @@ def torch_side(files, fast: bool):
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--gradoracle", required=True, metavar="BIN")
+    p.add_argument("--baseline", metavar="BIN", help="another gradoracle build to time alongside")
     p.add_argument("--fast", action="store_true")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("dir")
@@ -90,20 +92,23 @@ def main() -> int:
     if any(tf.load_fixture(f).dtype != "float64" for f in files):
         print("torch.autograd.gradcheck wants float64: use float64 fixtures", file=sys.stderr)
         return 2
-    cmd = [a.gradoracle, "gradcheck"] + (["--fast"] if a.fast else []) + [a.dir]
+    args = ["gradcheck"] + (["--fast"] if a.fast else []) + [a.dir]
+    runs = [(a.gradoracle, "gradoracle")] + ([(a.baseline, "baseline")] if a.baseline else [])
 
-    ours, ours1, theirs, passed, status = [], [], [], 0, 0
+    times = {(label, jobs): [] for _, label in runs for jobs in ("1", "default")}
+    theirs, passed, status = [], 0, 0
     for _ in range(a.repeat):  # interleaved, so all see the same machine load
-        for times, extra in ((ours1, ["--jobs", "1"]), (ours, [])):
-            t0 = time.perf_counter()
-            run = subprocess.run(cmd + extra, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            times.append(time.perf_counter() - t0)
-            status = max(status, run.returncode)
+        for binary, label in runs:
+            for jobs, extra in (("1", ["--jobs", "1"]), ("default", [])):
+                t0 = time.perf_counter()
+                run = subprocess.run([binary] + args + extra, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                times[(label, jobs)].append(time.perf_counter() - t0)
+                status = max(status, run.returncode)
         t0 = time.perf_counter()
         passed = torch_side(files, a.fast)
         theirs.append(time.perf_counter() - t0)
     n = len(files)
-    t_ours, t_ours1, t_theirs = min(ours), min(ours1), min(theirs)
+    t_ours, t_ours1, t_theirs = min(times[("gradoracle", "default")]), min(times[("gradoracle", "1")]), min(theirs)
     mode = "fast" if a.fast else "full"
     print(f"{n} fixtures, {mode} mode, best of {a.repeat}; gradoracle exit {status}, torch passed {passed}/{n}; "
           f"{os.cpu_count()} hardware threads, torch intra-op threads {torch.get_num_threads()}")
@@ -111,6 +116,10 @@ def main() -> int:
     print(f"{'torch.autograd.gradcheck':36s} {t_theirs * 1e3:7.0f}ms {n / t_theirs:11.0f} {1:6.1f}x")
     print(f"{'gradoracle gradcheck --jobs 1':36s} {t_ours1 * 1e3:7.0f}ms {n / t_ours1:11.0f} {t_theirs / t_ours1:6.1f}x")
     print(f"{'gradoracle gradcheck (default jobs)':36s} {t_ours * 1e3:7.0f}ms {n / t_ours:11.0f} {t_theirs / t_ours:6.1f}x")
+    if a.baseline:
+        for jobs, name in (("1", "baseline gradcheck --jobs 1"), ("default", "baseline gradcheck (default jobs)")):
+            t = min(times[("baseline", jobs)])
+            print(f"{name:36s} {t * 1e3:7.0f}ms {n / t:11.0f} {t_theirs / t:6.1f}x")
     print(f"throughput ratio gradoracle/torch: {t_theirs / t_ours:.1f}x ({t_theirs / t_ours1:.1f}x in one thread)")
     return 0 if status == 0 and passed == n else 1
 

@@ -3,7 +3,7 @@
 # against torch.autograd.gradcheck on the same files, in the same run; prints both times and
 # the ratio (tools/checker_throughput.py). The fixtures are written by torch
 # (tools/torch_fixture.py random-programs, float64) once and kept under the build directory.
-# Usage: tools/checker_throughput.sh [--fast] [--repeat R]   env: N (300), SEED (1)
+# Usage: tools/checker_throughput.sh [--fast] [--repeat R] [--baseline BIN]   env: N (300), SEED (1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh --test
