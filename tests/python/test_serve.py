@@ -35,6 +35,21 @@ class Serve(unittest.TestCase):
         self.assertIn("softmax", hello["ops"])
         self.assertIn("grad_of", hello["additions"])
 
+    def test_a_zero_grad_without_storage_is_reported_as_zeros(self):
+        # torch 1.13's double backward of abs with a zero upstream leaves an efficient ZeroTensor
+        # as the leaf's .grad; its .numpy() reads unallocated memory (found by `gradoracle check
+        # --engine` through this adapter: a "nonzero" grad for a zero upstream).
+        tensors = {"a": {"shape": [], "data": [0.25], "requires_grad": True},
+                   "v": {"shape": [], "data": [1.0], "requires_grad": True}}
+        program = [{"let": "y", "op": "abs", "args": ["a"]},
+                   {"let": ["g"], "grad_of": "y", "wrt": ["a"], "grad_outputs": "v", "create_graph": True},
+                   {"let": "noise", "op": "mul", "args": ["v", 3]},
+                   {"backward": "g", "grad": {"shape": [], "data": [0]}}]
+        for _ in range(3):
+            (reply,) = serve({"id": 1, "fixtures": [fixture(tensors, program)] * 4})
+            for result in reply["results"]:
+                self.assertEqual(result["grads"]["a"], {"shape": [], "data": [0.0]})
+
     def test_each_statement_is_observed_and_nothing_is_judged(self):
         program = [{"let": "y", "op": "mul", "args": ["x", 3]},
                    {"expect": "value", "of": "y", "shape": [3], "data": [0, 0, 0]},  # wrong: reported, not judged

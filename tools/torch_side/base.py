@@ -117,7 +117,10 @@ def encode_number(v: float, dtype: str):
 
 
 def literal_of(t: torch.Tensor, dtype: str) -> dict:
-    a = t.detach().to(torch.float64).numpy()
+    t = t.detach()
+    if t._is_zerotensor():  # torch 1.13's efficient zeros (a double backward's zero upstream) have no
+        t = t.clone()       # storage: .numpy() reads unallocated memory, clone() materialises them
+    a = t.to(torch.float64).numpy()
     return {"shape": list(a.shape), "data": [encode_number(x, dtype) for x in a.reshape(-1).tolist()]}
 
 
