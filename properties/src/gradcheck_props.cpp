@@ -8,6 +8,7 @@
 #include "gradoracle/fixtures/engine_check.hpp"
 #include "gradoracle/fixtures/interpreter.hpp"
 #include "gradoracle/fixtures/judge.hpp"
+#include "case_runs.hpp"
 #include "gradoracle/properties/properties.hpp"
 
 namespace gradoracle::properties {
@@ -15,68 +16,11 @@ namespace gradoracle::properties {
 namespace fs = std::filesystem;
 using oracle::Tolerance;
 using registry::OpSpec;
+using detail::check_fixture;
+using detail::differs;
+using detail::run_case;
 
 namespace {
-// A case's run: in gradoracle's engine, or in the outside one (whose expects are judged; without
-// check_expects their verdicts are dropped, as in process).
-fixtures::ReplayResult run_case(const fixtures::Fixture& f, bool check_expects, const registry::OpTable& ops,
-                                fixtures::EngineProcess* engine) {
-  if (!engine) {
-    fixtures::ReplayOptions run;
-    run.check_expects = check_expects;
-    run.ops = &ops;
-    return fixtures::replay(f, run);
-  }
-  fixtures::ReplayResult r = fixtures::replay_in(*engine, f);
-  if (!check_expects) std::erase_if(r.failures, [](const fixtures::Failure& x) { return x.kind == "expect"; });
-  return r;
-}
-
-// A case's gradcheck, in gradoracle's engine or the outside one.
-fixtures::FixtureCheck check_fixture(const fixtures::Fixture& f, const oracle::GradCheckOptions& o,
-                                     const registry::OpTable& ops, fixtures::EngineProcess* engine) {
-  return engine ? fixtures::gradcheck_in(*engine, f, o) : fixtures::gradcheck_fixture(f, o, ops);
-}
-
-// The differential check: the outside engine's run of a case against gradoracle's own, every op
-// result, grad_of result and leaf's final grad, at the fixture's tolerance (values, not the
-// gradients' truth: finite differences judge those). "" when they agree; else where and how
-// the two differ.
-std::string differs(const fixtures::Fixture& f, const fixtures::ReplayResult& outside, const registry::OpTable& ops) {
-  const fixtures::ReplayResult own = run_case(f, false, ops, nullptr);
-  if (!own.passed()) return "";  // gradoracle's own run fails: the check's verdict says why
-  const oracle::Tolerance tol = f.tolerance.value_or(oracle::default_tolerance(f.dtype));
-  auto against = [&](const Tensor& theirs, const Tensor& ours, const std::string& what) -> std::string {
-    if (!theirs.defined() || !ours.defined()) {
-      if (theirs.defined() == ours.defined()) return "";
-      return what + ": the engine gives " + (theirs.defined() ? "a tensor" : "None") + ", gradoracle " +
-             (ours.defined() ? "a tensor" : "None");
-    }
-    const oracle::CompareResult c = oracle::compare(theirs, ours, tol);
-    return c.passed ? "" : what + ": the engine's against gradoracle's: " + c.to_string();
-  };
-  for (const auto& [i, ours] : own.results) {
-    const auto it = outside.results.find(i);
-    if (it == outside.results.end()) continue;
-    if (std::string d = against(it->second, ours, fixtures::statement_path(i) + " (" + fixtures::describe(f.program[i]) + ")"); !d.empty())
-      return d;
-  }
-  for (const auto& [i, ours] : own.grad_of_results) {
-    const auto it = outside.grad_of_results.find(i);
-    if (it == outside.grad_of_results.end()) continue;
-    for (size_t k = 0; k < ours.size() && k < it->second.size(); ++k)
-      if (std::string d = against(it->second[k], ours[k], fixtures::statement_path(i) + " (grad_of result " + std::to_string(k) + ")"); !d.empty())
-        return d;
-  }
-  for (const fixtures::TensorDecl& d : f.tensors) {
-    if (!d.requires_grad) continue;
-    const auto it = outside.env.find(d.name), mine = own.env.find(d.name);
-    if (it == outside.env.end() || mine == own.env.end()) continue;
-    if (std::string diff = against(it->second.grad(), mine->second.grad(), "the final grad of " + d.name); !diff.empty()) return diff;
-  }
-  return "";
-}
-
 fixtures::Statement backward_of(const std::string& name, const Shape& shape, const std::vector<double>* upstream) {
   fixtures::BackwardStatement b;
   b.of = name;

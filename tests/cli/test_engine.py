@@ -152,6 +152,12 @@ with tempfile.TemporaryDirectory() as tmp:
     for line in shown:
         r = subprocess.run(shlex.split(line), capture_output=True, text=True, timeout=300, env=ENV)
         check(r.returncode == 1, f"printed `{line[:120]}` fails again (exit {r.returncode})")
+    # A value the engine reports wrong, with gradients that agree with its own finite
+    # differences, is caught by the differential check against gradoracle's run.
+    code, out, err = gate("--engine", fake("wrong-value sin"), "--op", "sin", "--dtype", "float64", "--cases", "5",
+                          "--counterexamples", tmp)
+    check(code == 1 and "FAILED op/sin/float64" in out and "the engine and gradoracle differ" in out,
+          f"a wrong value of sin fails the differential check (exit {code}): {out[-400:]}")
     # A protocol fault ends the gate with exit 2, its stderr shown, not a shrinking search.
     code, out, err = gate("--engine", fake("crash"), "--op", "abs", "--cases", "5", "--counterexamples", tmp, timeout=120)
     check(code == 2 and "the engine broke the protocol" in out and "fake engine: crash" in out,
@@ -159,12 +165,34 @@ with tempfile.TemporaryDirectory() as tmp:
 
 # The README's `--engine "build/gradoracle serve"` commands run as shown (from the repository root).
 with open(os.path.join(ROOT, "README.md")) as f:
-    shown = re.findall(r'^    build/gradoracle (replay .*--engine "build/gradoracle serve".*)$', f.read(), re.M)
-check(len(shown) >= 1, f"the README shows {len(shown)} replay --engine commands over gradoracle serve")
+    readme = f.read()
+shown = re.findall(r'^    build/gradoracle ((?:replay|gradcheck|check) .*--engine "build/gradoracle serve".*)$', readme, re.M)
+check(len(shown) >= 3, f"the README shows {len(shown)} replay, gradcheck and check --engine commands over gradoracle serve")
 for line in shown:
     argv = [a.replace("build/gradoracle", GRADORACLE) for a in shlex.split(line)]
     r = subprocess.run([GRADORACLE, *argv], capture_output=True, text=True, timeout=120, cwd=ROOT, env=ENV)
     check(r.returncode == 0 and "PASS" in r.stdout, f"README: gradoracle {line} passes (exit {r.returncode})")
+
+# The README's adapter skeleton, with a `run` that asks `gradoracle serve`, is an engine the gate
+# checks: only the ops it declares (add, mul, sin, sum) and random programs over them.
+skeleton = re.search(r"^Your engine in a few lines:(?:.|\n)*?\n\n((?:    [^\n]*\n)+)", readme, re.M)
+check(skeleton is not None, "the README shows an adapter skeleton")
+if skeleton:
+    body = "\n".join(line[4:] for line in skeleton.group(1).splitlines())
+    with tempfile.TemporaryDirectory() as tmp:
+        adapter = os.path.join(tmp, "my_adapter.py")
+        with open(adapter, "w") as f:
+            f.write(f"""import json, subprocess
+_serve = subprocess.Popen([{GRADORACLE!r}, "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+def run(doc):
+    _serve.stdin.write(json.dumps({{"id": 0, "fixtures": [doc]}}) + "\\n")
+    _serve.stdin.flush()
+    return json.loads(_serve.stdout.readline())["results"][0]
+""" + body + "\n")
+        code, out, err = gate("--engine", f"{shlex.quote(sys.executable)} {shlex.quote(adapter)}", "--cases", "3",
+                              "--counterexamples", tmp)
+        check(code == 0 and "engine: mine 0.1" in out and "PASS op/sin/float64" in out and "op/exp/" not in out
+              and "PASS program/float64" in out, f"the README's adapter skeleton passes the gate (exit {code}): {out[-500:]} {err[-300:]}")
 
 print(f"{len(failures)} failure(s)")
 sys.exit(1 if failures else 0)

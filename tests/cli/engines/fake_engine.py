@@ -13,6 +13,9 @@ path in GRADORACLE) behind a proxy that plants one protocol fault, named by the 
   no-ops       declares no ops in its handshake
   crash-once   exits on the first fixture request only (a marker file remembers), to show a
                fresh process takes the next fixture
+  wrong-value OP  a planted bug: the values reported for op OP's statements are 1.5 times too
+               large (what the differential check against gradoracle's own run must catch:
+               the expects a gradcheck reads its roots from are left alone)
   wrong-grad OP  a planted bug, not a fault: in every fixture that runs op OP (second argument),
                the leaves' final grads come back 1.5 times too large (a wrong backward of OP)
 
@@ -42,6 +45,13 @@ for line in sys.stdin:
             reply["protocol"] = "gradoracle.engine/2"
         if fault == "no-ops":
             reply["ops"] = []
+        print(json.dumps(reply), flush=True)
+        continue
+    if fault == "wrong-value":
+        for doc, result in zip(request["fixtures"], reply["results"]):
+            for st, obs in zip(doc["program"], result.get("statements", [])):
+                if st.get("op") == sys.argv[2] and obs and obs.get("value") and "data" in obs["value"]:
+                    obs["value"]["data"] = [1.5 * v if isinstance(v, (int, float)) else v for v in obs["value"]["data"]]
         print(json.dumps(reply), flush=True)
         continue
     if fault == "wrong-grad":

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The gate through an outside engine, against the gate in process, side by side in one run:
+# tasks, cases and cases per second by task kind for each, and the tasks the engine fails.
+# Usage: tools/engine_gate.sh [BUILD_DIR] --engine CMD [check args...]   e.g.
+#   tools/engine_gate.sh build --engine "/usr/bin/python3 tools/torch_fixture.py serve" --time 600
+# (the in-process run gets the same arguments without --engine, and its own counterexample dir).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=build
+if [[ $# -gt 0 && $1 != --* ]]; then build=$1; shift; fi
+args=("$@")
+inproc=()
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case ${args[i]} in
+    --engine|--engine-timeout) i=$((i + 1)) ;;
+    *) inproc+=("${args[i]}") ;;
+  esac
+done
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$build"/gradoracle check --json --counterexamples "$tmp/in" "${inproc[@]}" > "$tmp/in.json" 2>/dev/null || true
+"$build"/gradoracle check --json --counterexamples "$tmp/out" "${args[@]}" > "$tmp/out.json" 2> "$tmp/out.txt" || true
+grep -m1 '^engine:' "$tmp/out.txt" || true
+/usr/bin/python3 - "$tmp/in.json" "$tmp/out.json" <<'PY'
+import collections, json, sys
+runs = [json.load(open(p)) for p in sys.argv[1:3]]
+def by_kind(r):
+    agg = collections.defaultdict(lambda: [0, 0, 0.0])
+    for t in r["tasks"]:
+        a = agg[t["kind"]]; a[0] += 1; a[1] += t["cases"]; a[2] += t["seconds"]
+    return agg
+a, b = by_kind(runs[0]), by_kind(runs[1])
+print("| kind | tasks in process | cases | cases/s | tasks through the engine | cases | cases/s |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+for k in sorted(set(a) | set(b)):
+    x, y = a.get(k, [0, 0, 0.0]), b.get(k, [0, 0, 0.0])
+    rate = lambda v: f"{v[1] / v[2]:,.0f}" if v[2] > 0 else "-"
+    print(f"| {k} | {x[0]} | {x[1]:,} | {rate(x)} | {y[0]} | {y[1]:,} | {rate(y)} |")
+tot = lambda agg: [sum(v[i] for v in agg.values()) for i in range(3)]
+x, y = tot(a), tot(b)
+print(f"| all | {x[0]} | {x[1]:,} | {x[1] / max(x[2], 1e-9):,.0f} | {y[0]} | {y[1]:,} | {y[1] / max(y[2], 1e-9):,.0f} |")
+failed = [t["id"] for t in runs[1]["tasks"] if t["status"] == "fail"]
+print(f"exit codes: in process {runs[0]['exit_code']}, through the engine {runs[1]['exit_code']}; "
+      f"failed through the engine: {', '.join(failed) if failed else 'none'}")
+PY
