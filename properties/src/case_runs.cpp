@@ -27,10 +27,12 @@ fixtures::FixtureCheck check_fixture(const fixtures::Fixture& f, const oracle::G
   return engine ? fixtures::gradcheck_in(*engine, f, o) : fixtures::gradcheck_fixture(f, o, ops);
 }
 
-std::string differs(const fixtures::Fixture& f, const fixtures::ReplayResult& outside, const registry::OpTable& ops) {
+std::string differs(const fixtures::Fixture& f, const fixtures::ReplayResult& outside, const registry::OpTable& ops,
+                    double atol_floor) {
   const fixtures::ReplayResult own = run_case(f, false, ops, nullptr);
   if (!own.passed()) return "";  // gradoracle's own run fails: the check's verdict says why
-  const oracle::Tolerance tol = f.tolerance.value_or(oracle::default_tolerance(f.dtype));
+  oracle::Tolerance tol = f.tolerance.value_or(oracle::gradcheck_tolerance(f.dtype));
+  tol.atol = std::max(tol.atol, atol_floor);
   auto against = [&](const Tensor& theirs, const Tensor& ours, const std::string& what) -> std::string {
     if (!theirs.defined() || !ours.defined()) {
       if (theirs.defined() == ours.defined()) return "";

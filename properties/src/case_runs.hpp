@@ -20,9 +20,10 @@ fixtures::FixtureCheck check_fixture(const fixtures::Fixture& f, const oracle::G
                                      const registry::OpTable& ops, fixtures::EngineProcess* engine);
 
 // The differential check: the outside engine's run of a case against gradoracle's own, every op
-// result, grad_of result and leaf's final grad, at the fixture's tolerance (values, not the
-// gradients' truth: finite differences judge those). "" when they agree; else where and how
-// the two differ.
-std::string differs(const fixtures::Fixture& f, const fixtures::ReplayResult& outside, const registry::OpTable& ops);
+// result, grad_of result and leaf's final grad, at the fixture's tolerance or the checker's for
+// its dtype, with atol at least `atol_floor` (values, not the gradients' truth: finite
+// differences judge those). "" when they agree; else where and how the two differ.
+std::string differs(const fixtures::Fixture& f, const fixtures::ReplayResult& outside, const registry::OpTable& ops,
+                    double atol_floor = 0.0);
 
 }  // namespace gradoracle::properties::detail
