@@ -1,5 +1,6 @@
 // The gradient-check properties: every fuzzable op, and random programs, against finite
 // differences. A case is a fixture program; a failing case is written as a fixture.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -245,6 +246,28 @@ oracle::GradCheckOptions options_for(const OpSpec* op, DType dtype) {
   return o;
 }
 
+// Whether a step of the program takes, in an argument, its op's declared kink value (as
+// at_declared_kink does for one op's case): PyTorch's second derivative there is its masked one
+// (pow's in b at b = 0 is 0), not the finite differences'. `env` holds the run's values by name.
+bool program_at_declared_kink(const ProgramCase& p, const std::map<std::string, Tensor>& env) {
+  auto holds = [&](const std::string& name, double at) {
+    for (const auto& [leaf, t] : p.leaves)
+      if (leaf == name) return std::find(t.data.begin(), t.data.end(), at) != t.data.end();
+    const auto it = env.find(name);
+    if (it == env.end() || !it->second.defined()) return false;
+    const std::vector<double> v = it->second.to_vector();
+    return std::find(v.begin(), v.end(), at) != v.end();
+  };
+  for (const ProgramCase::Step& s : p.steps) {
+    for (const registry::Kink& k : s.op->kinks) {
+      if (k.arg >= s.args.size()) continue;
+      const auto* name = std::get_if<std::string>(&s.args[k.arg]);
+      if (name ? holds(*name, k.at) : std::get<double>(s.args[k.arg]) == k.at) return true;
+    }
+  }
+  return false;
+}
+
 // Whether a second-order check's only fault is non-finite analytic entries in the upstream
 // leaves (inputs after the case's own leaves that require grad), with finite numeric sides.
 bool masked_upstream_nan(const oracle::GradCheckResult& r, const ProgramCase& p) {
@@ -263,10 +286,12 @@ void check_case(const ProgramCase& p, const std::string& property, CaseStats* st
   oracle::GradCheckResult r;
   std::string error;
   bool finite = true;
+  std::map<std::string, Tensor> kink_env;  // the run's values, for declared kinks inside programs
   try {
     const fixtures::Fixture f = to_fixture(p, "", ops, engine);
     fixtures::ReplayResult run;
     finite = point_ok(f, programs, ops, &error, engine, &run);
+    kink_env = run.env;
     if (finite && error.empty()) {
       const fixtures::FixtureCheck check = check_fixture(f, options_for(op, p.dtype), ops, engine);
       if (check.result) {
@@ -288,6 +313,11 @@ void check_case(const ProgramCase& p, const std::string& property, CaseStats* st
     // A domain edge (a mean over no elements, an overflow) or float32 ill-conditioning.
     if (stats) ++stats->discarded;
     RC_DISCARD("not a point to judge at: a value is not finite, or too large for float32");
+  }
+  if (error.empty() && p.second_order && program_at_declared_kink(p, kink_env)) {
+    // A declared kink (OpSpec::kinks) inside a program: as prop_op_gradgradcheck discards it for one op.
+    if (stats) ++stats->discarded;
+    RC_DISCARD("a step's argument sits at its op's declared kink");
   }
   if (error.empty() && p.second_order && masked_upstream_nan(r, p)) {
     // PyTorch's create_graph gradient at a masked point (std of a one-element row): the
