@@ -192,8 +192,19 @@ void Run::full_pairs(const std::vector<int>& ins, const std::vector<int>& outs) 
   }
   for (int i : ins)
     for (int j : outs) pair(i, j).full_jacobian = true;
+  // The numeric VJP of options.vjp_upstreams (full mode only, not fast mode's explanations).
+  const bool vjp_wanted = !o_.fast_mode && !o_.vjp_upstreams.empty();
+  std::vector<std::vector<double>> upstreams;
+  if (vjp_wanted) {
+    r_.numeric_vjp.assign(inputs_.size(), Tensor());
+    for (const Tensor& v : o_.vjp_upstreams) upstreams.push_back(v.to_vector());
+  }
   for (int i : ins) {
     const int64_t n = inputs_[static_cast<size_t>(i)].numel();
+    if (vjp_wanted) {
+      r_.numeric_vjp[static_cast<size_t>(i)] =
+          Tensor::full(inputs_[static_cast<size_t>(i)].shape(), kNaN, DType::Float64);
+    }
     for (int64_t l = 0; l < n; ++l) {
       if (o_.prefetch && l % kPrefetchPoints == 0) prefetch_columns(i, l, std::min(n, l + kPrefetchPoints));
       Column c;
@@ -206,6 +217,15 @@ void Run::full_pairs(const std::vector<int>& ins, const std::vector<int>& outs) 
         const size_t m = static_cast<size_t>(outs_[static_cast<size_t>(j)].numel());
         const double* a = analytic[static_cast<size_t>(i)][static_cast<size_t>(j)].data() + static_cast<size_t>(l) * m;
         for (size_t k = 0; k < m; ++k) take(entry(i, j, static_cast<int64_t>(k), l, a[k], c));
+      }
+      if (vjp_wanted) {
+        double sum = 0.0;  // Σ_j v_jᵀ · (column l of ∂out_j/∂in_i)
+        for (int j : outs) {
+          const std::vector<double>& col = c.numeric[static_cast<size_t>(j)];
+          const std::vector<double>& v = upstreams[static_cast<size_t>(j)];
+          for (size_t k = 0; k < col.size(); ++k) sum += v[k] * col[k];
+        }
+        r_.numeric_vjp[static_cast<size_t>(i)].data<double>()[l] = sum;
       }
     }
   }
@@ -303,6 +323,17 @@ GradCheckResult Run::go() {
   if (o_.atol) tol.atol = *o_.atol;
   if (o_.rtol) tol.rtol = *o_.rtol;
   r_.tolerance = tol;
+  if (!o_.vjp_upstreams.empty()) {  // one float64 upstream per output, of its shape
+    if (o_.vjp_upstreams.size() != outs_.size())
+      fail(ErrorKind::Value, "gradcheck: vjp_upstreams gives " + std::to_string(o_.vjp_upstreams.size()) +
+                                 " upstreams for " + std::to_string(outs_.size()) + " outputs");
+    for (size_t j = 0; j < outs_.size(); ++j) {
+      const Tensor& v = o_.vjp_upstreams[j];
+      if (!v.defined() || v.dtype() != DType::Float64 || v.shape() != outs_[j].shape())
+        fail(ErrorKind::Shape, "gradcheck: vjp_upstreams[" + std::to_string(j) + "] must be a float64 tensor of shape " +
+                                   to_string(outs_[j].shape()));
+    }
+  }
 
   // numeric side: float64 copies, the unperturbed run records the held values
   for (const Tensor& x : inputs_) x64_.push_back(copy_as(x, DType::Float64));

@@ -10,6 +10,7 @@
 #include "gradoracle/fixtures/interpreter.hpp"
 #include "gradoracle/fixtures/judge.hpp"
 #include "case_runs.hpp"
+#include "counterexample.hpp"
 #include "gradoracle/properties/properties.hpp"
 
 namespace gradoracle::properties {
@@ -20,157 +21,16 @@ using registry::OpSpec;
 using detail::check_fixture;
 using detail::differs;
 using detail::run_case;
+using detail::counterexample_file;
+using detail::kSecondOrderFloat32Slack;
+using detail::op2_property;
+using detail::op_property;
+using detail::program2_property;
+using detail::program_property;
+using detail::reference_property;
+using detail::write_counterexample;
 
 namespace {
-fixtures::Statement backward_of(const std::string& name, const Shape& shape, const std::vector<double>* upstream) {
-  fixtures::BackwardStatement b;
-  b.of = name;
-  b.grad = upstream ? fixtures::Literal{shape, *upstream, std::nullopt} : fixtures::Literal{shape, {}, 1.0};
-  b.retain_graph = true;
-  return fixtures::Statement{b, std::nullopt};
-}
-
-// Second order: per root i, an upstream leaf up<i> and `grad_of` (create_graph, allow_unused)
-// of the root with respect to every leaf that requires grad; then a backward of each gradient
-// the root reaches (the program is run in `ops` to find them).
-void append_second_order(const ProgramCase& p, fixtures::Fixture& f, const registry::OpTable& ops,
-                         fixtures::EngineProcess* engine) {
-  std::vector<std::pair<std::string, Shape>> wrt;
-  for (const auto& [name, t] : p.leaves) {
-    if (t.requires_grad) wrt.emplace_back(name, t.shape);
-  }
-  if (wrt.empty()) return;  // nothing to differentiate: the check is skipped, as in first order
-  std::vector<std::pair<std::string, Shape>> grads;
-  for (size_t i = 0; i < p.roots.size(); ++i) {
-    const Shape shape = i < p.root_shapes.size() ? p.root_shapes[i] : Shape{};
-    const std::string up = "up" + std::to_string(i);
-    f.tensors.push_back(fixtures::TensorDecl{
-        up, i < p.upstreams.size() ? fixtures::Literal{shape, p.upstreams[i], std::nullopt} : fixtures::Literal{shape, {}, 1.0},
-        true});
-    fixtures::GradOfStatement g;
-    g.of = p.roots[i];
-    for (const auto& [leaf, leaf_shape] : wrt) {
-      g.let.push_back("d" + p.roots[i] + "_d" + leaf);
-      g.wrt.push_back(leaf);
-      grads.emplace_back(g.let.back(), leaf_shape);
-    }
-    g.grad_outputs_name = up;
-    g.create_graph = true;
-    g.allow_unused = true;
-    f.program.push_back(fixtures::Statement{g, std::nullopt});
-  }
-  std::map<std::string, Tensor> env;
-  try {
-    env = run_case(f, false, ops, engine).env;
-  } catch (const fixtures::EngineFault&) {
-    throw;
-  } catch (const std::exception&) {
-    // the program fails: every gradient gets its backward, and the check reports the failure
-  }
-  // A gradient that is None, or a constant zero with no graph (of an empty input, or one the
-  // root does not depend on) has no second derivative to check; any other gradient is
-  // backward-ed, so one without a graph (a formula that records nothing) fails as PyTorch would.
-  const auto checkable = [](const Tensor& g) {
-    if (!g.defined()) return false;
-    if (g.requires_grad()) return true;
-    for (double v : g.to_vector()) {
-      if (v != 0.0) return true;
-    }
-    return false;
-  };
-  for (const auto& [name, shape] : grads) {
-    const auto it = env.find(name);
-    if (it == env.end() || checkable(it->second)) f.program.push_back(backward_of(name, shape, nullptr));
-  }
-}
-}  // namespace
-
-fixtures::Fixture to_fixture(const ProgramCase& p, const std::string& description, const registry::OpTable& ops,
-                             fixtures::EngineProcess* engine) {
-  fixtures::Fixture f;
-  f.name = "counterexample/" + p.name;
-  f.description = description;
-  f.dtype = p.dtype;
-  f.source = {{"engine", "gradoracle"}, {"generator", "properties"}};
-  for (const auto& [name, t] : p.leaves) {
-    f.tensors.push_back(
-        fixtures::TensorDecl{name, fixtures::Literal{t.shape, t.data, std::nullopt, t.dtype}, t.requires_grad});
-  }
-  for (const ProgramCase::Step& s : p.steps) {
-    fixtures::OpStatement op;
-    op.let = s.let;
-    op.op = s.op->name;
-    for (const auto& a : s.args) op.args.push_back(a);
-    op.attrs = s.attrs;
-    f.program.push_back(fixtures::Statement{op, std::nullopt});
-  }
-  if (p.second_order) {
-    append_second_order(p, f, ops, engine);
-  } else {
-    for (size_t i = 0; i < p.roots.size(); ++i) {
-      const Shape shape = i < p.root_shapes.size() ? p.root_shapes[i] : Shape{};
-      f.program.push_back(backward_of(p.roots[i], shape, i < p.upstreams.size() ? &p.upstreams[i] : nullptr));
-    }
-  }
-  for (const ProgramCase::Step& s : p.after_backward) {
-    fixtures::OpStatement op;
-    if (!s.let.empty()) op.let = s.let;
-    op.op = s.op->name;
-    for (const auto& a : s.args) op.args.push_back(a);
-    op.attrs = s.attrs;
-    f.program.push_back(fixtures::Statement{op, std::nullopt});
-  }
-  return f;
-}
-
-fs::path counterexample_dir() {
-  if (const char* dir = std::getenv("GRADORACLE_COUNTEREXAMPLE_DIR"); dir && *dir) return dir;
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    for (fs::path d = exe.parent_path(); !d.empty(); d = d.parent_path()) {
-      if (fs::exists(d / "CMakeCache.txt", ec)) return d / "counterexamples";
-      if (d == d.parent_path()) break;
-    }
-  }
-  if (const char* cache = std::getenv("XDG_CACHE_HOME"); cache && *cache == '/')
-    return fs::path(cache) / "gradoracle" / "counterexamples";
-  if (const char* home = std::getenv("HOME"); home && *home) return fs::path(home) / ".cache" / "gradoracle" / "counterexamples";
-  return fs::temp_directory_path(ec) / "gradoracle-counterexamples";
-}
-
-namespace {
-
-std::string file_stem(const std::string& property) {
-  std::string s;
-  for (char c : property) s += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '-';
-  return s;
-}
-
-// The properties' names, which name their counterexample files: an op's random cases, its
-// reference inputs, random programs.
-std::string op_property(const OpSpec& op, DType dtype) { return "op-" + op.name + "-" + name(dtype); }
-std::string reference_property(const OpSpec& op, DType dtype) { return "ref-" + op.name + "-" + name(dtype); }
-std::string program_property(DType dtype) { return std::string("program-") + name(dtype); }
-std::string op2_property(const OpSpec& op, DType dtype) { return "op2-" + op.name + "-" + name(dtype); }
-std::string program2_property(DType dtype) { return std::string("program2-") + name(dtype); }
-
-fs::path counterexample_file(const std::string& property, const fs::path& dir) {
-  return dir / (file_stem(property) + ".json");
-}
-
-// Writes the case; returns the path, or empty if it could not be written (reported, not fatal).
-fs::path write_counterexample(const ProgramCase& p, const std::string& property, const std::string& diagnosis,
-                              const fs::path& dir, const registry::OpTable& ops, fixtures::EngineProcess* engine) {
-  const fs::path path = counterexample_file(property, dir);
-  try {
-    fs::create_directories(dir);
-    fixtures::write_fixture(to_fixture(p, property + ": " + diagnosis, ops, engine), path);
-    return fs::absolute(path);
-  } catch (const std::exception&) {
-    return {};
-  }
-}
 
 // Whether the drawn point is one to judge at: the roots' values are finite (not a domain
 // edge such as a mean over no elements) and, for float32 programs, every value the program
@@ -207,8 +67,8 @@ bool point_ok(const fixtures::Fixture& f, bool program, const registry::OpTable&
 
 // Programs only: a float32 failure below this relative error that float64 passes is rounding.
 constexpr double kFloat32Conditioning = 0.05;
-// Second order: a float32 failure below this absolute error that float64 passes is rounding.
-constexpr double kSecondOrderFloat32Slack = 1e-3;
+// Second order: a float32 failure below kSecondOrderFloat32Slack absolute error that float64
+// passes is rounding.
 // Programs: so is one below this absolute error (10× float32's atol): an exact 0 that float32
 // computes as rounding noise, e.g. layer_norm of a one-element row, where 1/√eps ≈ 316 scales
 // the rounding of x − μ (PyTorch's float32 gives the same noise).
@@ -287,6 +147,7 @@ void check_case(const ProgramCase& p, const std::string& property, CaseStats* st
   std::string error;
   bool finite = true;
   std::map<std::string, Tensor> kink_env;  // the run's values, for declared kinks inside programs
+  bool differential = false;               // only the differential check failed: gradients agree
   try {
     const fixtures::Fixture f = to_fixture(p, "", ops, engine);
     fixtures::ReplayResult run;
@@ -303,7 +164,10 @@ void check_case(const ProgramCase& p, const std::string& property, CaseStats* st
         // Second order in float32: two engines' summation orders differ by float32 rounding of a
         // backward's backward, as the checker's own slack for it says (kSecondOrderFloat32Slack).
         const double floor = p.second_order && p.dtype == DType::Float32 ? kSecondOrderFloat32Slack : 0.0;
-        if (const std::string d = differs(f, run, ops, floor); !d.empty()) error = "the engine and gradoracle differ: " + d;
+        if (const std::string d = differs(f, run, ops, floor); !d.empty()) {
+          error = "the engine and gradoracle differ: " + d;
+          differential = true;
+        }
       }
     }
   } catch (const std::exception& e) {
@@ -360,11 +224,14 @@ void check_case(const ProgramCase& p, const std::string& property, CaseStats* st
     }
   }
   const std::string diagnosis = error.empty() ? r.to_string() : error;
-  const fs::path fixture = write_counterexample(p, property, diagnosis, dir, ops, engine);
+  const detail::WrittenCase written =
+      write_counterexample(p, property, diagnosis, dir, ops, engine, error.empty() && !r.passed ? &r : nullptr);
   if (stats) {
     stats->last_failure = p;
     stats->last_diagnosis = diagnosis;
-    stats->last_fixture = fixture;
+    stats->last_fixture = written.path;
+    stats->last_replay_fails = written.replay_fails;
+    stats->last_gradcheck_fails = !written.path.empty() && !differential;
   }
   RC_FAIL(property + ": " + diagnosis);  // the fixture is the result's (PropertyResult::fixture)
 }
@@ -520,11 +387,14 @@ SavedCases rerun_saved(const OpSpec* op, DType dtype, const fs::path& dir, const
     }
     ++out.checked;
     ReferenceFailure failure{file.filename().string(), "", fs::absolute(file, ec), false};
+    // A case the properties wrote is judged as its property judged it: its expects are facts for
+    // a replay (finite differences and gradoracle's values at the time), not pinned gradients.
+    const bool written_case = f.source.is_object() && f.source.value("generator", "") == "properties";
     try {
-      const fixtures::ReplayResult replayed = run_case(f, true, ops, engine);
+      const fixtures::ReplayResult replayed = run_case(f, !written_case, ops, engine);
       if (!replayed.passed()) {
         failure.diagnosis = replayed.failures.front().to_string();
-        failure.pinned = true;
+        failure.pinned = !written_case;
       } else {
         const fixtures::FixtureCheck c = check_fixture(f, options_for(op, dtype), ops, engine);
         if (!c.passed()) failure.diagnosis = c.result ? c.result->to_string() : c.reason;

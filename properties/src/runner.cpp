@@ -359,7 +359,8 @@ PropertyResult run_task(const Task& task, const RunOptions& o) {
     r.counterexample = show_example(failure.counterExample);
     r.reproduce = reproduce_string(task.id, o.seed, failure.reproduce);
     r.fixture = stats.last_fixture;
-    r.gradcheck_fails = !r.fixture.empty();  // the written case has no expects: only finite differences fail
+    r.gradcheck_fails = stats.last_gradcheck_fails;  // finite differences fail it again
+    r.replay_fails = stats.last_replay_fails;  // and its expects (finite differences', gradoracle's values)
   } else if (result.match(gave_up)) {
     r.gave_up = true;
     r.message = "gave up: " + gave_up.description;

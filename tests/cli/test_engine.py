@@ -147,7 +147,10 @@ with tempfile.TemporaryDirectory() as tmp:
           f"the planted wrong softmax backward fails softmax's op task (exit {code}): {out[-300:]}")
     code, out, err = gate("--engine", broken, "--task", "program/float64", "--cases", "300", "--counterexamples", tmp)
     shown = re.findall(r"^    (\S*gradoracle\S* .*)$", out, re.M)
-    check(code == 1 and "FAILED program/float64" in out and "shrunk case" in out and "softmax(" in out and len(shown) == 3,
+    # The shrunk case carries finite differences' grads as expects: gradcheck, replay, and the
+    # two check lines all fail again through the broken engine.
+    check(code == 1 and "FAILED program/float64" in out and "shrunk case" in out and "softmax(" in out and len(shown) == 4
+          and any(" replay " in line for line in shown),
           f"... and random programs, shrunk to one drawing softmax (exit {code}): {out[-600:]}")
     for line in shown:
         r = subprocess.run(shlex.split(line), capture_output=True, text=True, timeout=300, env=ENV)
@@ -156,8 +159,15 @@ with tempfile.TemporaryDirectory() as tmp:
     # differences, is caught by the differential check against gradoracle's run.
     code, out, err = gate("--engine", fake("wrong-value sin"), "--op", "sin", "--dtype", "float64", "--cases", "5",
                           "--counterexamples", tmp)
-    check(code == 1 and "FAILED op/sin/float64" in out and "the engine and gradoracle differ" in out,
-          f"a wrong value of sin fails the differential check (exit {code}): {out[-400:]}")
+    shown = re.findall(r"^    (\S*gradoracle\S* .*)$", out, re.M)
+    check(code == 1 and "FAILED op/sin/float64" in out and "the engine and gradoracle differ" in out
+          and not any(" gradcheck " in line for line in shown),
+          f"a wrong value of sin fails the differential check, not gradcheck (exit {code}): {out[-400:]}")
+    # Its shrunk case carries gradoracle's values as expects: its replay fails again.
+    for line in shown:
+        r = subprocess.run(shlex.split(line), capture_output=True, text=True, timeout=300, env=ENV)
+        check(r.returncode == 1, f"printed `{line[:120]}` fails again (exit {r.returncode})")
+    check(any(" replay " in line for line in shown), f"a replay line is printed: {shown}")
     # A protocol fault ends the gate with exit 2, its stderr shown, not a shrinking search.
     code, out, err = gate("--engine", fake("crash"), "--op", "abs", "--cases", "5", "--counterexamples", tmp, timeout=120)
     check(code == 2 and "the engine broke the protocol" in out and "fake engine: crash" in out,

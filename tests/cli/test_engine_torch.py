@@ -33,7 +33,9 @@ with tempfile.TemporaryDirectory() as tmp:
     code, out, err = gate("--engine", PLANTED, "--task", "program/float64", "--cases", "300",
                           "--counterexamples", os.path.join(tmp, "planted"))
     shown = re.findall(r"^    (\S*gradoracle\S* .*)$", out, re.M)
-    check(code == 1 and "FAILED program/float64" in out and "softmax(" in out.split("shrunk case:")[-1] and len(shown) == 3,
+    # gradcheck, replay (the shrunk case's finite-difference grads as expects), and two check lines
+    check(code == 1 and "FAILED program/float64" in out and "softmax(" in out.split("shrunk case:")[-1] and len(shown) == 4
+          and any(" replay " in line for line in shown),
           f"the planted wrong softmax backward fails the gate, shrunk to a program with softmax (exit {code}): {out[-900:]}")
     for line in shown:
         r = subprocess.run(shlex.split(line), capture_output=True, text=True, timeout=600)

@@ -191,8 +191,10 @@ with tempfile.TemporaryDirectory() as tmp:
           f"each form of command was printed and run: {sorted(forms)}")
     by_id = {t["id"]: t for t in rep["tasks"]}
     commands = by_id["op/broken_softmax/float64"]["reproduce"]
-    check([shlex.split(c)[1] for c in commands] == ["gradcheck", "check", "check"] and os.path.isfile(
-        shlex.split(commands[0])[-1]), f"a random case's failure: its fixture's gradcheck, the search, the exact case")
+    check([shlex.split(c)[1] for c in commands] == ["gradcheck", "replay", "check", "check"] and os.path.isfile(
+        shlex.split(commands[0])[-1]),
+          f"a random case's failure: its fixture's gradcheck and replay (finite differences' grads as expects), "
+          f"the search, the exact case")
     for task, fixture_command in (("fixture/planted/wrong-expect", "replay"),
                                   ("fixture/planted/wrong-gradient", "gradcheck"),
                                   ("op/broken_relu_at_zero/float64", "replay")):

@@ -333,5 +333,46 @@ TEST(GradCheck, PrefetchNamesEveryNumericPointAhead) {
   }
 }
 
+// With vjp_upstreams, full mode also gives Σ_j v_jᵀ·∂out_j/∂in_i from its columns: what
+// backward of every output with its v_j accumulates (here against the engine's backward), and
+// NaN where f raised at a perturbed point. Upstreams not matching the outputs are refused.
+TEST(GradCheck, NumericVjpIsWhatBackwardWithThoseUpstreamsGives) {
+  const Function f = [](const std::vector<Tensor>& x) {
+    return std::vector<Tensor>{tanh(x[0]) * x[1], sum(x[0] * x[0])};
+  };
+  const Tensor a = Tensor::from_data({3}, {-0.5, 0.25, 1.5}, DType::Float64);
+  const Tensor b = Tensor::from_data({3}, {2.0, -1.0, 0.5}, DType::Float64);
+  const Tensor v0 = Tensor::from_data({3}, {0.3, -1.2, 0.7}, DType::Float64), v1 = Tensor::scalar(-2.0, DType::Float64);
+  GradCheckOptions o;
+  o.vjp_upstreams = {v0, v1};
+  const GradCheckResult r = gradcheck(f, {a, b}, o);
+  ASSERT_EQ(r.numeric_vjp.size(), 2u);
+  Tensor x = a.clone(), w = b.clone();
+  x.requires_grad_(true);
+  w.requires_grad_(true);
+  const std::vector<Tensor> y = f({x, w});
+  y[0].backward(v0, true);
+  y[1].backward(v1);
+  for (const auto& [numeric, grad] : {std::pair{r.numeric_vjp[0], x.grad()}, std::pair{r.numeric_vjp[1], w.grad()}}) {
+    ASSERT_EQ(numeric.shape(), grad.shape());
+    for (int64_t k = 0; k < grad.numel(); ++k) EXPECT_NEAR(numeric.to_vector()[k], grad.to_vector()[k], 1e-8);
+  }
+  GradCheckOptions one_input = o;
+  one_input.inputs = {1};
+  EXPECT_FALSE(gradcheck(f, {a, b}, one_input).numeric_vjp[0].defined());  // not selected
+  const Function raising = [&](const std::vector<Tensor>& x) {
+    if (!x[0].requires_grad() && x[0].to_vector()[0] > -0.5) throw Error(ErrorKind::Value, "planted");
+    return f(x);
+  };
+  const GradCheckResult partial = gradcheck(raising, {a, b}, o);
+  EXPECT_TRUE(std::isnan(partial.numeric_vjp[0].to_vector()[0]));
+  EXPECT_FALSE(std::isnan(partial.numeric_vjp[0].to_vector()[1]));
+  GradCheckOptions wrong = o;
+  wrong.vjp_upstreams = {v0};
+  EXPECT_THROW(gradcheck(f, {a, b}, wrong), Error);
+  wrong.vjp_upstreams = {v0, v0};
+  EXPECT_THROW(gradcheck(f, {a, b}, wrong), Error);
+}
+
 }  // namespace
 }  // namespace gradoracle::oracle

@@ -37,8 +37,13 @@ TEST_P(BrokenOps, AreCaughtAndShrunkToASmallCase) {
       if (const auto* op = s.as<fixtures::OpStatement>()) names_op |= op->op == GetParam();
     }
     EXPECT_TRUE(names_op);
-    // `gradoracle gradcheck FILE` sees the same failure.
+    // `gradoracle gradcheck FILE` sees the same failure, and `replay FILE` fails on the grads
+    // finite differences give, written with it.
     EXPECT_FALSE(fixtures::gradcheck_fixture(f, {}, broken::table()).passed()) << r.fixture;
+    EXPECT_TRUE(r.gradcheck_fails && r.replay_fails);
+    fixtures::ReplayOptions run;
+    run.ops = &broken::table();
+    EXPECT_FALSE(fixtures::replay(f, run).passed()) << r.fixture;
     // Replaying the reproduce string runs exactly the shrunk case, which fails again.
     RunOptions again = o;
     again.reproduce = r.reproduce;
@@ -121,6 +126,10 @@ TEST(BrokenOps, SecondOrderBugPassesFirstOrderAndFailsOp2) {
     EXPECT_LE(elements, 4) << r.counterexample;
     EXPECT_TRUE(grad_of) << r.fixture;
     EXPECT_FALSE(fixtures::gradcheck_fixture(f, {}, broken::table()).passed()) << r.fixture;
+    fixtures::ReplayOptions run;
+    run.ops = &broken::table();
+    EXPECT_TRUE(r.replay_fails);
+    EXPECT_FALSE(fixtures::replay(f, run).passed()) << r.fixture;
     RunOptions again = o;
     again.reproduce = r.reproduce;
     again.dtypes = {r.dtype};

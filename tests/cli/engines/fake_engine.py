@@ -14,10 +14,13 @@ path in GRADORACLE) behind a proxy that plants one protocol fault, named by the 
   crash-once   exits on the first fixture request only (a marker file remembers), to show a
                fresh process takes the next fixture
   wrong-value OP  a planted bug: the values reported for op OP's statements are 1.5 times too
-               large (what the differential check against gradoracle's own run must catch:
-               the expects a gradcheck reads its roots from are left alone)
+               large, and so are value expects of them in a document with a backward (what the
+               differential check against gradoracle's own run, and a replay's expects, must
+               catch: the value documents a gradcheck reads its roots from, which have no
+               backward, are left alone, so its gradients agree with finite differences)
   wrong-grad OP  a planted bug, not a fault: in every fixture that runs op OP (second argument),
-               the leaves' final grads come back 1.5 times too large (a wrong backward of OP)
+               the leaves' grads (final, and where a grad expect looks) come back 1.5 times too
+               large (a wrong backward of OP)
 
 Everything it does is written to stderr first, so the report can show the tail."""
 import json
@@ -49,16 +52,24 @@ for line in sys.stdin:
         continue
     if fault == "wrong-value":
         for doc, result in zip(request["fixtures"], reply["results"]):
+            wrong = {st.get("let") for st in doc["program"] if st.get("op") == sys.argv[2]}
+            replayed = any("backward" in st for st in doc["program"])
             for st, obs in zip(doc["program"], result.get("statements", [])):
-                if st.get("op") == sys.argv[2] and obs and obs.get("value") and "data" in obs["value"]:
-                    obs["value"]["data"] = [1.5 * v if isinstance(v, (int, float)) else v for v in obs["value"]["data"]]
+                if not obs:
+                    continue
+                seen = obs.get("value") if st.get("op") == sys.argv[2] else \
+                    obs.get("observed") if replayed and st.get("expect") == "value" and st.get("of") in wrong else None
+                if isinstance(seen, dict) and "data" in seen:
+                    seen["data"] = [1.5 * v if isinstance(v, (int, float)) else v for v in seen["data"]]
         print(json.dumps(reply), flush=True)
         continue
     if fault == "wrong-grad":
         for doc, result in zip(request["fixtures"], reply["results"]):
             if any(st.get("op") == sys.argv[2] for st in doc["program"]):
-                for g in result.get("grads", {}).values():
-                    if g and "data" in g:
+                observed = [obs.get("observed") for st, obs in zip(doc["program"], result.get("statements", []))
+                            if st.get("expect") == "grad" and obs]
+                for g in [*result.get("grads", {}).values(), *observed]:
+                    if isinstance(g, dict) and "data" in g:
                         g["data"] = [1.5 * v if isinstance(v, (int, float)) else v for v in g["data"]]
         print(json.dumps(reply), flush=True)
         continue

@@ -154,6 +154,11 @@ struct GradCheckOptions {
   // outside engine, fixtures/engine_check.hpp) computes them in one round trip and answers f's
   // calls from what it got. Not called by fast mode, the kink test's finer step, or ρ.
   std::function<void(const std::vector<std::vector<Tensor>>& points)> prefetch;
+  // Optional: one upstream v_j per output of f, of its output's shape (empty: not asked). Full
+  // mode then also gives, per selected input i, Σ_j v_jᵀ·∂out_j/∂in_i over the selected outputs
+  // from the same finite-difference columns (GradCheckResult::numeric_vjp): what backward of
+  // every output with its v_j should accumulate into in_i's .grad, as finite differences say.
+  std::vector<Tensor> vjp_upstreams;
 };
 
 // The most points one prefetch call names.
@@ -246,6 +251,9 @@ struct GradCheckResult {
   int64_t nonfinite_count = 0;        // non-finite entries, all pairs (not in failure_count)
   int64_t nonfinite_failures = 0;     // of those, the ones that fail (all, unless allow_nonfinite)
   std::string advice;                 // what to try, when something failed or kinked
+  // With options.vjp_upstreams, full mode: per input, the numeric vector-Jacobian product (float64,
+  // the input's shape; NaN where f raised at a perturbed point); undefined for inputs not selected.
+  std::vector<Tensor> numeric_vjp;
 
   explicit operator bool() const { return passed; }
   bool has_kinks() const { return kink_count > 0; }  // property generators draw again

@@ -26,6 +26,8 @@ struct CaseStats {
   std::optional<ProgramCase> last_failure;  // the last failing case: after shrinking, the shrunk one
   std::string last_diagnosis;               // the checker's report for it
   std::filesystem::path last_fixture;       // where it was written, if it was
+  bool last_replay_fails = false;           // its replay fails on the expects written with it
+  bool last_gradcheck_fails = false;        // its gradcheck fails (not only the differential check)
   uint64_t digest = 0;      // fingerprint of the sequence of cases checked (FNV-1a over leaves and steps)
 };
 
