@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -55,10 +56,11 @@ Case judge_file(const std::string& file, const registry::OpTable& ops,
 // Runs `judge` on each fixture of `paths` (FILE|DIR...), one line and one case each. With
 // jobs > 1, that many threads take the files in order; the lines are printed (and the cases
 // kept) in file order as they complete, so the output is the same for any number of jobs.
+// `before` (e.g. faults of work done ahead) are reported first.
 int for_each_fixture(const std::string& command, const std::vector<std::string>& paths, unsigned jobs,
                      const Output& o, const registry::OpTable& ops,
-                     const std::function<void(const Fixture&, Case&)>& judge) {
-  Report report{command, {}};
+                     const std::function<void(const Fixture&, Case&)>& judge, std::vector<Case> before = {}) {
+  Report report{command, std::move(before)};
   const auto files = expand(paths, report);
   for (const Case& c : report.cases) print_line(c, o.json);
   const unsigned workers = static_cast<unsigned>(std::min<size_t>(std::max(1u, jobs), files.size()));
@@ -120,6 +122,55 @@ class OutsideEngine {
     process_ = std::make_unique<EngineProcess>(a.command, eo);
   }
   explicit operator bool() const { return process_ != nullptr; }
+  // Replays the fixtures of `paths` the engine can run, kReplayBatch per request, ahead of the
+  // cases (replayed(FILE) then answers): one round trip per batch, not per fixture. A batch the
+  // engine faults on or refuses is left to the cases, one fixture per request, so a fault names
+  // its fixture; a batch's protocol fault is returned as an error case too (a fault that does
+  // not come back, a crash once, is still a fault). Unreadable files are left to the cases.
+  std::vector<Case> replay_ahead(const std::vector<std::string>& paths, const registry::OpTable& ops) {
+    std::vector<Case> faults;
+    try {
+      process_->info();
+    } catch (const std::exception&) {
+      return faults;  // the cases report it
+    }
+    Report scratch{"replay", {}};
+    const std::vector<std::string> files = expand(paths, scratch);
+    std::vector<std::pair<std::string, Fixture>> batch;
+    auto flush = [&] {
+      std::vector<const Fixture*> fixtures;
+      for (const auto& [file, f] : batch) fixtures.push_back(&f);
+      try {
+        std::vector<ReplayResult> results = replay_in(*process_, fixtures);
+        for (size_t i = 0; i < batch.size(); ++i) replayed_.emplace(batch[i].first, std::move(results[i]));
+      } catch (const EngineFault& e) {
+        const std::string what = "the engine faulted on a batch of " + std::to_string(batch.size()) + " fixtures (" +
+                                 batch.front().first + " ... " + batch.back().first + "; each is run again alone): " + e.what() +
+                                 (e.stderr_tail.empty() ? "" : "; its stderr ends: " + json(e.stderr_tail).dump());
+        faults.push_back(Case{"engine batch", batch.front().first, "error", what, 0, nullptr, ""});
+      } catch (const std::exception&) {
+        // refused: the cases run these one by one and say which
+      }
+      batch.clear();
+    };
+    for (const std::string& file : files) {
+      try {
+        Fixture f = read_fixture(file, ops);
+        if (!process_->info().cannot_run(f).empty()) continue;
+        batch.emplace_back(file, std::move(f));
+      } catch (const std::exception&) {
+        continue;
+      }
+      if (batch.size() == kReplayBatch) flush();
+    }
+    if (!batch.empty()) flush();
+    return faults;
+  }
+  // The result replay_ahead got for `file`, if it did.
+  const ReplayResult* replayed(const std::string& file) const {
+    const auto it = replayed_.find(file);
+    return it == replayed_.end() ? nullptr : &it->second;
+  }
   // False when the case is settled (skip or error) without a verdict from `judge`.
   bool run(const Fixture& f, Case& c, const std::function<void(EngineProcess&)>& judge) {
     try {
@@ -147,6 +198,7 @@ class OutsideEngine {
  private:
   std::unique_ptr<EngineProcess> process_;
   std::mutex mutex_;
+  std::map<std::string, ReplayResult> replayed_;  // by file, from replay_ahead
 };
 
 }  // namespace
@@ -154,9 +206,12 @@ class OutsideEngine {
 int cmd_replay(const std::vector<std::string>& paths, unsigned jobs, const Output& o, const registry::OpTable& ops,
                const EngineArgs& engine) {
   OutsideEngine outside(engine);
+  std::vector<Case> faults = outside ? outside.replay_ahead(paths, ops) : std::vector<Case>{};
   return for_each_fixture("replay", paths, jobs, o, ops, [&](const Fixture& f, Case& c) {
     ReplayResult r;
-    if (outside) {
+    if (const ReplayResult* ahead = outside ? outside.replayed(c.file) : nullptr) {
+      r = *ahead;
+    } else if (outside) {
       if (!outside.run(f, c, [&](EngineProcess& e) { r = replay_in(e, f); })) return;
     } else {
       ReplayOptions run;
@@ -171,7 +226,7 @@ int cmd_replay(const std::vector<std::string>& paths, unsigned jobs, const Outpu
       c.message = r.failures.front().to_string();
       if (r.failures.size() > 1) c.message += " (and " + std::to_string(r.failures.size() - 1) + " more)";
     }
-  });
+  }, std::move(faults));
 }
 
 int cmd_serve(const std::string& version, const registry::OpTable& ops) {

@@ -84,8 +84,24 @@ with tempfile.TemporaryDirectory() as tmp:
     two = [one, os.path.join(ROOT, "corpus", "tutorial", "2-two-batches.json")]
     r = subprocess.run([GRADORACLE, "replay", *two, "--engine", fake("crash-once"), "-j", "1"], capture_output=True,
                        text=True, timeout=60, env=dict(ENV, FAKE_ENGINE_MARKER=env_marker))
-    check(r.returncode == 2 and r.stdout.count("ERROR") == 1 and r.stdout.count("PASS") == 1,
-          f"a crash fails its fixture only; the next runs in a new process ({r.stdout.strip()[:300]})")
+    check(r.returncode == 2 and r.stdout.count("ERROR") == 1 and "the engine faulted on a batch of 2 fixtures" in r.stdout
+          and r.stdout.count("PASS") == 2,
+          f"a crash in a batch is an error; each fixture then runs alone in a new process ({r.stdout.strip()[:300]})")
+    r = subprocess.run([GRADORACLE, "replay", *two, "--engine", fake("crash"), "-j", "1"], capture_output=True,
+                       text=True, timeout=60, env=ENV)
+    check(r.returncode == 2 and r.stdout.count("ERROR") == 3,
+          f"an engine crashing on every request: the batch and each fixture are errors ({r.stdout.strip()[:300]})")
+
+    # replay --engine sends the fixtures in batches (fixtures::kReplayBatch = 64 per request).
+    log = os.path.join(tmp, "requests.log")
+    corpus = [os.path.join(ROOT, "corpus", d) for d in ("tutorial", "examples", "semantics", "nonfinite")]
+    r = subprocess.run([GRADORACLE, "replay", *corpus, "--engine", fake("log")], capture_output=True, text=True,
+                       timeout=300, env=dict(ENV, FAKE_ENGINE_LOG=log))
+    with open(log) as f:
+        sizes = [int(line) for line in f]
+    passed = r.stdout.count("PASS")
+    check(r.returncode == 0 and sum(sizes) == passed and len(sizes) == (passed + 63) // 64 and max(sizes) == 64,
+          f"{passed} fixtures replayed in {len(sizes)} requests of at most 64 ({sizes})")
 
     # The engine cannot be started: an error, not a hang.
     code, out, _, _ = replay(one, "--engine", "/nonexistent/engine", timeout=60)

@@ -13,6 +13,7 @@ path in GRADORACLE) behind a proxy that plants one protocol fault, named by the 
   no-ops       declares no ops in its handshake
   crash-once   exits on the first fixture request only (a marker file remembers), to show a
                fresh process takes the next fixture
+  log          no fault: appends each fixture request's fixture count to $FAKE_ENGINE_LOG
   wrong-value OP  a planted bug: the values reported for op OP's statements are 1.5 times too
                large, and so are value expects of them in a document with a backward (what the
                differential check against gradoracle's own run, and a replay's expects, must
@@ -48,6 +49,11 @@ for line in sys.stdin:
             reply["protocol"] = "gradoracle.engine/2"
         if fault == "no-ops":
             reply["ops"] = []
+        print(json.dumps(reply), flush=True)
+        continue
+    if fault == "log":
+        with open(os.environ["FAKE_ENGINE_LOG"], "a") as log:
+            print(len(request["fixtures"]), file=log)
         print(json.dumps(reply), flush=True)
         continue
     if fault == "wrong-value":
