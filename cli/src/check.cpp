@@ -112,7 +112,7 @@ PropertyResult run_fixture(const fixtures::Fixture& f, const std::string& id, bo
     run.ops = o.table;
     const fixtures::ReplayResult replayed = o.engine ? fixtures::replay_in(*o.engine, f) : fixtures::replay(f, run);
     const fixtures::FixtureCheck checked = !gradcheck  ? fixtures::FixtureCheck{}
-                                           : o.engine ? fixtures::gradcheck_in(*o.engine, f)
+                                           : o.engine ? fixtures::gradcheck_in(*o.engine, f, {}, *o.table)
                                                       : fixtures::gradcheck_fixture(f, {}, *o.table);
     if (checked.result) {
       for (const oracle::EntryReport& e : checked.result->worst) {

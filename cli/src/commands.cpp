@@ -257,7 +257,7 @@ int cmd_gradcheck(const std::vector<std::string>& paths, const oracle::GradCheck
   return for_each_fixture("gradcheck", paths, jobs, o, ops, [&](const Fixture& f, Case& c) {
     FixtureCheck r;
     if (outside) {
-      if (!outside.run(f, c, [&](EngineProcess& e) { r = gradcheck_in(e, f, options); })) return;
+      if (!outside.run(f, c, [&](EngineProcess& e) { r = gradcheck_in(e, f, options, ops); })) return;
     } else {
       r = gradcheck_fixture(f, options, ops);
     }

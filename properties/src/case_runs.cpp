@@ -24,7 +24,7 @@ fixtures::ReplayResult run_case(const fixtures::Fixture& f, bool check_expects, 
 
 fixtures::FixtureCheck check_fixture(const fixtures::Fixture& f, const oracle::GradCheckOptions& o,
                                      const registry::OpTable& ops, fixtures::EngineProcess* engine) {
-  return engine ? fixtures::gradcheck_in(*engine, f, o) : fixtures::gradcheck_fixture(f, o, ops);
+  return engine ? fixtures::gradcheck_in(*engine, f, o, ops) : fixtures::gradcheck_fixture(f, o, ops);
 }
 
 std::string differs(const fixtures::Fixture& f, const fixtures::ReplayResult& outside, const registry::OpTable& ops,
