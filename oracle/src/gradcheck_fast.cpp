@@ -35,6 +35,7 @@ void Run::fast() {
         v[static_cast<size_t>(j)].push_back(vk);
       }
     }
+    if (o_.prefetch) prefetch_directions(w);
     // analytic: one backward per output gives gᵢ = Jᵢⱼᵀv for every input
     std::vector<Values> g(outs_.size());
     for (int j : sel_out_) vjp(j, v[static_cast<size_t>(j)], g[static_cast<size_t>(j)]);

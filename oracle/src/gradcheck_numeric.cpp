@@ -206,6 +206,32 @@ void Run::prefetch_columns(int i, int64_t begin, int64_t end) {
   flush();
 }
 
+// The points directional(i, w[i]) evaluates f at, for every selected input i, as eval_shift
+// forms them (x + δ and x + (−δ), δ = eps·w, and the half step under Richardson); handed to
+// options' prefetch in calls of at most kPrefetchPoints points.
+void Run::prefetch_directions(const std::vector<std::vector<double>>& w) {
+  std::vector<std::vector<Tensor>> points;
+  for (int i : sel_in_) {
+    const size_t I = static_cast<size_t>(i);
+    const double* x = x64_[I].data<double>();
+    for (double eps : {o_.eps, o_.eps / 2}) {
+      for (double sign : {1.0, -1.0}) {
+        std::vector<Tensor> point = x64_;
+        point[I] = x64_[I].clone();
+        double* p = point[I].data<double>();
+        for (size_t l = 0; l < w[I].size(); ++l) p[l] = x[l] + sign * (eps * w[I][l]);
+        points.push_back(std::move(point));
+        if (points.size() >= static_cast<size_t>(kPrefetchPoints)) {
+          o_.prefetch(points);
+          points.clear();
+        }
+      }
+      if (o_.scheme != Scheme::Richardson) break;
+    }
+  }
+  if (!points.empty()) o_.prefetch(points);
+}
+
 // Directional derivative along w (already scaled by the step's per-element scale), per output element.
 void Run::directional(int i, const std::vector<double>& w, Values& numeric, Values& estimate) {
   auto diff = [&](double eps, Values& d, Values& round) {

@@ -87,6 +87,7 @@ class Run {
   Values eval_element(int i, int64_t l, double step);
   Column column(int i, int64_t l);
   void prefetch_columns(int i, int64_t begin, int64_t end);  // options' prefetch, columns [begin, end) of input i
+  void prefetch_directions(const std::vector<std::vector<double>>& w);  // options' prefetch, directional(i, w[i]) for the selected i
   void directional(int i, const std::vector<double>& w, Values& numeric, Values& estimate);
   // analytic side, the inputs' dtype (gradcheck.cpp)
   bool vjp(int j, const std::vector<double>& upstream, Values& grads);

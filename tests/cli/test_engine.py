@@ -125,6 +125,11 @@ verdicts = lambda out: sorted(line.split(" (")[0] + line.rsplit("):", 1)[-1][:60
 check(code_in == code_out and verdicts(out_in) == verdicts(out_out) and len(verdicts(out_in)) > 100,
       f"gradcheck through `gradoracle serve` gives the in-process verdicts ({code_in}, {code_out}, "
       f"{len(verdicts(out_in))} fixtures) {err[-300:]}")
+# Fast mode too (its probes' perturbed runs prefetched, one request per probe).
+code_in, out_in, _ = gradcheck(*CHECKED, "--fast")
+code_out, out_out, err = gradcheck(*CHECKED, "--fast", "--engine", SERVE)
+check(code_in == code_out and verdicts(out_in) == verdicts(out_out) and len(verdicts(out_in)) > 100,
+      f"gradcheck --fast through `gradoracle serve` gives the in-process verdicts ({code_in}, {code_out}) {err[-300:]}")
 # A planted wrong backward (softmax's grads 1.5 times too large, tests/cli/engines/fake_engine.py)
 # is found by finite differences through the engine, where the fixture's own expects say nothing.
 with tempfile.TemporaryDirectory() as tmp:

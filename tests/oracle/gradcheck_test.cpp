@@ -296,9 +296,12 @@ TEST(GradCheck, EveryOpCasePassesInFloat32FromAFixedDraw) {
 }
 
 // Prefetch names, ahead and at most kPrefetchPoints at a time, every point full mode's numeric
-// side then evaluates f at (bit for bit), in both schemes: what an outside engine batches.
+// side, or fast mode's probes, then evaluate f at (bit for bit), in both schemes: what an
+// outside engine batches.
 TEST(GradCheck, PrefetchNamesEveryNumericPointAhead) {
+  for (const bool fast : {false, true})
   for (Scheme scheme : {Scheme::Central, Scheme::Richardson}) {
+    SCOPED_TRACE(fast ? "fast mode" : "full mode");
     std::multiset<std::vector<double>> named, evaluated;
     const Function f = [&](const std::vector<Tensor>& x) {
       if (!x[0].requires_grad()) {
@@ -311,6 +314,8 @@ TEST(GradCheck, PrefetchNamesEveryNumericPointAhead) {
     };
     GradCheckOptions o;
     o.scheme = scheme;
+    o.fast_mode = fast;
+    o.spot_checks = 0;  // single columns, not prefetched
     o.prefetch = [&](const std::vector<std::vector<Tensor>>& points) {
       EXPECT_LE(points.size(), static_cast<size_t>(kPrefetchPoints));
       for (const auto& p : points) {
@@ -328,7 +333,8 @@ TEST(GradCheck, PrefetchNamesEveryNumericPointAhead) {
     named.insert(base);
     const GradCheckResult r = gradcheck(f, {a, b}, o);
     EXPECT_TRUE(r.passed) << r;
-    EXPECT_EQ(named.size(), 1 + 90 * (scheme == Scheme::Richardson ? 4u : 2u));
+    const size_t per_column_or_probe = scheme == Scheme::Richardson ? 4u : 2u;  // ± the step (and the half step)
+    EXPECT_EQ(named.size(), 1 + (fast ? 3 * 2 : 90) * per_column_or_probe);  // 3 probes of 2 inputs, or 90 columns
     EXPECT_EQ(evaluated.size(), named.size());
   }
 }

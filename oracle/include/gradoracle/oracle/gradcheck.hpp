@@ -148,11 +148,12 @@ struct GradCheckOptions {
   uint64_t seed = 0;                      // seeds fast mode's u, v and spot checks; 0
   int worst_k = 5;                        // entries kept in the report's worst list; 5
   int order = 1;                          // 1: f's Jacobian; 2: gradgradcheck (above); 1
-  // Optional: told, before full mode's numeric side evaluates f, the float64 points (every
-  // input's values, in f's argument order) of the next few columns' central differences, at
-  // most kPrefetchPoints at a time; f is still called at each. An f that runs elsewhere (an
-  // outside engine, fixtures/engine_check.hpp) computes them in one round trip and answers f's
-  // calls from what it got. Not called by fast mode, the kink test's finer step, or ρ.
+  // Optional: told, before the numeric side evaluates f, the float64 points (every input's
+  // values, in f's argument order) of full mode's next few columns' central differences, or of
+  // fast mode's next probe's directional differences, at most kPrefetchPoints at a time; f is
+  // still called at each. An f that runs elsewhere (an outside engine,
+  // fixtures/engine_check.hpp) computes them in one round trip and answers f's calls from what
+  // it got. Not called for fast mode's spot checks, the kink test's finer step, or ρ.
   std::function<void(const std::vector<std::vector<Tensor>>& points)> prefetch;
   // Optional: one upstream v_j per output of f, of its output's shape (empty: not asked). Full
   // mode then also gives, per selected input i, Σ_j v_jᵀ·∂out_j/∂in_i over the selected outputs
