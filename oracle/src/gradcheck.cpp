@@ -23,6 +23,7 @@ HoldScope::HoldScope(HoldState& state, HoldState::Mode mode) : previous_(g_hold)
   g_hold = &state;
 }
 HoldScope::~HoldScope() { g_hold = previous_; }
+const HoldState* active_hold() { return g_hold; }
 }  // namespace detail
 
 using detail::HoldState;

@@ -56,6 +56,9 @@ class HoldScope {
   HoldState* previous_;
 };
 
+// The state hold() answers from on this thread (the innermost HoldScope's), or null outside any.
+const HoldState* active_hold();
+
 // A number for a report: 6 significant digits; for JSON: NaN and ±Inf as strings.
 std::string num(double v);
 nlohmann::json jnum(double v);
