@@ -117,6 +117,7 @@ class Run {
   const Function& f_;
   const std::vector<Tensor>& inputs_;
   GradCheckResult r_;
+  size_t last_pair_ = 0;  // r_.pairs' entry pair() found last
   std::vector<int> sel_in_, sel_out_;
   std::vector<Tensor> leaves_, outs_;  // the analytic run
   std::vector<Tensor> x64_;            // float64 copies of the inputs
