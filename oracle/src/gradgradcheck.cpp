@@ -155,14 +155,14 @@ GradCheckResult gradgradcheck(const Function& f, const std::vector<Tensor>& inpu
     std::vector<Tensor> xs(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(n)), wrt;
     for (int i : sel_in) {
       Tensor& x = xs[static_cast<size_t>(i)];
-      if (!analytic || !x.requires_grad()) x = x.detach().clone().requires_grad_(true);
+      if (!analytic || !x.requires_grad()) x = x.clone().requires_grad_(true);  // clone(): no history
       wrt.push_back(x);
     }
     const bool keep = !analytic && !kept->tried;
     if (keep) {  // the graph may save an input: a copy, as the checker perturbs its arguments in place
       kept->tried = true;
       for (size_t i = 0; i < n; ++i)
-        if (!xs[i].requires_grad()) xs[i] = xs[i].detach().clone();
+        if (!xs[i].requires_grad()) xs[i] = xs[i].clone();
     }
     const size_t holds = hold_calls();
     const std::vector<Tensor> ys = f(xs);
