@@ -10,9 +10,9 @@
 #  3. the CLI: `gradoracle gradcheck --jobs 1` over the first-order files against the
 #     second-order files (written by step 1), whole process, user+system CPU time, best of R
 #     interleaved runs;
-#  4. the gate: seconds per case of each op2/<op>/<dtype> and program2/<dtype> task against its
-#     first-order op/<op>/<dtype> or program/<dtype> task, each task the best of up to 3
-#     `gradoracle check --json` runs (wall time: the only time it reports).
+#  4. the gate: CPU time per case of its op2/* and program2/* tasks against op/* and program/*
+#     (`gradoracle check --task`, whole process less the start-up of a one-fixture run), each
+#     the best of up to 3 interleaved runs.
 # Usage: tools/second_order_cost.sh [--repeat R] [--no-callgrind]   env: N (300), SEED (1),
 # GRADORACLE_BENCH_DIR (build-bench). PyTorch (for the fixtures) runs under /usr/bin/python3.
 set -euo pipefail
@@ -75,30 +75,21 @@ print(f"second order  {1e3 * best['second order']:8.0f} ms  {best['second order'
 EOF
 echo
 gate_runs=$((repeat < 3 ? repeat : 3))
-echo "== 4. the gate: wall seconds per case, each task the best of $gate_runs \`gradoracle check --json\` runs"
-for r in $(seq "$gate_runs"); do "$build"/gradoracle check --json 2>/dev/null; echo; done | /usr/bin/python3 -c '
-import json, sys
-tasks = {}
-for line in sys.stdin.read().split("\n\n"):
-    if not line.strip():
-        continue
-    for t in json.loads(line)["tasks"]:
-        if t["id"] not in tasks or t["seconds"] < tasks[t["id"]]["seconds"]:
-            tasks[t["id"]] = t
-rows, sums = [], {}
-for i, t in tasks.items():
-    if not (i.startswith("op2/") or i.startswith("program2/")):
-        continue
-    f = tasks.get(i.replace("op2/", "op/", 1).replace("program2/", "program/", 1))
-    if not f or not f["cases"] or not t["cases"]:
-        continue
-    per1, per2 = f["seconds"] / f["cases"], t["seconds"] / t["cases"]
-    rows.append((per2 / per1, i, per1, per2))
-    k = i.split("/")[0]
-    s = sums.setdefault(k, [0.0, 0, 0.0, 0])
-    s[0] += f["seconds"]; s[1] += f["cases"]; s[2] += t["seconds"]; s[3] += t["cases"]
-for k, (s1, c1, s2, c2) in sorted(sums.items()):
-    print(f"{k:9s} first order {1e6 * s1 / c1:7.0f} us/case, second order {1e6 * s2 / c2:7.0f} us/case: {(s2 / c2) / (s1 / c1):.2f}x")
-rows.sort(reverse=True)
-print("highest:", ", ".join(f"{i} {r:.1f}x" for r, i, _, _ in rows[:5]))
-'
+echo "== 4. the gate: CPU time per case by task set, each the best of $gate_runs interleaved \`gradoracle check --task\` runs"
+/usr/bin/python3 - "$build/gradoracle" "$gate_runs" <<'EOF'
+import json, os, subprocess, sys
+exe, runs = sys.argv[1], int(sys.argv[2])
+sets = {"start": "fixture/tutorial/1-simple-example", "op": "op/*", "op2": "op2/*", "program": "program/*", "program2": "program2/*"}
+best, cases = {}, {}
+for r in range(runs):
+    for name, pattern in list(sets.items())[:: 1 if r % 2 == 0 else -1]:
+        before = os.times()
+        out = subprocess.run([exe, "check", "--json", "--task", pattern], capture_output=True, text=True).stdout
+        after = os.times()
+        cpu = after.children_user - before.children_user + after.children_system - before.children_system
+        best[name] = min(best.get(name, 1e9), cpu)
+        cases[name] = json.loads(out)["summary"]["cases"]
+per = {k: (best[k] - best["start"]) / cases[k] for k in sets if k != "start"}  # start-up (reading the corpus) taken off
+for first, second in (("op", "op2"), ("program", "program2")):
+    print(f"{second:9s} first order {1e6 * per[first]:7.0f} us/case, second order {1e6 * per[second]:7.0f} us/case: {per[second] / per[first]:.2f}x")
+EOF
