@@ -23,6 +23,7 @@ HoldScope::HoldScope(HoldState& state, HoldState::Mode mode) : previous_(g_hold)
   g_hold = &state;
 }
 HoldScope::~HoldScope() { g_hold = previous_; }
+const HoldState* active_hold() { return g_hold; }
 }  // namespace detail
 
 using detail::HoldState;
@@ -70,8 +71,16 @@ double badness(const EntryReport& e) {
 }  // namespace
 
 PairReport& Run::pair(int i, int j) {
-  for (PairReport& p : r_.pairs)
-    if (p.input == i && p.output == j) return p;
+  // The last pair found first: full mode judges a column's entries pair by pair.
+  if (last_pair_ < r_.pairs.size() && r_.pairs[last_pair_].input == i && r_.pairs[last_pair_].output == j)
+    return r_.pairs[last_pair_];
+  for (size_t k = 0; k < r_.pairs.size(); ++k) {
+    if (r_.pairs[k].input == i && r_.pairs[k].output == j) {
+      last_pair_ = k;
+      return r_.pairs[k];
+    }
+  }
+  last_pair_ = r_.pairs.size();
   PairReport p;
   p.input = i;
   p.output = j;

@@ -56,6 +56,9 @@ class HoldScope {
   HoldState* previous_;
 };
 
+// The state hold() answers from on this thread (the innermost HoldScope's), or null outside any.
+const HoldState* active_hold();
+
 // A number for a report: 6 significant digits; for JSON: NaN and ±Inf as strings.
 std::string num(double v);
 nlohmann::json jnum(double v);
@@ -115,6 +118,7 @@ class Run {
   const Function& f_;
   const std::vector<Tensor>& inputs_;
   GradCheckResult r_;
+  size_t last_pair_ = 0;  // r_.pairs' entry pair() found last
   std::vector<int> sel_in_, sel_out_;
   std::vector<Tensor> leaves_, outs_;  // the analytic run
   std::vector<Tensor> x64_;            // float64 copies of the inputs

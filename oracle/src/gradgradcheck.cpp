@@ -3,6 +3,7 @@
 // f(x + t·u) with the double-VJP backward for jvpcheck.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 
 #include "gradcheck_run.hpp"
@@ -56,7 +57,7 @@ Tensor zeros_like(const Tensor& t) { return Tensor::zeros(t.shape(), t.dtype());
 // Σᵢ vᵢᵀ·∂outputs[i]/∂wrt over the outputs that require grad (others have a zero Jacobian),
 // zeros for an input none of them reaches.
 std::vector<Tensor> vjp(const std::vector<Tensor>& outputs, const std::vector<Tensor>& upstreams,
-                        const std::vector<Tensor>& wrt, bool create_graph) {
+                        const std::vector<Tensor>& wrt, bool create_graph, bool retain_graph = false) {
   std::vector<Tensor> outs, ups;
   for (size_t k = 0; k < outputs.size(); ++k) {
     if (!outputs[k].requires_grad()) continue;
@@ -67,6 +68,7 @@ std::vector<Tensor> vjp(const std::vector<Tensor>& outputs, const std::vector<Te
   if (!outs.empty()) {
     autograd::GradOptions go;
     go.create_graph = create_graph;
+    go.retain_graph = create_graph || retain_graph;
     go.allow_unused = true;
     grads = autograd::grad(outs, wrt, ups, go);
   }
@@ -74,6 +76,40 @@ std::vector<Tensor> vjp(const std::vector<Tensor>& outputs, const std::vector<Te
     if (!grads[i].defined()) grads[i] = zeros_like(wrt[i]);
   return grads;
 }
+
+// Whether a and b hold the same values bit for bit (same dtype and shape).
+bool same_bits(const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
+  const size_t n = static_cast<size_t>(a.numel());
+  if (n == 0) return true;
+  switch (a.dtype()) {
+    case DType::Float64: return std::memcmp(a.data<double>(), b.data<double>(), n * sizeof(double)) == 0;
+    case DType::Float32: return std::memcmp(a.data<float>(), b.data<float>(), n * sizeof(float)) == 0;
+    case DType::Int64: return std::memcmp(a.data<int64_t>(), b.data<int64_t>(), n * sizeof(int64_t)) == 0;
+    case DType::Bool: return std::memcmp(a.data<bool>(), b.data<bool>(), n * sizeof(bool)) == 0;
+  }
+  return false;
+}
+
+// How many values hold() has recorded or replayed on this thread's check (0 outside one).
+size_t hold_calls() {
+  const detail::HoldState* h = detail::active_hold();
+  if (h == nullptr) return 0;
+  return h->mode == detail::HoldState::Mode::Record ? h->values.size() : h->next;
+}
+
+// The graph of F's first numeric run (the checker's unperturbed run, at x), kept for the
+// upstream columns: those runs change v only, and F is a backward of f's graph at x, so they
+// take the backward of the kept graph with their v instead of running f again. The values are
+// bit for bit those of a fresh run (f is run on the same x, the backward's formulas and saved
+// tensors are the same: a retained graph's second backward is the first one's computation),
+// and each column is still the difference of two evaluations of F. Not kept when f calls
+// hold() (a run that skips f would skip its hold() calls, which the checker counts).
+struct KeptGraph {
+  bool tried = false;             // the first numeric run happened
+  std::vector<Tensor> x;          // f's inputs on it (copies)
+  std::vector<Tensor> wrt, outs;  // its leaves of the selected inputs, its selected outputs
+};
 }  // namespace
 
 GradCheckResult gradgradcheck(const Function& f, const std::vector<Tensor>& inputs, const GradCheckOptions& options,
@@ -103,25 +139,44 @@ GradCheckResult gradgradcheck(const Function& f, const std::vector<Tensor>& inpu
   }
 
   // F(x, v): on the analytic run (its inputs require grad) the grads with create_graph, on the
-  // numeric runs (no grad mode) the plain first backward on fresh leaves.
-  const Function F = [&f, n, sel_in, sel_out](const std::vector<Tensor>& a) {
+  // numeric runs (no grad mode) the plain first backward on fresh leaves, or of the kept graph.
+  auto kept = std::make_shared<KeptGraph>();
+  const Function F = [&f, n, sel_in, sel_out, kept](const std::vector<Tensor>& a) {
     bool analytic = false;
     if (grad_mode_enabled())
       for (const Tensor& t : a) analytic = analytic || t.requires_grad();
     GradModeGuard grad_on(true);
+    const std::vector<Tensor> vs(a.begin() + static_cast<std::ptrdiff_t>(n), a.end());
+    if (!analytic && !kept->outs.empty()) {
+      bool same_x = true;
+      for (size_t i = 0; i < n && same_x; ++i) same_x = same_bits(a[i], kept->x[i]);
+      if (same_x) return vjp(kept->outs, vs, kept->wrt, false, true);
+    }
     std::vector<Tensor> xs(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(n)), wrt;
     for (int i : sel_in) {
       Tensor& x = xs[static_cast<size_t>(i)];
-      if (!analytic || !x.requires_grad()) x = x.detach().clone().requires_grad_(true);
+      if (!analytic || !x.requires_grad()) x = x.clone().requires_grad_(true);  // clone(): no history
       wrt.push_back(x);
     }
+    const bool keep = !analytic && !kept->tried;
+    if (keep) {  // the graph may save an input: a copy, as the checker perturbs its arguments in place
+      kept->tried = true;
+      for (size_t i = 0; i < n; ++i)
+        if (!xs[i].requires_grad()) xs[i] = xs[i].clone();
+    }
+    const size_t holds = hold_calls();
     const std::vector<Tensor> ys = f(xs);
     if (ys.size() <= static_cast<size_t>(*std::max_element(sel_out.begin(), sel_out.end())))
       fail(ErrorKind::Value, "gradgradcheck: the function returned fewer outputs than on the first run");
     std::vector<Tensor> outs;
     for (int j : sel_out) outs.push_back(ys[static_cast<size_t>(j)]);
-    const std::vector<Tensor> vs(a.begin() + static_cast<std::ptrdiff_t>(n), a.end());
-    return vjp(outs, vs, wrt, analytic);
+    if (keep && hold_calls() == holds) {
+      kept->x.clear();
+      for (size_t i = 0; i < n; ++i) kept->x.push_back(xs[i].detach());
+      kept->wrt = wrt;
+      kept->outs = outs;
+    }
+    return vjp(outs, vs, wrt, analytic, keep);
   };
 
   GradCheckOptions inner = inner_options(options);  // F's selected inputs: f's, and every upstream

@@ -1,5 +1,7 @@
 // The second-order checker and the JVP check: they pass on twice-differentiable compositions,
 // catch each planted second-order bug in full and fast mode and both dtypes, and name the element.
+#include <bit>
+
 #include <gtest/gtest.h>
 
 #include "gradoracle/engine/random.hpp"
@@ -180,6 +182,71 @@ TEST(JvpCheck, CatchesUpstreamBugsAndReportsByOutputElement) {
   ASSERT_FALSE(r.worst.empty());
   EXPECT_EQ(r.worst.front().analytic, 0.0);
   EXPECT_EQ(r.worst.size(), 3u);  // one entry per output element, each d out0[k] / d t
+}
+
+}  // namespace
+}  // namespace gradoracle::oracle
+
+namespace gradoracle::oracle {
+namespace {
+
+// c·x·x (elementwise, c broadcast): F(x, v) = 2·c·x·v is linear in x and in v, so no column's
+// kink test takes a finer step and every evaluation of f is one the check plans.
+Function counted_square(int& calls, bool with_hold) {
+  return [&calls, with_hold](const std::vector<Tensor>& in) {
+    ++calls;
+    Tensor y = mul(mul(in[0], in[0]), in[1]);
+    if (with_hold) y = add(y, hold(Tensor::zeros({}, y.dtype())));  // adds 0; hold() turns the kept graph off
+    return std::vector<Tensor>{y};
+  };
+}
+
+// The upstream columns take the backward of the unperturbed run's kept graph: f runs once for
+// its outputs' shapes, once on the analytic run, once on the unperturbed float64 run and twice
+// per element of x; the 2·M upstream evaluations run no f. A function that calls hold() runs f
+// on each of them.
+TEST(GradGradCheck, UpstreamColumnsReuseTheUnperturbedGraph) {
+  Generator gen(7);
+  const std::vector<Tensor> xs = {Tensor::randn({2, 3}, gen, DType::Float64), Tensor::randn({3}, gen, DType::Float64)};
+  const int n = 6 + 3, m = 6;
+  for (bool with_hold : {false, true}) {
+    int calls = 0;
+    const GradCheckResult r = gradgradcheck(counted_square(calls, with_hold), xs);
+    EXPECT_TRUE(r.passed) << r;
+    EXPECT_EQ(calls, 3 + 2 * n + (with_hold ? 2 * m : 0)) << (with_hold ? "with hold" : "without hold");
+  }
+}
+
+// What the kept graph gives is what a fresh run gives, bit for bit: every judged entry's two
+// sides, in full and fast mode, both dtypes, against the same check with the kept graph turned
+// off (a hold() of a constant, which changes no value).
+TEST(GradGradCheck, KeptGraphGivesAFreshRunsValues) {
+  auto with_hold = [](bool h) {
+    return [h](const std::vector<Tensor>& in) {
+      std::vector<Tensor> y = composition(in);
+      if (h) y[0] = add(y[0], hold(Tensor::zeros({}, y[0].dtype())));
+      return y;
+    };
+  };
+  for (DType d : {DType::Float64, DType::Float32}) {
+    for (uint64_t seed = 0; seed < 4; ++seed) {
+      for (bool fast : {false, true}) {
+        Generator gen(seed);
+        const auto xs = draw_composition(gen, d);
+        GradCheckOptions o = mode(fast, seed);
+        o.worst_k = 1000;  // every entry
+        const GradCheckResult kept = gradgradcheck(with_hold(false), xs, o);
+        const GradCheckResult fresh = gradgradcheck(with_hold(true), xs, o);
+        EXPECT_EQ(kept.to_json().dump(), fresh.to_json().dump()) << name(d) << " seed " << seed;
+        ASSERT_EQ(kept.worst.size(), fresh.worst.size());
+        for (size_t e = 0; e < kept.worst.size(); ++e) {
+          EXPECT_EQ(std::bit_cast<uint64_t>(kept.worst[e].numeric), std::bit_cast<uint64_t>(fresh.worst[e].numeric));
+          EXPECT_EQ(std::bit_cast<uint64_t>(kept.worst[e].analytic), std::bit_cast<uint64_t>(fresh.worst[e].analytic));
+        }
+        EXPECT_EQ(kept.probes.size(), fresh.probes.size());
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -71,7 +71,9 @@
 // input (a grad the outputs do not reach is zeros). The checker above runs on F unchanged: the
 // analytic side is the backward through the graph create_graph recorded (∂F/∂x = Σₖ vₖ·∂²fₖ/∂x²,
 // ∂F/∂v = J), the numeric side differences F in float64, where F is the plain first backward
-// (create_graph=false, the fused formulas first-order gradcheck verifies) on fresh leaves. Same
+// (create_graph=false, the fused formulas first-order gradcheck verifies) on fresh leaves; the
+// upstream columns, which move v only, take the backward of the unperturbed run's graph (kept;
+// the same values as a fresh run, bit for bit) without calling f again, unless f calls hold(). Same
 // inequality, tolerances, ρ, full and fast mode, report; F's inputs are named in0.., then
 // upstream0.. (the upstream of f's output j), its outputs grad(in0).., so an entry reads
 // "d grad(in1)[2, 0] / d upstream0[1]". hold() in f works as in first order (F calls f once).
