@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""The gate's op tasks against PyTorch's own gradcheck over its OpInfo samples, in one run.
+
+  gate_vs_torch.py --gradoracle BIN [--ops a,b,...] [--cases N] [--repeat R] [--no-sizes]
+
+Both sides check the same ops (gradoracle's op tasks in float64: `gradoracle check --dtype
+float64 --op NAME ...`; by default every op with an op task, those of `check --task 'op/*'
+--list`), and report cases per second per op and over all of them:
+
+- gradoracle: each op task's `seconds` and `cases` from one `check --json` run (its reference
+  inputs and its random cases, drawn and checked in process; process start excluded, as it is
+  not in a task's seconds). The op kind's overall rate is the run's summary.by_kind.op.
+- torch: for each op's OpInfo entries in PyTorch 1.13's op_db (`nn.functional.NAME` or NAME;
+  the variants matching gradoracle's op, VARIANTS below), every sample of
+  `op.sample_inputs("cpu", torch.float64, requires_grad=True)` is a case, checked by
+  `torch.autograd.gradcheck(fn, inputs)` with its default options (full mode, no batched grad),
+  where inputs are the sample's tensors that require grad and fn puts them back in place, as
+  PyTorch's test_ops_gradients.py does. Timed: the gradcheck calls only (after `import torch`,
+  samples made beforehand: that favours torch), in one thread (torch.set_num_threads(1): the
+  gate runs its tasks in one thread).
+
+R repeats are interleaved (torch, then gradoracle); each op's time is its best over the repeats,
+the overall time the best total. The cases differ in size on the two sides, so each side also
+reports its mean input elements per case (elements of the tensors the check perturbs; for
+gradoracle, the float leaves that require grad, observed by running the same check once more
+with its cases passed through `gradoracle serve` by this script acting as a logging engine
+adapter, `--adapter`; each task's digest must equal the timed run's, so the cases are the same).
+Exit 0, or 1 when a side fails a case (reported), 2 on bad use.
+"""
+
+import argparse
+import json
+import math
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+# Variants of an OpInfo name that are not gradoracle's op of that name (complex inputs,
+# rounding modes without a gradient, dtype arguments, other norms, elementwise max/min).
+SKIP_VARIANTS = {"complex", "trunc_rounding", "floor_rounding", "with_dtype", "dtype", "nuc", "fro", "binary"}
+
+
+def adapter(gradoracle, log_path):
+    """An engine adapter: pass every line to `gradoracle serve`, and log, for each gradcheck's
+    held-values probe (one per checked case), the elements of its float leaves that require grad."""
+    serve = subprocess.Popen([gradoracle, "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    with open(log_path, "a") as log:
+        for line in sys.stdin:
+            for f in json.loads(line).get("fixtures", []):
+                if f.get("name", "").endswith("(held values)"):
+                    n = sum(math.prod(t["shape"]) for t in f["tensors"].values()
+                            if t.get("requires_grad") and t.get("dtype", f["dtype"]) in ("float32", "float64"))
+                    log.write(f"{n}\n")
+            serve.stdin.write(line)
+            serve.stdin.flush()
+            sys.stdout.write(serve.stdout.readline())
+            sys.stdout.flush()
+            log.flush()
+    serve.stdin.close()
+    return serve.wait()
+
+
+def gradoracle_command(gradoracle, ops, cases):
+    cmd = [gradoracle, "check", "--dtype", "float64", "--json", "--no-progress"]
+    for op in ops:
+        cmd += ["--op", op]
+    return cmd + (["--cases", str(cases)] if cases else [])
+
+
+def run_gradoracle(cmd):
+    """`cmd --json` with --counterexamples in a new empty folder: no case saved by an earlier
+    failure is re-run first (that would change the cases), none is left behind."""
+    with tempfile.TemporaryDirectory() as ce:
+        r = subprocess.run([*cmd, "--counterexamples", ce], capture_output=True, text=True)
+    if r.returncode not in (0, 1):
+        sys.exit(f"gate_vs_torch: `{shlex.join(cmd)}` exited {r.returncode}: {r.stderr[-2000:]}")
+    return json.loads(r.stdout)
+
+
+def gradoracle_sizes(gradoracle, cases, timed):
+    """{op: mean float input elements per case} of the timed run's op tasks, the same cases drawn
+    again through the logging adapter (None where the digest or the count of cases differs)."""
+    me = f"{shlex.quote(sys.executable)} {shlex.quote(os.path.abspath(__file__))}"
+    sizes = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for t in timed["tasks"]:
+            log = os.path.join(tmp, t["op"])
+            cmd = [gradoracle, "check", "--task", t["id"], "--json", "--no-progress", *(["--cases", str(cases)] if cases else []),
+                   "--engine", f"{me} --adapter {shlex.quote(gradoracle)} {shlex.quote(log)}"]
+            rep = run_gradoracle(cmd)
+            same = rep["tasks"] and rep["tasks"][0]["digest"] == t["digest"] and rep["tasks"][0]["cases"] == t["cases"]
+            n = [int(x) for x in open(log)] if os.path.exists(log) else []
+            # One probe per random case, and per reference input gradchecked by finite differences
+            # (not those at a kink, e.g. max's ties).
+            ok = same and t["cases"] - t.get("references", 0) <= len(n) <= t["cases"]
+            sizes[t["op"]] = sum(n) / len(n) if ok and n else None
+    return sizes
+
+
+def torch_samples(ops):
+    """{our op: [(opinfo id, [(fn, inputs)])]} for the ops that PyTorch's op_db has."""
+    import types
+    import unittest
+    # common_utils imports expecttest (not packaged by Debian) for its TestCase; a stub suffices.
+    sys.modules.setdefault("expecttest", types.SimpleNamespace(TestCase=unittest.TestCase, ACCEPT=False))
+    import torch
+    from torch.testing._internal.common_methods_invocations import op_db
+    found = {}
+    for ours in ops:
+        for info in op_db:
+            if info.name not in (ours, "nn.functional." + ours) or info.variant_test_name in SKIP_VARIANTS:
+                continue
+            if not info.supports_autograd or torch.float64 not in info.supported_dtypes("cpu"):
+                continue
+            cases = []
+            for sample in info.sample_inputs("cpu", torch.float64, requires_grad=True):
+                cases.append(_gradcheck_case(info, sample))
+            ident = info.name + ("." + info.variant_test_name if info.variant_test_name else "")
+            found.setdefault(ours, []).append((ident, cases))
+    return found
+
+
+def _gradcheck_case(info, sample):
+    """(fn, inputs) as test_ops_gradients.py's _check_helper builds them: inputs are the sample's
+    tensors that require grad (in input, args, kwargs order), fn puts them back and calls the op."""
+    import torch
+    listy = isinstance(sample.input, (list, tuple))
+    parts = [sample.input, *sample.args, *sample.kwargs.values()]
+    inputs = []
+    for p in parts:
+        for x in (p if isinstance(p, (list, tuple)) else [p]):
+            if isinstance(x, torch.Tensor) and x.requires_grad:
+                inputs.append(x)
+
+    def fn(*values):
+        it = iter(values)
+
+        def put(p):
+            if isinstance(p, (list, tuple)) and (p is sample.input and listy or any(isinstance(x, torch.Tensor) for x in p)):
+                return [next(it) if isinstance(x, torch.Tensor) and x.requires_grad else x for x in p]
+            return next(it) if isinstance(p, torch.Tensor) and p.requires_grad else p
+        args = [put(sample.input), *(put(a) for a in sample.args)]
+        kwargs = {k: put(v) for k, v in sample.kwargs.items()}
+        out = info.gradcheck_wrapper(info.get_op(), *args, **kwargs)
+        return sample.output_process_fn_grad(out) if sample.output_process_fn_grad is not None else out
+    return fn, tuple(inputs)
+
+
+SMALL = 48  # gradoracle's generators draw at most 48 elements per tensor
+
+
+def time_torch(found):
+    """{op: [(seconds, ok, input elements, small)]}, one per sample: torch.autograd.gradcheck over
+    each op's samples; small: every input has at most SMALL elements."""
+    import torch
+    result = {}
+    for ours, infos in found.items():
+        runs = []
+        for _, cases in infos:
+            for fn, inputs in cases:
+                t0 = time.perf_counter()
+                try:
+                    ok = torch.autograd.gradcheck(fn, inputs)
+                except Exception:  # a sample torch's own defaults reject (reported as a failure)
+                    ok = False
+                runs.append((time.perf_counter() - t0, ok, sum(x.numel() for x in inputs),
+                             all(x.numel() <= SMALL for x in inputs)))
+        result[ours] = runs
+    return result
+
+
+def rate(cases, seconds):
+    return f"{cases / seconds:,.0f}" if seconds > 0 else "-"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--gradoracle", help="the gradoracle binary (required)")
+    ap.add_argument("--ops", help="comma-separated ops (default: every op with an op task)")
+    ap.add_argument("--cases", type=int, default=0, help="gradoracle's cases per op task (default: the gate's)")
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved repeats, best of each (default 3)")
+    ap.add_argument("--no-sizes", action="store_true", help="skip the run that measures gradoracle's case sizes")
+    ap.add_argument("--adapter", nargs=2, metavar=("BIN", "LOG"), help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.adapter:
+        return adapter(*a.adapter)
+    if not a.gradoracle:
+        ap.error("--gradoracle BIN is required")
+    a.gradoracle = os.path.abspath(a.gradoracle)
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from torch_python import require_torch
+    require_torch()  # else one line and exit 2 (or a re-exec under /usr/bin/python3)
+
+    if a.ops:
+        ops = a.ops.split(",")
+    else:
+        listed = subprocess.run([a.gradoracle, "check", "--task", "op/*", "--dtype", "float64", "--list"],
+                                capture_output=True, text=True, check=True).stdout.split()
+        ops = [i.split("/")[1] for i in listed]
+    import torch
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")  # OpInfo samples' own UserWarnings (conv2d's padding='same')
+    found = torch_samples(ops)
+    cmd = gradoracle_command(a.gradoracle, ops, a.cases)
+    repeat = max(a.repeat, 1)
+    best_torch, best_ours, runs = {}, {}, []
+    for _ in range(repeat):
+        for op, samples in time_torch(found).items():
+            if op not in best_torch or sum(x[0] for x in samples) < sum(x[0] for x in best_torch[op]):
+                best_torch[op] = samples
+        rep = run_gradoracle(cmd)
+        runs.append(rep)
+        for t in rep["tasks"]:
+            if t["op"] not in best_ours or t["seconds"] < best_ours[t["op"]]["seconds"]:
+                best_ours[t["op"]] = t
+    ours_elems = {} if a.no_sizes else gradoracle_sizes(a.gradoracle, a.cases, runs[0])
+
+    print(f"gradoracle: {shlex.join(cmd)}  (and --counterexamples in a new empty folder)")
+    print(f"torch {torch.__version__}: torch.autograd.gradcheck(fn, inputs) over op_db's sample_inputs('cpu', float64, "
+          f"requires_grad=True), {torch.get_num_threads()} thread; best of {repeat} interleaved runs; "
+          f"load {' '.join(open('/proc/loadavg').read().split()[:3])}")
+    print("| op | torch OpInfo | torch cases | elems/case | cases/s | gradoracle cases | elems/case | cases/s | ratio |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    both, fails = [], 0
+    for op in ops:
+        t, samples = best_ours.get(op), best_torch.get(op, [])
+        n, secs, elems = len(samples), sum(x[0] for x in samples), sum(x[2] for x in samples)
+        failed = sum(not x[1] for x in samples)
+        fails += failed + (t is not None and t["status"] == "fail")
+        names = ", ".join(i for i, _ in found.get(op, [])) or "not in op_db"
+        ours_rate = t["cases"] / t["seconds"] if t and t["seconds"] > 0 else 0
+        ratio = f"{ours_rate / (n / secs):.1f}×" if ours_rate and n and secs > 0 else "-"
+        oe = ours_elems.get(op)
+        print(f"| {op} | {names} | {n}{f' ({failed} failed)' if failed else ''} | {f'{elems / n:.1f}' if n else '-'} | "
+              f"{rate(n, secs)} | {t['cases'] if t else '-'} | {'-' if oe is None else f'{oe:.1f}'} | "
+              f"{rate(t['cases'], t['seconds']) if t else '-'} | {ratio} |")
+        if t and n:
+            both.append((op, t, samples, oe))
+    tn = sum(len(s) for _, _, s, _ in both)
+    tt = sum(x[0] for _, _, s, _ in both for x in s)
+    te = sum(x[2] for _, _, s, _ in both for x in s)
+    small = [x for _, _, s, _ in both for x in s if x[3]]
+    sn, st = len(small), sum(x[0] for x in small)
+    on, os_ = sum(t["cases"] for _, t, _, _ in both), sum(t["seconds"] for _, t, _, _ in both)
+    oe = None if any(e is None for *_, e in both) or not on else sum(e * t["cases"] for _, t, _, e in both) / on
+    print(f"overall, the {len(both)} ops both check:")
+    print(f"  torch: {tn} cases in {tt:.2f} s, {rate(tn, tt)} cases/s, {te / tn if tn else 0:.1f} input elements/case")
+    print(f"  torch, the {sn} cases whose inputs have at most {SMALL} elements each: {st:.2f} s, {rate(sn, st)} cases/s, "
+          f"{sum(x[2] for x in small) / sn if sn else 0:.1f} input elements/case")
+    print(f"  gradoracle: {on} cases in {os_:.2f} s, {rate(on, os_)} cases/s, "
+          f"{'-' if oe is None else f'{oe:.1f}'} input elements/case (each op's mean over its probes, weighted by its cases)")
+    if tn and tt and sn and st and os_:
+        print(f"  ratio in cases/s: {(on / os_) / (tn / tt):.1f}× over all torch's cases, {(on / os_) / (sn / st):.1f}× over its small ones")
+    best_kind = min((r["summary"]["by_kind"].get("op", {}) for r in runs), key=lambda k: k.get("seconds", math.inf))
+    print(f"gradoracle's op kind in its best run (summary.by_kind.op): {best_kind.get('tasks', 0)} tasks, "
+          f"{best_kind.get('cases', 0)} cases in {best_kind.get('seconds', 0):.2f} s, "
+          f"{rate(best_kind.get('cases', 0), best_kind.get('seconds', 0))} cases/s")
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
