@@ -24,7 +24,10 @@ the overall time the best total. The cases differ in size on the two sides, so e
 reports its mean input elements per case (elements of the tensors the check perturbs; for
 gradoracle, the float leaves that require grad, observed by running the same check once more
 with its cases passed through `gradoracle serve` by this script acting as a logging engine
-adapter, `--adapter`; each task's digest must equal the timed run's, so the cases are the same).
+adapter, `--adapter`; each task's digest must equal the timed run's, so the cases are the same),
+and the rate in input elements per second (cases/s x elements/case: for cases this small a full
+gradcheck's cost is about linear in its input elements, one perturbed evaluation per element),
+also over torch's samples whose inputs have at most 48 elements each, as gradoracle's draws do.
 Exit 0, or 1 when a side fails a case (reported), 2 on bad use.
 """
 
@@ -235,7 +238,7 @@ def main():
         fails += failed + (t is not None and t["status"] == "fail")
         names = ", ".join(i for i, _ in found.get(op, [])) or "not in op_db"
         ours_rate = t["cases"] / t["seconds"] if t and t["seconds"] > 0 else 0
-        ratio = f"{ours_rate / (n / secs):.1f}×" if ours_rate and n and secs > 0 else "-"
+        ratio = f"{ours_rate / (n / secs):.1f}x" if ours_rate and n and secs > 0 else "-"
         oe = ours_elems.get(op)
         print(f"| {op} | {names} | {n}{f' ({failed} failed)' if failed else ''} | {f'{elems / n:.1f}' if n else '-'} | "
               f"{rate(n, secs)} | {t['cases'] if t else '-'} | {'-' if oe is None else f'{oe:.1f}'} | "
@@ -249,14 +252,21 @@ def main():
     sn, st = len(small), sum(x[0] for x in small)
     on, os_ = sum(t["cases"] for _, t, _, _ in both), sum(t["seconds"] for _, t, _, _ in both)
     oe = None if any(e is None for *_, e in both) or not on else sum(e * t["cases"] for _, t, _, e in both) / on
-    print(f"overall, the {len(both)} ops both check:")
-    print(f"  torch: {tn} cases in {tt:.2f} s, {rate(tn, tt)} cases/s, {te / tn if tn else 0:.1f} input elements/case")
+    se = sum(x[2] for x in small)
+    oes = None if oe is None else oe * on  # gradoracle's input elements over all its cases
+    print(f"overall, the {len(both)} ops both check (input elements/s: cases/s x input elements/case):")
+    print(f"  torch: {tn} cases in {tt:.2f} s, {rate(tn, tt)} cases/s, {te / tn if tn else 0:.1f} input elements/case, "
+          f"{rate(te, tt)} input elements/s")
     print(f"  torch, the {sn} cases whose inputs have at most {SMALL} elements each: {st:.2f} s, {rate(sn, st)} cases/s, "
-          f"{sum(x[2] for x in small) / sn if sn else 0:.1f} input elements/case")
+          f"{se / sn if sn else 0:.1f} input elements/case, {rate(se, st)} input elements/s")
     print(f"  gradoracle: {on} cases in {os_:.2f} s, {rate(on, os_)} cases/s, "
-          f"{'-' if oe is None else f'{oe:.1f}'} input elements/case (each op's mean over its probes, weighted by its cases)")
+          f"{'-' if oe is None else f'{oe:.1f}'} input elements/case, {'-' if oes is None else rate(oes, os_)} input elements/s "
+          f"(elements: each op's mean over its probed cases, weighted by its cases)")
     if tn and tt and sn and st and os_:
-        print(f"  ratio in cases/s: {(on / os_) / (tn / tt):.1f}× over all torch's cases, {(on / os_) / (sn / st):.1f}× over its small ones")
+        print(f"  ratio in cases/s: {(on / os_) / (tn / tt):.1f}x over all torch's cases, {(on / os_) / (sn / st):.1f}x over its small ones")
+    if oes and te and se and tt and st and os_:
+        print(f"  ratio in input elements/s: {(oes / os_) / (te / tt):.1f}x over all torch's cases, "
+              f"{(oes / os_) / (se / st):.1f}x over its small ones")
     best_kind = min((r["summary"]["by_kind"].get("op", {}) for r in runs), key=lambda k: k.get("seconds", math.inf))
     print(f"gradoracle's op kind in its best run (summary.by_kind.op): {best_kind.get('tasks', 0)} tasks, "
           f"{best_kind.get('cases', 0)} cases in {best_kind.get('seconds', 0):.2f} s, "

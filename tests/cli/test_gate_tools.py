@@ -47,7 +47,7 @@ else:
     check(re.match(r"commit \S+, \w+ build \S+, \d+ cores\n", out), "it states the commit and the build")
     check(re.search(r"^torch 1\.13\S*: .* best of 2 interleaved runs; load [\d.]+ [\d.]+ [\d.]+$", out, re.M),
           "it states torch's version, the repeats and the load")
-    rows = {m[0]: m for m in re.findall(r"^\| (\w+) \| ([\w., ]+) \| (\d+) \| ([\d.]+) \| ([\d,]+) \| (\d+) \| ([\d.]+) \| ([\d,]+) \| ([\d.]+)× \|$", out, re.M)}
+    rows = {m[0]: m for m in re.findall(r"^\| (\w+) \| ([\w., ]+) \| (\d+) \| ([\d.]+) \| ([\d,]+) \| (\d+) \| ([\d.]+) \| ([\d,]+) \| ([\d.]+)x \|$", out, re.M)}
     check(sorted(rows) == sorted(ops), f"one full row per op: torch's samples and gradoracle's cases, sizes and rates ({sorted(rows)})")
     # The printed gradoracle command, run again: the same tasks and cases.
     line = re.search(r"^gradoracle: (.*)  \(and --counterexamples in a new empty folder\)$", out, re.M)
@@ -63,9 +63,10 @@ else:
           "its op-kind line has the command's summary.by_kind.op tasks and cases")
     total = re.search(r"^  gradoracle: (\d+) cases in [\d.]+ s, [\d,]+ cases/s, ([\d.]+) input elements/case", out, re.M)
     check(total and int(total.group(1)) == kind.get("cases"), "the overall gradoracle line counts the same cases")
-    check(re.search(r"^  torch: (\d+) cases in [\d.]+ s, [\d,]+ cases/s, [\d.]+ input elements/case$", out, re.M)
-          and re.search(r"^  ratio in cases/s: [\d.]+× over all torch's cases, [\d.]+× over its small ones$", out, re.M),
-          "the overall torch line and the ratios")
+    check(re.search(r"^  torch: (\d+) cases in [\d.]+ s, [\d,]+ cases/s, [\d.]+ input elements/case, [\d,]+ input elements/s$", out, re.M)
+          and re.search(r"^  ratio in cases/s: [\d.]+x over all torch's cases, [\d.]+x over its small ones$", out, re.M)
+          and re.search(r"^  ratio in input elements/s: [\d.]+x over all torch's cases, [\d.]+x over its small ones$", out, re.M),
+          "the overall torch line and the ratios, per case and per input element")
 
 print(f"{len(failures)} failures")
 sys.exit(1 if failures else 0)
