@@ -43,6 +43,12 @@ import time
 import warnings
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from torch_python import require_torch  # noqa: E402
+
+if sys.argv[1:2] != ["--adapter"]:  # the logging adapter (below) runs without torch
+    require_torch()  # else one line and exit 2 (or a re-exec under /usr/bin/python3)
+
 # Variants of an OpInfo name that are not gradoracle's op of that name (complex inputs,
 # rounding modes without a gradient, dtype arguments, other norms, elementwise max/min).
 SKIP_VARIANTS = {"complex", "trunc_rounding", "floor_rounding", "with_dtype", "dtype", "nuc", "fro", "binary"}
@@ -195,10 +201,6 @@ def main():
     if not a.gradoracle:
         ap.error("--gradoracle BIN is required")
     a.gradoracle = os.path.abspath(a.gradoracle)
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from torch_python import require_torch
-    require_torch()  # else one line and exit 2 (or a re-exec under /usr/bin/python3)
 
     if a.ops:
         ops = a.ops.split(",")
