@@ -136,27 +136,36 @@ def torch_samples(ops):
 
 def _gradcheck_case(info, sample):
     """(fn, inputs) as test_ops_gradients.py's _check_helper builds them: inputs are the sample's
-    tensors that require grad (in input, args, kwargs order), fn puts them back and calls the op."""
+    tensors that require grad (in input, args, kwargs order), fn puts them back and calls the op.
+    Where they go is worked out once here, so fn's own cost per call is small."""
     import torch
-    listy = isinstance(sample.input, (list, tuple))
-    parts = [sample.input, *sample.args, *sample.kwargs.values()]
+    op, wrapper, post = info.get_op(), info.gradcheck_wrapper, sample.output_process_fn_grad
     inputs = []
-    for p in parts:
-        for x in (p if isinstance(p, (list, tuple)) else [p]):
-            if isinstance(x, torch.Tensor) and x.requires_grad:
-                inputs.append(x)
 
-    def fn(*values):
-        it = iter(values)
+    def plan(p, list_input=False):
+        """p as a constant, or ("t", i) for inputs[i], or ("l", [...]) for a list holding some."""
+        if isinstance(p, (list, tuple)) and (list_input or any(isinstance(x, torch.Tensor) for x in p)):
+            return ("l", [plan(x) for x in p])
+        if isinstance(p, torch.Tensor) and p.requires_grad:
+            inputs.append(p)
+            return ("t", len(inputs) - 1)
+        return ("c", p)
+    args_plan = [plan(sample.input, isinstance(sample.input, (list, tuple))), *(plan(x) for x in sample.args)]
+    kwargs_plan = {k: plan(v) for k, v in sample.kwargs.items()}
 
-        def put(p):
-            if isinstance(p, (list, tuple)) and (p is sample.input and listy or any(isinstance(x, torch.Tensor) for x in p)):
-                return [next(it) if isinstance(x, torch.Tensor) and x.requires_grad else x for x in p]
-            return next(it) if isinstance(p, torch.Tensor) and p.requires_grad else p
-        args = [put(sample.input), *(put(a) for a in sample.args)]
-        kwargs = {k: put(v) for k, v in sample.kwargs.items()}
-        out = info.gradcheck_wrapper(info.get_op(), *args, **kwargs)
-        return sample.output_process_fn_grad(out) if sample.output_process_fn_grad is not None else out
+    def build(pl, values):
+        kind, what = pl
+        return what if kind == "c" else values[what] if kind == "t" else [build(x, values) for x in what]
+    if all(k == "c" for k, _ in kwargs_plan.values()) and all(k != "l" for k, _ in args_plan):
+        kwargs = {k: v for k, (_, v) in kwargs_plan.items()}  # the common case: no list, no tensor kwarg
+
+        def fn(*values):
+            out = wrapper(op, *[values[w] if k == "t" else w for k, w in args_plan], **kwargs)
+            return post(out) if post is not None else out
+    else:
+        def fn(*values):
+            out = wrapper(op, *[build(a, values) for a in args_plan], **{k: build(v, values) for k, v in kwargs_plan.items()})
+            return post(out) if post is not None else out
     return fn, tuple(inputs)
 
 
@@ -194,6 +203,8 @@ def main():
     ap.add_argument("--cases", type=int, default=0, help="gradoracle's cases per op task (default: the gate's)")
     ap.add_argument("--repeat", type=int, default=3, help="interleaved repeats, best of each (default 3)")
     ap.add_argument("--no-sizes", action="store_true", help="skip the run that measures gradoracle's case sizes")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="then profile torch's side once more (cProfile) and print its N costliest functions, cumulative")
     ap.add_argument("--adapter", nargs=2, metavar=("BIN", "LOG"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.adapter:
@@ -273,6 +284,16 @@ def main():
     print(f"gradoracle's op kind in its best run (summary.by_kind.op): {best_kind.get('tasks', 0)} tasks, "
           f"{best_kind.get('cases', 0)} cases in {best_kind.get('seconds', 0):.2f} s, "
           f"{rate(best_kind.get('cases', 0), best_kind.get('seconds', 0))} cases/s")
+    if a.profile:  # one more pass, untimed
+        import cProfile
+        import io
+        import pstats
+        profile = cProfile.Profile()
+        profile.runcall(time_torch, found)
+        text = io.StringIO()
+        pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats(a.profile)
+        print("torch's side once more under cProfile (times inflated by the profiler; not in the figures above):")
+        print(text.getvalue().strip())
     return 1 if fails else 0
 
 

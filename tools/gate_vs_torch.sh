@@ -4,7 +4,7 @@
 # and overall, and gradoracle's op kind (summary.by_kind.op). What each side times: the header of
 # tools/gate_vs_torch.py. Needs PyTorch 1.13 (Debian's python3-torch, under /usr/bin/python3, or
 # $GRADORACLE_TORCH_PYTHON) and a built gradoracle (tools/main.sh builds build/gradoracle).
-# Usage: tools/gate_vs_torch.sh [BUILD_DIR] [--ops a,b] [--cases N] [--repeat R] [--no-sizes]
+# Usage: tools/gate_vs_torch.sh [BUILD_DIR] [--ops a,b] [--cases N] [--repeat R] [--no-sizes] [--profile N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build

@@ -3,7 +3,8 @@
 
   test_gate_tools.py kinds BUILD_DIR SOURCE_DIR   tools/gate_kinds.sh: its table is summary.by_kind
   test_gate_tools.py torch BUILD_DIR SOURCE_DIR   tools/gate_vs_torch.sh over three ops: its table,
-      its overall lines, and the gradoracle command it prints, run again, giving the same cases"""
+      its overall lines, its --profile, and the gradoracle command it prints, run again, giving
+      the same cases"""
 import json
 import os
 import re
@@ -41,7 +42,7 @@ if mode == "kinds":
     check("all" in rows, "and a total row")
 else:
     ops = ["exp", "softmax", "cat"]
-    r = run([os.path.join(src, "tools", "gate_vs_torch.sh"), build, "--ops", ",".join(ops), "--cases", "6", "--repeat", "2"])
+    r = run([os.path.join(src, "tools", "gate_vs_torch.sh"), build, "--ops", ",".join(ops), "--cases", "6", "--repeat", "2", "--profile", "5"])
     out = r.stdout
     check(r.returncode == 0, f"tools/gate_vs_torch.sh passes, exit 0 (got {r.returncode}: {r.stderr[-1000:]})")
     check(re.match(r"commit \S+, \w+ build \S+, \d+ cores\n", out), "it states the commit and the build")
@@ -67,6 +68,9 @@ else:
           and re.search(r"^  ratio in cases/s: [\d.]+x over all torch's cases, [\d.]+x over its small ones$", out, re.M)
           and re.search(r"^  ratio in input elements/s: [\d.]+x over all torch's cases, [\d.]+x over its small ones$", out, re.M),
           "the overall torch line and the ratios, per case and per input element")
+    prof = out.split("torch's side once more under cProfile (times inflated by the profiler; not in the figures above):\n")
+    check(len(prof) == 2 and "torch/autograd/gradcheck.py" in prof[1] and "Ordered by: cumulative time" in prof[1],
+          "--profile: torch's side profiled once more, after the figures")
 
 print(f"{len(failures)} failures")
 sys.exit(1 if failures else 0)
