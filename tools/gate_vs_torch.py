@@ -82,13 +82,20 @@ def gradoracle_command(gradoracle, ops, cases):
 
 
 def run_gradoracle(cmd):
-    """`cmd --json` with --counterexamples in a new empty folder: no case saved by an earlier
-    failure is re-run first (that would change the cases), none is left behind."""
-    with tempfile.TemporaryDirectory() as ce:
-        r = subprocess.run([*cmd, "--counterexamples", ce], capture_output=True, text=True)
-    if r.returncode not in (0, 1):
-        sys.exit(f"gate_vs_torch: `{shlex.join(cmd)}` exited {r.returncode}: {r.stderr[-2000:]}")
-    return json.loads(r.stdout)
+    """`cmd --json`'s report, with --counterexamples in a new empty folder (no case saved by an
+    earlier failure is re-run first, which would change the cases; none is left behind), and the
+    process's CPU seconds (user + system) as "cpu_seconds"."""
+    with tempfile.TemporaryDirectory() as ce, tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen([*cmd, "--counterexamples", ce], stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode not in (0, 1):
+            sys.exit(f"gate_vs_torch: `{shlex.join(cmd)}` exited {proc.returncode}: {err.read()[-2000:]}")
+        rep = json.load(out)
+    rep["cpu_seconds"] = usage.ru_utime + usage.ru_stime  # the whole process: start-up included
+    return rep
 
 
 def gradoracle_sizes(gradoracle, cases, timed):
@@ -173,21 +180,21 @@ SMALL = 48  # gradoracle's generators draw at most 48 elements per tensor
 
 
 def time_torch(found):
-    """{op: [(seconds, ok, input elements, small)]}, one per sample: torch.autograd.gradcheck over
-    each op's samples; small: every input has at most SMALL elements."""
+    """{op: [(seconds, ok, input elements, small, CPU seconds)]}, one per sample:
+    torch.autograd.gradcheck over each op's samples; small: every input has at most SMALL elements."""
     import torch
     result = {}
     for ours, infos in found.items():
         runs = []
         for _, cases in infos:
             for fn, inputs in cases:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 try:
                     ok = torch.autograd.gradcheck(fn, inputs)
                 except Exception:  # a sample torch's own defaults reject (reported as a failure)
                     ok = False
                 runs.append((time.perf_counter() - t0, ok, sum(x.numel() for x in inputs),
-                             all(x.numel() <= SMALL for x in inputs)))
+                             all(x.numel() <= SMALL for x in inputs), time.process_time() - c0))
         result[ours] = runs
     return result
 
@@ -225,9 +232,11 @@ def main():
     found = torch_samples(ops)
     cmd = gradoracle_command(a.gradoracle, ops, a.cases)
     repeat = max(a.repeat, 1)
-    best_torch, best_ours, runs = {}, {}, []
+    best_torch, best_ours, runs, torch_cpu = {}, {}, [], []
     for _ in range(repeat):
-        for op, samples in time_torch(found).items():
+        timed = time_torch(found)
+        torch_cpu.append(timed)
+        for op, samples in timed.items():
             if op not in best_torch or sum(x[0] for x in samples) < sum(x[0] for x in best_torch[op]):
                 best_torch[op] = samples
         rep = run_gradoracle(cmd)
@@ -280,6 +289,17 @@ def main():
     if oes and te and se and tt and st and os_:
         print(f"  ratio in input elements/s: {(oes / os_) / (te / tt):.1f}x over all torch's cases, "
               f"{(oes / os_) / (se / st):.1f}x over its small ones")
+    # CPU time, whole passes over the ops both check: torch's gradcheck calls (process time) against
+    # gradoracle's whole process (start-up and set-up included, which counts against it).
+    names = [op for op, *_ in both]
+    tc = min(sum(x[4] for op in names for x in p[op]) for p in torch_cpu) if both else 0
+    tcs = min(sum(x[4] for op in names for x in p[op] if x[3]) for p in torch_cpu) if both else 0
+    oc = min(r["cpu_seconds"] for r in runs)
+    if tc and tcs and oc:
+        print(f"  in CPU time (best pass of each; torch: its gradcheck calls; gradoracle: its whole process): torch {tc:.2f} s "
+              f"({tcs:.2f} s for the small ones), gradoracle {oc:.2f} s: ratio in cases/s {(on / oc) / (tn / tc):.1f}x "
+              f"over all torch's cases, {(on / oc) / (sn / tcs):.1f}x over its small ones"
+              + ("" if not oes else f"; in input elements/s {(oes / oc) / (te / tc):.1f}x, {(oes / oc) / (se / tcs):.1f}x"))
     best_kind = min((r["summary"]["by_kind"].get("op", {}) for r in runs), key=lambda k: k.get("seconds", math.inf))
     print(f"gradoracle's op kind in its best run (summary.by_kind.op): {best_kind.get('tasks', 0)} tasks, "
           f"{best_kind.get('cases', 0)} cases in {best_kind.get('seconds', 0):.2f} s, "

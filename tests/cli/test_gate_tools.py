@@ -69,6 +69,10 @@ else:
           and re.search(r"^  ratio in cases/s: [\d.]+x over all torch's cases, [\d.]+x over its small ones$", out, re.M)
           and re.search(r"^  ratio in input elements/s: [\d.]+x over all torch's cases, [\d.]+x over its small ones$", out, re.M),
           "the overall torch line and the ratios, per case and per input element")
+    check(re.search(r"^  in CPU time \(best pass of each; torch: its gradcheck calls; gradoracle: its whole process\): torch [\d.]+ s "
+                    r"\([\d.]+ s for the small ones\), gradoracle [\d.]+ s: ratio in cases/s [\d.]+x over all torch's cases, "
+                    r"[\d.]+x over its small ones; in input elements/s [\d.]+x, [\d.]+x$", out, re.M),
+          "the ratios in CPU time")
     prof = out.split("torch's side once more under cProfile (times inflated by the profiler; not in the figures above):\n")
     check(len(prof) == 2 and "torch/autograd/gradcheck.py" in prof[1] and "Ordered by: cumulative time" in prof[1],
           "--profile: torch's side profiled once more, after the figures")
