@@ -36,7 +36,9 @@ with tempfile.TemporaryDirectory() as tmp:
     check(code == 1 and "FAILED program/float64" in out and "softmax(" in out.split("shrunk case:")[-1] and len(shown) == 3,
           f"the planted wrong softmax backward fails the gate, shrunk to a program with softmax (exit {code}): {out[-900:]}")
     for line in shown:
-        r = subprocess.run(shlex.split(line), capture_output=True, text=True, timeout=600)
+        # A printed --reproduce line names no --counterexamples: keep what it saves out of the build tree.
+        r = subprocess.run(shlex.split(line), capture_output=True, text=True, timeout=600,
+                           env={**os.environ, "GRADORACLE_COUNTEREXAMPLE_DIR": os.path.join(tmp, "reproduced")})
         check(r.returncode == 1, f"printed `{line[:100]}...` fails again through the planted adapter (exit {r.returncode})")
 
 print(f"{len(failures)} failure(s)")
