@@ -60,6 +60,28 @@ std::string first_line(const std::string& message) {
   return lines.empty() ? "" : lines.front().substr(lines.front().find_first_not_of(' '));
 }
 
+// An object keyed by each task kind present ("fixture", "op", ...): its tasks, their cases and
+// summed wall seconds, and cases_per_second = cases / seconds (null if the seconds are 0). The
+// tasks of a kind sum to its entry; tasks run one after another and their seconds exclude the
+// run's set-up, so the kinds' seconds add up to at most the run's elapsed seconds.
+json by_kind(const GateRun& run) {
+  json kinds = json::object();
+  for (const TaskKind k : {TaskKind::Fixture, TaskKind::Op, TaskKind::Program, TaskKind::SecondOrder, TaskKind::Structural}) {
+    long tasks = 0, cases = 0;
+    double seconds = 0;
+    for (size_t i = 0; i < run.results.size(); ++i) {
+      if (run.tasks[i].kind != k) continue;
+      ++tasks;
+      cases += run.results[i].cases;
+      seconds += run.results[i].seconds;
+    }
+    if (tasks == 0) continue;
+    kinds[name(k)] = {{"tasks", tasks}, {"cases", cases}, {"seconds", seconds},
+                      {"cases_per_second", seconds > 0 ? json(cases / seconds) : json(nullptr)}};
+  }
+  return kinds;
+}
+
 }  // namespace
 
 std::string status(const PropertyResult& r) {
@@ -159,6 +181,18 @@ std::string summary_table(const GateRun& run) {
   os << "; " << counted(total_cases, "case") << " in " << format("%.1f", run.elapsed) << " s (seed " << run.seed;
   if (run.shard_count > 1) os << ", shard " << run.shard_index << "/" << run.shard_count;
   os << ")\n";
+  const json kinds = by_kind(run);
+  if (kinds.size() > 1) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%-14s %6s %10s %9s %10s\n", "by kind", "tasks", "cases", "seconds", "cases/s");
+    os << buf;
+    for (const auto& [kind, k] : kinds.items()) {
+      const std::string rate = k["cases_per_second"].is_null() ? "-" : format("%.0f", k["cases_per_second"].get<double>());
+      std::snprintf(buf, sizeof buf, "  %-12s %6ld %10ld %9.2f %10s\n", kind.c_str(), k["tasks"].get<long>(),
+                    k["cases"].get<long>(), k["seconds"].get<double>(), rate.c_str());
+      os << buf;
+    }
+  }
   if (stopped_early > 0)
     os << "time budget of " << run.seconds << " s reached: " << stopped_early << " of " << run.tasks.size()
        << (run.tasks.size() == 1 ? " task" : " tasks") << " stopped early (fewer cases than planned)\n";
@@ -225,7 +259,7 @@ json gate_json(const GateRun& run, int exit_code) {
           {"summary", {{"tasks", run.results.size()}, {"passed", passed}, {"failed", failed},
                        {"stopped_early", stopped}, {"cases", cases}, {"errors", run.errors.size()},
                        {"not_run", run.not_run.size()}, {"saved", saved}, {"saved_failed", saved_failed},
-                       {"seconds", run.elapsed}}},
+                       {"seconds", run.elapsed}, {"by_kind", by_kind(run)}}},
           {"counterexamples", run.counterexample_dir},
           {"not_run", run.not_run},
           {"errors", std::move(errors)},

@@ -174,7 +174,9 @@ with tempfile.TemporaryDirectory() as tmp:
           and any(" replay " in line for line in shown),
           f"... and random programs, shrunk to one drawing softmax (exit {code}): {out[-600:]}")
     for line in shown:
-        r = subprocess.run(shlex.split(line), capture_output=True, text=True, timeout=300, env=ENV)
+        # A printed --reproduce line names no --counterexamples: keep what it saves out of the build tree.
+        r = subprocess.run(shlex.split(line), capture_output=True, text=True, timeout=300,
+                           env={**ENV, "GRADORACLE_COUNTEREXAMPLE_DIR": os.path.join(tmp, "reproduced")})
         check(r.returncode == 1, f"printed `{line[:120]}` fails again (exit {r.returncode})")
     # A value the engine reports wrong, with gradients that agree with its own finite
     # differences, is caught by the differential check against gradoracle's run.

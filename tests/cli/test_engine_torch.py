@@ -38,7 +38,9 @@ with tempfile.TemporaryDirectory() as tmp:
           and any(" replay " in line for line in shown),
           f"the planted wrong softmax backward fails the gate, shrunk to a program with softmax (exit {code}): {out[-900:]}")
     for line in shown:
-        r = subprocess.run(shlex.split(line), capture_output=True, text=True, timeout=600)
+        # A printed --reproduce line names no --counterexamples: keep what it saves out of the build tree.
+        r = subprocess.run(shlex.split(line), capture_output=True, text=True, timeout=600,
+                           env={**os.environ, "GRADORACLE_COUNTEREXAMPLE_DIR": os.path.join(tmp, "reproduced")})
         check(r.returncode == 1, f"printed `{line[:100]}...` fails again through the planted adapter (exit {r.returncode})")
 
 print(f"{len(failures)} failure(s)")

@@ -94,6 +94,22 @@ with tempfile.TemporaryDirectory() as tmp:
     props = junit_properties(junit) if os.path.exists(junit) else {}
     check(props == {"seed": "7", "shard": "0/1", "budget.cases": "4", "budget.seconds": "none"},
           f"--junit <properties>: seed, shard, budget ({props})")
+    # summary.by_kind: per kind present, the sums over its tasks and cases_per_second = cases/seconds;
+    # the text summary prints the same rows.
+    by_kind = rep["summary"].get("by_kind", {})
+    check(set(by_kind) == kinds, f"summary.by_kind has every kind that ran ({sorted(by_kind)})")
+    for kind, k in by_kind.items():
+        mine = [t for t in rep["tasks"] if t["kind"] == kind]
+        secs = sum(t["seconds"] for t in mine)
+        check(k["tasks"] == len(mine) and k["cases"] == sum(t["cases"] for t in mine)
+              and abs(k["seconds"] - secs) <= 1e-9 * max(secs, 1)
+              and k["cases_per_second"] is not None and abs(k["cases_per_second"] * k["seconds"] - k["cases"]) <= 1e-6 * k["cases"],
+              f"summary.by_kind.{kind} sums its tasks, cases/s = cases/seconds ({k})")
+        check(k["cases_per_second"] is not None and re.search(rf"^  {kind} +{k['tasks']} +{k['cases']} +{k['seconds']:.2f} +{k['cases_per_second']:.0f}$", r.stderr, re.M),
+              f"the text summary prints by_kind.{kind}")
+    check(sum(k["cases"] for k in by_kind.values()) == rep["summary"].get("cases")
+          and sum(k["seconds"] for k in by_kind.values()) <= rep["summary"].get("seconds", 0),
+          "the kinds add up to the summary's cases, their seconds to at most its elapsed seconds")
     files = {c.get("name"): c.get("file") for c in ET.parse(junit).getroot().iter("testcase")} if props else {}
     check(files.get("fixture/tutorial/1-simple-example") == "embedded:corpus/tutorial/1-simple-example.json"
           and os.path.isfile(files.get("fixture/examples/semantics", "")),
