@@ -109,10 +109,13 @@ std::vector<std::string> reproduce_commands(const GateRun& run, const GateTask& 
   else check += " --task " + shell_quote(task.id);
   check += cases;
   if (fixture && !embedded) check += " " + shell_quote(file);
-  if (!fixture && run.counterexample_dir_given) check += " --counterexamples " + shell_quote(run.counterexample_dir);
+  // Where this run wrote counterexamples, when it was told: the search and the exact case write there too.
+  const std::string dir = !fixture && run.counterexample_dir_given ? " --counterexamples " + shell_quote(run.counterexample_dir) : "";
+  check += dir;
   commands.push_back(check + engine);
   if (!r.reproduce.empty())
-    commands.push_back(prog + " check --task " + shell_quote(task.id) + cases + " --reproduce " + shell_quote(r.reproduce) + engine);
+    commands.push_back(prog + " check --task " + shell_quote(task.id) + cases + " --reproduce " + shell_quote(r.reproduce) +
+                       dir + engine);
   return commands;
 }
 
