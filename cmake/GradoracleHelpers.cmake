@@ -1,5 +1,19 @@
 # Shared build settings for every gradoracle target.
+#
+# Compile time (docs/performance.md, "Cold start"; measured by tools/cold_start.sh): with
+# GRADORACLE_UNITY (default ON) each target is a unity build, its sources compiled together in
+# batches of GRADORACLE_UNITY_BATCH, so the headers every source includes (the standard library,
+# nlohmann/json, rapidcheck, GoogleTest) are parsed, and their templates instantiated and
+# optimised, once per batch instead of once per source. A source whose file-local names clash
+# with another's is kept out of the batches with gradoracle_unity_alone(). OFF builds each
+# source alone, as before (and finds a missing include a unity batch hides).
+option(GRADORACLE_UNITY "Unity builds: compile each target's sources in batches" ON)
+set(GRADORACLE_UNITY_BATCH 8 CACHE STRING "Sources per unity batch (GRADORACLE_UNITY)")
 function(gradoracle_target_defaults target)
+  if(GRADORACLE_UNITY)
+    set_target_properties(${target} PROPERTIES UNITY_BUILD ON
+      UNITY_BUILD_BATCH_SIZE ${GRADORACLE_UNITY_BATCH})
+  endif()
   target_compile_features(${target} PUBLIC cxx_std_20)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic
     $<$<BOOL:${GRADORACLE_WERROR}>:-Werror>)
@@ -55,4 +69,11 @@ function(gradoracle_add_test name)
     GRADORACLE_FIXTURES_DIR="${PROJECT_SOURCE_DIR}/corpus"
     GRADORACLE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}")
+endfunction()
+
+# gradoracle_unity_alone(SOURCES...): these sources are compiled alone, outside the unity batches
+# (their file-local helpers clash by name with another source's).
+function(gradoracle_unity_alone)
+  set_source_files_properties(${ARGN} DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}
+    PROPERTIES SKIP_UNITY_BUILD_INCLUSION ON)
 endfunction()
