@@ -338,7 +338,7 @@ Tensor exclusive_prod(const Tensor& a, int64_t d) {
       for (int64_t j = 0; j < v.n; ++j) y.data<T>()[off + j * st] = line[static_cast<size_t>(j)];
     });
   });
-  record(y, "MulBackward0", {a}, [a, d, v](const Tensor& u, NeedsGrad) {
+  record(y, "MulBackward0", {a}, [a, v](const Tensor& u, NeedsGrad) {
     Tensor out = Tensor::empty(a.shape(), a.dtype());
     dispatch(a.dtype(), [&](auto s) {
       using T = decltype(s);
