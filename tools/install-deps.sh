@@ -11,7 +11,7 @@ set -euo pipefail
 
 gate=(
   build-essential cmake
-  libeigen3-dev librapidcheck-dev nlohmann-json3-dev libcli11-dev
+  libeigen3-dev librapidcheck-dev nlohmann-json3-dev libsimdjson-dev libcli11-dev
   googletest libgtest-dev
 )
 test=(
