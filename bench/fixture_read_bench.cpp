@@ -1,11 +1,13 @@
 // fixtures::read_fixture over a directory of fixtures (issue 7: the reader's share of
-// `gradoracle gradcheck DIR`), against the former reader (the whole DOM, then parse_fixture:
+// `gradoracle gradcheck DIR`), against the same reader on nlohmann's lexer, simdjson's parse
+// alone, the former reader (the whole DOM, then parse_fixture:
 // read_dom, still the reader of refused text), nlohmann's plain DOM parse and SAX passes with a
 // handler that builds nothing (issue 18: how close the reader is to a raw parse). The files: every *.json under $GRADORACLE_READ_BENCH_DIR if set, else the
 // throughput set written by tools/checker_throughput.sh
 // (build-bench/throughput-fixtures/float64-s1-n300), else the repository's fixtures/ tree;
 // only those read_fixture accepts are timed.
 #include <benchmark/benchmark.h>
+#include <simdjson.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -88,6 +90,33 @@ void BM_ParseFixtureText(benchmark::State& state) {
   set_counters(state);
 }
 BENCHMARK(BM_ParseFixtureText)->Unit(benchmark::kMillisecond);
+
+// The streaming reader with nlohmann's lexer for its events (what it was before simdjson, and
+// what it still does with text simdjson does not parse).
+void BM_ParseFixtureTextNlohmannEvents(benchmark::State& state) {
+  const Corpus& c = corpus();
+  using gradoracle::fixtures::detail::Lexer;
+  for (auto _ : state)
+    for (const std::string& t : c.texts) {
+      auto f = gradoracle::fixtures::detail::read_streaming(t, gradoracle::registry::builtin_ops(), Lexer::Nlohmann);
+      benchmark::DoNotOptimize(f->program.data());
+    }
+  set_counters(state);
+}
+BENCHMARK(BM_ParseFixtureTextNlohmannEvents)->Unit(benchmark::kMillisecond);
+
+// Reference: simdjson's parse alone (the reader's lexer now; one parser, its buffers reused).
+void BM_SimdjsonParse(benchmark::State& state) {
+  const Corpus& c = corpus();
+  simdjson::dom::parser parser;
+  for (auto _ : state)
+    for (const std::string& t : c.texts) {
+      simdjson::dom::element root;
+      benchmark::DoNotOptimize(parser.parse(t.data(), t.size(), true).get(root));
+    }
+  set_counters(state);
+}
+BENCHMARK(BM_SimdjsonParse)->Unit(benchmark::kMillisecond);
 
 // The former reader: check_json_limits, the whole DOM in one SAX pass, then parse_fixture
 // (read_dom: what parse_fixture_text still does with text the streaming reader leaves).
