@@ -22,23 +22,20 @@ trap 'rm -rf "$tmp"' EXIT
 "$build"/gradoracle check --json --counterexamples "$tmp/out" "${args[@]}" > "$tmp/out.json" 2> "$tmp/out.txt" || true
 grep -m1 '^engine:' "$tmp/out.txt" || true
 /usr/bin/python3 - "$tmp/in.json" "$tmp/out.json" <<'PY'
-import collections, json, sys
+import json, sys
 runs = [json.load(open(p)) for p in sys.argv[1:3]]
-def by_kind(r):
-    agg = collections.defaultdict(lambda: [0, 0, 0.0])
-    for t in r["tasks"]:
-        a = agg[t["kind"]]; a[0] += 1; a[1] += t["cases"]; a[2] += t["seconds"]
-    return agg
-a, b = by_kind(runs[0]), by_kind(runs[1])
+# check --json's summary: by_kind (tasks, cases, seconds summed, cases_per_second), and the totals.
+a, b = (r["summary"]["by_kind"] for r in runs)
+none = {"tasks": 0, "cases": 0, "seconds": 0.0}
+rate = lambda v: f"{v['cases'] / v['seconds']:,.0f}" if v["seconds"] > 0 else "-"
 print("| kind | tasks in process | cases | cases/s | tasks through the engine | cases | cases/s |")
 print("|---|---:|---:|---:|---:|---:|---:|")
 for k in sorted(set(a) | set(b)):
-    x, y = a.get(k, [0, 0, 0.0]), b.get(k, [0, 0, 0.0])
-    rate = lambda v: f"{v[1] / v[2]:,.0f}" if v[2] > 0 else "-"
-    print(f"| {k} | {x[0]} | {x[1]:,} | {rate(x)} | {y[0]} | {y[1]:,} | {rate(y)} |")
-tot = lambda agg: [sum(v[i] for v in agg.values()) for i in range(3)]
+    x, y = a.get(k, none), b.get(k, none)
+    print(f"| {k} | {x['tasks']} | {x['cases']:,} | {rate(x)} | {y['tasks']} | {y['cases']:,} | {rate(y)} |")
+tot = lambda agg: {f: sum(v[f] for v in agg.values()) for f in none}
 x, y = tot(a), tot(b)
-print(f"| all | {x[0]} | {x[1]:,} | {x[1] / max(x[2], 1e-9):,.0f} | {y[0]} | {y[1]:,} | {y[1] / max(y[2], 1e-9):,.0f} |")
+print(f"| all | {x['tasks']} | {x['cases']:,} | {rate(x)} | {y['tasks']} | {y['cases']:,} | {rate(y)} |")
 failed = [t["id"] for t in runs[1]["tasks"] if t["status"] == "fail"]
 print(f"exit codes: in process {runs[0]['exit_code']}, through the engine {runs[1]['exit_code']}; "
       f"failed through the engine: {', '.join(failed) if failed else 'none'}")
