@@ -29,7 +29,6 @@ done
 status=0
 /usr/bin/python3 tools/checker_throughput.py --gradoracle "$build/gradoracle" "${args[@]}" "$dir" || status=$?
 if [ "$read" = 1 ]; then
-  cmake -S . -B "$build" -DGRADORACLE_BUILD_BENCH=ON >/dev/null
   cmake --build "$build" -j"$(nproc)" --target fixture_read_bench >/dev/null
   GRADORACLE_READ_BENCH_DIR="$dir" "$build/bench/fixture_read_bench" --benchmark_repetitions=10 \
     --benchmark_enable_random_interleaving=true --benchmark_format=csv 2>/dev/null |
