@@ -207,6 +207,8 @@ std::string summary_table(const GateRun& run) {
     saved += r.saved;
     saved_failed += r.saved_failed;
     for (const std::string& why : r.saved_unreadable) os << "saved case not re-run: " << why << "\n";
+    for (const std::string& why : r.saved_not_judged)
+      os << "saved case not judged (the property draws again at such a point; delete the file): " << why << "\n";
   }
   if (saved > 0)
     os << saved << " saved " << (saved == 1 ? "case" : "cases") << " from " << run.counterexample_dir
@@ -228,6 +230,7 @@ json gate_json(const GateRun& run, int exit_code) {
     if (t.kind == TaskKind::Op) j["references"] = r.references;
     if (t.kind == TaskKind::Op || t.kind == TaskKind::Program || t.kind == TaskKind::SecondOrder) j["saved"] = r.saved;
     if (!r.saved_unreadable.empty()) j["saved_unreadable"] = r.saved_unreadable;
+    if (!r.saved_not_judged.empty()) j["saved_not_judged"] = r.saved_not_judged;
     if (!t.source.empty()) j["source"] = t.source;
     if (measures_error(t)) {
       j["worst_abs"] = r.worst_abs;

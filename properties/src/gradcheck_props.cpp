@@ -106,39 +106,68 @@ oracle::GradCheckOptions options_for(const OpSpec* op, DType dtype) {
   return o;
 }
 
-// Whether a step of the program takes, in an argument, its op's declared kink value (as
-// at_declared_kink does for one op's case): PyTorch's second derivative there is its masked one
-// (pow's in b at b = 0 is 0), not the finite differences'. `env` holds the run's values by name.
-bool program_at_declared_kink(const ProgramCase& p, const std::map<std::string, Tensor>& env) {
+// Whether an op statement of the program takes, in an argument, its op's declared kink value
+// (as at_declared_kink does for one op's case): PyTorch's second derivative there is its
+// masked one (pow's in b at b = 0 is 0), not the finite differences'. `env` holds the run's
+// values by name, leaves included.
+bool fixture_at_declared_kink(const fixtures::Fixture& f, const std::map<std::string, Tensor>& env,
+                              const registry::OpTable& ops) {
   auto holds = [&](const std::string& name, double at) {
-    for (const auto& [leaf, t] : p.leaves)
-      if (leaf == name) return std::find(t.data.begin(), t.data.end(), at) != t.data.end();
     const auto it = env.find(name);
     if (it == env.end() || !it->second.defined()) return false;
     const std::vector<double> v = it->second.to_vector();
     return std::find(v.begin(), v.end(), at) != v.end();
   };
-  for (const ProgramCase::Step& s : p.steps) {
-    for (const registry::Kink& k : s.op->kinks) {
-      if (k.arg >= s.args.size()) continue;
-      const auto* name = std::get_if<std::string>(&s.args[k.arg]);
-      if (name ? holds(*name, k.at) : std::get<double>(s.args[k.arg]) == k.at) return true;
+  for (const fixtures::Statement& s : f.program) {
+    const auto* o = s.as<fixtures::OpStatement>();
+    const OpSpec* op = o ? ops.find(o->op) : nullptr;
+    if (!op) continue;
+    for (const registry::Kink& k : op->kinks) {
+      if (k.arg >= o->args.size()) continue;
+      const auto* name = std::get_if<std::string>(&o->args[k.arg]);
+      if (name ? holds(*name, k.at) : std::get<double>(o->args[k.arg]) == k.at) return true;
     }
   }
   return false;
 }
 
 // Whether a second-order check's only fault is non-finite analytic entries in the upstream
-// leaves (inputs after the case's own leaves that require grad), with finite numeric sides.
-bool masked_upstream_nan(const oracle::GradCheckResult& r, const ProgramCase& p) {
+// leaves (the leaves that require grad and are some grad_of's grad_outputs), with finite
+// numeric sides.
+bool masked_upstream_nan(const oracle::GradCheckResult& r, const fixtures::Fixture& f) {
   if (r.failure_count > 0 || !r.problems.empty() || r.nonfinite_count == 0) return false;
-  int own = 0;
-  for (const auto& [name, t] : p.leaves) own += t.requires_grad;
+  std::vector<std::string> upstreams;
+  for (const fixtures::Statement& s : f.program)
+    if (const auto* g = s.as<fixtures::GradOfStatement>(); g && g->grad_outputs_name)
+      upstreams.push_back(*g->grad_outputs_name);
+  std::vector<bool> own;  // by gradcheck input index: the leaves that require grad, in order
+  for (const fixtures::TensorDecl& t : f.tensors)
+    if (t.requires_grad) own.push_back(std::find(upstreams.begin(), upstreams.end(), t.name) == upstreams.end());
   for (const oracle::PairReport& pr : r.pairs)
-    if (pr.nonfinite > 0 && pr.input < own) return false;
+    if (pr.nonfinite > 0 && (pr.input < 0 || static_cast<size_t>(pr.input) >= own.size() || own[pr.input])) return false;
   for (const oracle::EntryReport& e : r.nonfinite)
     if (std::isfinite(e.analytic) || !std::isfinite(e.numeric)) return false;
   return true;
+}
+
+// Why the case's point is not one to judge at, or "" if it is. The properties draw again at
+// such a point; a saved case found at one (saved before its op declared the kink, say) is not
+// judged. `finite`: point_ok's verdict; `r`: the check's result, if it ran.
+std::string not_a_point(const fixtures::Fixture& f, const fixtures::ReplayResult& run, const oracle::GradCheckResult& r,
+                        bool finite, bool second_order, const registry::OpTable& ops) {
+  // A domain edge (a mean over no elements, an overflow) or float32 ill-conditioning.
+  if (!finite) return "not a point to judge at: a value is not finite, or too large for float32";
+  // A declared kink (OpSpec::kinks) in a second-order case: as prop_op_gradgradcheck discards it for one op.
+  if (second_order && fixture_at_declared_kink(f, run.env, ops)) return "a step's argument sits at its op's declared kink";
+  // PyTorch's create_graph gradient at a masked point (std of a one-element row): the
+  // upstream's entries are NaN where finite differences give 0 (corpus/semantics/
+  // std-second-order-zero-variance.json). They are the first-order Jacobian, which the op's
+  // first-order task checks: not a point to judge second order at.
+  if (second_order && masked_upstream_nan(r, f))
+    return "a NaN derivative in the upstream at a masked point (PyTorch's create_graph semantics)";
+  // A kink or a domain edge inside the finite-difference step.
+  if (r.has_kinks()) return "the checker reports a non-differentiable point";
+  return "";
 }
 
 void check_case(const ProgramCase& p, const std::string& property, CaseStats* stats, const fs::path& dir,
@@ -146,13 +175,12 @@ void check_case(const ProgramCase& p, const std::string& property, CaseStats* st
   oracle::GradCheckResult r;
   std::string error;
   bool finite = true;
-  std::map<std::string, Tensor> kink_env;  // the run's values, for declared kinks inside programs
-  bool differential = false;               // only the differential check failed: gradients agree
+  fixtures::Fixture f;
+  fixtures::ReplayResult run;
+  bool differential = false;  // only the differential check failed: gradients agree
   try {
-    const fixtures::Fixture f = to_fixture(p, "", ops, engine);
-    fixtures::ReplayResult run;
+    f = to_fixture(p, "", ops, engine);
     finite = point_ok(f, programs, ops, &error, engine, &run);
-    kink_env = run.env;
     if (finite && error.empty()) {
       const fixtures::FixtureCheck check = check_fixture(f, options_for(op, p.dtype), ops, engine);
       if (check.result) {
@@ -173,28 +201,11 @@ void check_case(const ProgramCase& p, const std::string& property, CaseStats* st
   } catch (const std::exception& e) {
     error = std::string("the program threw: ") + e.what();
   }
-  if (error.empty() && !finite) {
-    // A domain edge (a mean over no elements, an overflow) or float32 ill-conditioning.
-    if (stats) ++stats->discarded;
-    RC_DISCARD("not a point to judge at: a value is not finite, or too large for float32");
-  }
-  if (error.empty() && p.second_order && program_at_declared_kink(p, kink_env)) {
-    // A declared kink (OpSpec::kinks) inside a program: as prop_op_gradgradcheck discards it for one op.
-    if (stats) ++stats->discarded;
-    RC_DISCARD("a step's argument sits at its op's declared kink");
-  }
-  if (error.empty() && p.second_order && masked_upstream_nan(r, p)) {
-    // PyTorch's create_graph gradient at a masked point (std of a one-element row): the
-    // upstream's entries are NaN where finite differences give 0 (corpus/semantics/
-    // std-second-order-zero-variance.json). They are the first-order Jacobian, which the op's
-    // first-order task checks: not a point to judge second order at.
-    if (stats) ++stats->discarded;
-    RC_DISCARD("a NaN derivative in the upstream at a masked point (PyTorch's create_graph semantics)");
-  }
-  if (error.empty() && r.has_kinks()) {
-    // A kink or a domain edge inside the finite-difference step: not a point to judge at.
-    if (stats) ++stats->discarded;
-    RC_DISCARD("the checker reports a non-differentiable point");
+  if (error.empty()) {
+    if (const std::string why = not_a_point(f, run, r, finite, p.second_order, ops); !why.empty()) {
+      if (stats) ++stats->discarded;
+      RC_DISCARD(why);
+    }
   }
   if (stats) {
     ++stats->cases;
@@ -399,6 +410,19 @@ SavedCases rerun_saved(const OpSpec* op, DType dtype, const fs::path& dir, const
         const fixtures::FixtureCheck c = check_fixture(f, options_for(op, dtype), ops, engine);
         if (!c.passed()) failure.diagnosis = c.result ? c.result->to_string() : c.reason;
         record_worst(c, failure);
+        if (written_case && !c.passed() && c.result) {
+          // Judged as its property judges a drawn case: a point the property draws again at
+          // (one an older generator did not keep away from) is not judged.
+          std::string error;
+          fixtures::ReplayResult run;
+          const bool finite = point_ok(f, !op, ops, &error, engine, &run);
+          const std::string why = error.empty() ? not_a_point(f, run, *c.result, finite, second_order, ops) : "";
+          if (!why.empty()) {
+            out.not_judged.push_back(file.string() + ": " + why);
+            --out.checked;
+            continue;
+          }
+        }
       }
     } catch (const std::exception& e) {
       failure.diagnosis = std::string("the program threw: ") + e.what();

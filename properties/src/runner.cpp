@@ -295,6 +295,7 @@ PropertyResult run_task(const Task& task, const RunOptions& o) {
     r.references = references;
     r.saved = saved.checked;
     r.saved_unreadable = saved.unreadable;
+    r.saved_not_judged = saved.not_judged;
     r.planned = r.cases;
     r.message = f.diagnosis;
     r.counterexample = (saved_case ? "saved case \"" : "reference input \"") + f.label + "\"\n";
@@ -347,6 +348,7 @@ PropertyResult run_task(const Task& task, const RunOptions& o) {
   r.references = references_checked;
   r.saved = saved.checked;
   r.saved_unreadable = saved.unreadable;
+  r.saved_not_judged = saved.not_judged;
   r.digest = counter.failed ? counter.digest_at_failure : stats.digest;
   rcd::SuccessResult success;
   rcd::FailureResult failure;

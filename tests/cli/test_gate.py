@@ -299,9 +299,32 @@ with tempfile.TemporaryDirectory() as tmp:
     shutil.copy(os.path.join(examples, "spec-example.json"), os.path.join(db, "op-exp-float64.json"))
     with open(os.path.join(db, "program-float64.json"), "w") as f:
         f.write("{")
-    r, rep = report("--task", "op/exp/float64", "--task", "program/float64", "--cases", "5", "--counterexamples", db)
+    # Saved by a generator that did not yet keep away from pow's declared kink at exponent 0:
+    # PyTorch's masked double backward there gives 0 where finite differences give 1/x.
+    kink_case = {
+        "format": "gradoracle.fixture/1", "name": "counterexample/program", "dtype": "float64",
+        "source": {"engine": "gradoracle", "generator": "properties"},
+        "tensors": {"x0": {"shape": [2], "data": [0.25, 0.5], "requires_grad": True},
+                    "x1": {"shape": [2], "data": [0.0, 0.0], "requires_grad": True},
+                    "up0": {"shape": [2], "fill": 1.0, "requires_grad": True}},
+        "program": [
+            {"let": "y0", "op": "pow", "args": ["x0", "x1"]},
+            {"let": ["d0", "d1"], "grad_of": "y0", "wrt": ["x0", "x1"], "grad_outputs": "up0", "create_graph": True},
+            {"backward": "d0", "grad": {"shape": [2], "fill": 1.0}, "retain_graph": True},
+            {"backward": "d1", "grad": {"shape": [2], "fill": 1.0}, "retain_graph": True}]}
+    with open(os.path.join(db, "program2-float64.json"), "w") as f:
+        json.dump(kink_case, f)
+    r, rep = report("--task", "op/exp/float64", "--task", "program/float64", "--task", "program2/float64", "--cases", "5",
+                    "--counterexamples", db)
     by_id = {t["id"]: t for t in rep["tasks"]}
     exp_task, program_task = by_id.get("op/exp/float64", {}), by_id.get("program/float64", {})
+    kink_task = by_id.get("program2/float64", {})
+    check(kink_task.get("status") == "pass" and kink_task.get("saved") == 0
+          and "declared kink" in " ".join(kink_task.get("saved_not_judged", []))
+          and "saved case not judged" in r.stderr,
+          "a saved case at a point its property now draws again at (a declared kink) is reported, not judged")
+    replayed = subprocess.run([exe, "gradcheck", os.path.join(db, "program2-float64.json")], capture_output=True, text=True)
+    check(replayed.returncode == 1, "that case does fail gradcheck: not judging it is what keeps the run from failing")
     check(r.returncode == 0 and exp_task.get("saved") == 1 and exp_task.get("cases") == 1 + exp_task.get("references", 0) + 5,
           "a saved case that passes now is re-run and counted, and the search runs as asked")
     check(program_task.get("saved") == 0 and "program-float64.json" in " ".join(program_task.get("saved_unreadable", []))

@@ -98,11 +98,14 @@ std::vector<std::filesystem::path> counterexample_files(const registry::OpSpec* 
                                                         const std::filesystem::path& dir, bool second_order = false);
 // Re-runs the cases earlier runs saved there, before any new case: each replayed (its expects)
 // and gradchecked with the property's options. The first that fails again is the failure
-// (pinned: its expects failed, `replay FILE` fails again; else `gradcheck FILE` does).
+// (pinned: its expects failed, `replay FILE` fails again; else `gradcheck FILE` does). A case
+// the properties wrote that fails at a point its property would draw again at is not judged.
 struct SavedCases {
   int checked = 0;                          // saved cases re-run
   std::optional<ReferenceFailure> failure;  // the first that fails again; label: its file name
   std::vector<std::string> unreadable;      // "FILE: why" for saved files the table cannot read (not re-run)
+  std::vector<std::string> not_judged;      // "FILE: why" for saved cases at a point the property draws again
+                                            // at (a declared kink in second order, say): not judged
 };
 SavedCases rerun_saved(const registry::OpSpec* op, DType dtype, const std::filesystem::path& dir,
                        const registry::OpTable& ops = registry::builtin_ops(), bool second_order = false,

@@ -45,6 +45,7 @@ struct PropertyResult {
   int saved = 0;               // of which cases saved by earlier runs, re-run first (rerun_saved)
   bool saved_failed = false;   // a saved case failed again (no new case ran; no RapidCheck reproduce)
   std::vector<std::string> saved_unreadable;  // saved files not re-run: "FILE: why"
+  std::vector<std::string> saved_not_judged;  // saved cases at a point the property draws again at: "FILE: why"
   int discarded = 0;           // drawn again: kinks, domain edges
   double worst_abs = 0.0;      // largest |analytic - numeric| among the checker's worst entries, all cases
   double worst_rel = 0.0;      // largest relative error among them
