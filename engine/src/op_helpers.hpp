@@ -45,7 +45,7 @@ class SavedOutput {
   // create_graph it has the running node as its grad_fn, as PyTorch unpacks a saved output,
   // so a formula built from it differentiates through the op again.
   Tensor tensor(const Tensor& like) const {
-    auto impl = std::make_shared<TensorImpl>();
+    auto impl = new_impl();
     impl->shape = like.shape();
     impl->dtype = like.dtype();
     impl->storage = storage_;

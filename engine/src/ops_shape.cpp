@@ -45,7 +45,7 @@ std::vector<int64_t> swapped_strides(const Tensor& a, int64_t d0, int64_t d1) {
 
 // A tensor sharing a's storage under another shape of the same numel.
 Tensor alias(const Tensor& a, Shape shape) {
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = new_impl();
   impl->shape = std::move(shape);
   impl->dtype = a.dtype();
   impl->storage = impl_of(a).storage;

@@ -12,7 +12,7 @@ namespace gradoracle {
 namespace {
 // A view of a's storage under `shape` (of a's numel) with PyTorch strides `strides`.
 Tensor view_of(const Tensor& a, Shape shape, std::vector<int64_t> strides) {
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = new_impl();
   impl->shape = std::move(shape);
   impl->dtype = a.dtype();
   impl->storage = impl_of(a).storage;

@@ -50,8 +50,8 @@ int64_t checked_numel(const Shape& shape) {
 
 std::shared_ptr<TensorImpl> make_impl(Shape shape, DType dtype) {
   const int64_t n = checked_numel(shape);
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(dtype, n);
+  auto impl = new_impl();
+  impl->storage = new_storage(dtype, n);
   impl->shape = std::move(shape);
   impl->dtype = dtype;
   return impl;
@@ -247,7 +247,7 @@ void Tensor::backward(const Tensor& grad, std::optional<bool> retain_graph, bool
 }
 
 Tensor Tensor::detach() const {
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = new_impl();
   impl->shape = shape();
   impl->dtype = dtype();
   impl->storage = this->impl().storage;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <utility>
 
+#include "block_pool.hpp"
 #include "gradoracle/engine/tensor.hpp"
 
 namespace gradoracle {
@@ -23,6 +24,11 @@ using detail::TensorImpl;
 inline TensorImpl& impl_of(const Tensor& t) { return detail::TensorAccess::impl(t); }
 // The handle to it (null for an undefined tensor).
 inline const std::shared_ptr<TensorImpl>& impl_ptr_of(const Tensor& t) { return detail::TensorAccess::ptr(t); }
+// Fresh shared state, and a fresh buffer, from the thread's block pool (block_pool.hpp).
+inline std::shared_ptr<TensorImpl> new_impl() { return std::allocate_shared<TensorImpl>(detail::PoolAllocator<TensorImpl>()); }
+inline std::shared_ptr<Storage> new_storage(DType dtype, int64_t numel) {
+  return std::allocate_shared<Storage>(detail::PoolAllocator<Storage>(), dtype, numel);
+}
 // A tensor over existing shared state.
 inline Tensor tensor_of(std::shared_ptr<TensorImpl> impl) { return detail::TensorAccess::wrap(std::move(impl)); }
 }  // namespace gradoracle

@@ -208,6 +208,7 @@ void Run::full_pairs(const std::vector<int>& ins, const std::vector<int>& outs) 
     r_.numeric_vjp.assign(inputs_.size(), Tensor());
     for (const Tensor& v : o_.vjp_upstreams) upstreams.push_back(v.to_vector());
   }
+  Column c;  // one column at a time, its vectors reused
   for (int i : ins) {
     const int64_t n = inputs_[static_cast<size_t>(i)].numel();
     if (vjp_wanted) {
@@ -216,9 +217,8 @@ void Run::full_pairs(const std::vector<int>& ins, const std::vector<int>& outs) 
     }
     for (int64_t l = 0; l < n; ++l) {
       if (o_.prefetch && l % kPrefetchPoints == 0) prefetch_columns(i, l, std::min(n, l + kPrefetchPoints));
-      Column c;
       try {
-        c = column(i, l);
+        column(i, l, c);
       } catch (const Error&) {
         continue;  // reported as a problem by evaluate()
       }

@@ -8,7 +8,7 @@
 
 namespace gradoracle::oracle::detail {
 
-Values Run::evaluate(const std::vector<Tensor>& x64) {
+void Run::evaluate(const std::vector<Tensor>& x64, Values& out) {
   NoGradGuard no_grad;
   std::vector<Tensor> y;
   {
@@ -30,7 +30,7 @@ Values Run::evaluate(const std::vector<Tensor>& x64) {
             std::to_string(outs_.size()) + " unperturbed");
     throw Error(ErrorKind::Shape, "unstable output count");
   }
-  Values out(y.size());
+  out.resize(y.size());
   for (size_t j = 0; j < y.size(); ++j) {
     const bool same_shape = y[j].shape() == outs_[j].shape();
     if (o_.check_output_stability && (!same_shape || y[j].dtype() != base_dtypes_[j])) {
@@ -38,9 +38,13 @@ Values Run::evaluate(const std::vector<Tensor>& x64) {
               name(y[j].dtype()) + ", unperturbed " + to_string(outs_[j].shape()) + " " + name(base_dtypes_[j]));
     }
     if (!same_shape) throw Error(ErrorKind::Shape, "unstable output shape");
-    out[j] = y[j].to_vector();
+    if (y[j].dtype() == DType::Float64) {
+      const double* p = y[j].data<double>();
+      out[j].assign(p, p + y[j].numel());
+    } else {
+      out[j] = y[j].to_vector();
+    }
   }
-  return out;
 }
 
 // f at x64_ with input i shifted by delta. As torch's gradcheck does, the arguments are
@@ -57,11 +61,13 @@ Values Run::eval_shift(int i, const std::vector<double>& delta) {
     size_t n;
     ~Restore() { std::copy(from, from + n, to); }
   } restore{shifted, x, n};
-  return evaluate(shifted_);
+  Values out;
+  evaluate(shifted_, out);
+  return out;
 }
 
 // f at x64_ with element l of input i shifted by `step` (in place, restored on return or throw).
-Values Run::eval_element(int i, int64_t l, double step) {
+void Run::eval_element(int i, int64_t l, double step, Values& out) {
   const size_t I = static_cast<size_t>(i);
   double* at = shifted_[I].data<double>() + l;
   const double x = x64_[I].data<double>()[l];
@@ -71,7 +77,7 @@ Values Run::eval_element(int i, int64_t l, double step) {
     double x;
     ~Restore() { *at = x; }
   } restore{at, x};
-  return evaluate(shifted_);
+  evaluate(shifted_, out);
 }
 
 // Column l of input i. Central: D(h) = (f(x+h) − f(x−h))/2h, estimate 16ε(|f₊|+|f₋|)/2h.
@@ -82,21 +88,20 @@ Values Run::eval_element(int i, int64_t l, double step) {
 // h/16 and h moves one one-sided slope only: where h/16 still straddles it, a kink; where it does
 // not, the finer D(h/16) is clean in float64, but a float32 forward's rounding can reach the kink
 // (Column::kink 2, which excuses only a failing float32 entry).
-Column Run::column(int i, int64_t l) {
+void Run::column(int i, int64_t l, Column& c) {
   const double xl = x64_[static_cast<size_t>(i)].data<double>()[l];
   const double h0 = o_.eps * (o_.step == Step::Relative ? std::max(1.0, std::abs(xl)) : 1.0);
   auto at = [&](double h, Values& plus, Values& minus, double& hp, double& hm) {
     hp = (xl + h) - xl;  // the steps as taken in floating point
     hm = xl - (xl - h);
-    plus = eval_element(i, l, hp);
-    minus = eval_element(i, l, -hm);
+    eval_element(i, l, hp, plus);
+    eval_element(i, l, -hm, minus);
   };
-  Values fp, fm, fp2, fm2;
+  Values &fp = fp_, &fm = fm_, &fp2 = fp2_, &fm2 = fm2_;
   double hp = 0, hm = 0, hp2 = 0, hm2 = 0;
   at(h0, fp, fm, hp, hm);
   if (o_.scheme == Scheme::Richardson) at(h0 / 2, fp2, fm2, hp2, hm2);
 
-  Column c;
   const size_t nout = outs_.size();
   c.numeric.resize(nout);
   c.estimate.resize(nout);
@@ -104,7 +109,8 @@ Column Run::column(int i, int64_t l) {
   c.right.resize(nout);
   c.kink.resize(nout);
   bool suspicious_any = false;
-  std::vector<std::vector<char>> suspicious(nout);
+  std::vector<std::vector<char>>& suspicious = suspicious_;
+  suspicious.resize(nout);
   for (int j : sel_out_) {
     const size_t J = static_cast<size_t>(j);
     const size_t m = base_[J].size();
@@ -143,8 +149,8 @@ Column Run::column(int i, int64_t l) {
       }
     }
   }
-  if (!suspicious_any) return c;
-  Values fpf, fmf;
+  if (!suspicious_any) return;
+  Values &fpf = fpf_, &fmf = fmf_;
   double hpf = 0, hmf = 0;
   at(h0 / 16, fpf, fmf, hpf, hmf);
   for (int j : sel_out_) {
@@ -174,7 +180,6 @@ Column Run::column(int i, int64_t l) {
       }
     }
   }
-  return c;
 }
 
 // The points column(i, l) evaluates f at first, for l in [begin, end): x ± the step as taken in

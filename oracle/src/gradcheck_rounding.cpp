@@ -98,8 +98,8 @@ double Run::curvature(int i, int64_t l, int j, int64_t k) {
     Values plus, minus;
     bool ok = true;
     try {
-      plus = eval_element(i, l, hp);
-      minus = eval_element(i, l, -hm);
+      eval_element(i, l, hp, plus);
+      eval_element(i, l, -hm, minus);
     } catch (const std::exception&) {
       ok = false;
     }

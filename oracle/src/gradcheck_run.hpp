@@ -85,10 +85,13 @@ class Run {
 
  private:
   // numeric side, float64 (gradcheck_numeric.cpp)
-  Values evaluate(const std::vector<Tensor>& x64);
+  // f at x64 into `out`, whose vectors keep their capacity from call to call (a column
+  // evaluates f thousands of times over the same shapes).
+  void evaluate(const std::vector<Tensor>& x64, Values& out);
   Values eval_shift(int i, const std::vector<double>& delta);
-  Values eval_element(int i, int64_t l, double step);
-  Column column(int i, int64_t l);
+  void eval_element(int i, int64_t l, double step, Values& out);
+  // Column l of input i into `c` (its vectors reused likewise); only the selected outputs' rows are set.
+  void column(int i, int64_t l, Column& c);
   void prefetch_columns(int i, int64_t begin, int64_t end);  // options' prefetch, columns [begin, end) of input i
   void prefetch_directions(const std::vector<std::vector<double>>& w);  // options' prefetch, directional(i, w[i]) for the selected i
   void directional(int i, const std::vector<double>& w, Values& numeric, Values& estimate);
@@ -124,6 +127,8 @@ class Run {
   std::vector<Tensor> x64_;            // float64 copies of the inputs
   std::vector<Tensor> shifted_;        // the perturbed runs' arguments: x64_'s values, one input shifted in place
   Values base_;                        // the unperturbed float64 outputs
+  Values fp_, fm_, fp2_, fm2_, fpf_, fmf_;          // column()'s evaluations, reused
+  std::vector<std::vector<char>> suspicious_;      // column()'s entries to look at again at h/16
   std::vector<DType> base_dtypes_;
   HoldState hold_;
   std::vector<EntryReport> failing_, kinks_, worst_, nonfinite_;  // the worst few of each (bounded)
