@@ -3,7 +3,6 @@
 #include <chrono>
 #include <memory>
 #include <atomic>
-#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -71,33 +70,29 @@ int for_each_fixture(const std::string& command, const std::vector<std::string>&
     }
     return finish(report, o);
   }
+  // The calling thread is one of the workers. Whichever finishes a case prints every case
+  // ready in file order from there (under the lock), so no thread waits to print and the
+  // output streams in order.
   std::vector<std::optional<Case>> done(files.size());
   std::mutex mutex;
-  std::condition_variable ready;
+  size_t printed = 0;
   std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next++) < files.size();) {
+      Case c = judge_file(files[i], ops, judge);
+      const std::lock_guard lock(mutex);
+      done[i] = std::move(c);
+      for (; printed < files.size() && done[printed]; ++printed) {
+        print_line(*done[printed], o.json);
+        report.cases.push_back(std::move(*done[printed]));
+        done[printed].reset();
+      }
+    }
+  };
   {
     std::vector<std::jthread> threads;
-    for (unsigned w = 0; w < workers; ++w) {
-      threads.emplace_back([&] {
-        for (size_t i; (i = next++) < files.size();) {
-          Case c = judge_file(files[i], ops, judge);
-          {
-            const std::lock_guard lock(mutex);
-            done[i] = std::move(c);
-          }
-          ready.notify_one();
-        }
-      });
-    }
-    for (size_t i = 0; i < files.size(); ++i) {
-      std::unique_lock lock(mutex);
-      ready.wait(lock, [&] { return done[i].has_value(); });
-      Case c = std::move(*done[i]);
-      done[i].reset();
-      lock.unlock();
-      print_line(c, o.json);
-      report.cases.push_back(std::move(c));
-    }
+    for (unsigned w = 1; w < workers; ++w) threads.emplace_back(work);
+    work();
   }
   return finish(report, o);
 }
