@@ -91,8 +91,8 @@ void BM_ParseFixtureText(benchmark::State& state) {
 }
 BENCHMARK(BM_ParseFixtureText)->Unit(benchmark::kMillisecond);
 
-// The streaming reader with nlohmann's lexer for its events (what it was before simdjson, and
-// what it still does with text simdjson does not parse).
+// The event reader on nlohmann's lexer (StreamSax: small DOMs per tensor and statement; what
+// reads text simdjson does not parse, and what the reader was before cf04d43).
 void BM_ParseFixtureTextNlohmannEvents(benchmark::State& state) {
   const Corpus& c = corpus();
   using gradoracle::fixtures::detail::Lexer;
@@ -105,7 +105,8 @@ void BM_ParseFixtureTextNlohmannEvents(benchmark::State& state) {
 }
 BENCHMARK(BM_ParseFixtureTextNlohmannEvents)->Unit(benchmark::kMillisecond);
 
-// Reference: simdjson's parse alone (the reader's lexer now; one parser, its buffers reused).
+// Reference: simdjson's parse alone (the parse the reader reads in place; one parser, its
+// buffers reused).
 void BM_SimdjsonParse(benchmark::State& state) {
   const Corpus& c = corpus();
   simdjson::dom::parser parser;
