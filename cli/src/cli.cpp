@@ -106,6 +106,12 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
   app.set_version_flag("--version", "gradoracle " GRADORACLE_VERSION);
   app.set_help_all_flag("--help-all", "help for every subcommand");
 
+  // Only the options of the subcommand that runs are set up (CLI11's setup of every option of
+  // every subcommand was a third of the process start): all of them when the first argument
+  // names no subcommand (--help, --help-all, --version, a typo), so help and errors read as before.
+  const std::string_view first = argc > 1 ? argv[1] : "";
+  const auto runs = [&](std::string_view name) { return first.empty() || first[0] == '-' || first == name; };
+
   Output out;
   if (argc > 0) out.program = argv[0];
   auto add_output = [&](CLI::App* sub) {
@@ -123,9 +129,6 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
 
   std::vector<std::string> replay_paths;
   CLI::App* replay_cmd = app.add_subcommand("replay", "run fixtures in the engine and check every expect");
-  replay_cmd->add_option("paths", replay_paths, "fixture files or directories (searched for *.json)")->required();
-  add_output(replay_cmd);
-  add_jobs(replay_cmd);
   EngineArgs engine;
   auto add_engine = [&](CLI::App* sub) {
     sub->add_option("--engine", engine.command, "run the fixtures in an outside engine: CMD is started by `sh -c` "
@@ -135,7 +138,12 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
                                                                 "then it is killed and the case is an error")
         ->check(kPositive);
   };
-  add_engine(replay_cmd);
+  if (runs("replay")) {
+    replay_cmd->add_option("paths", replay_paths, "fixture files or directories (searched for *.json)")->required();
+    add_output(replay_cmd);
+    add_jobs(replay_cmd);
+    add_engine(replay_cmd);
+  }
 
   std::vector<std::string> check_paths;
   oracle::GradCheckOptions gopt;
@@ -144,28 +152,30 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
   uint64_t check_seed = 0;
   CLI::App* check_cmd =
       app.add_subcommand("gradcheck", "finite-difference check of each fixture's program (leaves -> backward roots)");
-  check_cmd->add_option("paths", check_paths, "fixture files or directories")->required();
-  check_cmd->add_flag("--fast", fast, "vᵀJu probes instead of the full Jacobian (explained on failure)");
-  check_cmd->add_option("--eps", eps, "finite-difference step (default 1e-6, relative)")->check(kPositive);
-  check_cmd->add_option("--atol", atol, "absolute tolerance (default by dtype)")->check(kNonNegative);
-  check_cmd->add_option("--rtol", rtol, "relative tolerance (default by dtype)")->check(kNonNegative);
-  check_cmd->add_option("--seed", check_seed, "seed of fast mode's probes (default 0)")->transform(seed_option(false));
   std::string scheme = "central", step = "relative", kinks = "report";
-  check_cmd->add_option("--scheme", scheme, "finite differences: central (error O(h^2)), or richardson (error "
-                                            "O(h^4), its estimate added to the allowance; twice the evaluations)")
-      ->check(CLI::IsMember({"central", "richardson"}));
-  check_cmd->add_option("--step", step, "the step h: relative (eps*max(1,|x|), default) or absolute (eps)")
-      ->check(CLI::IsMember({"relative", "absolute"}));
-  check_cmd->add_option("--kinks", kinks, "entries whose one-sided differences disagree (non-differentiable "
-                                          "points): report (listed apart, not failing; default), fail (count as "
-                                          "failures), off (not detected: judged by the tolerance alone)")
-      ->check(CLI::IsMember({"report", "fail", "off"}));
-  check_cmd->add_flag("--allow-nonfinite", gopt.allow_nonfinite,
-                      "an entry whose analytic and numeric sides are the same NaN or infinity passes "
-                      "(default: any non-finite entry fails, as in torch.autograd.gradcheck)");
-  add_output(check_cmd);
-  add_jobs(check_cmd);
-  add_engine(check_cmd);
+  if (runs("gradcheck")) {
+    check_cmd->add_option("paths", check_paths, "fixture files or directories")->required();
+    check_cmd->add_flag("--fast", fast, "vᵀJu probes instead of the full Jacobian (explained on failure)");
+    check_cmd->add_option("--eps", eps, "finite-difference step (default 1e-6, relative)")->check(kPositive);
+    check_cmd->add_option("--atol", atol, "absolute tolerance (default by dtype)")->check(kNonNegative);
+    check_cmd->add_option("--rtol", rtol, "relative tolerance (default by dtype)")->check(kNonNegative);
+    check_cmd->add_option("--seed", check_seed, "seed of fast mode's probes (default 0)")->transform(seed_option(false));
+    check_cmd->add_option("--scheme", scheme, "finite differences: central (error O(h^2)), or richardson (error "
+                                              "O(h^4), its estimate added to the allowance; twice the evaluations)")
+        ->check(CLI::IsMember({"central", "richardson"}));
+    check_cmd->add_option("--step", step, "the step h: relative (eps*max(1,|x|), default) or absolute (eps)")
+        ->check(CLI::IsMember({"relative", "absolute"}));
+    check_cmd->add_option("--kinks", kinks, "entries whose one-sided differences disagree (non-differentiable "
+                                            "points): report (listed apart, not failing; default), fail (count as "
+                                            "failures), off (not detected: judged by the tolerance alone)")
+        ->check(CLI::IsMember({"report", "fail", "off"}));
+    check_cmd->add_flag("--allow-nonfinite", gopt.allow_nonfinite,
+                        "an entry whose analytic and numeric sides are the same NaN or infinity passes "
+                        "(default: any non-finite entry fails, as in torch.autograd.gradcheck)");
+    add_output(check_cmd);
+    add_jobs(check_cmd);
+    add_engine(check_cmd);
+  }
 
   std::vector<std::string> gen_ops;
   bool gen_all = false;
@@ -173,31 +183,35 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
   uint64_t gen_seed = 0;
   std::string gen_out, gen_dtype = "float64";
   CLI::App* gen_cmd = app.add_subcommand("generate", "write reference fixtures computed by the engine");
-  gen_cmd->add_option("--op", gen_ops, "an op to generate a fixture for (repeat the option for more)")
-      ->allow_extra_args(false);
-  gen_cmd->add_flag("--all", gen_all, "one fixture per registered op");
-  gen_cmd->add_option("--programs", gen_programs, "N random programs")->check(CLI::Range(0, 1000000));
   bool gen_references = false;
-  gen_cmd->add_flag("--references", gen_references, "every op's reference inputs (kinks, ties, large magnitudes)");
-  gen_cmd->add_option("--seed", gen_seed, "seed (program i uses seed + i)")->transform(seed_option(false));
-  gen_cmd->add_option("--dtype", gen_dtype, "float64 (default) or float32")->check(CLI::IsMember({"float32", "float64"}));
-  gen_cmd->add_option("--out", gen_out, "output directory")->required();
-  add_output(gen_cmd);
+  if (runs("generate")) {
+    gen_cmd->add_option("--op", gen_ops, "an op to generate a fixture for (repeat the option for more)")
+        ->allow_extra_args(false);
+    gen_cmd->add_flag("--all", gen_all, "one fixture per registered op");
+    gen_cmd->add_option("--programs", gen_programs, "N random programs")->check(CLI::Range(0, 1000000));
+    gen_cmd->add_flag("--references", gen_references, "every op's reference inputs (kinks, ties, large magnitudes)");
+    gen_cmd->add_option("--seed", gen_seed, "seed (program i uses seed + i)")->transform(seed_option(false));
+    gen_cmd->add_option("--dtype", gen_dtype, "float64 (default) or float32")->check(CLI::IsMember({"float32", "float64"}));
+    gen_cmd->add_option("--out", gen_out, "output directory")->required();
+    add_output(gen_cmd);
+  }
 
   CLI::App* serve_cmd = app.add_subcommand(
       "serve", "be an engine under test: gradoracle's engine over the engine protocol on stdin/stdout (the C++ "
                "adapter; docs/engine-protocol.md)");
 
   CLI::App* ops_cmd = app.add_subcommand("ops", "list the registered ops: arity, shapes, domains, attrs");
-  add_output(ops_cmd);
+  if (runs("ops")) add_output(ops_cmd);
 
   CheckArgs gate;
   gate.program = argc > 0 ? argv[0] : "gradoracle";
   CLI::App* gate_cmd = app.add_subcommand(
       "check", "the gate: the recorded corpus (embedded), fixture dirs, every op's gradcheck in both dtypes, "
                "random programs, structural properties");
-  add_check_options(gate_cmd, gate);
-  add_output(gate_cmd);
+  if (runs("check")) {
+    add_check_options(gate_cmd, gate);
+    add_output(gate_cmd);
+  }
 
   // The subcommands, for the messages about a missing or unknown one.
   std::string subcommands;
