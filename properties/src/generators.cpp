@@ -459,6 +459,10 @@ void showValue(const OpCase& c, std::ostream& os) {
 
 namespace gradoracle::registry {
 void showValue(const OpSpec& op, std::ostream& os) { os << "op " << op.name; }
+void showValue(const OpSpec* op, std::ostream& os) {
+  if (op) showValue(*op, os);
+  else os << "no op";
+}
 }  // namespace gradoracle::registry
 
 namespace gradoracle::properties {

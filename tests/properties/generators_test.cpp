@@ -2,6 +2,7 @@
 // each Domain, and programs that are valid format-v1 fixtures.
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 
 #include "gradoracle/fixtures/interpreter.hpp"
 #include "property_test.hpp"
@@ -72,6 +73,16 @@ GRADORACLE_PROP(Generators, ProgramsAreValidFixturesThatReplay, 200) {
   const auto r = fixtures::replay(f, o);
   RC_ASSERT(r.passed());
   RC_CLASSIFY(p.steps.size() > 3, "more than 3 steps");
+}
+
+TEST(Generators, ADrawnOpShowsAsItsNameAndNoneAsNoOp) {
+  // RapidCheck describes a failing case's drawn values with rc::show; a property may draw a
+  // null op (structural/detach_and_to does), and a raw pointer's default show dereferences it.
+  std::ostringstream none, add;
+  rc::show(static_cast<const registry::OpSpec*>(nullptr), none);
+  rc::show(registry::builtin_ops().find("add"), add);
+  EXPECT_EQ(none.str(), "no op");
+  EXPECT_EQ(add.str(), "op add");
 }
 
 }  // namespace
