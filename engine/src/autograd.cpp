@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <unordered_map>
-#include <unordered_set>
 
 #include "gradoracle/engine/ops.hpp"
 #include "kernels.hpp"
@@ -325,40 +323,32 @@ void BackwardPass::discover(uint64_t pass) {
 
 // autograd::grad runs only the nodes with a path to a captured node, and no AccumulateGrad:
 // needed_ = (some edge leads to a needed or captured node). Computed children first, in a
-// topological order (Kahn's over copies of the counts), so one sweep suffices.
+// topological order (Kahn's over copies of the counts, kept in the nodes: no map), so one sweep
+// suffices.
 void BackwardPass::mark_needed() {
-  std::vector<Node*> order;
-  order.reserve(reached_.size());
-  std::vector<int> count(reached_.size());
-  // pass_-local index of each node: its position in reached_ (kept in buffer_-free form as a map).
-  std::unordered_map<Node*, size_t> index;
-  index.reserve(reached_.size());
+  SmallStack<Node*> order, ready;
   for (size_t i = 0; i < reached_.size(); ++i) {
-    index.emplace(reached_[i], i);
-    count[i] = reached_[i]->pending_;
-  }
-  std::vector<Node*> ready;
-  for (size_t i = 0; i < reached_.size(); ++i) {
-    if (count[i] == 0) ready.push_back(reached_[i]);
+    Node* n = reached_[i];
+    n->unsorted_ = n->pending_;
+    if (n->unsorted_ == 0) ready.push(n);
   }
   while (!ready.empty()) {
-    Node* n = ready.back();
-    ready.pop_back();
-    order.push_back(n);
+    Node* n = ready.pop();
+    order.push(n);
     for (const Edge& e : n->next_edges()) {
-      if (e.fn && --count[index.at(e.fn.get())] == 0) ready.push_back(e.fn.get());
+      if (e.fn && --e.fn->unsorted_ == 0) ready.push(e.fn.get());
     }
   }
-  std::unordered_set<Node*> captured;
-  for (const auto& c : captures_) captured.insert(c.get());
-  for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    Node* n = *it;
+  for (const auto& c : captures_) c->captured_ = true;
+  for (size_t i = order.size(); i-- > 0;) {
+    Node* n = order[i];
     bool needed = false;
     for (const Edge& e : n->next_edges()) {
-      if (e.fn && (e.fn->needed_ || captured.count(e.fn.get()))) needed = true;
+      if (e.fn && (e.fn->needed_ || e.fn->captured_)) needed = true;
     }
     n->needed_ = needed && dynamic_cast<AccumulateGrad*>(n) == nullptr;
   }
+  for (const auto& c : captures_) c->captured_ = false;
 }
 
 void BackwardPass::run() {

@@ -5,7 +5,7 @@
 #include <memory>
 #include <utility>
 
-#include "block_pool.hpp"
+#include "gradoracle/engine/block_pool.hpp"
 #include "gradoracle/engine/tensor.hpp"
 
 namespace gradoracle {

@@ -16,10 +16,10 @@
 //    engine ops (detail::creating_graph() tells it which), so the result can be
 //    differentiated again.
 //
-// Cost model: recording an op is one allocation for the node, its lambda (stored in the node,
-// not in a std::function) and, up to three inputs of rank <= 4, its edges; nothing at all is
-// allocated or captured into a node when no input requires grad or grad mode is off (the
-// lambda object the caller built is dropped). A backward keeps its per-node state (dependency
+// Cost model: recording an op is one allocation (from the thread's block pool) for the node,
+// its lambda (stored in the node, not in a std::function) and, up to three inputs of rank <= 4,
+// its edges; nothing at all is allocated or captured into a node when no input requires grad or
+// grad mode is off (the lambda object the caller built is dropped). A backward keeps its per-node state (dependency
 // count, summed gradient) in the nodes themselves: no hash map.
 #include <cstdint>
 #include <functional>
@@ -32,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "gradoracle/engine/block_pool.hpp"
 #include "gradoracle/engine/tensor.hpp"
 
 namespace gradoracle {
@@ -138,7 +139,9 @@ class Node {
   // leads to a requested input. Only meaningful while `pass_` is current.
   uint64_t pass_ = 0;
   int pending_ = 0;
+  int unsorted_ = 0;       // mark_needed's copy of pending_ (Kahn's order)
   bool needed_ = true;
+  bool captured_ = false;  // autograd::grad asks for the gradient arriving here (mark_needed only)
   Tensor buffer_;
 };
 
@@ -220,8 +223,8 @@ void record_span(Tensor& out, const char* name, std::span<const Tensor> inputs, 
                  Order order = Order::Twice) {
   if (!any_requires_grad(inputs)) return;
   using Fn = std::decay_t<F>;
-  std::shared_ptr<Node> node =
-      std::make_shared<LambdaNode<Fn>>(name, inputs, Fn(std::forward<F>(backward)), saves == Saves::Tensors);
+  std::shared_ptr<Node> node = std::allocate_shared<LambdaNode<Fn>>(
+      PoolAllocator<LambdaNode<Fn>>(), name, inputs, Fn(std::forward<F>(backward)), saves == Saves::Tensors);
   if (order == Order::Once) node->set_once_differentiable();
   set_grad_fn(out, std::move(node));
 }

@@ -1,6 +1,7 @@
 #pragma once
 // BlockPool: per-thread free lists of fixed-size blocks, for the one-object allocations every
-// tensor makes (std::allocate_shared's blocks for TensorImpl and Storage). A gradient check
+// tensor makes (std::allocate_shared's blocks for TensorImpl and Storage) and every recorded op
+// makes (its Node, in size classes of 64 bytes: one pool serves many ops). A gradient check
 // evaluates a small program thousands of times, freeing a whole graph's tensors at once; glibc
 // keeps 7 freed blocks of a size per thread (tcache) and sends the rest through _int_free and
 // malloc_consolidate, ~20 % of a small program's check. A pool keeps up to kKeep blocks of each
@@ -83,7 +84,10 @@ class BlockPool {
 };
 
 // A std allocator of single objects from BlockPool (arrays go to operator new), for
-// std::allocate_shared: its rebound block type decides the size.
+// std::allocate_shared: its rebound block type decides the size, rounded up to kSizeClass.
+inline constexpr size_t kSizeClass = 64;
+inline constexpr size_t size_class(size_t bytes) { return (bytes + kSizeClass - 1) / kSizeClass * kSizeClass; }
+
 template <class T>
 struct PoolAllocator {
   using value_type = T;
@@ -92,11 +96,11 @@ struct PoolAllocator {
   PoolAllocator(const PoolAllocator<U>&) noexcept {}
   T* allocate(size_t n) {
     static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
-    if (n == 1) return static_cast<T*>(BlockPool<sizeof(T)>::take());
+    if (n == 1) return static_cast<T*>(BlockPool<size_class(sizeof(T))>::take());
     return static_cast<T*>(::operator new(n * sizeof(T)));
   }
   void deallocate(T* p, size_t n) noexcept {
-    if (n == 1) BlockPool<sizeof(T)>::give(p);
+    if (n == 1) BlockPool<size_class(sizeof(T))>::give(p);
     else ::operator delete(p);
   }
   template <class U>
