@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "gradcheck_run.hpp"
+#include "gradoracle/engine/random.hpp"
 #include "gradoracle/oracle/compare.hpp"
 
 namespace gradoracle::oracle {
@@ -48,6 +49,8 @@ Tensor hold(const Tensor& t) {
 
 namespace detail {
 namespace {
+constexpr uint64_t kReentrancyStream = 0x94D049BB133111EBull;  // full mode's random upstreams, apart from fast mode's
+
 // The full-mode inequality, NaN matching NaN only: fills abs/rel error and allowed.
 void judge(EntryReport& e, const Tolerance& tol, double k) {
   const double a = e.analytic, n = e.numeric;
@@ -91,14 +94,13 @@ PairReport& Run::pair(int i, int j) {
 }
 
 // grads[i] = (upstream on output j)ᵀ·J_ij for every selected input i (zeros for an absent grad;
-// NaN if backward raised). With check_nondeterminism, backward runs twice and must agree.
-bool Run::vjp(int j, const std::vector<double>& upstream, Values& grads) {
+// NaN if backward raised). Run twice, the two backwards must agree.
+bool Run::vjp(int j, const std::vector<double>& upstream, Values& grads, int runs) {
   const Tensor& out = outs_[static_cast<size_t>(j)];
   grads.assign(inputs_.size(), {});
   for (int i : sel_in_) grads[static_cast<size_t>(i)].assign(static_cast<size_t>(inputs_[static_cast<size_t>(i)].numel()), 0.0);
   if (!out.requires_grad()) return true;  // a constant output: its Jacobian is zero
   const Tensor g = Tensor::from_data(out.shape(), upstream, out.dtype());
-  const int runs = o_.check_nondeterminism ? 2 : 1;
   for (int run = 0; run < runs; ++run) {
     for (int i : sel_in_) leaves_[static_cast<size_t>(i)].set_grad(Tensor());
     try {
@@ -135,11 +137,11 @@ bool Run::vjp(int j, const std::vector<double>& upstream, Values& grads) {
   return true;
 }
 
-Values Run::one_hot_row(int j, int64_t k) {
+Values Run::one_hot_row(int j, int64_t k, int runs) {
   std::vector<double> up(static_cast<size_t>(outs_[static_cast<size_t>(j)].numel()), 0.0);
   up[static_cast<size_t>(k)] = 1.0;
   Values g;
-  vjp(j, up, g);
+  vjp(j, up, g, runs);
   return g;
 }
 
@@ -171,7 +173,9 @@ void Run::structural_checks() {
   if (!o_.check_undefined_grad) return;
   for (int j : sel_out_) {
     Values g;
-    if (!vjp(j, std::vector<double>(static_cast<size_t>(outs_[static_cast<size_t>(j)].numel()), 0.0), g)) continue;
+    if (!vjp(j, std::vector<double>(static_cast<size_t>(outs_[static_cast<size_t>(j)].numel()), 0.0), g,
+             o_.check_nondeterminism ? 2 : 1))
+      continue;
     for (int i : sel_in_) {
       double worst = 0.0;
       for (double x : g[static_cast<size_t>(i)]) worst = std::max(worst, std::abs(x));
@@ -190,13 +194,21 @@ void Run::full_pairs(const std::vector<int>& ins, const std::vector<int>& outs) 
   for (int j : outs) {
     const size_t J = static_cast<size_t>(j), m = static_cast<size_t>(outs_[J].numel());
     for (int i : ins) analytic[static_cast<size_t>(i)][J].resize(static_cast<size_t>(inputs_[static_cast<size_t>(i)].numel()) * m);
+    const int runs = analytic_row_runs(o_.check_nondeterminism, static_cast<int64_t>(m));
     for (size_t k = 0; k < m; ++k) {
-      const Values row = one_hot_row(j, static_cast<int64_t>(k));
+      const Values row = one_hot_row(j, static_cast<int64_t>(k), runs);
       for (int i : ins) {
         const std::vector<double>& g = row[static_cast<size_t>(i)];
         std::vector<double>& a = analytic[static_cast<size_t>(i)][J];
         for (size_t l = 0; l < g.size(); ++l) a[l * m + k] = g[l];
       }
+    }
+    if (random_reentrancy_probe(o_.check_nondeterminism, static_cast<int64_t>(m))) {
+      Generator gen(o_.seed ^ kReentrancyStream ^ (static_cast<uint64_t>(j) << 32));
+      std::vector<double> u(m);
+      for (double& x : u) x = gen.uniform(-1.0, 1.0);
+      Values unused;
+      vjp(j, u, unused, 2);
     }
   }
   for (int i : ins)

@@ -38,7 +38,7 @@ void Run::fast() {
     if (o_.prefetch) prefetch_directions(w);
     // analytic: one backward per output gives gᵢ = Jᵢⱼᵀv for every input
     std::vector<Values> g(outs_.size());
-    for (int j : sel_out_) vjp(j, v[static_cast<size_t>(j)], g[static_cast<size_t>(j)]);
+    for (int j : sel_out_) vjp(j, v[static_cast<size_t>(j)], g[static_cast<size_t>(j)], o_.check_nondeterminism ? 2 : 1);
     for (int i : sel_in_) {
       const size_t I = static_cast<size_t>(i);
       Values d, est;
@@ -87,7 +87,7 @@ void Run::fast() {
       if (n == 0 || m == 0) continue;
       for (int s = 0; s < o_.spot_checks; ++s) {
         const int64_t l = gen.integer(0, n - 1), k = gen.integer(0, m - 1);
-        const Values row = one_hot_row(j, k);
+        const Values row = one_hot_row(j, k, o_.check_nondeterminism ? 2 : 1);
         try {
           column(i, l, c);
         } catch (const Error&) {

@@ -96,8 +96,9 @@ class Run {
   void prefetch_directions(const std::vector<std::vector<double>>& w);  // options' prefetch, directional(i, w[i]) for the selected i
   void directional(int i, const std::vector<double>& w, Values& numeric, Values& estimate);
   // analytic side, the inputs' dtype (gradcheck.cpp)
-  bool vjp(int j, const std::vector<double>& upstream, Values& grads);
-  Values one_hot_row(int j, int64_t k);
+  // grads = upstreamᵀ·J_j, backward run `runs` times (twice: they must agree, nondet_tol).
+  bool vjp(int j, const std::vector<double>& upstream, Values& grads, int runs);
+  Values one_hot_row(int j, int64_t k, int runs);
   // checks (gradcheck.cpp; fast(): gradcheck_fast.cpp; advise(): gradcheck_report.cpp)
   void structural_checks();
   void full_pairs(const std::vector<int>& ins, const std::vector<int>& outs);

@@ -271,6 +271,37 @@ TEST(GradCheck, ZeroUpstreamAndNondeterminism) {
 }
 
 // The README's example, as written there.
+// Nondeterminism's cost (analytic_row_runs): an output of ≤ 2 elements runs each row twice; a
+// taller one each row once and one random upstream twice, which still sees a row that varies.
+TEST(GradCheck, ATallOutputRunsEachRowOnceAndOneRandomUpstreamTwice) {
+  auto calls = std::make_shared<int>(0);
+  const Function noisy_last = [calls](const std::vector<Tensor>& v) {
+    Tensor out = v[0].detach() * 2.0;
+    record(out, "NoisyLastBackward", {v[0]}, [calls](const Tensor& g, NeedsGrad) {
+      Tensor grad = g * 2.0;  // fresh and contiguous
+      const int64_t last = g.numel() - 1;
+      if (g.to_vector()[static_cast<size_t>(last)] != 0.0) grad.data<double>()[last] += 1e-9 * ++*calls;
+      else ++*calls;
+      return std::vector<Tensor>{grad};
+    });
+    return std::vector<Tensor>{out};
+  };
+  GradCheckOptions o;
+  o.check_undefined_grad = false;  // its zero-upstream backwards, twice, are not counted here
+  o.nondet_tol = 1e-6;             // the noise passes: count the backwards only
+  Generator gen(1);
+  for (int64_t m : {2, 5}) {
+    *calls = 0;
+    const GradCheckResult r = gradcheck(noisy_last, {Tensor::uniform({m}, -1.0, 1.0, gen, DType::Float64)}, o);
+    EXPECT_TRUE(r.passed) << r;
+    EXPECT_EQ(*calls, m <= 2 ? 2 * m : m + 2) << "m = " << m;
+  }
+  const GradCheckResult tall = gradcheck(noisy_last, {Tensor::from_data({5}, {1, 2, 3, 4, 5}, DType::Float64)});
+  EXPECT_FALSE(tall.passed);
+  ASSERT_FALSE(tall.problems.empty()) << tall;
+  EXPECT_NE(tall.problems.front().find("nondeterministic"), std::string::npos) << tall;
+}
+
 TEST(GradCheck, ReadmeExample) {
   Function f = [](const std::vector<Tensor>& in) {
     return std::vector<Tensor>{tanh(matmul(in[0], in[1])) * sum(hold(in[1]))};

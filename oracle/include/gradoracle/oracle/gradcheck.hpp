@@ -124,6 +124,21 @@ enum class Step {
   Absolute,  // h = eps
 };
 
+// Nondeterminism (check_nondeterminism): a backward run twice with the same upstream must give
+// grads within nondet_tol. Full mode's rows of an output with at most two elements run twice
+// each, as torch.autograd.gradcheck runs every row; an output with more elements has each row
+// run once and one backward of a random upstream (uniform in [−1, 1], from `seed`) run twice:
+// every row's formula is in that backward with a nonzero weight, at 2 extra backwards instead of
+// one per element (torch's fast mode checks its random upstreams the same way). Fast mode runs
+// each of its backwards twice. How many times a row runs: analytic_row_runs.
+inline int analytic_row_runs(bool check_nondeterminism, int64_t output_elements) {
+  return check_nondeterminism && output_elements <= 2 ? 2 : 1;
+}
+// Whether full mode checks an output's nondeterminism by a random upstream run twice.
+inline bool random_reentrancy_probe(bool check_nondeterminism, int64_t output_elements) {
+  return check_nondeterminism && output_elements > 2;
+}
+
 struct GradCheckOptions {
   double eps = 1e-6;                      // the finite-difference step (see `step`); 1e-6
   Step step = Step::Relative;             // h = eps·max(1, |x|) by default
@@ -132,7 +147,7 @@ struct GradCheckOptions {
   std::optional<double> rtol;             // default: gradcheck_tolerance(dtype).rtol, loosest over inputs
   double estimate_weight = 1.0;           // k, the weight of the numeric error estimate; 1
   double nondet_tol = 0.0;                // backward run twice must agree within this; 0 (exactly)
-  bool check_nondeterminism = true;       // run each backward twice and compare; true
+  bool check_nondeterminism = true;       // run backwards twice and compare (analytic_row_runs); true
   bool raise_exception = false;           // throw GradCheckError on failure instead of returning; false
   bool check_undefined_grad = true;       // a zero upstream must give zero or absent grads; true
   bool check_grad_dtypes = true;          // each .grad has its input's dtype and shape; true
