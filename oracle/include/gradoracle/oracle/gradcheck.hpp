@@ -130,7 +130,8 @@ enum class Step {
 // run once and one backward of a random upstream (uniform in [−1, 1], from `seed`) run twice:
 // every row's formula is in that backward with a nonzero weight, at 2 extra backwards instead of
 // one per element (torch's fast mode checks its random upstreams the same way). Fast mode runs
-// each of its backwards twice. How many times a row runs: analytic_row_runs.
+// each of its backwards twice. The zero upstream (check_undefined_grad) runs once. How many times
+// a row runs: analytic_row_runs.
 inline int analytic_row_runs(bool check_nondeterminism, int64_t output_elements) {
   return check_nondeterminism && output_elements <= 2 ? 2 : 1;
 }
