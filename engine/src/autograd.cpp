@@ -69,6 +69,12 @@ Tensor validate(const Node& node, size_t i, Tensor grad, const Edge& edge) {
   if (grad.dtype() != edge.dtype) grad = grad.to(edge.dtype);
   return grad;
 }
+// A gradient validate() should have summed to its input's shape and did not (an engine bug).
+[[noreturn]] void fail_unreduced(const Node& node, size_t i, const Tensor& grad, const Edge& edge) {
+  fail(ErrorKind::Autograd, std::string("engine bug: the gradient of ") + node.name() + " at index " + std::to_string(i) +
+                                " is " + to_string(grad.shape()) + " after validation, its input " +
+                                to_string(edge.shape.to_shape()));
+}
 }  // namespace
 
 InlineShape::InlineShape(const Shape& shape) : rank_(shape.size()) {
@@ -420,6 +426,9 @@ void BackwardPass::run() {
       if (!next) continue;
       if (grads[i].defined()) {
         Tensor gi = validate(*n, i, std::move(grads[i]), e);
+        // validate's postcondition, checked apart from it: a wrong shape past this point is
+        // written out of bounds by the kernels downstream, where it must be an error.
+        if (!e.shape.equals(gi.shape())) fail_unreduced(*n, i, gi, e);
         next->buffer_ = next->buffer_.defined() ? add(next->buffer_, gi) : std::move(gi);
       }
       if (--next->pending_ == 0) ready.push(&e.fn);
