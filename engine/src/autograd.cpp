@@ -283,6 +283,8 @@ class BackwardPass {
   // Seeds `root`'s node with `grad` (several roots may share a node: their seeds add).
   void add_root(const Tensor& root, Tensor grad) {
     std::shared_ptr<Node> node = gradient_edge(root);
+    // seed_of's check, again where a null node would be followed: a root without a graph is an error
+    if (!node) fail(ErrorKind::Autograd, "a root of backward does not require grad and does not have a grad_fn");
     roots_.push({std::move(node), std::move(grad)});
   }
 
