@@ -135,10 +135,6 @@ enum class Step {
 inline int analytic_row_runs(bool check_nondeterminism, int64_t output_elements) {
   return check_nondeterminism && output_elements <= 2 ? 2 : 1;
 }
-// Whether full mode checks an output's nondeterminism by a random upstream run twice.
-inline bool random_reentrancy_probe(bool check_nondeterminism, int64_t output_elements) {
-  return check_nondeterminism && output_elements > 2;
-}
 
 struct GradCheckOptions {
   double eps = 1e-6;                      // the finite-difference step (see `step`); 1e-6
