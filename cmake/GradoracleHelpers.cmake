@@ -9,7 +9,21 @@
 # source alone, as before (and finds a missing include a unity batch hides).
 option(GRADORACLE_UNITY "Unity builds: compile each target's sources in batches" ON)
 set(GRADORACLE_UNITY_BATCH 8 CACHE STRING "Sources per unity batch (GRADORACLE_UNITY)")
+# Release's optimisation, per target. A user's first verdict is the build plus the gate, and the
+# build is most of it (docs/performance.md, "Cold start"), so only the code the gate and
+# `gradcheck` spend their time in is optimised hard: targets marked hot (gradoracle_hot: the
+# engine's kernels and formulas, the checker, the fixture reader and interpreter, the benchmarks)
+# get GRADORACLE_OPT_HOT, -O2 (Eigen's kernels need -O2's inlining; -O3 measured no faster);
+# every other target (the property generators and RapidCheck's driver, the command line, the
+# tests) GRADORACLE_OPT_COLD, -O1. Both come after CMAKE_CXX_FLAGS_RELEASE's -O3 on the command
+# line, so they win; other build types are left as they are.
+set(GRADORACLE_OPT_HOT -O2 CACHE STRING "Release optimisation of the hot targets (gradoracle_hot)")
+set(GRADORACLE_OPT_COLD -O1 CACHE STRING "Release optimisation of the other targets")
+function(gradoracle_hot)
+  set_target_properties(${ARGN} PROPERTIES GRADORACLE_HOT ON)
+endfunction()
 function(gradoracle_target_defaults target)
+  target_compile_options(${target} PRIVATE "$<$<CONFIG:Release>:$<IF:$<BOOL:$<TARGET_PROPERTY:GRADORACLE_HOT>>,${GRADORACLE_OPT_HOT},${GRADORACLE_OPT_COLD}>>")
   if(GRADORACLE_UNITY)
     set_target_properties(${target} PROPERTIES UNITY_BUILD ON
       UNITY_BUILD_BATCH_SIZE ${GRADORACLE_UNITY_BATCH})
