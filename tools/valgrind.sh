@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the CLI under valgrind memcheck over fixtures: every replay (good and bad fixtures, bad
-# input must be refused with exit 2, never a memory error) and a gradcheck of the small ones.
+# input must be refused with exit 2, never a memory error), a gradcheck of the small ones, and the
+# gate over a few ops in one process and in two forked workers.
 # Fails on any memcheck error or definite leak (valgrind exits 99 then).
 #
 #   tools/valgrind.sh [--quick] [GRADORACLE_BINARY]       # default build/gradoracle
@@ -56,4 +57,9 @@ for f in "${bad[@]}"; do  # each alone too: the error path of every refusal
   run 2 replay "$f"
 done
 run 0 ops
+# The gate, its tasks in two worker processes (forked: valgrind runs on in each) and in one.
+cex=$(mktemp -d)
+trap 'rm -f "$tmp"; rm -rf "$cex"' EXIT
+run 0 check --op exp --op softmax --dtype float64 --cases 3 --jobs 2 --no-progress --counterexamples "$cex"
+run 0 check --op exp --dtype float64 --cases 3 --jobs 1 --no-progress --counterexamples "$cex"
 exit $status

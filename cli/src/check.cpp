@@ -8,11 +8,13 @@
 #include <charconv>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <random>
 #include <set>
 #include <stdexcept>
 #include <tuple>
 
+#include "check_workers.hpp"
 #include "commands.hpp"
 #include "embedded.hpp"
 #include "gradoracle/fixtures/check.hpp"
@@ -241,16 +243,84 @@ int report_bad_input(GateRun& run, const Output& o) {
   return write_junit(gate_report(run), o, kBad);
 }
 
-// Runs the tasks in order. Under a time budget each task gets the time left in proportion to
-// its planned cases among those left: a task that finishes early leaves its time to the rest.
-// After run.maxfail failed tasks the rest are not run (run.not_run; run.tasks keeps those run).
-void run_tasks(GateRun& run, RunOptions options, Progress& progress, bool plain_lines) {
+// The tasks in `jobs` worker processes (check_workers.hpp), claimed in order. Under a time
+// budget a task gets, when claimed, the time left in proportion to its planned cases among the
+// unclaimed tasks' and to the workers that share them. The lines print in task order.
+void run_tasks_in_workers(GateRun& run, const RunOptions& options, Progress& progress, bool plain_lines, unsigned jobs,
+                          const std::function<int(const GateTask&)>& planned) {
   const auto t0 = std::chrono::steady_clock::now();
   const auto end = t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                             std::chrono::duration<double>(run.seconds));
+  const size_t n = run.tasks.size();
+  const unsigned workers = static_cast<unsigned>(std::min<size_t>(jobs, n));
+  run.jobs = workers;
+  std::vector<double> weight_from(n + 1, 0.0);  // planned cases of tasks i, i+1, ...
+  for (size_t i = n; i-- > 0;) weight_from[i] = weight_from[i + 1] + planned(run.tasks[i]);
+  const auto options_for = [&](size_t i) {
+    RunOptions o = options;
+    o.cases = planned(run.tasks[i]);
+    if (run.seconds > 0) {
+      const auto now = std::chrono::steady_clock::now();
+      const double left = std::max(0.0, std::chrono::duration<double>(end - now).count());
+      const double share = left * planned(run.tasks[i]) * static_cast<double>(std::min<size_t>(workers, n - i)) /
+                           weight_from[i];
+      o.deadline = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                             std::chrono::duration<double>(share));
+    }
+    return o;
+  };
+  std::vector<std::optional<PropertyResult>> results(n);
+  size_t printed = 0;
+  // The progress line shows the task started last, then, when it ends, the earliest still running.
+  std::map<size_t, int> running;  // task -> its cases so far
+  size_t shown = n;
+  WorkerEvents events;
+  events.started = [&](size_t i) {
+    running[i] = 0;
+    shown = i;
+    progress.start(run.tasks[i], planned(run.tasks[i]));
+  };
+  events.cases = [&](size_t i, int cases) {
+    running[i] = cases;
+    if (i == shown) progress.update(cases);
+  };
+  events.finished = [&](size_t i, PropertyResult&& r) {
+    if (r.planned == 0) r.planned = planned(run.tasks[i]);
+    progress.finish(!r.passed);
+    running.erase(i);
+    if (i == shown && !running.empty()) {
+      shown = running.begin()->first;
+      progress.show(run.tasks[shown], planned(run.tasks[shown]), running.begin()->second);
+    }
+    results[i] = std::move(r);
+    for (; printed < n && results[printed]; ++printed) {
+      const PropertyResult& done = *results[printed];
+      if (plain_lines || !done.passed)
+        progress.print(task_line(run.tasks[printed], done) + (done.passed ? "" : "  (details below)"));
+    }
+  };
+  events.before_fork = [&] { progress.pause(); };
+  events.after_fork = [&] { progress.resume(); };
+  run_in_workers(run.tasks, workers, options_for, events);
+  for (std::optional<PropertyResult>& r : results) run.results.push_back(std::move(*r));
+  progress.done();
+  run.elapsed = since(t0);
+}
+
+// Runs the tasks in order. Under a time budget each task gets the time left in proportion to
+// its planned cases among those left: a task that finishes early leaves its time to the rest.
+// After run.maxfail failed tasks the rest are not run (run.not_run; run.tasks keeps those run).
+// With jobs > 1, in worker processes (run_tasks_in_workers), unless --maxfail or an outside
+// engine asks for one task at a time.
+void run_tasks(GateRun& run, RunOptions options, Progress& progress, bool plain_lines, unsigned jobs) {
   auto planned = [&](const GateTask& t) {
     return t.kind == TaskKind::Fixture ? 1 : run.cases > 0 ? run.cases : t.default_cases;
   };
+  if (jobs > 1 && run.tasks.size() > 1 && run.maxfail == 0 && options.engine == nullptr)
+    return run_tasks_in_workers(run, options, progress, plain_lines, jobs, planned);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto end = t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(run.seconds));
   double weight_left = 0;
   for (const GateTask& t : run.tasks) weight_left += planned(t);
   options.on_case = [&](const std::string&, int cases, bool) { progress.update(cases); };
@@ -371,7 +441,7 @@ int cmd_check(const CheckArgs& a, const Output& o, const registry::OpTable& tabl
     os << "\n";
   }
   Progress progress(os, fd, redraw, run.tasks.size());
-  run_tasks(run, options, progress, !redraw);
+  run_tasks(run, options, progress, !redraw, a.jobs);
 
   os << "\n" << summary_table(run);
   for (size_t i = 0; i < run.tasks.size(); ++i)

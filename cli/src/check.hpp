@@ -44,6 +44,7 @@ struct GateRun {
   std::string counterexample_dir;  // where saved cases are read and new ones written
   bool counterexample_dir_given = false;  // by --counterexamples (then the printed commands name it)
   int maxfail = 0;                 // --maxfail, 0 if not given
+  unsigned jobs = 1;               // worker processes the tasks ran in (1: this process)
   std::vector<std::string> not_run;  // tasks not run: --maxfail failures came first
   std::vector<GateTask> tasks;     // this shard's
   std::vector<properties::PropertyResult> results;  // one per task, same order
@@ -89,9 +90,16 @@ class Progress {
   ~Progress();
   void start(const GateTask& task, int planned);
   void update(int cases);  // the task's cases so far
+  // Shows another task already started (worker processes run several): its id and cases so far.
+  void show(const GateTask& task, int planned, int cases);
   void finish(bool failed);
   void print(const std::string& line);  // a permanent line, above the progress line
   void done();  // stop redrawing and erase the line
+  // Stops the ticker thread (joined) until resume(): fork() copies only the calling thread, so a
+  // worker forked beside a running ticker could inherit a lock it held (AddressSanitizer's
+  // allocator's, seen) and hang on it.
+  void pause();
+  void resume();
  private:
   void draw();  // with mutex_ held
   std::ostream& os_;
@@ -103,6 +111,7 @@ class Progress {
   std::chrono::steady_clock::time_point t0_;
   std::mutex mutex_;
   std::condition_variable_any wake_;
+  void start_ticker();
   std::jthread ticker_;  // last: stopped and joined before the rest is destroyed
 };
 

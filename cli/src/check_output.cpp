@@ -259,6 +259,7 @@ json gate_json(const GateRun& run, int exit_code) {
           {"exit_code", exit_code},
           {"seed", std::to_string(run.seed)},  // a string: JSON readers round integers above 2^53
           {"shard", {{"index", run.shard_index}, {"count", run.shard_count}}},
+          {"jobs", run.jobs},
           {"budget", {{"cases", run.cases > 0 ? json(run.cases) : json(nullptr)},
                       {"seconds", run.seconds > 0 ? json(run.seconds) : json(nullptr)},
                       {"stopped_early", stopped > 0}}},
@@ -328,6 +329,10 @@ std::string progress_line(size_t k, size_t n, const std::string& id, int cases, 
 
 Progress::Progress(std::ostream& os, int fd, bool redraw, size_t tasks)
     : os_(os), fd_(fd), redraw_(redraw), tasks_(tasks), t0_(std::chrono::steady_clock::now()) {
+  start_ticker();
+}
+
+void Progress::start_ticker() {
   if (!redraw_) return;
   ticker_ = std::jthread([this](std::stop_token stop) {
     std::unique_lock lock(mutex_);
@@ -337,6 +342,16 @@ Progress::Progress(std::ostream& os, int fd, bool redraw, size_t tasks)
   });
 }
 
+void Progress::pause() {
+  if (!ticker_.joinable()) return;
+  ticker_.request_stop();
+  ticker_.join();
+}
+
+void Progress::resume() {
+  if (!ticker_.joinable()) start_ticker();
+}
+
 Progress::~Progress() { done(); }
 
 void Progress::start(const GateTask& task, int planned) {
@@ -344,6 +359,14 @@ void Progress::start(const GateTask& task, int planned) {
   id_ = task.id;
   ++started_;
   cases_ = 0;
+  planned_ = planned;
+  draw();
+}
+
+void Progress::show(const GateTask& task, int planned, int cases) {
+  const std::lock_guard lock(mutex_);
+  id_ = task.id;
+  cases_ = cases;
   planned_ = planned;
   draw();
 }

@@ -58,6 +58,10 @@ void add_check_options(CLI::App* cmd, CheckArgs& a) {
                                           std::to_string(kGateProgramCases) + " per program sweep; " +
                                           std::to_string(kGateStructuralCases) + " per structural property)")
       ->check(CLI::Range(1, 100000000));
+  cmd->add_option("-j,--jobs", a.jobs, "tasks run at once, each in a worker process (default: the number of "
+                                     "hardware threads, " + std::to_string(a.jobs) + " here); the report does not "
+                                     "depend on it but for times (--maxfail and --engine run one at a time)")
+      ->check(CLI::Range(1, 1024));
   cmd->add_option("--time", a.seconds, "time budget in seconds for the whole run: tasks share it and stop drawing "
                                        "cases when their share is spent (the report says so)")
       ->check(kPositive);

@@ -1,8 +1,10 @@
 #pragma once
 // The subcommands, each returning its exit code (report.hpp: kPass, kFail, kBad).
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gradoracle/engine/registry.hpp"
@@ -57,6 +59,7 @@ struct CheckArgs {
   bool progress = false;                // redraw a progress line even when not on a terminal
   bool no_progress = false;             // plain lines even on a terminal
   EngineArgs engine;                    // an outside engine computes the gradcheck tasks; none: gradoracle's
+  unsigned jobs = std::max(1u, std::thread::hardware_concurrency());  // tasks at once, in worker processes
 };
 int cmd_check(const CheckArgs& args, const Output& o, const registry::OpTable& ops);
 

@@ -108,8 +108,8 @@ with tempfile.TemporaryDirectory() as tmp:
         check(k["cases_per_second"] is not None and re.search(rf"^  {kind} +{k['tasks']} +{k['cases']} +{k['seconds']:.2f} +{k['cases_per_second']:.0f}$", r.stderr, re.M),
               f"the text summary prints by_kind.{kind}")
     check(sum(k["cases"] for k in by_kind.values()) == rep["summary"].get("cases")
-          and sum(k["seconds"] for k in by_kind.values()) <= rep["summary"].get("seconds", 0),
-          "the kinds add up to the summary's cases, their seconds to at most its elapsed seconds")
+          and sum(k["seconds"] for k in by_kind.values()) <= rep["summary"].get("seconds", 0) * rep.get("jobs", 0),
+          "the kinds add up to the summary's cases, their seconds to at most its elapsed seconds times its workers")
     files = {c.get("name"): c.get("file") for c in ET.parse(junit).getroot().iter("testcase")} if props else {}
     check(files.get("fixture/tutorial/1-simple-example") == "embedded:corpus/tutorial/1-simple-example.json"
           and os.path.isfile(files.get("fixture/examples/semantics", "")),
@@ -180,6 +180,29 @@ with tempfile.TemporaryDirectory() as tmp:
     check(failed_fixtures == {"fixture/planted/wrong-expect", "fixture/planted/wrong-gradient"},
           f"exactly the planted fixtures fail: {sorted(failed_fixtures)}")
     check(junit_ok(junit) and "broken_softmax" in open(junit).read(), "--junit names the broken op")
+
+    # --jobs: the tasks in worker processes give the report one process gives, task for task
+    # (times aside), failures, shrunk cases and printed commands included.
+    def by_jobs(jobs):
+        where = os.path.join(tmp, "ce-jobs-" + jobs)
+        r, rep = report("--cases", "60", "--dtype", "float64", "--seed", "3", "--jobs", jobs, "--counterexamples", where,
+                        "--op", "broken_softmax", "--op", "broken_mul_detached", "--op", "exp", wrong_expect,
+                        wrong_gradient, prog=planted)
+        tasks = [{k: v for k, v in t.items() if k != "seconds"} for t in rep["tasks"]]
+        return r.returncode, json.dumps(tasks).replace(where, "CE"), r.stderr.count("FAILED")
+    one, two = by_jobs("1"), by_jobs("2")
+    check(one[0] == two[0] == 1 and one[2] >= 3 and one == two,
+          f"--jobs 2 reports what --jobs 1 does, failures included (exit {one[0]}, {two[0]}; {one[2]} failures)")
+    # A task that crashes (GRADORACLE_PLANTED_CRASH: broken_crash's backward aborts) ends the gate
+    # by its signal either way; a worker's crash is named.
+    for jobs in ("1", "2"):
+        crash = subprocess.run([planted, "check", "--op", "broken_crash", "--op", "exp", "--dtype", "float64", "--cases",
+                                "5", "--jobs", jobs, "--counterexamples", os.path.join(tmp, "ce-crash")],
+                               capture_output=True, text=True, timeout=120, env={**os.environ, "GRADORACLE_PLANTED_CRASH": "1"})
+        named = "the worker process running task op/broken_crash/float64 ended by signal 6" in crash.stderr
+        check(crash.returncode == -6 and (named or jobs == "1"),
+              f"--jobs {jobs}: a crashing task ends the gate by SIGABRT ({crash.returncode})"
+              f"{' and is named' if jobs != '1' else ''}")
 
     # Every command a failure prints fails again, exit 1 (the text and --json print the same).
     def printed_commands(text):
@@ -411,7 +434,8 @@ with tempfile.TemporaryDirectory() as tmp:
 
     # Progress redrawn in place when asked (a terminal); plain lines otherwise.
     r = run("--op", "exp", "--cases", "3", "--progress")
-    check("\033[K[1/2] op/exp/float64" in r.stdout, "--progress redraws a line in place")  # (text mode reads \r as \n)
+    # (text mode reads \r as \n; [k/2]: k tasks started, in whichever order two workers start them)
+    check(re.search(r"\033\[K\[[12]/2\] op/exp/float64", r.stdout) is not None, "--progress redraws a line in place")
     r = run("--op", "exp", "--cases", "3")
     check("\033" not in r.stdout and "PASS op/exp/float64  3 cases" in r.stdout, "not a terminal: plain lines")
     # On a terminal 40 columns wide: every redraw fits (a wrapped line cannot be redrawn in
