@@ -243,32 +243,58 @@ int report_bad_input(GateRun& run, const Output& o) {
   return write_junit(gate_report(run), o, kBad);
 }
 
-// The tasks in `jobs` worker processes (check_workers.hpp), claimed in order. Under a time
-// budget a task gets, when claimed, the time left in proportion to its planned cases among the
-// unclaimed tasks' and to the workers that share them. The lines print in task order.
-void run_tasks_in_workers(GateRun& run, const RunOptions& options, Progress& progress, bool plain_lines, unsigned jobs,
-                          const std::function<int(const GateTask&)>& planned) {
-  const auto t0 = std::chrono::steady_clock::now();
-  const auto end = t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                            std::chrono::duration<double>(run.seconds));
-  const size_t n = run.tasks.size();
-  const unsigned workers = static_cast<unsigned>(std::min<size_t>(jobs, n));
-  run.jobs = workers;
-  std::vector<double> weight_from(n + 1, 0.0);  // planned cases of tasks i, i+1, ...
-  for (size_t i = n; i-- > 0;) weight_from[i] = weight_from[i + 1] + planned(run.tasks[i]);
-  const auto options_for = [&](size_t i) {
-    RunOptions o = options;
-    o.cases = planned(run.tasks[i]);
-    if (run.seconds > 0) {
+// What a task is given when it starts: its planned cases and, under a time budget, a deadline:
+// its share of the time left, in proportion to its planned cases among those of the tasks not
+// yet started (a task that finishes early leaves its time to the rest), times the workers that
+// share that time (at most one per task left).
+class Schedule {
+ public:
+  Schedule(const GateRun& run, unsigned workers)
+      : run_(run), workers_(workers), weight_from_(run.tasks.size() + 1, 0.0) {
+    for (size_t i = run.tasks.size(); i-- > 0;) weight_from_[i] = weight_from_[i + 1] + planned(i);
+  }
+  int planned(size_t i) const {
+    const GateTask& t = run_.tasks[i];
+    return t.kind == TaskKind::Fixture ? 1 : run_.cases > 0 ? run_.cases : t.default_cases;
+  }
+  RunOptions options_for(size_t i, RunOptions o) const {
+    o.cases = planned(i);
+    if (run_.seconds > 0) {
       const auto now = std::chrono::steady_clock::now();
-      const double left = std::max(0.0, std::chrono::duration<double>(end - now).count());
-      const double share = left * planned(run.tasks[i]) * static_cast<double>(std::min<size_t>(workers, n - i)) /
-                           weight_from[i];
+      const double left = std::max(0.0, std::chrono::duration<double>(end_ - now).count());
+      const size_t sharing = std::min<size_t>(workers_, run_.tasks.size() - i);
+      const double share = left * planned(i) * static_cast<double>(sharing) / weight_from_[i];
       o.deadline = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                              std::chrono::duration<double>(share));
     }
     return o;
-  };
+  }
+  double elapsed() const { return since(t0_); }
+
+ private:
+  const GateRun& run_;
+  unsigned workers_;
+  std::vector<double> weight_from_;  // planned cases of tasks i, i+1, ...
+  std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point end_ =
+      t0_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(run_.seconds));
+};
+
+// A finished task: its planned cases recorded, counted on the progress line, its line printed
+// (every line when `plain_lines`, else the failures').
+void finish_task(const GateTask& task, PropertyResult& r, int planned, Progress& progress, bool plain_lines) {
+  if (r.planned == 0) r.planned = planned;
+  progress.finish(!r.passed);
+  if (plain_lines || !r.passed) progress.print(task_line(task, r) + (r.passed ? "" : "  (details below)"));
+}
+
+// The tasks in `jobs` worker processes (check_workers.hpp), claimed in order; the lines print
+// in task order.
+void run_tasks_in_workers(GateRun& run, const RunOptions& options, Progress& progress, bool plain_lines,
+                          unsigned jobs) {
+  const size_t n = run.tasks.size();
+  run.jobs = static_cast<unsigned>(std::min<size_t>(jobs, n));
+  const Schedule schedule(run, run.jobs);
   std::vector<std::optional<PropertyResult>> results(n);
   size_t printed = 0;
   // The progress line shows the task started last, then, when it ends, the earliest still running.
@@ -278,77 +304,54 @@ void run_tasks_in_workers(GateRun& run, const RunOptions& options, Progress& pro
   events.started = [&](size_t i) {
     running[i] = 0;
     shown = i;
-    progress.start(run.tasks[i], planned(run.tasks[i]));
+    progress.start(run.tasks[i], schedule.planned(i));
   };
   events.cases = [&](size_t i, int cases) {
     running[i] = cases;
     if (i == shown) progress.update(cases);
   };
   events.finished = [&](size_t i, PropertyResult&& r) {
-    if (r.planned == 0) r.planned = planned(run.tasks[i]);
-    progress.finish(!r.passed);
     running.erase(i);
     if (i == shown && !running.empty()) {
       shown = running.begin()->first;
-      progress.show(run.tasks[shown], planned(run.tasks[shown]), running.begin()->second);
+      progress.show(run.tasks[shown], schedule.planned(shown), running.begin()->second);
     }
     results[i] = std::move(r);
-    for (; printed < n && results[printed]; ++printed) {
-      const PropertyResult& done = *results[printed];
-      if (plain_lines || !done.passed)
-        progress.print(task_line(run.tasks[printed], done) + (done.passed ? "" : "  (details below)"));
-    }
+    for (; printed < n && results[printed]; ++printed)
+      finish_task(run.tasks[printed], *results[printed], schedule.planned(printed), progress, plain_lines);
   };
   events.before_fork = [&] { progress.pause(); };
   events.after_fork = [&] { progress.resume(); };
-  run_in_workers(run.tasks, workers, options_for, events);
+  run_in_workers(run.tasks, run.jobs, [&](size_t i) { return schedule.options_for(i, options); }, events);
   for (std::optional<PropertyResult>& r : results) run.results.push_back(std::move(*r));
   progress.done();
-  run.elapsed = since(t0);
+  run.elapsed = schedule.elapsed();
 }
 
-// Runs the tasks in order. Under a time budget each task gets the time left in proportion to
-// its planned cases among those left: a task that finishes early leaves its time to the rest.
-// After run.maxfail failed tasks the rest are not run (run.not_run; run.tasks keeps those run).
-// With jobs > 1, in worker processes (run_tasks_in_workers), unless --maxfail or an outside
-// engine asks for one task at a time.
+// Runs the tasks, each given its Schedule. After run.maxfail failed tasks the rest are not run
+// (run.not_run; run.tasks keeps those run). With jobs > 1, in worker processes
+// (run_tasks_in_workers), unless --maxfail or an outside engine asks for one task at a time.
 void run_tasks(GateRun& run, RunOptions options, Progress& progress, bool plain_lines, unsigned jobs) {
-  auto planned = [&](const GateTask& t) {
-    return t.kind == TaskKind::Fixture ? 1 : run.cases > 0 ? run.cases : t.default_cases;
-  };
   if (jobs > 1 && run.tasks.size() > 1 && run.maxfail == 0 && options.engine == nullptr)
-    return run_tasks_in_workers(run, options, progress, plain_lines, jobs, planned);
-  const auto t0 = std::chrono::steady_clock::now();
-  const auto end = t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                            std::chrono::duration<double>(run.seconds));
-  double weight_left = 0;
-  for (const GateTask& t : run.tasks) weight_left += planned(t);
+    return run_tasks_in_workers(run, options, progress, plain_lines, jobs);
+  const Schedule schedule(run, 1);
   options.on_case = [&](const std::string&, int cases, bool) { progress.update(cases); };
   int failed = 0;
-  for (const GateTask& task : run.tasks) {
+  for (size_t i = 0; i < run.tasks.size(); ++i) {
+    const GateTask& task = run.tasks[i];
     if (run.maxfail > 0 && failed >= run.maxfail) {
       run.not_run.push_back(task.id);
       continue;
     }
-    if (run.seconds > 0) {
-      const auto now = std::chrono::steady_clock::now();
-      const double share = std::max(0.0, std::chrono::duration<double>(end - now).count()) * planned(task) / weight_left;
-      options.deadline = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                   std::chrono::duration<double>(share));
-    }
-    weight_left -= planned(task);
-    options.cases = planned(task);
-    progress.start(task, planned(task));
-    PropertyResult r = task.run(options);
-    if (r.planned == 0) r.planned = planned(task);
-    progress.finish(!r.passed);
-    if (plain_lines || !r.passed) progress.print(task_line(task, r) + (r.passed ? "" : "  (details below)"));
+    progress.start(task, schedule.planned(i));
+    PropertyResult r = task.run(schedule.options_for(i, options));
+    finish_task(task, r, schedule.planned(i), progress, plain_lines);
     failed += !r.passed;
     run.results.push_back(std::move(r));
   }
   run.tasks.resize(run.results.size());
   progress.done();
-  run.elapsed = since(t0);
+  run.elapsed = schedule.elapsed();
 }
 
 }  // namespace

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <iostream>
-#include <thread>
 #include <optional>
 
 #include "commands.hpp"
@@ -124,7 +123,7 @@ int run_cli(int argc, char** argv, const registry::OpTable& ops) {
   };
 
   // --jobs for the subcommands that judge fixture files independently.
-  unsigned jobs = std::max(1u, std::thread::hardware_concurrency());
+  unsigned jobs = default_jobs();
   auto add_jobs = [&](CLI::App* sub) {
     sub->add_option("-j,--jobs", jobs, "fixtures judged at once, in threads (default: the number of hardware "
                                        "threads, " + std::to_string(jobs) + " here); the output does not depend on it")

@@ -41,6 +41,9 @@ inline constexpr int kGateOpCases = 600, kGateProgramCases = 2000, kGateStructur
 // A seed as the tool prints it: decimal digits, 0 to 2^64 - 1; none for anything else.
 std::optional<uint64_t> parse_seed(const std::string& text);
 
+// --jobs' default: the hardware threads (at least 1).
+inline unsigned default_jobs() { return std::max(1u, std::thread::hardware_concurrency()); }
+
 struct CheckArgs {
   std::string program = "gradoracle";   // argv[0], for the commands a failure prints
   std::vector<std::string> paths;       // fixture files or directories, beside the embedded corpus
@@ -59,7 +62,7 @@ struct CheckArgs {
   bool progress = false;                // redraw a progress line even when not on a terminal
   bool no_progress = false;             // plain lines even on a terminal
   EngineArgs engine;                    // an outside engine computes the gradcheck tasks; none: gradoracle's
-  unsigned jobs = std::max(1u, std::thread::hardware_concurrency());  // tasks at once, in worker processes
+  unsigned jobs = default_jobs();        // tasks at once, in worker processes
 };
 int cmd_check(const CheckArgs& args, const Output& o, const registry::OpTable& ops);
 
