@@ -225,23 +225,12 @@ int cmd_replay(const std::vector<std::string>& paths, unsigned jobs, const Outpu
 }
 
 int cmd_serve(const std::string& version, const registry::OpTable& ops) {
+  // std::cin with a buffer of its own (read in blocks), not in step with C stdio character by character.
+  std::ios::sync_with_stdio(false);
   std::string line;
   while (std::getline(std::cin, line)) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    json request = json::parse(line, nullptr, false);
-    json reply;
-    if (request.is_discarded() || !request.is_object()) {
-      reply = {{"error", "a request must be one JSON object per line"}};
-    } else if (request.value("hello", false) == true) {
-      reply = own_engine_hello(version, ops);
-    } else if (const auto fx = request.find("fixtures"); fx != request.end() && fx->is_array()) {
-      json results = json::array();
-      for (const json& doc : *fx) results.push_back(observe_in_process(doc, ops));
-      reply = {{"id", request.value("id", json(nullptr))}, {"results", std::move(results)}};
-    } else {
-      reply = {{"id", request.value("id", json(nullptr))}, {"error", "a request needs \"hello\": true or a list of \"fixtures\""}};
-    }
-    std::cout << reply.dump(-1, ' ', false, json::error_handler_t::replace) << "\n" << std::flush;
+    std::cout << serve_request(line, version, ops) << "\n" << std::flush;
   }
   return kPass;
 }

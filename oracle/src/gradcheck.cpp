@@ -227,7 +227,11 @@ void Run::full_pairs(const std::vector<int>& ins, const std::vector<int>& outs) 
           Tensor::full(inputs_[static_cast<size_t>(i)].shape(), kNaN, DType::Float64);
     }
     for (int64_t l = 0; l < n; ++l) {
-      if (o_.prefetch && l % kPrefetchPoints == 0) prefetch_columns(i, l, std::min(n, l + kPrefetchPoints));
+      if (o_.prefetch && l % kPrefetchPoints == 0) {
+        std::vector<std::pair<int, int64_t>> next;
+        for (int64_t m = l; m < std::min(n, l + kPrefetchPoints); ++m) next.emplace_back(i, m);
+        prefetch_columns(next);
+      }
       try {
         column(i, l, c);
       } catch (const Error&) {

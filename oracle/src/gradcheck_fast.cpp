@@ -78,24 +78,46 @@ void Run::fast() {
       }
     }
   }
-  // spot checks: random single entries under the full-mode inequality
+  // Spot checks: random single entries under the full-mode inequality, spot_checks per pair,
+  // drawn as a grid: spot_checks columns l_s per input and rows k_s per output, pair (i, j)
+  // checking entries (k_s, l_s). Each entry of a pair is as likely to be drawn as any other,
+  // and f runs per column of an input, not per pair (n inputs and m outputs: n·spot_checks
+  // columns and m·spot_checks backwards, not n·m·spot_checks of each).
+  const int spots_per = std::max(0, o_.spot_checks);
+  std::vector<std::vector<int64_t>> spot_l(inputs_.size()), spot_k(outs_.size());
+  for (int i : sel_in_)
+    for (int s = 0; s < spots_per && inputs_[static_cast<size_t>(i)].numel() > 0; ++s)
+      spot_l[static_cast<size_t>(i)].push_back(gen.integer(0, inputs_[static_cast<size_t>(i)].numel() - 1));
+  for (int j : sel_out_)
+    for (int s = 0; s < spots_per && outs_[static_cast<size_t>(j)].numel() > 0; ++s)
+      spot_k[static_cast<size_t>(j)].push_back(gen.integer(0, outs_[static_cast<size_t>(j)].numel() - 1));
+  std::vector<std::vector<Values>> spot_rows(outs_.size());  // [j][s]: the analytic row k_s of output j
+  for (int j : sel_out_)
+    for (int64_t k : spot_k[static_cast<size_t>(j)])
+      spot_rows[static_cast<size_t>(j)].push_back(one_hot_row(j, k, o_.check_nondeterminism ? 2 : 1));
+  if (o_.prefetch) {
+    std::vector<std::pair<int, int64_t>> columns;
+    for (int i : sel_in_)
+      for (int64_t l : spot_l[static_cast<size_t>(i)]) columns.emplace_back(i, l);
+    prefetch_columns(columns);
+  }
   std::vector<EntryReport> spots;
   Column c;  // one column at a time, its vectors reused
   for (int i : sel_in_) {
-    for (int j : sel_out_) {
-      const int64_t n = inputs_[static_cast<size_t>(i)].numel(), m = outs_[static_cast<size_t>(j)].numel();
-      if (n == 0 || m == 0) continue;
-      for (int s = 0; s < o_.spot_checks; ++s) {
-        const int64_t l = gen.integer(0, n - 1), k = gen.integer(0, m - 1);
-        const Values row = one_hot_row(j, k, o_.check_nondeterminism ? 2 : 1);
-        try {
-          column(i, l, c);
-        } catch (const Error&) {
-          pair_failed[static_cast<size_t>(i)][static_cast<size_t>(j)] = 1;
-          continue;
-        }
-        EntryReport e = entry(i, j, k, l, row[static_cast<size_t>(i)][static_cast<size_t>(l)], c);
-        if (!e.passed() && !e.kink) pair_failed[static_cast<size_t>(i)][static_cast<size_t>(j)] = 1;
+    const size_t I = static_cast<size_t>(i);
+    for (size_t s = 0; s < spot_l[I].size(); ++s) {
+      const int64_t l = spot_l[I][s];
+      try {
+        column(i, l, c);
+      } catch (const Error&) {
+        for (int j : sel_out_) pair_failed[I][static_cast<size_t>(j)] = 1;
+        continue;
+      }
+      for (int j : sel_out_) {
+        const size_t J = static_cast<size_t>(j);
+        if (s >= spot_k[J].size()) continue;
+        EntryReport e = entry(i, j, spot_k[J][s], l, spot_rows[J][s][I][static_cast<size_t>(l)], c);
+        if (!e.passed() && !e.kink) pair_failed[I][J] = 1;
         spots.push_back(e);
       }
     }

@@ -182,29 +182,29 @@ void Run::column(int i, int64_t l, Column& c) {
   }
 }
 
-// The points column(i, l) evaluates f at first, for l in [begin, end): x ± the step as taken in
-// floating point (its `at`), and the half steps under Richardson; handed to options' prefetch
-// in calls of at most kPrefetchPoints points.
-void Run::prefetch_columns(int i, int64_t begin, int64_t end) {
-  const size_t I = static_cast<size_t>(i);
+// The points column(i, l) evaluates f at first, for each (i, l) of `columns`: x ± the step as
+// taken in floating point (its `at`), and the half steps under Richardson; handed to options'
+// prefetch in calls of at most kPrefetchPoints points.
+void Run::prefetch_columns(const std::vector<std::pair<int, int64_t>>& columns) {
   std::vector<std::vector<Tensor>> points;
   auto flush = [&] {
     if (!points.empty()) o_.prefetch(points);
     points.clear();
   };
-  auto add = [&](int64_t l, double value) {
-    std::vector<Tensor> point = x64_;
-    point[I] = x64_[I].clone();
-    point[I].data<double>()[l] = value;
-    points.push_back(std::move(point));
-    if (points.size() >= static_cast<size_t>(kPrefetchPoints)) flush();
-  };
-  for (int64_t l = begin; l < end; ++l) {
+  for (const auto& [i, l] : columns) {
+    const size_t I = static_cast<size_t>(i);
+    auto add = [&](double value) {
+      std::vector<Tensor> point = x64_;
+      point[I] = x64_[I].clone();
+      point[I].data<double>()[l] = value;
+      points.push_back(std::move(point));
+      if (points.size() >= static_cast<size_t>(kPrefetchPoints)) flush();
+    };
     const double xl = x64_[I].data<double>()[l];
     const double h0 = o_.eps * (o_.step == Step::Relative ? std::max(1.0, std::abs(xl)) : 1.0);
     for (double h : {h0, h0 / 2}) {
-      add(l, xl + ((xl + h) - xl));
-      add(l, xl + -(xl - (xl - h)));
+      add(xl + ((xl + h) - xl));
+      add(xl + -(xl - (xl - h)));
       if (o_.scheme != Scheme::Richardson) break;
     }
   }

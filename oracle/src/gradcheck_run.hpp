@@ -92,7 +92,7 @@ class Run {
   void eval_element(int i, int64_t l, double step, Values& out);
   // Column l of input i into `c` (its vectors reused likewise); only the selected outputs' rows are set.
   void column(int i, int64_t l, Column& c);
-  void prefetch_columns(int i, int64_t begin, int64_t end);  // options' prefetch, columns [begin, end) of input i
+  void prefetch_columns(const std::vector<std::pair<int, int64_t>>& columns);  // options' prefetch, column(i, l) of each (i, l)
   void prefetch_directions(const std::vector<std::vector<double>>& w);  // options' prefetch, directional(i, w[i]) for the selected i
   void directional(int i, const std::vector<double>& w, Values& numeric, Values& estimate);
   // analytic side, the inputs' dtype (gradcheck.cpp)

@@ -43,8 +43,10 @@
 //     |a − n| ≤ atol·‖u‖·‖v‖ + rtol·‖Jᵀv‖·‖u‖/√N + k·estimate        (N = the input's numel)
 //
 // i.e. the tolerance scales with the norms involved (≈ atol·√(NM) + rtol·‖J‖_F), not with N·M;
-// plus `spot_checks` random single entries under the full-mode inequality. A failing pair gets
-// its full Jacobian computed, so the report names the element.
+// plus `spot_checks` random single entries per pair under the full-mode inequality, drawn as a
+// grid: `spot_checks` random columns l_s per input and rows k_s per output, pair (i, j) checking
+// entries (k_s, l_s), so f runs once per input column and backward once per output row (not
+// once per pair). A failing pair gets its full Jacobian computed, so the report names the element.
 //
 // Fast mode guarantee: let E = A − J be the engine's error on one input/output pair and
 // τ = atol·√(N·M) + rtol·‖J‖_F (the probe tolerance, up to the norms' fluctuation). Each probe
@@ -163,11 +165,11 @@ struct GradCheckOptions {
   int worst_k = 5;                        // entries kept in the report's worst list; 5
   int order = 1;                          // 1: f's Jacobian; 2: gradgradcheck (above); 1
   // Optional: told, before the numeric side evaluates f, the float64 points (every input's
-  // values, in f's argument order) of full mode's next few columns' central differences, or of
-  // fast mode's next probe's directional differences, at most kPrefetchPoints at a time; f is
-  // still called at each. An f that runs elsewhere (an outside engine,
-  // fixtures/engine_check.hpp) computes them in one round trip and answers f's calls from what
-  // it got. Not called for fast mode's spot checks, the kink test's finer step, or ρ.
+  // values, in f's argument order) of full mode's next few columns' central differences, of
+  // fast mode's next probe's directional differences, or of its spot checks' columns, at most
+  // kPrefetchPoints at a time; f is still called at each. An f that runs elsewhere (an outside
+  // engine, fixtures/engine_check.hpp) computes them in one round trip and answers f's calls
+  // from what it got. Not called for the kink test's finer step, or ρ.
   std::function<void(const std::vector<std::vector<Tensor>>& points)> prefetch;
   // Optional: one upstream v_j per output of f, of its output's shape (empty: not asked). Full
   // mode then also gives, per selected input i, Σ_j v_jᵀ·∂out_j/∂in_i over the selected outputs
