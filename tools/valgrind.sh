@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the CLI under valgrind memcheck over fixtures: every replay (good and bad fixtures, bad
-# input must be refused with exit 2, never a memory error), a gradcheck of the small ones, and the
-# gate over a few ops in one process and in two forked workers.
+# input must be refused with exit 2, never a memory error), a gradcheck of the small ones (also
+# through `gradoracle serve` as the engine, under valgrind too), and the gate over a few ops in
+# one process and in two forked workers.
 # Fails on any memcheck error or definite leak (valgrind exits 99 then).
 #
 #   tools/valgrind.sh [--quick] [GRADORACLE_BINARY]       # default build/gradoracle
@@ -57,6 +58,9 @@ for f in "${bad[@]}"; do  # each alone too: the error path of every refusal
   run 2 replay "$f"
 done
 run 0 ops
+# The engine protocol, both sides under valgrind: the driver, and `gradoracle serve` as its engine
+# (a memcheck error in the engine ends it with 99: a protocol fault, exit 2 here).
+run 0 gradcheck --fast corpus/tutorial corpus/examples --jobs 1 --engine "${vg[*]} $bin serve"
 # The gate, its tasks in two worker processes (forked: valgrind runs on in each) and in one.
 cex=$(mktemp -d)
 trap 'rm -f "$tmp"; rm -rf "$cex"' EXIT
