@@ -2,6 +2,7 @@
 """The gate's throughput scripts, run in a tiny configuration, their printed lines checked.
 
   test_gate_tools.py kinds BUILD_DIR SOURCE_DIR   tools/gate_kinds.sh: its table is summary.by_kind
+  test_gate_tools.py steps BUILD_DIR SOURCE_DIR   tools/step_times.py over a script of three calls
   test_gate_tools.py torch BUILD_DIR SOURCE_DIR   tools/gate_vs_torch.sh over three ops: its table,
       its overall lines, its --profile, and the gradoracle command it prints, run again, giving
       the same cases"""
@@ -41,6 +42,25 @@ if mode == "kinds":
     check(by_kind and {k: f"{v['tasks']} | {v['cases']:,}" for k, v in by_kind.items()} == {k: v for k, v in rows.items() if k != "all"},
           f"its rows are the run's summary.by_kind: tasks and cases ({rows})")
     check("all" in rows, "and a total row")
+elif mode == "steps":
+    # tools/step_times.py over a script of three calls: each is listed, the slowest first, with
+    # the sum; the script's output and exit status come through.
+    with tempfile.TemporaryDirectory() as tmp:
+        script = os.path.join(tmp, "three_calls.py")
+        with open(script, "w") as f:
+            f.write("import subprocess, sys\n"
+                    f"subprocess.run([{exe!r}, '--version'], capture_output=True)\n"
+                    f"subprocess.run([{exe!r}, 'ops'], capture_output=True)\n"
+                    "subprocess.run([sys.executable, '-c', 'import time; time.sleep(0.3)'])\n"
+                    "print('three calls made', sys.argv[1:])\n"
+                    "sys.exit(3)\n")
+        r = run([sys.executable, os.path.join(src, "tools", "step_times.py"), "--top", "2", script, "an-arg"])
+    out = r.stdout
+    check(r.returncode == 3 and "three calls made ['an-arg']" in out, f"the script runs with its arguments, its exit kept ({r.returncode}: {out[-300:]})")
+    listed = re.findall(r"^  +([\d.]+) s  (.*)$", out, re.M)
+    check(re.search(r"^step_times: 3 subprocess\.run calls, [\d.]+ s in all; the slowest:$", out, re.M) and len(listed) == 2
+          and "time.sleep(0.3)" in listed[0][1] and float(listed[0][0]) >= 0.3 and float(listed[0][0]) >= float(listed[1][0]),
+          f"the two slowest calls, the slowest (the 0.3 s sleep) first, and the count ({listed})")
 else:
     ops = ["exp", "softmax", "cat"]
     r = run([os.path.join(src, "tools", "gate_vs_torch.sh"), build, "--ops", ",".join(ops), "--cases", "6", "--repeat", "2", "--profile", "5"])
